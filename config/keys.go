@@ -1,0 +1,146 @@
+package config
+
+import (
+	"strings"
+
+	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v2/altsrc"
+)
+
+// Kind is the type of a configuration key's value.
+type Kind int
+
+// The kinds of value a key can hold.
+const (
+	String Kind = iota
+	Strings
+	Int
+	Bool
+	Duration
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Strings:
+		return "a string or a list of strings"
+	case Int:
+		return "an integer"
+	case Bool:
+		return "true or false"
+	case Duration:
+		return `a duration like "90s", "10m", "1w2d" (units s m h d w y)`
+	default:
+		return "a string"
+	}
+}
+
+// Key declares one configuration key. It is the single source of the key's
+// flag, environment variable, TOML name, default and help text.
+type Key struct {
+	Name    string
+	Kind    Kind
+	Default []string // one value, or several for Strings; empty = unset
+	Usage   string
+}
+
+// Env is the environment variable that sets the key.
+func (k Key) Env() string {
+	return "RECIDIVIST_" + strings.ToUpper(strings.ReplaceAll(k.Name, "-", "_"))
+}
+
+// Keys lists every configuration key, in the order of PRODUCT.md.
+var Keys = []Key{
+	{"log", Strings, []string{"/var/log/fail2ban.log"}, "fail2ban log to follow (repeat for several)"},
+	{"log-timezone", String, []string{"Local"}, "IANA zone of the timestamps in the log"},
+	{"threshold", Int, []string{"3"}, "countable bans within window that make an offender"},
+	{"window", Duration, []string{"1w"}, "sliding window over which bans are counted"},
+	{"ban-time", Duration, []string{"0"}, "how long a block lasts; 0 = permanent"},
+	{"jails", Strings, nil, "only count these jails (default: all)"},
+	{"exclude-jails", Strings, []string{"recidive"}, "never count these jails"},
+	{"ignore", Strings, nil, "addresses/CIDRs never blocked, never counted (127.0.0.0/8 and ::1 always)"},
+	{"set-name", String, []string{"recidivist"}, "IPv4 ipset name; the IPv6 set is this name + \"6\""},
+	{"chain", Strings, []string{"INPUT"}, "chain(s) that get the one match rule, e.g. INPUT, DOCKER-USER"},
+	{"target", String, []string{"DROP"}, "DROP or REJECT"},
+	{"ports", String, nil, "restrict the rule to ports, e.g. tcp:22,80,443 (default: all)"},
+	{"maxelem", Int, []string{"1048576"}, "maximum entries per ipset"},
+	{"state-dir", String, []string{"/var/lib/recidivist"}, "directory of the mirror (blocklist), history, checkpoint and lock"},
+	{"reconcile-interval", Duration, []string{"1m"}, "how often the kernel is checked against the mirror"},
+	{"dry-run", Bool, []string{"false"}, "decide and log, change nothing in the kernel or the mirror"},
+	{"log-level", String, []string{"info"}, "debug, info, warn or error"},
+	{"log-format", String, []string{"text"}, "text or json"},
+	{"metrics-listen", String, nil, "address for Prometheus metrics, e.g. 127.0.0.1:9732 (default: off)"},
+}
+
+// DefaultPath is where the configuration file is read from when --config is
+// not given. A missing file at the default path is not an error.
+const DefaultPath = "/etc/recidivist/recidivist.toml"
+
+// ConfigFlag is the --config flag every command that reads settings carries.
+var ConfigFlag = &cli.StringFlag{
+	Name:    "config",
+	Usage:   "TOML configuration file",
+	Value:   DefaultPath,
+	EnvVars: []string{"RECIDIVIST_CONFIG"},
+}
+
+func lookup(name string) (Key, bool) {
+	for _, k := range Keys {
+		if k.Name == name {
+			return k, true
+		}
+	}
+	return Key{}, false
+}
+
+// Flags returns the flags for the named keys (all keys when none are named),
+// each wired to its environment variable and to the TOML file through altsrc,
+// followed by --config.
+func Flags(names ...string) []cli.Flag {
+	var ks []Key
+	if len(names) == 0 {
+		ks = Keys
+	}
+	for _, n := range names {
+		k, ok := lookup(n)
+		if !ok {
+			panic("config: no key " + n) // a programming error caught by any test that builds the app
+		}
+		ks = append(ks, k)
+	}
+	flags := make([]cli.Flag, 0, len(ks)+1)
+	for _, k := range ks {
+		flags = append(flags, flag(k))
+	}
+	return append(flags, ConfigFlag)
+}
+
+func flag(k Key) cli.Flag {
+	env := []string{k.Env()}
+	def := ""
+	if len(k.Default) > 0 {
+		def = k.Default[0]
+	}
+	const cat = "settings (flag > env > config file > default)"
+	switch k.Kind {
+	case Strings:
+		f := &cli.StringSliceFlag{Name: k.Name, Usage: k.Usage, EnvVars: env, Category: cat}
+		if len(k.Default) > 0 {
+			f.Value = cli.NewStringSlice(k.Default...)
+		}
+		return altsrc.NewStringSliceFlag(f)
+	case Int:
+		return altsrc.NewIntFlag(&cli.IntFlag{Name: k.Name, Usage: k.Usage, EnvVars: env, Category: cat, Value: atoi(def)})
+	case Bool:
+		return altsrc.NewBoolFlag(&cli.BoolFlag{Name: k.Name, Usage: k.Usage, EnvVars: env, Category: cat, Value: def == "true"})
+	default: // String and Duration: durations are parsed by Load, so they accept "1w2d"
+		return altsrc.NewStringFlag(&cli.StringFlag{Name: k.Name, Usage: k.Usage, EnvVars: env, Category: cat, Value: def})
+	}
+}
+
+func atoi(s string) int {
+	n := 0
+	for _, c := range s {
+		n = n*10 + int(c-'0')
+	}
+	return n
+}
