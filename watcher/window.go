@@ -1,0 +1,602 @@
+package watcher
+
+import (
+	"cmp"
+	"fmt"
+	"hash/maphash"
+	"iter"
+	"math"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Offender is an address that reached the threshold, or (from Candidates) one
+// that has bans in the window.
+type Offender struct {
+	Addr        netip.Addr
+	Bans        int       // countable bans remembered for it (all bans observed since it was first tracked and not expired)
+	Jails       []string  // sorted, distinct
+	First, Last time.Time // first and last ban, in UTC, to the microsecond
+}
+
+// sweepEvery is the least number of newly tracked addresses between two
+// internal sweeps; see Tracker.
+const sweepEvery = 4096
+
+// Tracker counts countable bans per address over a sliding window and says
+// when an address becomes an offender: threshold bans whose newest minus
+// oldest is at most window, measured on Ban.Time (the time written in the
+// line, an absolute instant) and not on the time the ban was observed.
+//
+// Per address it remembers only what the decision and Offender need: the
+// newest threshold-1 ban times, the ban count, the first ban time and the set
+// of jails, in a fixed-size record (see addrTable). Times are kept to the
+// microsecond; finer differences are truncated.
+//
+// Bans may arrive slightly out of order (two logs, a line a second earlier
+// than the one before): they are put in order among the remembered times.
+// A ban older than every remembered time is checked against them and then
+// forgotten, so disorder deeper than threshold-1 bans may miss a group.
+//
+// Memory stays bounded during a long scan without any call to Expire: after
+// every max(4096, Len) newly tracked addresses the Tracker drops the
+// addresses whose newest ban is more than window older than the newest ban
+// it has seen. Feed logs oldest first: a ban that arrives more than window
+// after newer ones may find its address already swept.
+//
+// A Tracker is safe for concurrent use: the daemon observes from the follower
+// while status and metrics read Len and Candidates.
+type Tracker struct {
+	mu        sync.Mutex // guards every field below
+	threshold int
+	window    int64 // microseconds
+	v4        addrTable[[4]byte]
+	v6        addrTable[[16]byte]
+	jails     jailNames
+	forgiven  forgiveness
+	// horizon is now-window of the latest Expire: bans older than it are
+	// ignored, which is what lets Expire drop forgiveness records safely.
+	horizon int64
+	newest  int64 // newest ban time observed; drives the internal sweeps
+	added   int   // addresses newly tracked since the last sweep
+}
+
+// NewTracker returns an empty Tracker for threshold bans within window.
+// It panics if threshold < 1 or window < 0: configuration is validated before.
+func NewTracker(threshold int, window time.Duration) *Tracker {
+	checkPolicy(threshold, window)
+	k := rememberedTimes(threshold)
+	return &Tracker{
+		threshold: threshold,
+		window:    window.Microseconds(),
+		v4:        newAddrTable[[4]byte](k),
+		v6:        newAddrTable[[16]byte](k),
+		jails:     newJailNames(),
+		forgiven:  newForgiveness(),
+		horizon:   math.MinInt64,
+		newest:    math.MinInt64,
+	}
+}
+
+func checkPolicy(threshold int, window time.Duration) {
+	if threshold < 1 || window < 0 {
+		panic(fmt.Sprintf("watcher: invalid tracker policy: threshold %d, window %v", threshold, window))
+	}
+}
+
+// rememberedTimes is how many ban times a record holds: threshold-1 decide,
+// and at least one so that Offender.Last survives a switch to threshold 1.
+func rememberedTimes(threshold int) int {
+	return max(threshold-1, 1)
+}
+
+// Observe counts b and reports whether it makes b.Addr an offender. The
+// offender is then dropped from the Tracker (it is blocked from now on);
+// later bans of it start afresh. Bans of forgiven addresses up to their
+// forgiveness time, bans older than the horizon set by Expire and invalid
+// addresses are ignored.
+func (t *Tracker) Observe(b Ban) (Offender, bool) {
+	addr := b.Addr.Unmap()
+	if !addr.IsValid() {
+		return Offender{}, false
+	}
+	at := b.Time.UnixMicro()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if at < t.horizon || t.forgiven.covers(addr, at) {
+		return Offender{}, false
+	}
+	t.newest = max(t.newest, at)
+	jail := t.jails.id(b.Jail)
+	if addr.Is4() {
+		return observe(t, &t.v4, addr.As4(), addr, jail, at)
+	}
+	return observe(t, &t.v6, addr.As16(), addr, jail, at)
+}
+
+func observe[K comparable](t *Tracker, a *addrTable[K], key K, addr netip.Addr, jail uint32, at int64) (Offender, bool) {
+	e, ok := a.find(key)
+	if !ok {
+		if t.threshold == 1 {
+			return Offender{Addr: addr, Bans: 1, Jails: []string{t.jails.names[jail]}, First: utc(at), Last: utc(at)}, true
+		}
+		e = a.add(key)
+		rec := a.record(e)
+		rec[wordHead] = 1 << 32
+		rec[wordFirst] = at
+		for i := wordTimes; i < len(rec)-1; i++ {
+			rec[i] = noTime
+		}
+		rec[len(rec)-1] = at
+		a.addJail(e, jail)
+		t.added++
+		t.maybeSweep()
+		return Offender{}, false
+	}
+	rec := a.record(e)
+	if rec[wordHead]>>32 < math.MaxInt32 { // saturate: the count must stay positive
+		rec[wordHead] += 1 << 32
+	}
+	rec[wordFirst] = min(rec[wordFirst], at)
+	a.addJail(e, jail)
+	times := rec[wordTimes:]
+	if t.threshold == 1 || isOffence(times, at, t.window) {
+		times[len(times)-1] = max(times[len(times)-1], at)
+		o := t.offender(addr, rec, a.extraJails[e])
+		a.remove(e)
+		return o, true
+	}
+	remember(times, at)
+	return Offender{}, false
+}
+
+// isOffence reports whether the remembered times, all of them present, and
+// the new ban at fall within window together.
+func isOffence(times []int64, at, window int64) bool {
+	if times[0] == noTime {
+		return false
+	}
+	return max(times[len(times)-1], at)-min(times[0], at) <= window
+}
+
+// remember keeps the newest len(times) of times and at, in ascending order.
+func remember(times []int64, at int64) {
+	if at <= times[0] {
+		return // older than every remembered time: it can no longer decide anything
+	}
+	i := 0
+	for i+1 < len(times) && times[i+1] < at {
+		times[i] = times[i+1]
+		i++
+	}
+	times[i] = at
+}
+
+func (t *Tracker) offender(addr netip.Addr, rec []int64, extra []uint32) Offender {
+	return Offender{
+		Addr:  addr,
+		Bans:  int(rec[wordHead] >> 32),
+		Jails: t.jails.sorted(uint32(rec[wordHead]), extra),
+		First: utc(rec[wordFirst]),
+		Last:  utc(rec[len(rec)-1]),
+	}
+}
+
+func utc(micros int64) time.Time {
+	return time.UnixMicro(micros).UTC()
+}
+
+// maybeSweep drops the addresses that left the window of the newest ban seen
+// once enough addresses were added since the last sweep: the amortised cost
+// stays O(1) per ban and memory stays within about twice the addresses in
+// the window.
+func (t *Tracker) maybeSweep() {
+	if t.added < max(sweepEvery, t.v4.live+t.v6.live) {
+		return
+	}
+	t.added = 0
+	t.dropOlder(t.newest - t.window)
+}
+
+// Forgive drops every tracked address in p; bans of addresses in p with Time
+// at or before at are never counted again (the record is persisted by
+// WriteTo), later ones count afresh.
+func (t *Tracker) Forgive(p netip.Prefix, at time.Time) {
+	p = unmapPrefix(p).Masked()
+	if !p.IsValid() {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.forgiven.add(p, at.UnixMicro())
+	if p.Addr().Is4() {
+		forgive(&t.v4, p, p.Addr().As4(), netip.AddrFrom4)
+	} else {
+		forgive(&t.v6, p, p.Addr().As16(), netip.AddrFrom16)
+	}
+}
+
+// forgive drops the addresses of a in p; key is p's address as a key of a.
+func forgive[K comparable](a *addrTable[K], p netip.Prefix, key K, addrOf func(K) netip.Addr) {
+	if p.IsSingleIP() {
+		if e, ok := a.find(key); ok {
+			a.remove(e)
+		}
+		return
+	}
+	for e := range a.entries() {
+		if p.Contains(addrOf(a.key(e))) {
+			a.remove(e)
+		}
+	}
+	a.compact()
+}
+
+// unmapPrefix turns an IPv4-mapped IPv6 prefix into the IPv4 prefix it
+// covers, since bans carry unmapped addresses.
+func unmapPrefix(p netip.Prefix) netip.Prefix {
+	if p.Addr().Is4In6() && p.Bits() >= 96 {
+		return netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+	}
+	return p
+}
+
+// Candidates returns the tracked addresses, most bans first, then most
+// recent last ban, then by address.
+func (t *Tracker) Candidates() []Offender {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]Offender, 0, t.v4.live+t.v6.live)
+	out = candidates(t, &t.v4, netip.AddrFrom4, out)
+	out = candidates(t, &t.v6, netip.AddrFrom16, out)
+	slices.SortFunc(out, func(a, b Offender) int {
+		if c := cmp.Compare(b.Bans, a.Bans); c != 0 {
+			return c
+		}
+		if c := b.Last.Compare(a.Last); c != 0 {
+			return c
+		}
+		return a.Addr.Compare(b.Addr)
+	})
+	return out
+}
+
+func candidates[K comparable](t *Tracker, a *addrTable[K], addrOf func(K) netip.Addr, out []Offender) []Offender {
+	for e := range a.entries() {
+		out = append(out, t.offender(addrOf(a.key(e)), a.record(e), a.extraJails[e]))
+	}
+	return out
+}
+
+// Len returns the number of tracked addresses.
+func (t *Tracker) Len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.v4.live + t.v6.live
+}
+
+// Expire drops the addresses whose newest ban is older than now-window and
+// returns how many it dropped. It also moves the horizon to now-window: bans
+// older than that observed later are ignored (they have left the window), so
+// forgiveness records older than the horizon can no longer matter and are
+// dropped too. The horizon is persisted, so a forgiven address's old lines
+// re-read after a restart still do not count.
+func (t *Tracker) Expire(now time.Time) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	cutoff := now.UnixMicro() - t.window
+	if cutoff > t.horizon {
+		t.horizon = cutoff
+		t.forgiven.expire(cutoff)
+	}
+	return t.dropOlder(cutoff)
+}
+
+// dropOlder drops the addresses whose newest ban is older than cutoff.
+func (t *Tracker) dropOlder(cutoff int64) int {
+	return dropOlder(&t.v4, cutoff) + dropOlder(&t.v6, cutoff)
+}
+
+func dropOlder[K comparable](a *addrTable[K], cutoff int64) int {
+	n := 0
+	for e := range a.entries() {
+		if rec := a.record(e); rec[len(rec)-1] < cutoff {
+			a.remove(e)
+			n++
+		}
+	}
+	a.compact()
+	return n
+}
+
+// SetPolicy changes threshold and window (SIGHUP reload), keeping every
+// tracked address with its count, jails and as many of its newest ban times
+// as the new threshold needs. An address that already meets a lowered
+// threshold becomes an offender with its next ban. It panics on the
+// conditions NewTracker does.
+func (t *Tracker) SetPolicy(threshold int, window time.Duration) {
+	checkPolicy(threshold, window)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.threshold = threshold
+	t.window = window.Microseconds()
+	k := rememberedTimes(threshold)
+	t.v4 = t.v4.rebuilt(k)
+	t.v6 = t.v6.rebuilt(k)
+}
+
+// jailNames interns jail names: records hold small ids, the first 32 of them
+// as bits of the record's head word.
+type jailNames struct {
+	ids   map[string]uint32
+	names []string
+}
+
+func newJailNames() jailNames {
+	return jailNames{ids: make(map[string]uint32)}
+}
+
+func (j *jailNames) id(name string) uint32 {
+	if id, ok := j.ids[name]; ok {
+		return id
+	}
+	id := uint32(len(j.names))
+	j.ids[name] = id
+	j.names = append(j.names, name)
+	return id
+}
+
+// sorted returns the names of the jails in bits and extra, sorted.
+func (j *jailNames) sorted(bits uint32, extra []uint32) []string {
+	out := make([]string, 0, 1)
+	for id := range uint32(32) {
+		if bits&(1<<id) != 0 {
+			out = append(out, j.names[id])
+		}
+	}
+	for _, id := range extra {
+		out = append(out, j.names[id])
+	}
+	slices.Sort(out)
+	return out
+}
+
+// forgiveness remembers, per forgiven prefix, the time up to which its bans
+// never count again.
+type forgiveness struct {
+	addrs  map[netip.Addr]int64   // single addresses, the common case
+	ranges map[netip.Prefix]int64 // wider prefixes, few
+}
+
+func newForgiveness() forgiveness {
+	return forgiveness{addrs: make(map[netip.Addr]int64), ranges: make(map[netip.Prefix]int64)}
+}
+
+func (f *forgiveness) add(p netip.Prefix, at int64) {
+	if p.IsSingleIP() {
+		if old, ok := f.addrs[p.Addr()]; !ok || at > old {
+			f.addrs[p.Addr()] = at
+		}
+		return
+	}
+	if old, ok := f.ranges[p]; !ok || at > old {
+		f.ranges[p] = at
+	}
+}
+
+func (f *forgiveness) covers(addr netip.Addr, at int64) bool {
+	if until, ok := f.addrs[addr]; ok && at <= until {
+		return true
+	}
+	for p, until := range f.ranges {
+		if at <= until && p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// expire drops the records older than horizon.
+func (f *forgiveness) expire(horizon int64) {
+	for a, until := range f.addrs {
+		if until < horizon {
+			delete(f.addrs, a)
+		}
+	}
+	for p, until := range f.ranges {
+		if until < horizon {
+			delete(f.ranges, p)
+		}
+	}
+}
+
+// The record of a tracked address, in addrTable words.
+const (
+	wordHead  = 0 // ban count << 32 | bits of jail ids 0..31; a count of 0 marks a free record
+	wordFirst = 1 // first ban, unix microseconds
+	wordTimes = 2 // the newest ban times, ascending, noTime in front while fewer are known
+
+	noTime = math.MinInt64
+
+	chunkBits = 10 // records and keys are allocated 1<<chunkBits at a time
+	chunkLen  = 1 << chunkBits
+)
+
+// addrTable maps the addresses of one family to fixed-size records of int64
+// words. A map[netip.Addr]*record costs 200 and more bytes per address; this
+// costs a 4-byte slot of an open-addressing index (at most 3/4 full), the
+// key, and wordTimes+times words allocated by chunks, so growth wastes
+// little: BenchmarkTrackerMemory measures 44 bytes per IPv4 and 56 per
+// IPv6 address at threshold 3. The index is hashed with a random seed so
+// that chosen addresses cannot pile up in one probe sequence.
+type addrTable[K comparable] struct {
+	seed       maphash.Seed
+	stride     int                 // words per record
+	slots      []uint32            // linear probing; 0 is empty, else entry+1
+	keys       [][]K               // chunks of chunkLen keys, by entry
+	words      [][]int64           // chunks of chunkLen records, by entry
+	live       int                 // tracked addresses
+	used       uint32              // entries handed out so far, free or not
+	free       uint32              // head of the free list as entry+1; a free record's head word links the next
+	extraJails map[uint32][]uint32 // jail ids >= 32, sorted, by entry
+}
+
+func newAddrTable[K comparable](times int) addrTable[K] {
+	return addrTable[K]{seed: maphash.MakeSeed(), stride: wordTimes + times, extraJails: make(map[uint32][]uint32)}
+}
+
+func (a *addrTable[K]) home(k K) int {
+	return int(maphash.Comparable(a.seed, k) & uint64(len(a.slots)-1))
+}
+
+func (a *addrTable[K]) key(e uint32) K {
+	return a.keys[e>>chunkBits][e&(chunkLen-1)]
+}
+
+func (a *addrTable[K]) record(e uint32) []int64 {
+	o := int(e&(chunkLen-1)) * a.stride
+	return a.words[e>>chunkBits][o : o+a.stride : o+a.stride]
+}
+
+// find returns the entry of k.
+func (a *addrTable[K]) find(k K) (uint32, bool) {
+	if a.live == 0 {
+		return 0, false
+	}
+	mask := len(a.slots) - 1
+	for i := a.home(k); ; i = (i + 1) & mask {
+		s := a.slots[i]
+		if s == 0 {
+			return 0, false
+		}
+		if a.key(s-1) == k {
+			return s - 1, true
+		}
+	}
+}
+
+// add tracks k, which must not be tracked yet, and returns its entry. The
+// caller fills the record, starting with a non-zero count.
+func (a *addrTable[K]) add(k K) uint32 {
+	if (a.live+1)*4 > len(a.slots)*3 {
+		a.resize(max(16, 2*len(a.slots)))
+	}
+	var e uint32
+	if a.free != 0 {
+		e = a.free - 1
+		a.free = uint32(a.record(e)[wordHead])
+	} else {
+		e = a.used
+		if int(e>>chunkBits) == len(a.keys) {
+			a.keys = append(a.keys, make([]K, chunkLen))
+			a.words = append(a.words, make([]int64, chunkLen*a.stride))
+		}
+		a.used++
+	}
+	a.keys[e>>chunkBits][e&(chunkLen-1)] = k
+	a.place(k, e)
+	a.live++
+	return e
+}
+
+func (a *addrTable[K]) place(k K, e uint32) {
+	mask := len(a.slots) - 1
+	i := a.home(k)
+	for a.slots[i] != 0 {
+		i = (i + 1) & mask
+	}
+	a.slots[i] = e + 1
+}
+
+func (a *addrTable[K]) resize(n int) {
+	a.slots = make([]uint32, n)
+	for e := range a.entries() {
+		a.place(a.key(e), e)
+	}
+}
+
+// remove stops tracking entry e, closing the gap in its probe sequence by
+// moving later entries back (no tombstones to clean up later).
+func (a *addrTable[K]) remove(e uint32) {
+	mask := len(a.slots) - 1
+	i := a.home(a.key(e))
+	for a.slots[i] != e+1 {
+		i = (i + 1) & mask
+	}
+	for j := (i + 1) & mask; a.slots[j] != 0; j = (j + 1) & mask {
+		// The entry at j may fill the hole at i unless its home lies after i.
+		if h := a.home(a.key(a.slots[j] - 1)); (j-h)&mask >= (j-i)&mask {
+			a.slots[i] = a.slots[j]
+			i = j
+		}
+	}
+	a.slots[i] = 0
+	a.record(e)[wordHead] = int64(a.free)
+	a.free = e + 1
+	delete(a.extraJails, e)
+	a.live--
+}
+
+// entries yields the tracked entries; removing the yielded entry is allowed.
+func (a *addrTable[K]) entries() iter.Seq[uint32] {
+	return func(yield func(uint32) bool) {
+		for e := range a.used {
+			if a.record(e)[wordHead]>>32 != 0 && !yield(e) {
+				return
+			}
+		}
+	}
+}
+
+func (a *addrTable[K]) addJail(e uint32, id uint32) {
+	if id < 32 {
+		a.record(e)[wordHead] |= 1 << id
+		return
+	}
+	x := a.extraJails[e]
+	if i, found := slices.BinarySearch(x, id); !found {
+		a.extraJails[e] = slices.Insert(x, i, id)
+	}
+}
+
+// compact rebuilds the table once most of its memory is unused, so that
+// memory shrinks back after a flood has left the window.
+func (a *addrTable[K]) compact() {
+	if int(a.used) > 4*a.live+chunkLen || (len(a.slots) > 16 && 8*a.live < len(a.slots)) {
+		*a = a.rebuilt(a.stride - wordTimes)
+	}
+}
+
+// rebuilt returns a compact copy of a whose records hold times ban times:
+// the newest ones of a's records, noTime in front when a knew fewer.
+func (a *addrTable[K]) rebuilt(times int) addrTable[K] {
+	b := newAddrTable[K](times)
+	if a.live == 0 {
+		return b
+	}
+	n := 16
+	for a.live*4 > n*3 {
+		n *= 2
+	}
+	b.slots = make([]uint32, n)
+	for e := range a.entries() {
+		f := b.add(a.key(e))
+		copyRecord(b.record(f), a.record(e))
+		if x := a.extraJails[e]; x != nil {
+			b.extraJails[f] = x
+		}
+	}
+	return b
+}
+
+func copyRecord(dst, src []int64) {
+	copy(dst[:wordTimes], src[:wordTimes])
+	dt, st := dst[wordTimes:], src[wordTimes:]
+	n := min(len(dt), len(st))
+	copy(dt[len(dt)-n:], st[len(st)-n:])
+	for i := range len(dt) - n {
+		dt[i] = noTime
+	}
+}
