@@ -1,0 +1,426 @@
+package watcher
+
+import (
+	"bytes"
+	"net/netip"
+	"strconv"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+	"unsafe"
+)
+
+// MaxLineLength is the longest line the Parser looks at; a longer one is
+// Skipped(TooLong). fail2ban's own lines stay far below it, so a longer line
+// is corruption or someone else's data. The Follower uses the same bound
+// for its read buffer.
+const MaxLineLength = 64 << 10
+
+// Verdict says what Parse made of a line.
+type Verdict uint8
+
+const (
+	// NotBan is a line that is not a countable ban: Unban, Found, Restore Ban,
+	// start-up chatter, continuation lines of a multi-line message...
+	NotBan Verdict = iota
+	// Countable means the returned Ban is filled in.
+	Countable
+	// Skipped is malformed input, counted by SkipReason in Parser.Skipped.
+	Skipped
+)
+
+// String names the verdict.
+func (v Verdict) String() string {
+	switch v {
+	case NotBan:
+		return "NotBan"
+	case Countable:
+		return "Countable"
+	case Skipped:
+		return "Skipped"
+	}
+	return "Verdict(" + strconv.Itoa(int(v)) + ")"
+}
+
+// SkipReason says why a line was Skipped.
+type SkipReason uint8
+
+const (
+	// TooLong: the line is longer than MaxLineLength.
+	TooLong SkipReason = iota
+	// NULByte: the line contains a NUL byte (typically the zero-filled tail
+	// of a log after a crash).
+	NULByte
+	// InvalidUTF8: the line is not valid UTF-8.
+	InvalidUTF8
+	// BadAddress: a ban line whose address is not a valid unicast IP.
+	BadAddress
+	// BadJail: a ban line whose jail name is empty or holds blanks or brackets.
+	BadJail
+	// NoTimestamp: a ban line without a timestamp, and no earlier line had one.
+	NoTimestamp
+	// BadTimestamp: a ban line whose timestamp has a field out of range.
+	BadTimestamp
+
+	numSkipReasons
+)
+
+var skipReasonNames = [numSkipReasons]string{
+	TooLong:      "too-long",
+	NULByte:      "nul-byte",
+	InvalidUTF8:  "invalid-utf8",
+	BadAddress:   "bad-address",
+	BadJail:      "bad-jail",
+	NoTimestamp:  "no-timestamp",
+	BadTimestamp: "bad-timestamp",
+}
+
+// String names the reason as status and metrics show it ("bad-address").
+func (r SkipReason) String() string {
+	if r < numSkipReasons {
+		return skipReasonNames[r]
+	}
+	return "SkipReason(" + strconv.Itoa(int(r)) + ")"
+}
+
+// ParserConfig configures a Parser.
+type ParserConfig struct {
+	// Location is the zone of the log's timestamps that carry no offset
+	// (log-timezone); nil means time.Local.
+	Location *time.Location
+	// Now infers the year of traditional syslog stamps, which have none;
+	// nil means time.Now.
+	Now func() time.Time
+}
+
+// maxInterned bounds the jail-name table: a log full of invented jail names
+// must not grow memory without bound. Beyond it names are still returned,
+// just not shared.
+const maxInterned = 4096
+
+// Parser turns fail2ban log lines into Ban events. It is stateful and meant
+// for one goroutine per log file: it remembers the time of the last
+// timestamped line (a timestamp-less journal line counts at that time, and a
+// DST fall-back is resolved against it) and interns jail names. Skipped may
+// be called from any goroutine.
+type Parser struct {
+	loc   *time.Location
+	now   func() time.Time
+	zone  zoneCache
+	years yearCache
+
+	// The instant of the last line with a valid timestamp.
+	lastSec  int64
+	lastNsec int
+	haveLast bool
+
+	jails   map[string]string
+	skipped [numSkipReasons]atomic.Uint64
+}
+
+// NewParser returns a Parser for one log file.
+func NewParser(cfg ParserConfig) *Parser {
+	p := &Parser{loc: cfg.Location, now: cfg.Now, jails: make(map[string]string)}
+	if p.loc == nil {
+		p.loc = time.Local
+	}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	p.zone.loc = p.loc
+	return p
+}
+
+// Skipped returns how many lines were skipped so far, by reason; reasons
+// never seen are absent. It is safe to call while another goroutine parses.
+func (p *Parser) Skipped() map[SkipReason]uint64 {
+	m := make(map[SkipReason]uint64)
+	for r := range p.skipped {
+		if n := p.skipped[r].Load(); n > 0 {
+			m[SkipReason(r)] = n
+		}
+	}
+	return m
+}
+
+func (p *Parser) skip(r SkipReason) (Ban, Verdict) {
+	p.skipped[r].Add(1)
+	return Ban{}, Skipped
+}
+
+// banMarker is in every ban line and in almost no other: Unban, Restore Ban,
+// Increase Ban and "Found ..., Ban" all lack it. Looking for it first keeps
+// the other 90% of lines cheap.
+var banMarker = []byte("] Ban ")
+
+// Parse reads one line (without its "\n"; a trailing "\r" is ignored).
+// For Countable it returns the Ban: the jail, the address (IPv4-mapped IPv6
+// folded to IPv4) and the line's timestamp in the Parser's Location. The
+// returned Ban does not refer to line's memory.
+//
+// A line counts when it is "[JAIL] Ban ADDR" (then only trailing blanks)
+// logged by fail2ban's actions logger at level NOTICE or WARNING, in any of
+// these shapes (timestamp optional, see parseStamp for its forms):
+//
+//	TS fail2ban.actions        [PID]: NOTICE  [JAIL] Ban ADDR   0.9.1–1.1 file target
+//	TS fail2ban.server.actions[PID]: NOTICE  [JAIL] Ban ADDR    0.9.0
+//	TS fail2ban.actions[PID]: WARNING [JAIL] Ban ADDR           0.8 ([PID] since 0.8.12)
+//	TS HOST fail2ban.actions[PID]: NOTICE [JAIL] Ban ADDR       syslog
+//	TS HOST fail2ban-server[PID]: fail2ban.actions [PID]: ...   journal with daemon name
+//	HOST fail2ban[PID]: [JAIL] Ban ADDR                         journal, short form
+//
+// A line without timestamp counts at the time of the last timestamped line.
+func (p *Parser) Parse(line []byte) (Ban, Verdict) {
+	if len(line) > MaxLineLength {
+		return p.skip(TooLong)
+	}
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	if bytes.IndexByte(line, 0) >= 0 {
+		return p.skip(NULByte)
+	}
+	if !utf8.Valid(line) {
+		return p.skip(InvalidUTF8)
+	}
+
+	// Every timestamp is read, not only those of ban lines, so that the
+	// journal line and the DST fall-back see the line just before them.
+	st, n, shape := parseStamp(line)
+	var sec int64
+	var nsec int
+	if shape == shapeValid {
+		sec, nsec = p.instant(st)
+		p.lastSec, p.lastNsec, p.haveLast = sec, nsec, true
+	}
+
+	if bytes.Index(line[n:], banMarker) < 0 {
+		return Ban{}, NotBan
+	}
+	msg, ok := afterPrefix(skipBlanks(line[n:]))
+	if !ok {
+		return Ban{}, NotBan
+	}
+	jail, addrText, ok := splitMessage(msg)
+	if !ok {
+		return Ban{}, NotBan
+	}
+	if !validJail(jail) {
+		return p.skip(BadJail)
+	}
+	addr, ok := parseUnicast(addrText)
+	if !ok {
+		return p.skip(BadAddress)
+	}
+	switch shape {
+	case shapeInvalid:
+		return p.skip(BadTimestamp)
+	case shapeNone:
+		if !p.haveLast {
+			return p.skip(NoTimestamp)
+		}
+		sec, nsec = p.lastSec, p.lastNsec
+	}
+	return Ban{
+		Time: time.Unix(sec, int64(nsec)).In(p.loc),
+		Jail: p.intern(jail),
+		Addr: addr,
+	}, Countable
+}
+
+// instant converts a parsed timestamp to Unix seconds and nanoseconds.
+func (p *Parser) instant(st stamp) (int64, int) {
+	if st.noYear {
+		st.year = p.years.inferYear(st, p.now, p.loc)
+	}
+	civil := civilSeconds(st)
+	if st.hasOffset {
+		return civil - int64(st.offset), st.nsec
+	}
+	return p.zone.unix(civil, p.lastSec, p.haveLast), st.nsec
+}
+
+// afterPrefix strips what precedes "[JAIL] Ban ADDR": the actions logger
+// with its level, optionally behind a host and a daemon tag
+// (fail2ban-server[PID]: or, in the journal's short form, fail2ban[PID]:
+// with no logger and no level after it).
+func afterPrefix(s []byte) ([]byte, bool) {
+	for range 2 { // the first word may be the host
+		if rest, ok := afterLogger(s); ok {
+			return rest, true
+		}
+		if rest, ok := afterDaemon(s); ok {
+			return rest, true
+		}
+		sp := bytes.IndexByte(s, ' ')
+		if sp <= 0 {
+			return nil, false
+		}
+		s = skipBlanks(s[sp:])
+	}
+	return nil, false
+}
+
+var (
+	loggerNames = [][]byte{[]byte("fail2ban.actions"), []byte("fail2ban.server.actions")}
+	daemonNames = [][]byte{[]byte("fail2ban-server"), []byte("fail2ban")}
+	levelNames  = [][]byte{[]byte("NOTICE"), []byte("WARNING")}
+)
+
+// afterLogger strips "LOGGER[ ...][[PID]]: LEVEL " and returns the rest.
+func afterLogger(s []byte) ([]byte, bool) {
+	rest, ok := cutName(s, loggerNames)
+	if !ok {
+		return nil, false
+	}
+	rest = skipSpaces(rest)
+	if rest, ok = afterTag(rest); !ok {
+		return nil, false
+	}
+	return afterLevel(rest)
+}
+
+// afterDaemon strips "DAEMON[[PID]]: " and then either the logger and level
+// or, as the journal writes it, an optional level alone.
+func afterDaemon(s []byte) ([]byte, bool) {
+	rest, ok := cutName(s, daemonNames)
+	if !ok {
+		return nil, false
+	}
+	if rest, ok = afterTag(rest); !ok {
+		return nil, false
+	}
+	if r, ok := afterLogger(rest); ok {
+		return r, true
+	}
+	if r, ok := afterLevel(rest); ok {
+		return r, true
+	}
+	return rest, true
+}
+
+// cutName strips the first of names that s starts with and that is
+// followed by '[', ':' or a space (so "fail2ban" does not match
+// "fail2ban.filter").
+func cutName(s []byte, names [][]byte) ([]byte, bool) {
+	for _, name := range names {
+		if len(s) > len(name) && bytes.HasPrefix(s, name) {
+			switch s[len(name)] {
+			case '[', ':', ' ':
+				return s[len(name):], true
+			}
+		}
+	}
+	return nil, false
+}
+
+// afterTag strips an optional "[PID]", then ':' and at least one space.
+func afterTag(s []byte) ([]byte, bool) {
+	if len(s) > 0 && s[0] == '[' {
+		i := 1
+		for i < len(s) && isDigit(s[i]) {
+			i++
+		}
+		if i == 1 || i >= len(s) || s[i] != ']' {
+			return nil, false
+		}
+		s = s[i+1:]
+	}
+	if len(s) < 2 || s[0] != ':' || s[1] != ' ' {
+		return nil, false
+	}
+	return skipSpaces(s[1:]), true
+}
+
+// afterLevel strips "NOTICE " or "WARNING " (with any padding).
+func afterLevel(s []byte) ([]byte, bool) {
+	for _, level := range levelNames {
+		if len(s) > len(level) && bytes.HasPrefix(s, level) && s[len(level)] == ' ' {
+			return skipSpaces(s[len(level):]), true
+		}
+	}
+	return nil, false
+}
+
+// splitMessage splits "[JAIL] Ban ADDR   " into JAIL and ADDR.
+func splitMessage(s []byte) (jail, addr []byte, ok bool) {
+	if len(s) == 0 || s[0] != '[' {
+		return nil, nil, false
+	}
+	end := bytes.IndexByte(s, ']')
+	if end < 0 || !bytes.HasPrefix(s[end:], banMarker) {
+		return nil, nil, false
+	}
+	addr = s[end+len(banMarker):]
+	for len(addr) > 0 && (addr[len(addr)-1] == ' ' || addr[len(addr)-1] == '\t') {
+		addr = addr[:len(addr)-1]
+	}
+	return s[1:end], addr, true
+}
+
+// maxJailLength is generous: fail2ban's own limit comes from the actions
+// (iptables chain names), not from the jail.
+const maxJailLength = 255
+
+func validJail(b []byte) bool {
+	if len(b) == 0 || len(b) > maxJailLength {
+		return false
+	}
+	for _, c := range b {
+		if c <= ' ' || c == '[' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// parseUnicast parses an address fail2ban banned: IPv4 or IPv6 without
+// zone, IPv4-mapped IPv6 folded to IPv4, not unspecified, multicast or the
+// IPv4 broadcast address. Loopback passes; the Filter always drops it.
+func parseUnicast(b []byte) (netip.Addr, bool) {
+	if len(b) == 0 || len(b) > len("ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255") {
+		return netip.Addr{}, false
+	}
+	// netip.ParseAddr keeps nothing of its argument (a zone, which we refuse
+	// anyway, is copied by unique.Make), and the error that may quote it is
+	// dropped here, so viewing the bytes as a string saves an allocation
+	// per ban line.
+	a, err := netip.ParseAddr(unsafe.String(&b[0], len(b)))
+	if err != nil || a.Zone() != "" {
+		return netip.Addr{}, false
+	}
+	a = a.Unmap()
+	if a.IsUnspecified() || a.IsMulticast() || a == broadcast4 {
+		return netip.Addr{}, false
+	}
+	return a, true
+}
+
+var broadcast4 = netip.AddrFrom4([4]byte{255, 255, 255, 255})
+
+// intern returns jail as a string shared by every Ban of that jail, so that
+// a ban line of a known jail allocates nothing.
+func (p *Parser) intern(jail []byte) string {
+	if s, ok := p.jails[string(jail)]; ok {
+		return s
+	}
+	s := string(jail)
+	if len(p.jails) < maxInterned {
+		p.jails[s] = s
+	}
+	return s
+}
+
+func skipSpaces(s []byte) []byte {
+	for len(s) > 0 && s[0] == ' ' {
+		s = s[1:]
+	}
+	return s
+}
+
+func skipBlanks(s []byte) []byte {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	return s
+}
