@@ -1,0 +1,247 @@
+package watcher
+
+import (
+	"bytes"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+)
+
+// parseOne parses line with a fresh parser in UTC whose clock reads now.
+func parseOne(t *testing.T, line string, now time.Time) (Ban, Verdict, *Parser) {
+	t.Helper()
+	p := NewParser(ParserConfig{Location: time.UTC, Now: func() time.Time { return now }})
+	b, v := p.Parse([]byte(line))
+	return b, v, p
+}
+
+var handNow = time.Date(2026, 11, 24, 16, 0, 0, 0, time.UTC)
+
+func TestParse_every_ban_line_shape_counts_with_its_jail_address_and_time(t *testing.T) {
+	at := func(s string) time.Time {
+		t.Helper()
+		ts, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ts
+	}
+	tests := []struct {
+		name string
+		line string
+		jail string
+		addr string
+		time time.Time
+	}{
+		{"fail2ban_1_0_padded_logger_and_level", "2026-11-24 15:51:53,831 fail2ban.actions        [9091]: NOTICE  [sshd] Ban 192.0.2.10", "sshd", "192.0.2.10", at("2026-11-24T15:51:53.831Z")},
+		{"fail2ban_0_8_warning_without_pid", "2006-02-13 15:52:30,388 fail2ban.actions: WARNING [sendmail] Ban 1.2.3.4", "sendmail", "1.2.3.4", at("2006-02-13T15:52:30.388Z")},
+		{"fail2ban_0_8_12_warning_with_pid", "2006-02-13 15:52:30,388 fail2ban.actions[123]: WARNING [sendmail] Ban 1.2.3.4", "sendmail", "1.2.3.4", at("2006-02-13T15:52:30.388Z")},
+		{"fail2ban_0_9_0_server_actions_logger", "2006-02-13 15:52:30,388 fail2ban.server.actions[123]: NOTICE  [sendmail] Ban 1.2.3.4", "sendmail", "1.2.3.4", at("2006-02-13T15:52:30.388Z")},
+		{"notice_without_pid", "2006-02-13 15:52:30,388 fail2ban.actions: NOTICE [sendmail] Ban 1.2.3.4", "sendmail", "1.2.3.4", at("2006-02-13T15:52:30.388Z")},
+		{"rsyslog_file_format_rfc3339", "2026-11-24T15:53:23.380751+00:00 vm fail2ban.actions[9723]: NOTICE [sshd] Ban 198.51.100.201", "sshd", "198.51.100.201", at("2026-11-24T15:53:23.380751Z")},
+		{"rfc3339_with_offset_is_converted", "2026-11-24T16:53:23.5+01:00 vm fail2ban.actions[9723]: NOTICE [sshd] Ban 198.51.100.201", "sshd", "198.51.100.201", at("2026-11-24T15:53:23.5Z")},
+		{"journal_short_iso_offset_without_colon", "2026-11-24T10:53:23-0500 vm fail2ban-server[1]: fail2ban.actions        [1]: NOTICE  [sshd] Ban 198.51.100.201", "sshd", "198.51.100.201", at("2026-11-24T15:53:23Z")},
+		{"iso_with_z", "2026-11-24T15:53:23Z vm fail2ban.actions[9723]: NOTICE [sshd] Ban 198.51.100.201", "sshd", "198.51.100.201", at("2026-11-24T15:53:23Z")},
+		{"rsyslog_traditional_format", "Nov 24 15:53:23 vm fail2ban.actions[9723]: NOTICE [sshd] Ban 198.51.100.201", "sshd", "198.51.100.201", at("2026-11-24T15:53:23Z")},
+		{"traditional_space_padded_day", "Nov  4 05:03:02 vm fail2ban.actions[9723]: NOTICE [sshd] Ban 198.51.100.201", "sshd", "198.51.100.201", at("2026-11-04T05:03:02Z")},
+		{"traditional_zero_padded_day_with_daemon_prefix", "Mar 05 08:41:28 test.org fail2ban-server[11524]: fail2ban.actions        [11524]: NOTICE  [postfix-auth] Ban 192.0.2.2", "postfix-auth", "192.0.2.2", at("2026-03-05T08:41:28Z")},
+		{"traditional_0_8_syslog_without_pid", "Sep 16 00:44:55 spaceman fail2ban.actions: WARNING [jail] Ban 10.0.0.7", "jail", "10.0.0.7", at("2026-09-16T00:44:55Z")},
+		{"traditional_date_after_now_is_last_year", "Dec 31 23:59:59 vm fail2ban.actions[1]: NOTICE [sshd] Ban 192.0.2.1", "sshd", "192.0.2.1", at("2025-12-31T23:59:59Z")},
+		{"journal_daemon_tag_with_level", "2026-11-24T15:53:23+00:00 vm fail2ban[1]: NOTICE [sshd] Ban 192.0.2.1", "sshd", "192.0.2.1", at("2026-11-24T15:53:23Z")},
+		{"ipv6_compressed", "2026-11-24 15:51:55,851 fail2ban.actions        [9091]: NOTICE  [nginx-http-auth] Ban 2001:db8::bad:1", "nginx-http-auth", "2001:db8::bad:1", at("2026-11-24T15:51:55.851Z")},
+		{"ipv6_full_and_upper_case", "2026-11-24 15:51:55,851 fail2ban.actions        [9091]: NOTICE  [sshd] Ban 2001:0DB8:0000:0000:0000:0000:0BAD:0001", "sshd", "2001:db8::bad:1", at("2026-11-24T15:51:55.851Z")},
+		{"ipv4_mapped_ipv6_is_folded_to_ipv4", "2026-11-24 15:51:55,851 fail2ban.actions        [9091]: NOTICE  [sshd] Ban ::ffff:198.51.100.150", "sshd", "198.51.100.150", at("2026-11-24T15:51:55.851Z")},
+		{"loopback_is_parsed_and_left_to_the_filter", "2026-11-24 15:51:55,851 fail2ban.actions        [9091]: NOTICE  [sshd] Ban 127.0.0.1", "sshd", "127.0.0.1", at("2026-11-24T15:51:55.851Z")},
+		{"trailing_spaces_and_tab", "2026-11-24 15:51:55,851 fail2ban.actions        [9091]: NOTICE  [sshd] Ban 192.0.2.10  \t ", "sshd", "192.0.2.10", at("2026-11-24T15:51:55.851Z")},
+		{"crlf_line_ending", "2026-11-24 15:51:55,851 fail2ban.actions        [9091]: NOTICE  [sshd] Ban 192.0.2.10\r", "sshd", "192.0.2.10", at("2026-11-24T15:51:55.851Z")},
+		{"jail_name_containing_ban", "2026-11-24 15:51:55,851 fail2ban.actions        [9091]: NOTICE  [Ban-Ban] Ban 192.0.2.10", "Ban-Ban", "192.0.2.10", at("2026-11-24T15:51:55.851Z")},
+		{"hostname_looking_like_a_logger", "Nov 24 15:53:23 fail2ban.example fail2ban.actions[1]: NOTICE [sshd] Ban 192.0.2.1", "sshd", "192.0.2.1", at("2026-11-24T15:53:23Z")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, v, p := parseOne(t, tt.line, handNow)
+			if v != Countable {
+				t.Fatalf("Parse(%q) = %v (skipped %v), want Countable", tt.line, v, p.Skipped())
+			}
+			if b.Jail != tt.jail || b.Addr != netip.MustParseAddr(tt.addr) || !b.Time.Equal(tt.time) {
+				t.Errorf("Parse(%q) = [%s] %s at %v, want [%s] %s at %v", tt.line, b.Jail, b.Addr, b.Time, tt.jail, tt.addr, tt.time)
+			}
+		})
+	}
+}
+
+func TestParse_lines_that_are_not_countable_bans_are_not_counted(t *testing.T) {
+	const ts = "2026-11-24 15:52:11,217 "
+	tests := []struct {
+		name string
+		line string
+	}{
+		{"restore_ban", ts + "fail2ban.actions        [9484]: NOTICE  [nginx-http-auth] Restore Ban 198.51.100.150"},
+		{"reban", ts + "fail2ban.actions        [9091]: NOTICE  [sshd] Reban 192.0.2.10, action 'iptables-multiport'"},
+		{"unban", ts + "fail2ban.actions        [9091]: NOTICE  [nginx-http-auth] Unban 198.51.100.77"},
+		{"unban_of_a_jail_named_ban", ts + "fail2ban.actions        [9091]: NOTICE  [Ban] Unban 198.51.100.77"},
+		{"already_banned_notice", ts + "fail2ban.actions        [9091]: NOTICE  [sshd] 192.0.2.10 already banned"},
+		{"already_banned_warning", ts + "fail2ban.actions        [9091]: WARNING [sshd] 192.0.2.10 already banned"},
+		{"increase_ban_of_the_observer", ts + "fail2ban.observer       [9091]: NOTICE  [sshd] Increase Ban 192.0.2.10 (2 # 12s -> 2026-11-24 15:52:18)"},
+		{"found_bad_ending_in_ban", ts + "fail2ban.observer       [9091]: INFO    [sshd] Found 192.0.2.10, bad - 2026-11-24 15:52:10, 2 # -> 3.0, Ban"},
+		{"found_by_a_jail_named_ban", ts + "fail2ban.filter         [9091]: INFO    [Ban] Found 192.0.2.10 - 2026-11-24 15:52:10"},
+		{"ban_from_another_logger", ts + "fail2ban.observer       [9091]: NOTICE  [sshd] Ban 192.0.2.10"},
+		{"ban_at_info_level", ts + "fail2ban.actions        [9091]: INFO    [sshd] Ban 192.0.2.10"},
+		{"ban_without_address", ts + "fail2ban.actions        [9091]: NOTICE  [sshd] Ban"},
+		{"exec_continuation_line", "iptables -w -C INPUT -p $proto -m multiport --dports ssh -j f2b-sshd"},
+		{"exec_continuation_done", "done"},
+		{"continuation_line_quoting_a_ban", "echo '[sshd] Ban 192.0.2.10'"},
+		{"start_up_chatter", ts + "fail2ban.server         [9091]: INFO    Starting Fail2ban v1.0.2"},
+		{"empty_line", ""},
+		{"flush", ts + "fail2ban.actions        [9091]: NOTICE  [sshd] Flush ticket(s) with iptables-multiport"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, v, p := parseOne(t, tt.line, handNow)
+			if v != NotBan {
+				t.Errorf("Parse(%q) = %v %+v, want NotBan", tt.line, v, b)
+			}
+			if s := p.Skipped(); len(s) != 0 {
+				t.Errorf("Parse(%q) counted skips %v for a well-formed line", tt.line, s)
+			}
+		})
+	}
+}
+
+func TestParse_malformed_ban_lines_are_skipped_and_counted_by_reason(t *testing.T) {
+	const prefix = "2026-11-24 15:51:53,831 fail2ban.actions        [9091]: NOTICE  "
+	tests := []struct {
+		name   string
+		line   string
+		reason SkipReason
+	}{
+		{"word_instead_of_address", prefix + "[sshd] Ban foo", BadAddress},
+		{"ipv4_octet_out_of_range", prefix + "[sshd] Ban 999.1.1.1", BadAddress},
+		{"unspecified_ipv4", prefix + "[sshd] Ban 0.0.0.0", BadAddress},
+		{"unspecified_ipv6", prefix + "[sshd] Ban ::", BadAddress},
+		{"multicast_ipv4", prefix + "[sshd] Ban 224.0.0.1", BadAddress},
+		{"multicast_ipv6", prefix + "[sshd] Ban ff02::1", BadAddress},
+		{"broadcast", prefix + "[sshd] Ban 255.255.255.255", BadAddress},
+		{"prefix_instead_of_address", prefix + "[sshd] Ban 10.0.0.1/24", BadAddress},
+		{"ipv6_with_zone", prefix + "[sshd] Ban fe80::1%eth0", BadAddress},
+		{"address_followed_by_text", prefix + "[sshd] Ban 192.0.2.1 again", BadAddress},
+		{"empty_jail", prefix + "[] Ban 192.0.2.1", BadJail},
+		{"jail_with_a_space", prefix + "[my jail] Ban 192.0.2.1", BadJail},
+		{"month_out_of_range", "2026-13-24 15:51:53,831 fail2ban.actions        [9091]: NOTICE  [sshd] Ban 192.0.2.1", BadTimestamp},
+		{"february_30", "2026-02-30 15:51:53,831 fail2ban.actions        [9091]: NOTICE  [sshd] Ban 192.0.2.1", BadTimestamp},
+		{"hour_out_of_range", "Nov 24 25:53:23 vm fail2ban.actions[1]: NOTICE [sshd] Ban 192.0.2.1", BadTimestamp},
+		{"zone_out_of_range", "2026-11-24T15:53:23+99:00 vm fail2ban.actions[1]: NOTICE [sshd] Ban 192.0.2.1", BadTimestamp},
+		{"journal_line_before_any_timestamp", "host fail2ban[15699]: [postfix-sasl] Ban 192.0.2.3", NoTimestamp},
+		{"nul_byte", prefix + "[sshd] Ban 192.0.2.1\x00", NULByte},
+		{"zero_filled_block", string(make([]byte, 4096)), NULByte},
+		{"invalid_utf8", prefix + "[ss\xffhd] Ban 192.0.2.1", InvalidUTF8},
+		{"one_mebibyte_line", prefix + "[sshd] Ban 192.0.2.1" + strings.Repeat(" ", 1<<20), TooLong},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, v, p := parseOne(t, tt.line, handNow)
+			if v != Skipped {
+				t.Fatalf("Parse(%.80q) = %v %+v, want Skipped(%v)", tt.line, v, b, tt.reason)
+			}
+			if got := p.Skipped(); len(got) != 1 || got[tt.reason] != 1 {
+				t.Errorf("Skipped() = %v, want {%v: 1}", got, tt.reason)
+			}
+		})
+	}
+}
+
+func TestParse_skips_accumulate_per_reason(t *testing.T) {
+	p := NewParser(ParserConfig{Location: time.UTC})
+	lines := []string{
+		"x\x00", "y\x00", "\xfe",
+		"2026-11-24 15:51:53,831 fail2ban.actions        [1]: NOTICE  [sshd] Ban nope",
+		"2026-11-24 15:51:53,831 fail2ban.actions        [1]: NOTICE  [sshd] Ban 192.0.2.1",
+	}
+	for _, l := range lines {
+		p.Parse([]byte(l))
+	}
+	p.Parse(bytes.Repeat([]byte("a"), MaxLineLength+1))
+	want := map[SkipReason]uint64{NULByte: 2, InvalidUTF8: 1, BadAddress: 1, TooLong: 1}
+	if got := p.Skipped(); !equalSkips(got, want) {
+		t.Errorf("Skipped() = %v, want %v", got, want)
+	}
+}
+
+func TestParse_a_line_of_exactly_the_maximum_length_is_read(t *testing.T) {
+	line := "2026-11-24 15:51:53,831 fail2ban.actions        [1]: NOTICE  [sshd] Ban 192.0.2.1"
+	line += strings.Repeat(" ", MaxLineLength-len(line))
+	if _, v, p := parseOne(t, line, handNow); v != Countable {
+		t.Errorf("Parse of a %d-byte line = %v (skipped %v), want Countable", len(line), v, p.Skipped())
+	}
+}
+
+func TestParse_journal_line_counts_at_the_time_of_the_last_timestamped_line(t *testing.T) {
+	p := NewParser(ParserConfig{Location: time.UTC, Now: func() time.Time { return handNow }})
+	lines := []string{
+		"Mar 05 08:41:28 test.org fail2ban-server[11524]: fail2ban.actions        [11524]: NOTICE  [postfix-auth] Ban 192.0.2.2",
+		"2026-11-24 15:51:53,831 fail2ban.filter         [9091]: INFO    [sshd] Found 192.0.2.10 - 2026-11-24 15:51:53",
+		"# a comment line without timestamp",
+		"",
+		"host fail2ban[15699]: [postfix-sasl] Ban 192.0.2.3",
+	}
+	var b Ban
+	var v Verdict
+	for _, l := range lines {
+		b, v = p.Parse([]byte(l))
+	}
+	want := time.Date(2026, 11, 24, 15, 51, 53, 831e6, time.UTC)
+	if v != Countable || b.Jail != "postfix-sasl" || b.Addr != netip.MustParseAddr("192.0.2.3") || !b.Time.Equal(want) {
+		t.Errorf("journal line = %v [%s] %s at %v, want Countable [postfix-sasl] 192.0.2.3 at %v", v, b.Jail, b.Addr, b.Time, want)
+	}
+}
+
+func TestParse_ban_of_a_known_jail_allocates_nothing(t *testing.T) {
+	p := NewParser(ParserConfig{Location: time.UTC})
+	lines := [][]byte{
+		[]byte("2026-11-24 15:51:53,831 fail2ban.actions        [9091]: NOTICE  [sshd] Ban 192.0.2.10"),
+		[]byte("2026-11-24T15:53:23.380751+00:00 vm fail2ban.actions[9723]: NOTICE [sshd] Ban 2001:db8::bad:1"),
+	}
+	p.Parse(lines[0])
+	var first Ban
+	allocs := testing.AllocsPerRun(100, func() {
+		for _, l := range lines {
+			b, v := p.Parse(l)
+			if v != Countable {
+				t.Fatalf("Parse(%q) = %v", l, v)
+			}
+			first = b
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("Parse of ban lines allocates %v times per run, want 0", allocs)
+	}
+	if first.Jail != "sshd" {
+		t.Errorf("jail = %q, want sshd", first.Jail)
+	}
+}
+
+func TestParse_the_ban_does_not_alias_the_line_buffer(t *testing.T) {
+	p := NewParser(ParserConfig{Location: time.UTC})
+	buf := []byte("2026-11-24 15:51:53,831 fail2ban.actions        [9091]: NOTICE  [fresh] Ban 192.0.2.10")
+	b, v := p.Parse(buf)
+	for i := range buf {
+		buf[i] = 'x'
+	}
+	if v != Countable || b.Jail != "fresh" || b.Addr != netip.MustParseAddr("192.0.2.10") {
+		t.Errorf("after reusing the buffer: %v [%s] %s, want Countable [fresh] 192.0.2.10", v, b.Jail, b.Addr)
+	}
+}
+
+func TestVerdict_and_SkipReason_have_names(t *testing.T) {
+	tests := []struct{ got, want string }{
+		{NotBan.String(), "NotBan"}, {Countable.String(), "Countable"}, {Skipped.String(), "Skipped"},
+		{TooLong.String(), "too-long"}, {BadAddress.String(), "bad-address"}, {NoTimestamp.String(), "no-timestamp"},
+		{SkipReason(200).String(), "SkipReason(200)"}, {Verdict(9).String(), "Verdict(9)"},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("name %q, want %q", tt.got, tt.want)
+		}
+	}
+}
