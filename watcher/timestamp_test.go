@@ -115,7 +115,9 @@ func TestTimestamp_zone_less_stamps_use_the_configured_location_and_offsets_win(
 }
 
 func TestTimestamp_year_of_traditional_syslog_stamps_never_lies_in_the_future(t *testing.T) {
-	utc := func(y int, mo time.Month, d, h, mi, s int) time.Time { return time.Date(y, mo, d, h, mi, s, 0, time.UTC) }
+	utc := func(y int, mo time.Month, d, h, mi, s int) time.Time {
+		return time.Date(y, mo, d, h, mi, s, 0, time.UTC)
+	}
 	tests := []struct {
 		name  string
 		now   time.Time
