@@ -50,16 +50,17 @@ func parseStamp(b []byte) (st stamp, n int, shape stampShape) {
 // parseISOStamp reads "YYYY-MM-DD[ T]hh:mm:ss[.frac][zone] "; the caller
 // checked the punctuation up to the seconds.
 func parseISOStamp(b []byte) (st stamp, n int, shape stampShape) {
-	var ok [6]bool
-	st.year, ok[0] = digits(b[0:4])
-	st.month, ok[1] = digits(b[5:7])
-	st.day, ok[2] = digits(b[8:10])
-	st.hour, ok[3] = digits(b[11:13])
-	st.min, ok[4] = digits(b[14:16])
-	st.sec, ok[5] = digits(b[17:19])
-	if ok != [6]bool{true, true, true, true, true, true} {
+	y1, ok1 := d2(b[0], b[1])
+	y2, ok2 := d2(b[2], b[3])
+	mo, ok3 := d2(b[5], b[6])
+	d, ok4 := d2(b[8], b[9])
+	h, ok5 := d2(b[11], b[12])
+	mi, ok6 := d2(b[14], b[15])
+	sec, ok7 := d2(b[17], b[18])
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7) {
 		return stamp{}, 0, shapeNone
 	}
+	st.year, st.month, st.day, st.hour, st.min, st.sec = y1*100+y2, mo, d, h, mi, sec
 	i := 19
 	if b[i] == '.' || b[i] == ',' {
 		i++
@@ -109,18 +110,18 @@ func parseOffset(b []byte) (off, n int, ok bool) {
 	if len(b) < 3 {
 		return 0, 0, false
 	}
-	h, okh := digits(b[1:3])
+	h, okh := d2(b[1], b[2])
 	m, n := 0, 3
 	switch {
 	case len(b) >= 6 && b[3] == ':':
 		var okm bool
-		if m, okm = digits(b[4:6]); !okm {
+		if m, okm = d2(b[4], b[5]); !okm {
 			return 0, 0, false
 		}
 		n = 6
 	case len(b) >= 5 && isDigit(b[3]):
 		var okm bool
-		if m, okm = digits(b[3:5]); !okm {
+		if m, okm = d2(b[3], b[4]); !okm {
 			return 0, 0, false
 		}
 		n = 5
@@ -142,18 +143,20 @@ func parseSyslogStamp(b []byte) (st stamp, n int, shape stampShape) {
 	if st.month == 0 || b[15] != ' ' {
 		return stamp{}, 0, shapeNone
 	}
-	var ok [4]bool
+	var day int
+	var okd bool
 	if b[4] == ' ' {
-		st.day, ok[0] = digits(b[5:6])
+		day, okd = d2('0', b[5])
 	} else {
-		st.day, ok[0] = digits(b[4:6])
+		day, okd = d2(b[4], b[5])
 	}
-	st.hour, ok[1] = digits(b[7:9])
-	st.min, ok[2] = digits(b[10:12])
-	st.sec, ok[3] = digits(b[13:15])
-	if ok != [4]bool{true, true, true, true} {
+	h, ok1 := d2(b[7], b[8])
+	mi, ok2 := d2(b[10], b[11])
+	sec, ok3 := d2(b[13], b[14])
+	if !(okd && ok1 && ok2 && ok3) {
 		return stamp{}, 0, shapeNone
 	}
+	st.day, st.hour, st.min, st.sec = day, h, mi, sec
 	st.noYear = true
 	// Feb 29 is checked against the inferred year later.
 	if !validClock(st) || st.day < 1 || st.day > daysIn(st.month, 2000) {
@@ -180,16 +183,10 @@ func validClock(st stamp) bool {
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
-// digits parses a short run of ASCII digits.
-func digits(b []byte) (int, bool) {
-	v := 0
-	for _, c := range b {
-		if !isDigit(c) {
-			return 0, false
-		}
-		v = v*10 + int(c-'0')
-	}
-	return v, true
+// d2 parses two ASCII digits.
+func d2(a, b byte) (int, bool) {
+	x, y := a-'0', b-'0' // bytes: anything below '0' wraps above 9
+	return int(x)*10 + int(y), x <= 9 && y <= 9
 }
 
 func isLeap(y int) bool { return y%4 == 0 && (y%100 != 0 || y%400 == 0) }
