@@ -1,0 +1,519 @@
+package watcher
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// Line is one complete line of a followed log.
+type Line struct {
+	// Text is the line without its newline, cut to MaxLine+1 bytes when the
+	// line was longer. It is only valid during the callback it is passed to.
+	Text []byte
+	// Truncated says the line was longer than MaxLine and Text is cut.
+	Truncated bool
+	// File is the file the line was read from.
+	File FileID
+	// Offset is the position just after the line's newline in that file
+	// (in the decompressed stream for a .gz): where reading resumes.
+	Offset int64
+}
+
+// Segment is one file to read from Offset on.
+type Segment struct {
+	Path   string
+	Offset int64
+}
+
+// FollowConfig says what a Follower follows and how.
+type FollowConfig struct {
+	// Path is the live log, e.g. /var/log/fail2ban.log. Its directory is
+	// watched and must exist.
+	Path string
+	// Start lists files to read first, oldest first (see planStart). Every
+	// one is read to its end; the last one, when it is not gzip, is then
+	// followed until the writer moves to a new file at Path. Empty means
+	// Path from offset 0.
+	Start []Segment
+	// MaxLine is the longest line delivered whole; longer lines arrive cut,
+	// with Truncated set, and are never buffered beyond MaxLine+1 bytes.
+	MaxLine int
+	// Debounce is how long a burst of file events is gathered before the
+	// log is read (default 50ms).
+	Debounce time.Duration
+	// Logger receives warnings and rotation notices (default slog.Default).
+	Logger *slog.Logger
+}
+
+// ErrBadConfig is returned for a configuration that cannot work.
+var ErrBadConfig = errors.New("invalid configuration")
+
+// defaultDebounce gathers the handful of events one write or one rotation
+// raises, while keeping a new ban's latency well under a second.
+const defaultDebounce = 50 * time.Millisecond
+
+// readChunk is how much of the log is read at once.
+const readChunk = 64 << 10
+
+// Follower follows one log through rotation, truncation, deletion and
+// re-creation, without polling: it sleeps until fsnotify reports a change
+// in the log's directory. It is not safe for concurrent use.
+type Follower struct {
+	cfg           FollowConfig
+	log           *slog.Logger
+	base          string   // file name of cfg.Path; events on other names are ignored
+	cur           *logFile // the file being followed; nil while Path is missing
+	buf           []byte
+	batch         []Line
+	warnedMissing bool
+}
+
+// NewFollower checks cfg and returns a Follower; nothing is opened before
+// Run.
+func NewFollower(cfg FollowConfig) (*Follower, error) {
+	if cfg.Path == "" {
+		return nil, fmt.Errorf("following a log: empty path: %w", ErrBadConfig)
+	}
+	if cfg.MaxLine <= 0 {
+		return nil, fmt.Errorf("following %s: MaxLine %d must be positive: %w", cfg.Path, cfg.MaxLine, ErrBadConfig)
+	}
+	if cfg.Debounce <= 0 {
+		cfg.Debounce = defaultDebounce
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Follower{
+		cfg:  cfg,
+		log:  log.With("log", cfg.Path),
+		base: filepath.Base(cfg.Path),
+		buf:  make([]byte, readChunk),
+	}, nil
+}
+
+// Run reads the start segments, then follows the log until ctx is done
+// (returning nil) or emit or the file system fails (returning that error).
+// emit receives the lines of each read in order; a line's Text is only
+// valid during the call.
+func (f *Follower) Run(ctx context.Context, emit func([]Line) error) error {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("starting to watch %s: %w", f.cfg.Path, err)
+	}
+	defer w.Close()
+	dir := filepath.Dir(f.cfg.Path)
+	// The watch is in place before the first read, so a write between the
+	// read and the watch cannot go unnoticed.
+	if err := w.Add(dir); err != nil {
+		return fmt.Errorf("watching directory %s: %w", dir, err)
+	}
+	defer f.closeCur()
+	if err := f.start(emit); err != nil {
+		return err
+	}
+	if err := f.check(emit); err != nil {
+		return err
+	}
+	timer := time.NewTimer(f.cfg.Debounce)
+	timer.Stop()
+	defer timer.Stop()
+	armed := false
+	arm := func() {
+		if !armed {
+			timer.Reset(f.cfg.Debounce)
+			armed = true
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-w.Events:
+			if !ok {
+				return fmt.Errorf("watching directory %s: event stream closed", dir)
+			}
+			if strings.HasPrefix(filepath.Base(ev.Name), f.base) {
+				arm()
+			}
+		case err, ok := <-w.Errors:
+			if !ok {
+				return fmt.Errorf("watching directory %s: error stream closed", dir)
+			}
+			if !errors.Is(err, fsnotify.ErrEventOverflow) {
+				f.log.Warn("file watch error; rereading the log", "err", err)
+			}
+			arm() // events may have been lost: look at the files themselves
+		case <-timer.C:
+			armed = false
+			if err := f.check(emit); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// start reads the start segments; the last plain one stays open as the
+// followed file.
+func (f *Follower) start(emit func([]Line) error) error {
+	for i, seg := range f.cfg.Start {
+		lf, err := openAt(seg.Path, seg.Offset)
+		if errors.Is(err, fs.ErrNotExist) {
+			f.log.Warn("log to resume from vanished; skipping it", "file", seg.Path)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if i == len(f.cfg.Start)-1 && !lf.gz {
+			f.cur = lf
+			return f.readAvailable(lf, emit)
+		}
+		err = f.finish(lf, emit)
+		lf.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// check brings the follower up to date after file events: it rereads the
+// followed file (starting over if it was truncated), and moves to the file
+// now at Path once the writer has started writing there.
+func (f *Follower) check(emit func([]Line) error) error {
+	if f.cur != nil {
+		if err := f.handleTruncation(emit); err != nil {
+			return err
+		}
+		if err := f.readAvailable(f.cur, emit); err != nil {
+			return err
+		}
+	}
+	fi, err := os.Stat(f.cfg.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		if f.cur == nil && !f.warnedMissing {
+			f.log.Warn("log file does not exist yet; waiting for it to appear")
+			f.warnedMissing = true
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("inspecting log %s: %w", f.cfg.Path, err)
+	}
+	dev, ino, err := devIno(fi)
+	if err != nil {
+		return err
+	}
+	if f.cur != nil {
+		if dev == f.cur.dev && ino == f.cur.ino {
+			return nil
+		}
+		if fi.Size() == 0 {
+			// Rotated with create, but the writer has not reopened yet (fail2ban
+			// writes to the old file until flushlogs): keep reading the old one.
+			return nil
+		}
+		// The writer has moved: whatever it wrote to the old file came first.
+		if err := f.finish(f.cur, emit); err != nil {
+			return err
+		}
+		f.closeCur()
+		f.log.Info("log was rotated or re-created; following the new file")
+	}
+	lf, err := openAt(f.cfg.Path, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // gone again between stat and open; the next event brings it back
+	}
+	if err != nil {
+		return err
+	}
+	if f.warnedMissing {
+		f.log.Info("log file appeared")
+		f.warnedMissing = false
+	}
+	f.cur = lf
+	return f.readAvailable(lf, emit)
+}
+
+// handleTruncation notices a copytruncate (the file shrank, or its first
+// bytes changed): it reads what logrotate's copy holds beyond the last line
+// already read, then starts the followed file again at 0.
+func (f *Follower) handleTruncation(emit func([]Line) error) error {
+	lf := f.cur
+	if lf.gz {
+		return nil
+	}
+	truncated, err := lf.truncated()
+	if err != nil || !truncated {
+		return err
+	}
+	f.log.Info("log was truncated (copytruncate); reading it again from the start")
+	if err := f.readCopy(lf, emit); err != nil {
+		return err
+	}
+	return lf.rewind()
+}
+
+// readCopy finds the copy logrotate made of lf before truncating it (a
+// rotated sibling with the same first bytes and at least as long) and reads
+// it from lf's last line on, so lines written between our last read and the
+// copy are not lost.
+func (f *Follower) readCopy(lf *logFile, emit func([]Line) error) error {
+	if len(lf.head) == 0 {
+		return nil
+	}
+	rotated, err := Rotated(f.cfg.Path)
+	if err != nil {
+		return err
+	}
+	for i := len(rotated) - 1; i >= 0; i-- {
+		cp := Checkpoint{File: FileID{Dev: lf.dev, Ino: lf.ino, Head: fingerprintOf(lf.head)}, Offset: lf.off}
+		ok, err := cp.matches(rotated[i].Path, false)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		copied, err := openAt(rotated[i].Path, lf.off)
+		if err != nil {
+			return err
+		}
+		defer copied.Close()
+		return f.finish(copied, emit)
+	}
+	return nil
+}
+
+// finish reads lf to its end and delivers a last line that has no newline:
+// nobody will complete it any more.
+func (f *Follower) finish(lf *logFile, emit func([]Line) error) error {
+	if err := f.readAvailable(lf, emit); err != nil {
+		return err
+	}
+	if len(lf.partial) == 0 && !lf.cut {
+		return nil
+	}
+	f.batch = append(f.batch[:0], Line{Text: lf.partial, Truncated: lf.cut, File: lf.id(), Offset: lf.read})
+	lf.partial, lf.cut, lf.off = lf.partial[:0], false, lf.read
+	return emit(f.batch)
+}
+
+// readAvailable reads lf up to its current end and delivers every complete
+// line.
+func (f *Follower) readAvailable(lf *logFile, emit func([]Line) error) error {
+	for {
+		n, err := lf.r.Read(f.buf)
+		if n > 0 {
+			if err := f.consume(lf, f.buf[:n], emit); err != nil {
+				return err
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reading log %s: %w", lf.name, err)
+		}
+	}
+}
+
+// consume splits chunk, the next bytes of lf, into lines and emits them.
+func (f *Follower) consume(lf *logFile, chunk []byte, emit func([]Line) error) error {
+	lf.remember(chunk)
+	limit := f.cfg.MaxLine + 1
+	id := lf.id()
+	f.batch = f.batch[:0]
+	start := 0
+	for {
+		i := bytes.IndexByte(chunk[start:], '\n')
+		if i < 0 {
+			break
+		}
+		end := start + i
+		text, cut := chunk[start:end], false
+		if len(lf.partial) > 0 || lf.cut {
+			// Only the first line of a chunk can continue an earlier read.
+			lf.partial, cut = appendCapped(lf.partial, text, limit)
+			text, cut = lf.partial, cut || lf.cut
+			lf.partial, lf.cut = lf.partial[:0], false // reused only after emit
+		} else if len(text) > limit {
+			text, cut = text[:limit], true
+		}
+		f.batch = append(f.batch, Line{Text: text, Truncated: cut, File: id, Offset: lf.read + int64(end) + 1})
+		start = end + 1
+	}
+	if len(f.batch) > 0 {
+		lf.off = f.batch[len(f.batch)-1].Offset
+		if err := emit(f.batch); err != nil {
+			return err
+		}
+	}
+	var cut bool
+	lf.partial, cut = appendCapped(lf.partial, chunk[start:], limit)
+	lf.cut = lf.cut || cut
+	lf.read += int64(len(chunk))
+	return nil
+}
+
+// appendCapped appends src to dst without letting dst grow beyond limit;
+// cut says bytes were dropped.
+func appendCapped(dst, src []byte, limit int) (out []byte, cut bool) {
+	room := limit - len(dst)
+	if room >= len(src) {
+		return append(dst, src...), false
+	}
+	if room < 0 {
+		room = 0
+	}
+	return append(dst, src[:room]...), true
+}
+
+// closeCur closes the followed file, if any.
+func (f *Follower) closeCur() {
+	if f.cur != nil {
+		f.cur.Close()
+		f.cur = nil
+	}
+}
+
+// logFile is one open log and how far it has been read.
+type logFile struct {
+	name     string
+	f        *os.File
+	r        io.Reader // f, or a gzip reader over it
+	gz       bool
+	dev, ino uint64
+	head     []byte      // the first bytes read, up to headSize
+	fp       Fingerprint // of head
+	read     int64       // bytes read from the (decompressed) stream
+	off      int64       // just after the last complete line delivered
+	partial  []byte      // the line being read, at most MaxLine+1 bytes
+	cut      bool        // partial lost bytes: the line is too long
+}
+
+// openAt opens the log at path positioned at offset (decompressed offset
+// for gzip content), which must be at a line boundary.
+func openAt(path string, offset int64) (*logFile, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("opening log %s: %w", path, err)
+	}
+	lf, err := positioned(f, offset)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("opening log %s at %d: %w", path, offset, err)
+	}
+	return lf, nil
+}
+
+// positioned builds the logFile of f and moves it to offset.
+func positioned(f *os.File, offset int64) (*logFile, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	dev, ino, err := devIno(fi)
+	if err != nil {
+		return nil, err
+	}
+	lf := &logFile{name: f.Name(), f: f, r: f, dev: dev, ino: ino, read: offset, off: offset}
+	var magic [2]byte
+	n, err := f.ReadAt(magic[:], 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	headLen := min(offset, headSize)
+	if n == len(magic) && bytes.Equal(magic[:], gzipMagic) {
+		lf.gz = true
+		rc, err := decompressing(f)
+		if err != nil {
+			return nil, err
+		}
+		lf.r = rc
+		lf.head = make([]byte, headLen)
+		if _, err := io.ReadFull(rc, lf.head); err != nil {
+			return nil, fmt.Errorf("skipping to the checkpoint: %w", err)
+		}
+		if _, err := io.CopyN(io.Discard, rc, offset-headLen); err != nil {
+			return nil, fmt.Errorf("skipping to the checkpoint: %w", err)
+		}
+	} else {
+		lf.head = make([]byte, headLen)
+		if _, err := f.ReadAt(lf.head, 0); err != nil {
+			return nil, fmt.Errorf("reading the first bytes: %w", err)
+		}
+		if _, err := f.Seek(offset, io.SeekStart); err != nil {
+			return nil, err
+		}
+	}
+	lf.fp = fingerprintOf(lf.head)
+	return lf, nil
+}
+
+// remember keeps the first headSize bytes of the stream as they are read.
+func (lf *logFile) remember(chunk []byte) {
+	if lf.read >= headSize {
+		return
+	}
+	take := min(int64(len(chunk)), headSize-lf.read)
+	lf.head = append(lf.head, chunk[:take]...)
+	lf.fp = fingerprintOf(lf.head)
+}
+
+// id is the file's identity as far as it has been read.
+func (lf *logFile) id() FileID {
+	return FileID{Dev: lf.dev, Ino: lf.ino, Head: lf.fp}
+}
+
+// truncated tells whether the file shrank below what was read or its first
+// bytes changed: either way it was truncated and written again.
+func (lf *logFile) truncated() (bool, error) {
+	fi, err := lf.f.Stat()
+	if err != nil {
+		return false, fmt.Errorf("inspecting log %s: %w", lf.name, err)
+	}
+	if fi.Size() < lf.read {
+		return true, nil
+	}
+	now := make([]byte, len(lf.head))
+	if _, err := lf.f.ReadAt(now, 0); err != nil {
+		return false, fmt.Errorf("reading start of log %s: %w", lf.name, err)
+	}
+	return !bytes.Equal(now, lf.head), nil
+}
+
+// rewind starts the file over at 0 after a truncation; the partial line
+// belonged to the old content.
+func (lf *logFile) rewind() error {
+	if _, err := lf.f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("rewinding log %s: %w", lf.name, err)
+	}
+	lf.head, lf.fp = lf.head[:0], fingerprintOf(nil)
+	lf.read, lf.off = 0, 0
+	lf.partial, lf.cut = lf.partial[:0], false
+	return nil
+}
+
+// Close closes the file (and its decompressor).
+func (lf *logFile) Close() {
+	if c, ok := lf.r.(io.Closer); ok && lf.gz {
+		// Closing a gzip reader only checks the stream; the file is what matters.
+		_ = c.Close()
+		return
+	}
+	// A read-only file has nothing to flush; a close error changes nothing.
+	_ = lf.f.Close()
+}

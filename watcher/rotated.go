@@ -1,0 +1,151 @@
+package watcher
+
+import (
+	"bufio"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// RotatedFile is a rotated-away copy of a log: fail2ban.log.1,
+// fail2ban.log.2.gz, or logrotate's dateext form fail2ban.log-20261124(.gz).
+type RotatedFile struct {
+	Path    string
+	ModTime time.Time
+}
+
+// Rotated lists the rotated siblings of the log at path, oldest first. The
+// order comes from the names (a larger number is older, an earlier date is
+// older), which logrotate keeps consistent; the modification time is there
+// for the caller to skip files that end before a window. A missing directory
+// is an error; no siblings is an empty list.
+func Rotated(path string) ([]RotatedFile, error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("listing rotated logs of %s: %w", path, err)
+	}
+	type ranked struct {
+		RotatedFile
+		age int64 // larger is older
+	}
+	var found []ranked
+	for _, e := range entries {
+		age, ok := rotationAge(base, e.Name())
+		if !ok || !e.Type().IsRegular() {
+			continue
+		}
+		info, err := e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // rotated away again while we listed: nothing to read
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading rotated log %s: %w", e.Name(), err)
+		}
+		found = append(found, ranked{RotatedFile{filepath.Join(dir, e.Name()), info.ModTime()}, age})
+	}
+	sort.Slice(found, func(i, j int) bool { return found[i].age > found[j].age })
+	out := make([]RotatedFile, len(found))
+	for i, f := range found {
+		out[i] = f.RotatedFile
+	}
+	return out, nil
+}
+
+// rotationAge tells whether name is a rotated copy of base and how old it
+// is: N for base.N(.gz), and for base-YYYYMMDD(.gz) a value that decreases
+// with the date, so that sorting by age puts the oldest first either way.
+func rotationAge(base, name string) (int64, bool) {
+	rest, ok := strings.CutPrefix(name, base)
+	if !ok || len(rest) < 2 {
+		return 0, false
+	}
+	rest = strings.TrimSuffix(rest, ".gz")
+	switch rest[0] {
+	case '.':
+		n, err := strconv.ParseUint(rest[1:], 10, 31)
+		if err != nil || n == 0 {
+			return 0, false
+		}
+		return int64(n), true
+	case '-':
+		d, err := time.Parse("20060102", rest[1:])
+		if err != nil {
+			return 0, false
+		}
+		return -d.Unix(), true
+	}
+	return 0, false
+}
+
+// gzipMagic starts every gzip stream (RFC 1952).
+var gzipMagic = []byte{0x1f, 0x8b}
+
+// openLog opens a log for reading from the start, decompressing it when its
+// first bytes are gzip's magic number, whatever its name says. The caller
+// closes the result.
+func openLog(path string) (io.ReadCloser, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("opening log %s: %w", path, err)
+	}
+	r, err := decompressing(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("reading log %s: %w", path, err)
+	}
+	return r, nil
+}
+
+// decompressing wraps f in a gzip reader when its content is gzip; closing
+// the result closes f.
+func decompressing(f *os.File) (io.ReadCloser, error) {
+	br := bufio.NewReaderSize(f, 64<<10)
+	magic, err := br.Peek(len(gzipMagic))
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	if len(magic) < len(gzipMagic) || magic[0] != gzipMagic[0] || magic[1] != gzipMagic[1] {
+		return readCloser{br, f}, nil
+	}
+	zr, err := gzip.NewReader(br)
+	if err != nil {
+		return nil, fmt.Errorf("starting gzip: %w", err)
+	}
+	return readCloser{zr, f}, nil
+}
+
+// isGzip tells whether the file at path holds gzip data, by its magic bytes.
+func isGzip(path string) (bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, fmt.Errorf("opening log %s: %w", path, err)
+	}
+	defer f.Close()
+	var magic [2]byte
+	if _, err := io.ReadFull(f, magic[:]); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return false, nil
+		}
+		return false, fmt.Errorf("reading log %s: %w", path, err)
+	}
+	return magic[0] == gzipMagic[0] && magic[1] == gzipMagic[1], nil
+}
+
+// readCloser reads from one reader and closes another (the file under a
+// decompressor).
+type readCloser struct {
+	io.Reader
+	io.Closer
+}
