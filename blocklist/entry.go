@@ -1,0 +1,160 @@
+package blocklist
+
+import (
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// marker is the first word of every comment recidivist writes; a comment
+// that starts with it carries the metadata fields parsed into Entry.
+const marker = "recidivist"
+
+// Entry is one blocked address or range of the mirror file.
+type Entry struct {
+	Prefix  netip.Prefix // canonical (masked; single address = /32 or /128)
+	Added   time.Time    // zero if unknown (hand-written line)
+	Expires time.Time    // zero = permanent
+	Jails   []string     // from jails=
+	Bans    int          // from bans=
+	Manual  bool
+	// Comment is the full comment text as written (without "# "). A
+	// comment that starts with "recidivist" is written back verbatim, so a
+	// rewrite never changes a line; any other comment on an entry that has
+	// metadata (Added set) is appended as free text after the metadata.
+	Comment string
+}
+
+// String returns the line as recidivist writes it, without a line ending:
+//
+//	203.0.113.7 # recidivist 2026-11-24T13:55:51Z jails=sshd,postfix bans=3 expires=2026-12-01T13:55:51Z
+//	198.51.100.0/24 # recidivist 2026-11-24T13:55:51Z manual TEXT
+//
+// An entry without metadata is written as "ADDR" or "ADDR # Comment".
+// Line breaks inside the comment become spaces: an entry is always one line.
+func (e Entry) String() string {
+	line := formatPrefix(e.Prefix)
+	if c := e.comment(); c != "" {
+		line += " # " + c
+	}
+	return line
+}
+
+// comment renders the comment part of the line.
+func (e Entry) comment() string {
+	text := strings.TrimSpace(strings.Map(oneLine, e.Comment))
+	if isMarked(text) || e.Added.IsZero() {
+		return text
+	}
+	var b strings.Builder
+	b.WriteString(marker)
+	b.WriteString(" ")
+	b.WriteString(e.Added.UTC().Format(time.RFC3339))
+	if len(e.Jails) > 0 {
+		b.WriteString(" jails=")
+		for i, j := range e.Jails {
+			if i > 0 {
+				b.WriteString(",")
+			}
+			b.WriteString(strings.Map(jailRune, j))
+		}
+	}
+	if e.Bans > 0 {
+		b.WriteString(" bans=")
+		b.WriteString(strconv.Itoa(e.Bans))
+	}
+	if e.Manual {
+		b.WriteString(" manual")
+	}
+	if !e.Expires.IsZero() {
+		b.WriteString(" expires=")
+		b.WriteString(e.Expires.UTC().Format(time.RFC3339))
+	}
+	if text != "" {
+		b.WriteString(" ")
+		b.WriteString(text)
+	}
+	return b.String()
+}
+
+// oneLine keeps a comment on its line.
+func oneLine(r rune) rune {
+	if r == '\n' || r == '\r' {
+		return ' '
+	}
+	return r
+}
+
+// jailRune keeps a jail name one token of the jails= list.
+func jailRune(r rune) rune {
+	if r == ',' || r == ' ' || r == '\t' || r == '\n' || r == '\r' {
+		return '_'
+	}
+	return r
+}
+
+// isMarked reports whether a comment was written by recidivist.
+func isMarked(comment string) bool {
+	word, _, _ := strings.Cut(comment, " ")
+	return word == marker
+}
+
+// parseComment fills e's metadata from a comment recidivist wrote:
+// "recidivist [TIME] [jails=A,B] [bans=N] [manual] [expires=TIME] [TEXT]".
+// Fields are read in any order up to the first word that is not one of
+// them (the free text). A field whose value does not parse ends the fields
+// too and is kept as text: the line, and so the block, stays in force.
+func (e *Entry) parseComment(comment string) {
+	e.Comment = comment
+	words := strings.Fields(comment)
+	if len(words) == 0 || words[0] != marker {
+		return
+	}
+	words = words[1:]
+	if len(words) > 0 {
+		if t, err := time.Parse(time.RFC3339, words[0]); err == nil {
+			e.Added = t
+			words = words[1:]
+		}
+	}
+	for _, w := range words {
+		if !e.parseField(w) {
+			return
+		}
+	}
+}
+
+// parseField applies one metadata word and reports whether it was one.
+func (e *Entry) parseField(w string) bool {
+	if w == "manual" {
+		e.Manual = true
+		return true
+	}
+	key, val, ok := strings.Cut(w, "=")
+	if !ok {
+		return false
+	}
+	switch key {
+	case "jails":
+		if val == "" {
+			return false
+		}
+		e.Jails = strings.Split(val, ",")
+	case "bans":
+		n, err := strconv.Atoi(val)
+		if err != nil || n < 0 {
+			return false
+		}
+		e.Bans = n
+	case "expires":
+		t, err := time.Parse(time.RFC3339, val)
+		if err != nil {
+			return false
+		}
+		e.Expires = t
+	default:
+		return false
+	}
+	return true
+}

@@ -1,0 +1,31 @@
+package blocklist
+
+import "errors"
+
+// Sentinel errors, checked with errors.Is. The wrapped messages carry the
+// address or file at fault and what to do about it.
+var (
+	// ErrNotAddress means a text is not an IPv4/IPv6 address or CIDR.
+	ErrNotAddress = errors.New("not an IPv4/IPv6 address or CIDR")
+	// ErrDuplicate marks a mirror line whose address is already listed on an
+	// earlier line; the earlier line is the one in force.
+	ErrDuplicate = errors.New("address already listed")
+	// ErrInsecure means the mirror (or its directory) can be changed by
+	// other users, who could then decide what the firewall blocks.
+	ErrInsecure = errors.New("writable by other users")
+	// ErrInsideRange means an unban named an address that is not listed
+	// itself but lies inside a listed range.
+	ErrInsideRange = errors.New("inside a listed range")
+
+	// ErrIgnored means the prefix is in, or overlaps, the ignore list.
+	ErrIgnored = errors.New("in the ignore list")
+	// ErrEverything means the prefix is 0.0.0.0/0 or ::/0, refused even
+	// with force.
+	ErrEverything = errors.New("would block every address")
+	// ErrTooWide means the range is wider than /16 (IPv4) or /32 (IPv6)
+	// and force was not given.
+	ErrTooWide = errors.New("range too wide")
+	// ErrNotUnicast means the prefix is multicast, broadcast or unspecified:
+	// no packet comes from such a source.
+	ErrNotUnicast = errors.New("not a unicast address")
+)

@@ -1,0 +1,197 @@
+package blocklist
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/recidivist/recidivist/internal/atomicfile"
+)
+
+// File is the mirror file at one path. Its methods may be called from any
+// number of goroutines and processes at once: writers are serialised by an
+// advisory lock on Path()+".lock", and each re-reads the file under that
+// lock, so an edit made in between (by a human or another process) is kept.
+type File struct {
+	path string
+}
+
+// Open returns the mirror at path. It does not touch the disk.
+func Open(path string) *File { return &File{path: path} }
+
+// Path returns the path of the mirror file.
+func (f *File) Path() string { return f.path }
+
+// Load reads the mirror and returns its entries in file order. A missing
+// file is an empty list. Bad and duplicate lines are returned as
+// LineErrors and skipped; every good line is in the list. The error is for
+// the file as a whole: unreadable, or refused (wrapping ErrInsecure, with the
+// chmod that fixes it) because other users could change it.
+func (f *File) Load() ([]Entry, []*LineError, error) {
+	d, errs, err := f.read()
+	if err != nil {
+		return nil, nil, err
+	}
+	return d.entries(), errs, nil
+}
+
+// Add appends the entries whose prefix is not listed yet and returns them
+// (canonical, as written). The file (mode 0600) and its directory (0700)
+// are created if missing. The write is atomic; nothing is written when
+// every entry is already there.
+func (f *File) Add(es ...Entry) ([]Entry, error) {
+	want := make([]Entry, 0, len(es))
+	for _, e := range es {
+		if !e.Prefix.IsValid() {
+			return nil, fmt.Errorf("adding to %s: entry without a prefix: %w", f.path, ErrNotAddress)
+		}
+		e.Prefix = canonical(e.Prefix)
+		want = append(want, e)
+	}
+	var added []Entry
+	err := f.modify(true, func(d *document) error {
+		for _, e := range want {
+			if d.has(e.Prefix) {
+				continue
+			}
+			d.add(e)
+			added = append(added, e)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("adding to %s: %w", f.path, err)
+	}
+	return added, nil
+}
+
+// Remove deletes the lines of exactly these prefixes (every spelling of the
+// same address counts as the same prefix) and returns the entries removed;
+// a prefix that is not listed is not an error and is simply not returned.
+// An address that is not listed itself but lies inside a listed range is
+// refused with ErrInsideRange naming the range, and nothing is removed:
+// silently keeping it blocked would surprise, and unblocking the whole
+// range even more.
+func (f *File) Remove(ps ...netip.Prefix) ([]Entry, error) {
+	drop := make(map[netip.Prefix]bool, len(ps))
+	for _, p := range ps {
+		if !p.IsValid() {
+			return nil, fmt.Errorf("removing from %s: invalid prefix: %w", f.path, ErrNotAddress)
+		}
+		drop[canonical(p)] = true
+	}
+	var removed []Entry
+	err := f.modify(false, func(d *document) error {
+		for p := range drop {
+			if d.has(p) {
+				continue
+			}
+			if r, ok := d.rangeContaining(p); ok {
+				return fmt.Errorf("unbanning %s: %w %s; unban %s instead (and ban again what should stay blocked)",
+					formatPrefix(p), ErrInsideRange, r, r)
+			}
+		}
+		removed = d.remove(func(e Entry) bool { return drop[e.Prefix] })
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("removing from %s: %w", f.path, err)
+	}
+	return removed, nil
+}
+
+// Expire removes the entries whose expiry is set and not after now, and
+// returns them.
+func (f *File) Expire(now time.Time) ([]Entry, error) {
+	var removed []Entry
+	err := f.modify(false, func(d *document) error {
+		removed = d.remove(func(e Entry) bool { return !e.Expires.IsZero() && !e.Expires.After(now) })
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("expiring entries of %s: %w", f.path, err)
+	}
+	return removed, nil
+}
+
+// read parses the file; a missing file is an empty document.
+func (f *File) read() (*document, []*LineError, error) {
+	fh, err := os.Open(f.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return &document{index: make(map[netip.Prefix]int)}, nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("opening %s: %w", f.path, err)
+	}
+	defer fh.Close()
+	// Checked on the open descriptor, so the file checked is the file read.
+	fi, err := fh.Stat()
+	if err != nil {
+		return nil, nil, fmt.Errorf("checking %s: %w", f.path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, nil, fmt.Errorf("reading %s: not a regular file", f.path)
+	}
+	if err := checkFile(f.path, fi); err != nil {
+		return nil, nil, err
+	}
+	data, err := io.ReadAll(fh)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading %s: %w", f.path, err)
+	}
+	d, errs := parseDocument(f.path, data)
+	return d, errs, nil
+}
+
+// modify runs change on the current content under the lock and writes the
+// result back atomically if the content changed. With create unset a
+// missing directory means there is nothing to change.
+func (f *File) modify(create bool, change func(*document) error) error {
+	dir := filepath.Dir(f.path)
+	if create {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("creating directory %s: %w", dir, err)
+		}
+	} else if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err := checkDir(dir); err != nil {
+		return err
+	}
+	unlock, err := lock(f.path)
+	if err != nil {
+		return err
+	}
+	defer unlock() // a failed close of the lock descriptor still releases it
+	d, _, err := f.read()
+	if err != nil {
+		return err
+	}
+	before := d.bytes()
+	if err := change(d); err != nil {
+		return err
+	}
+	after := d.bytes()
+	if string(after) == string(before) {
+		return nil
+	}
+	return atomicfile.WriteFile(f.target(), after, 0o600)
+}
+
+// target is the file to replace: when the mirror is a symlink (say to an
+// old ip.blocklist), the file it points to, so the link survives.
+func (f *File) target() string {
+	fi, err := os.Lstat(f.path)
+	if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+		return f.path
+	}
+	if t, err := filepath.EvalSymlinks(f.path); err == nil {
+		return t
+	}
+	return f.path
+}

@@ -1,0 +1,203 @@
+package blocklist
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"strings"
+)
+
+// LineError reports a line of the mirror that was skipped. Every other
+// line stays in force.
+type LineError struct {
+	Path string // the file
+	Line int    // 1-based
+	Text string // the line as written, without its line ending
+	Err  error  // why it was skipped: wraps ErrNotAddress or ErrDuplicate
+}
+
+// Error returns "PATH:LINE: what is wrong, what to do".
+func (e *LineError) Error() string {
+	return fmt.Sprintf("%s:%d: %v", e.Path, e.Line, e.Err)
+}
+
+// Unwrap gives errors.Is access to the sentinel.
+func (e *LineError) Unwrap() error { return e.Err }
+
+// lineKind says what a line of the file is and so how a rewrite treats it.
+type lineKind uint8
+
+const (
+	kindOther     lineKind = iota // blank or "#" line: kept verbatim
+	kindEntry                     // an entry in force
+	kindBad                       // no address: kept verbatim for the human to fix
+	kindDuplicate                 // address listed earlier: dropped on rewrite
+)
+
+// line is one line of the file as read.
+type line struct {
+	text  string // without its line ending
+	kind  lineKind
+	entry Entry // when kind is kindEntry or kindDuplicate
+}
+
+// document is the whole file, kept line by line so that a rewrite preserves
+// what a human wrote: order, comments, blank lines, unknown text, even lines
+// that do not parse.
+type document struct {
+	lines []line
+	crlf  bool                 // the file used CRLF line endings: keep them
+	bom   bool                 // the file started with a UTF-8 byte order mark: keep it
+	index map[netip.Prefix]int // prefix → index in lines of the line in force
+}
+
+var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
+
+// parseDocument splits data into lines and parses each; path only labels
+// the errors.
+func parseDocument(path string, data []byte) (*document, []*LineError) {
+	d := &document{index: make(map[netip.Prefix]int)}
+	if rest, ok := bytes.CutPrefix(data, utf8BOM); ok {
+		d.bom, data = true, rest
+	}
+	var errs []*LineError
+	for n := 1; len(data) > 0; n++ {
+		raw, rest, found := bytes.Cut(data, []byte{'\n'})
+		data = rest
+		if n == 1 && found && bytes.HasSuffix(raw, []byte{'\r'}) {
+			d.crlf = true
+		}
+		text := string(bytes.TrimSuffix(raw, []byte{'\r'}))
+		l := line{text: text}
+		e, isEntry, err := parseLine(text)
+		switch {
+		case err != nil:
+			l.kind = kindBad
+			errs = append(errs, &LineError{Path: path, Line: n, Text: text, Err: err})
+		case !isEntry:
+			l.kind = kindOther
+		default:
+			l.entry = e
+			if first, dup := d.index[e.Prefix]; dup {
+				l.kind = kindDuplicate
+				errs = append(errs, &LineError{Path: path, Line: n, Text: text,
+					Err: fmt.Errorf("%s: %w on line %d; delete this line", formatPrefix(e.Prefix), ErrDuplicate, first+1)})
+			} else {
+				l.kind = kindEntry
+				d.index[e.Prefix] = len(d.lines)
+			}
+		}
+		d.lines = append(d.lines, l)
+	}
+	return d, errs
+}
+
+// parseLine parses one line. Blank and "#" lines are not entries. The first
+// field is the address; the rest of the line, with a leading "#" removed, is
+// the comment. That reads recidivist's own lines and the iptables-repeater
+// recipe's ip.blocklist lines ("1.2.3.4 # fail2ban/DATE: auto-add ...",
+// and plain "1.2.3.4" or "1.2.3.4 text" that its awk '{print $1}' accepts).
+func parseLine(text string) (Entry, bool, error) {
+	t := strings.TrimSpace(text)
+	if t == "" || t[0] == '#' {
+		return Entry{}, false, nil
+	}
+	end := strings.IndexAny(t, " \t\v\f#")
+	if end < 0 {
+		end = len(t)
+	}
+	p, err := ParsePrefix(t[:end])
+	if err != nil {
+		return Entry{}, false, fmt.Errorf("%w; fix or delete the line", err)
+	}
+	comment := strings.TrimSpace(t[end:])
+	if c, ok := strings.CutPrefix(comment, "#"); ok {
+		comment = strings.TrimSpace(c)
+	}
+	e := Entry{Prefix: p}
+	e.parseComment(comment)
+	return e, true, nil
+}
+
+// entries returns the entries in force, in file order.
+func (d *document) entries() []Entry {
+	es := make([]Entry, 0, len(d.index))
+	for _, l := range d.lines {
+		if l.kind == kindEntry {
+			es = append(es, l.entry)
+		}
+	}
+	return es
+}
+
+// has reports whether p is listed.
+func (d *document) has(p netip.Prefix) bool {
+	_, ok := d.index[p]
+	return ok
+}
+
+// add appends e as a new line.
+func (d *document) add(e Entry) {
+	d.index[e.Prefix] = len(d.lines)
+	d.lines = append(d.lines, line{text: e.String(), kind: kindEntry, entry: e})
+}
+
+// remove drops every line that lists a prefix for which drop is true, and
+// returns the entries of those in force.
+func (d *document) remove(drop func(Entry) bool) []Entry {
+	var removed []Entry
+	kept := d.lines[:0]
+	for _, l := range d.lines {
+		if (l.kind == kindEntry || l.kind == kindDuplicate) && drop(l.entry) {
+			if l.kind == kindEntry {
+				removed = append(removed, l.entry)
+			}
+			continue
+		}
+		kept = append(kept, l)
+	}
+	d.lines = kept
+	d.reindex()
+	return removed
+}
+
+// reindex rebuilds the index after lines moved.
+func (d *document) reindex() {
+	clear(d.index)
+	for i, l := range d.lines {
+		if l.kind == kindEntry {
+			d.index[l.entry.Prefix] = i
+		}
+	}
+}
+
+// bytes renders the file: every line kept verbatim except duplicates, which
+// are dropped, so recidivist never writes an address twice.
+func (d *document) bytes() []byte {
+	eol := "\n"
+	if d.crlf {
+		eol = "\r\n"
+	}
+	var b bytes.Buffer
+	if d.bom {
+		b.Write(utf8BOM)
+	}
+	for _, l := range d.lines {
+		if l.kind == kindDuplicate {
+			continue
+		}
+		b.WriteString(l.text)
+		b.WriteString(eol)
+	}
+	return b.Bytes()
+}
+
+// rangeContaining returns a listed range wider than p that contains it.
+func (d *document) rangeContaining(p netip.Prefix) (netip.Prefix, bool) {
+	for _, l := range d.lines {
+		if l.kind == kindEntry && l.entry.Prefix.Bits() < p.Bits() && l.entry.Prefix.Contains(p.Addr()) {
+			return l.entry.Prefix, true
+		}
+	}
+	return netip.Prefix{}, false
+}

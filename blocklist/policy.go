@@ -1,0 +1,73 @@
+package blocklist
+
+import (
+	"fmt"
+	"net/netip"
+)
+
+// alwaysIgnored are never blocked, whatever the configuration says: a host
+// that blocks its own loopback breaks itself.
+var alwaysIgnored = []netip.Prefix{
+	netip.MustParsePrefix("127.0.0.0/8"),
+	netip.MustParsePrefix("::1/128"),
+}
+
+// Widest ranges that may be blocked without force.
+const (
+	minBits4 = 16
+	minBits6 = 32
+)
+
+// Policy holds the refusal rules: the one place that decides whether a
+// prefix may be blocked at all. The daemon asks it before blocking an
+// offender, the ban command before a manual ban.
+type Policy struct {
+	// Ignore lists what is never blocked; 127.0.0.0/8 and ::1 are always
+	// in it, whether listed here or not.
+	Ignore []netip.Prefix
+}
+
+// Check returns nil if pfx may be blocked, else an error wrapping one of:
+// ErrEverything (0.0.0.0/0, ::/0, even with force), ErrIgnored (pfx is in or
+// overlaps the ignore list; force does not override it — edit the list),
+// ErrNotUnicast (multicast, broadcast or unspecified), ErrTooWide (wider than
+// /16 for IPv4 or /32 for IPv6, unless force), or ErrNotAddress. The message
+// says what to do.
+func (p Policy) Check(pfx netip.Prefix, force bool) error {
+	if !pfx.IsValid() {
+		return fmt.Errorf("checking %s: %w", pfx, ErrNotAddress)
+	}
+	pfx = canonical(pfx)
+	if pfx.Bits() == 0 {
+		return fmt.Errorf("%s %w; that is never allowed", pfx, ErrEverything)
+	}
+	if ig, ok := p.ignored(pfx); ok {
+		return fmt.Errorf("%s is %w (%s); remove %s from the ignore setting to block it", formatPrefix(pfx), ErrIgnored, formatPrefix(ig), formatPrefix(ig))
+	}
+	if a := pfx.Addr(); a.IsMulticast() || a.IsUnspecified() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+		return fmt.Errorf("%s is %w: no packet comes from it, there is nothing to block", formatPrefix(pfx), ErrNotUnicast)
+	}
+	widest := minBits4
+	if pfx.Addr().Is6() {
+		widest = minBits6
+	}
+	if pfx.Bits() < widest && !force {
+		return fmt.Errorf("%s is a %w (wider than /%d); use --force if you really mean it", pfx, ErrTooWide, widest)
+	}
+	return nil
+}
+
+// ignored returns the ignore-list entry pfx is in or overlaps.
+func (p Policy) ignored(pfx netip.Prefix) (netip.Prefix, bool) {
+	for _, list := range [][]netip.Prefix{alwaysIgnored, p.Ignore} {
+		for _, ig := range list {
+			if !ig.IsValid() {
+				continue
+			}
+			if ig = canonical(ig); ig.Overlaps(pfx) {
+				return ig, true
+			}
+		}
+	}
+	return netip.Prefix{}, false
+}
