@@ -41,7 +41,8 @@ const sweepEvery = 4096
 // forgotten, so disorder deeper than threshold-1 bans may miss a group.
 //
 // Memory stays bounded during a long scan without any call to Expire: after
-// every max(4096, Len) newly tracked addresses the Tracker drops the
+// as many newly tracked addresses as the last sweep kept (at least 4096) the
+// Tracker drops the
 // addresses whose newest ban is more than window older than the newest ban
 // it has seen. Feed logs oldest first: a ban that arrives more than window
 // after newer ones may find its address already swept.
@@ -61,6 +62,7 @@ type Tracker struct {
 	horizon int64
 	newest  int64 // newest ban time observed; drives the internal sweeps
 	added   int   // addresses newly tracked since the last sweep
+	sweepAt int   // added that triggers the next sweep: max(sweepEvery, Len after the last)
 }
 
 // NewTracker returns an empty Tracker for threshold bans within window.
@@ -77,6 +79,7 @@ func NewTracker(threshold int, window time.Duration) *Tracker {
 		forgiven:  newForgiveness(),
 		horizon:   math.MinInt64,
 		newest:    math.MinInt64,
+		sweepAt:   sweepEvery,
 	}
 }
 
@@ -189,15 +192,16 @@ func utc(micros int64) time.Time {
 }
 
 // maybeSweep drops the addresses that left the window of the newest ban seen
-// once enough addresses were added since the last sweep: the amortised cost
-// stays O(1) per ban and memory stays within about twice the addresses in
-// the window.
+// once as many addresses were added since the last sweep as it kept (at
+// least sweepEvery): the amortised cost stays O(1) per ban and Len stays
+// below twice the addresses in the window plus sweepEvery.
 func (t *Tracker) maybeSweep() {
-	if t.added < max(sweepEvery, t.v4.live+t.v6.live) {
+	if t.added < t.sweepAt {
 		return
 	}
-	t.added = 0
 	t.dropOlder(t.newest - t.window)
+	t.added = 0
+	t.sweepAt = max(sweepEvery, t.v4.live+t.v6.live)
 }
 
 // Forgive drops every tracked address in p; bans of addresses in p with Time
