@@ -1,0 +1,136 @@
+package watcher
+
+import (
+	"fmt"
+	"maps"
+	"time"
+)
+
+// Pipeline is the one decision path from log lines to offenders, shared by
+// the daemon and `recidivist scan`: parse the line, filter the ban by jail
+// and ignore list, count it in the tracker. It is not safe for concurrent
+// use (the Parser is per log and stateful); the Tracker may be shared by
+// several Pipelines driven from one goroutine.
+type Pipeline struct {
+	parser  *Parser
+	filter  *Filter
+	tracker *Tracker
+	stats   Stats
+}
+
+// NewPipeline composes a Parser, a Filter and a Tracker.
+func NewPipeline(p *Parser, f *Filter, t *Tracker) *Pipeline {
+	return &Pipeline{parser: p, filter: f, tracker: t, stats: Stats{BansByJail: make(map[string]uint64)}}
+}
+
+// Stats counts what a Pipeline has seen.
+type Stats struct {
+	Lines       uint64                // lines read
+	Bans        uint64                // countable bans that passed the filter and were counted
+	Filtered    uint64                // countable bans dropped by the filter (excluded jail, ignored address)
+	BansByJail  map[string]uint64     // Bans by jail
+	Skipped     map[SkipReason]uint64 // malformed lines by reason
+	LastBan     time.Time             // time written in the last counted ban line; zero if none
+	LastBanLine string                // that line
+}
+
+// SkippedTotal is the number of malformed lines, whatever the reason.
+func (s Stats) SkippedTotal() uint64 {
+	var n uint64
+	for _, c := range s.Skipped {
+		n += c
+	}
+	return n
+}
+
+// merge adds o's counts to s (which it may modify) and keeps the latest
+// last ban of the two.
+func (s Stats) merge(o Stats) Stats {
+	s.Lines += o.Lines
+	s.Bans += o.Bans
+	s.Filtered += o.Filtered
+	if s.BansByJail == nil {
+		s.BansByJail = make(map[string]uint64)
+	}
+	for j, n := range o.BansByJail {
+		s.BansByJail[j] += n
+	}
+	if s.Skipped == nil {
+		s.Skipped = make(map[SkipReason]uint64)
+	}
+	for r, n := range o.Skipped {
+		s.Skipped[r] += n
+	}
+	if o.LastBan.After(s.LastBan) {
+		s.LastBan, s.LastBanLine = o.LastBan, o.LastBanLine
+	}
+	return s
+}
+
+// Line runs one log line (without its newline) through the decision and
+// reports whether it made an address an offender. The Tracker then forgets
+// that address: each offender is reported once.
+func (p *Pipeline) Line(line []byte) (Offender, bool) {
+	p.stats.Lines++
+	ban, verdict := p.parser.Parse(line)
+	if verdict != Countable {
+		return Offender{}, false
+	}
+	if !p.filter.Allow(ban) {
+		p.stats.Filtered++
+		return Offender{}, false
+	}
+	p.stats.Bans++
+	p.stats.BansByJail[ban.Jail]++
+	if !ban.Time.Before(p.stats.LastBan) {
+		p.stats.LastBan, p.stats.LastBanLine = ban.Time, string(line)
+	}
+	return p.tracker.Observe(ban)
+}
+
+// Stats returns a copy of the counts so far.
+func (p *Pipeline) Stats() Stats {
+	s := p.stats
+	s.BansByJail = maps.Clone(p.stats.BansByJail)
+	s.Skipped = p.parser.Skipped()
+	return s
+}
+
+// ScanFiles runs every line of the files at paths, in the order given,
+// through p, calling onOffender for each offender. A file may be plain or
+// gzip (recognised by its magic bytes, not its name). Lines longer than
+// MaxLineLength are passed on cut, so the Parser counts them too long. It
+// stops at the first file that cannot be read.
+func ScanFiles(paths []string, p *Pipeline, onOffender func(Offender)) error {
+	for _, path := range paths {
+		if err := scanFile(path, p, onOffender); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// scanFile reads one file with the same line splitting as the Follower.
+func scanFile(path string, p *Pipeline, onOffender func(Offender)) error {
+	f, err := NewFollower(FollowConfig{Path: path, MaxLine: MaxLineLength})
+	if err != nil {
+		return err
+	}
+	lf, err := openAt(path, 0)
+	if err != nil {
+		return err
+	}
+	defer lf.Close()
+	err = f.finish(lf, func(lines []Line) error {
+		for _, l := range lines {
+			if o, ok := p.Line(l.Text); ok {
+				onOffender(o)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("scanning %s: %w", path, err)
+	}
+	return nil
+}
