@@ -1,0 +1,104 @@
+package blocklist_test
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/recidivist/recidivist/blocklist"
+)
+
+func TestEntryString(t *testing.T) {
+	added := at("2026-11-24T13:55:51Z")
+	tests := []struct {
+		name string
+		e    blocklist.Entry
+		want string
+	}{
+		{
+			name: "offender_carries_time_jails_and_bans",
+			e:    blocklist.Entry{Prefix: pfx("203.0.113.7/32"), Added: added, Jails: []string{"sshd", "postfix"}, Bans: 3},
+			want: "203.0.113.7 # recidivist 2026-11-24T13:55:51Z jails=sshd,postfix bans=3",
+		},
+		{
+			name: "offender_with_ban_time_carries_expiry",
+			e: blocklist.Entry{Prefix: pfx("203.0.113.7/32"), Added: added, Jails: []string{"sshd"}, Bans: 3,
+				Expires: added.Add(7 * 24 * time.Hour)},
+			want: "203.0.113.7 # recidivist 2026-11-24T13:55:51Z jails=sshd bans=3 expires=2026-12-01T13:55:51Z",
+		},
+		{
+			name: "manual_ban_with_free_text",
+			e:    blocklist.Entry{Prefix: pfx("198.51.100.0/24"), Added: added, Manual: true, Comment: "abuse ticket 42"},
+			want: "198.51.100.0/24 # recidivist 2026-11-24T13:55:51Z manual abuse ticket 42",
+		},
+		{
+			name: "manual_ban_whose_comment_is_already_a_recidivist_comment_is_written_verbatim",
+			e: blocklist.Entry{Prefix: pfx("198.51.100.9/32"), Added: added, Manual: true,
+				Comment: "recidivist 2026-11-24T13:55:51Z manual from the CLI"},
+			want: "198.51.100.9 # recidivist 2026-11-24T13:55:51Z manual from the CLI",
+		},
+		{
+			name: "times_are_written_in_utc",
+			e:    blocklist.Entry{Prefix: pfx("2001:db8::7/128"), Added: added.In(time.FixedZone("CET", 3600)), Manual: true},
+			want: "2001:db8::7 # recidivist 2026-11-24T13:55:51Z manual",
+		},
+		{
+			name: "hand_written_entry_keeps_its_comment",
+			e:    blocklist.Entry{Prefix: pfx("192.0.2.10/32"), Comment: "fail2ban/2013-03-02 14:05:11: auto-add"},
+			want: "192.0.2.10 # fail2ban/2013-03-02 14:05:11: auto-add",
+		},
+		{
+			name: "bare_address_has_no_comment",
+			e:    blocklist.Entry{Prefix: pfx("192.0.2.10/32")},
+			want: "192.0.2.10",
+		},
+		{
+			name: "line_breaks_in_a_comment_stay_on_the_line",
+			e:    blocklist.Entry{Prefix: pfx("192.0.2.10/32"), Added: added, Manual: true, Comment: "a\nb\r\nc"},
+			want: "192.0.2.10 # recidivist 2026-11-24T13:55:51Z manual a b  c",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.e.String(); got != tt.want {
+				t.Errorf("String() =\n %q\nwant\n %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	added := at("2026-11-24T13:55:51Z")
+	in := []blocklist.Entry{
+		{Prefix: pfx("203.0.113.7/32"), Added: added, Jails: []string{"sshd", "postfix"}, Bans: 3},
+		{Prefix: pfx("203.0.113.8/32"), Added: added, Jails: []string{"nginx-http-auth"}, Bans: 5, Expires: added.Add(time.Hour)},
+		{Prefix: pfx("198.51.100.0/24"), Added: added, Manual: true, Comment: "abuse ticket 42"},
+		{Prefix: pfx("2001:db8::/48"), Added: added, Manual: true, Expires: added.Add(24 * time.Hour)},
+		{Prefix: pfx("192.0.2.1/32"), Comment: "hand made"},
+	}
+	f := mirrorIn(t, "")
+	added2, err := f.Add(in...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(added2) != len(in) {
+		t.Fatalf("Add returned %d entries, want %d", len(added2), len(in))
+	}
+	got := mustLoad(t, f)
+	if len(got) != len(in) {
+		t.Fatalf("loaded %d entries, want %d:\n%s", len(got), len(in), readFile(t, f))
+	}
+	for i := range in {
+		w, g := in[i], got[i]
+		if g.Prefix != w.Prefix || !g.Added.Equal(w.Added) || !g.Expires.Equal(w.Expires) ||
+			!reflect.DeepEqual(g.Jails, w.Jails) || g.Bans != w.Bans || g.Manual != w.Manual {
+			t.Errorf("entry %d: loaded %+v, want %+v", i, g, w)
+		}
+		if g.String() != w.String() {
+			t.Errorf("entry %d: re-serialised as %q, written as %q", i, g.String(), w.String())
+		}
+	}
+	if got[2].Comment != "recidivist 2026-11-24T13:55:51Z manual abuse ticket 42" {
+		t.Errorf("Comment of a loaded manual entry = %q, want the full comment text", got[2].Comment)
+	}
+}
