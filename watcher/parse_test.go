@@ -56,6 +56,8 @@ func TestParse_every_ban_line_shape_counts_with_its_jail_address_and_time(t *tes
 		{"trailing_spaces_and_tab", "2026-11-24 15:51:55,851 fail2ban.actions        [9091]: NOTICE  [sshd] Ban 192.0.2.10  \t ", "sshd", "192.0.2.10", at("2026-11-24T15:51:55.851Z")},
 		{"crlf_line_ending", "2026-11-24 15:51:55,851 fail2ban.actions        [9091]: NOTICE  [sshd] Ban 192.0.2.10\r", "sshd", "192.0.2.10", at("2026-11-24T15:51:55.851Z")},
 		{"jail_name_containing_ban", "2026-11-24 15:51:55,851 fail2ban.actions        [9091]: NOTICE  [Ban-Ban] Ban 192.0.2.10", "Ban-Ban", "192.0.2.10", at("2026-11-24T15:51:55.851Z")},
+		{"host_named_fail2ban", "Nov 24 15:53:23 fail2ban fail2ban.actions[1]: NOTICE [sshd] Ban 192.0.2.1", "sshd", "192.0.2.1", at("2026-11-24T15:53:23Z")},
+		{"journal_short_from_a_host_named_fail2ban", "2026-11-24T15:53:23+0000 fail2ban fail2ban[1]: [sshd] Ban 192.0.2.1", "sshd", "192.0.2.1", at("2026-11-24T15:53:23Z")},
 		{"hostname_looking_like_a_logger", "Nov 24 15:53:23 fail2ban.example fail2ban.actions[1]: NOTICE [sshd] Ban 192.0.2.1", "sshd", "192.0.2.1", at("2026-11-24T15:53:23Z")},
 	}
 	for _, tt := range tests {
