@@ -25,6 +25,10 @@ type Offender struct {
 // internal sweeps; see Tracker.
 const sweepEvery = 4096
 
+// sweepSlack is how far out of order a ban may arrive and still never have
+// lost an address to an internal sweep.
+const sweepSlack = 5 * time.Minute
+
 // Tracker counts countable bans per address over a sliding window and says
 // when an address becomes an offender: threshold bans whose newest minus
 // oldest is at most window, measured on Ban.Time (the time written in the
@@ -43,9 +47,10 @@ const sweepEvery = 4096
 // Memory stays bounded during a long scan without any call to Expire: after
 // as many newly tracked addresses as the last sweep kept (at least 4096) the
 // Tracker drops the
-// addresses whose newest ban is more than window older than the newest ban
-// it has seen. Feed logs oldest first: a ban that arrives more than window
-// after newer ones may find its address already swept.
+// addresses whose newest ban is more than window+5m older than the newest
+// ban it has seen, so a ban up to 5 minutes out of order decides as if there
+// were no sweeps. Feed logs oldest first: a ban that arrives later than that
+// may find its address already swept.
 //
 // A Tracker is safe for concurrent use: the daemon observes from the follower
 // while status and metrics read Len and Candidates.
@@ -199,7 +204,7 @@ func (t *Tracker) maybeSweep() {
 	if t.added < t.sweepAt {
 		return
 	}
-	t.dropOlder(t.newest - t.window)
+	t.dropOlder(t.newest - t.window - sweepSlack.Microseconds())
 	t.added = 0
 	t.sweepAt = max(sweepEvery, t.v4.live+t.v6.live)
 }

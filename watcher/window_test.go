@@ -3,6 +3,7 @@ package watcher
 import (
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -27,7 +28,7 @@ func (s step) ban() Ban {
 
 // observeAll feeds steps to tr and returns the indexes of the steps that
 // made an offender, and the offenders.
-func observeAll(t *testing.T, tr *Tracker, steps []step) ([]int, []Offender) {
+func observeAll(t testing.TB, tr *Tracker, steps []step) ([]int, []Offender) {
 	t.Helper()
 	var idx []int
 	var offenders []Offender
@@ -101,9 +102,9 @@ func TestTrackerDecidesOffenders(t *testing.T) {
 func TestTrackerDescribesTheOffender(t *testing.T) {
 	tr := NewTracker(3, time.Hour)
 	steps := []step{
-		{10 * time.Second, "sshd", "203.0.113.7"},
+		{11 * time.Second, "sshd", "203.0.113.7"},
 		{12 * time.Second, "postfix-sasl", "203.0.113.7"},
-		{11 * time.Second, "sshd", "203.0.113.7"}, // a second out of order
+		{10 * time.Second, "sshd", "203.0.113.7"}, // the first ban, read last
 	}
 	idx, got := observeAll(t, tr, steps)
 	want := []Offender{{
@@ -477,5 +478,36 @@ func TestTrackerFindsTheCorpusOffenders(t *testing.T) {
 				t.Errorf("offenders %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestAddrTableAgreesWithAMap(t *testing.T) {
+	// Random adds and removes over a small key space keep probe sequences
+	// long and crowded, which is where backward-shift deletion can go wrong.
+	rng := rand.New(rand.NewPCG(3, 4))
+	a := newAddrTable[[4]byte](2)
+	want := make(map[[4]byte]bool)
+	for i := range 200_000 {
+		k := [4]byte{0, 0, byte(rng.IntN(8)), byte(rng.IntN(256))}
+		e, found := a.find(k)
+		if found != want[k] {
+			t.Fatalf("op %d: find(%v) = %v, want %v", i, k, found, want[k])
+		}
+		switch {
+		case found && a.key(e) != k:
+			t.Fatalf("op %d: find(%v) returned the entry of %v", i, k, a.key(e))
+		case found && rng.IntN(2) == 0:
+			a.remove(e)
+			delete(want, k)
+		case !found:
+			a.record(a.add(k))[wordHead] = 1 << 32
+			want[k] = true
+		}
+		if a.live != len(want) {
+			t.Fatalf("op %d: live = %d, want %d", i, a.live, len(want))
+		}
+		if i%10_000 == 0 {
+			a.compact()
+		}
 	}
 }
