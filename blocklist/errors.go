@@ -18,7 +18,7 @@ var (
 	ErrInsideRange = errors.New("inside a listed range")
 
 	// ErrIgnored means the prefix is in, or overlaps, the ignore list.
-	ErrIgnored = errors.New("in the ignore list")
+	ErrIgnored = errors.New("in or overlapping the ignore list")
 	// ErrEverything means the prefix is 0.0.0.0/0 or ::/0, refused even
 	// with force.
 	ErrEverything = errors.New("would block every address")
