@@ -511,3 +511,32 @@ func TestAddrTableAgreesWithAMap(t *testing.T) {
 		}
 	}
 }
+
+func TestTrackerSweepsSpareAddressesForSlightlyLateBans(t *testing.T) {
+	tests := []struct {
+		name string
+		late time.Duration // after the first ban of 192.0.2.1, read after the flood
+		want bool
+	}{
+		{"a_ban_three_minutes_out_of_order_still_finds_its_address", 59 * time.Minute, true},
+		{"a_ban_that_does_not_fit_the_window_does_not_offend", time.Hour + time.Second, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tr := NewTracker(2, time.Hour)
+			addr := netip.MustParseAddr("192.0.2.1")
+			tr.Observe(Ban{Time: t0, Jail: "sshd", Addr: addr})
+			// A flood at t0+1h02m makes a sweep run with 192.0.2.1's only ban
+			// more than the window older than the newest ban.
+			for i := range sweepEvery - 1 {
+				tr.Observe(Ban{Time: t0.Add(time.Hour + 2*time.Minute), Jail: "sshd", Addr: netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)})})
+			}
+			if tr.added != 0 {
+				t.Fatalf("setup: no sweep ran (%d added since)", tr.added)
+			}
+			if _, got := tr.Observe(Ban{Time: t0.Add(tt.late), Jail: "sshd", Addr: addr}); got != tt.want {
+				t.Errorf("offender = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
