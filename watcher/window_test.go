@@ -1,6 +1,7 @@
 package watcher
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 )
@@ -538,5 +540,40 @@ func TestTrackerSweepsSpareAddressesForSlightlyLateBans(t *testing.T) {
 				t.Errorf("offender = %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestTrackerIsSafeForConcurrentUse(t *testing.T) {
+	const workers, perWorker = 4, 2000
+	tr := NewTracker(1000, time.Hour)
+	done := make(chan struct{})
+	go func() { // status and metrics read while the followers observe
+		defer close(done)
+		for range 50 {
+			tr.Candidates()
+			tr.Len()
+			var buf bytes.Buffer
+			if _, err := tr.WriteTo(&buf); err != nil {
+				t.Error(err)
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range perWorker {
+				addr := netip.AddrFrom4([4]byte{10, byte(w), 0, byte(i % 100)})
+				tr.Observe(Ban{Time: t0.Add(time.Duration(i) * time.Millisecond), Jail: "sshd", Addr: addr})
+			}
+		})
+	}
+	wg.Wait()
+	<-done
+	total := 0
+	for _, c := range tr.Candidates() {
+		total += c.Bans
+	}
+	if tr.Len() != workers*100 || total != workers*perWorker {
+		t.Errorf("Len = %d with %d bans, want %d with %d", tr.Len(), total, workers*100, workers*perWorker)
 	}
 }
