@@ -46,6 +46,11 @@ type Checkpoint struct {
 	Log    string `json:"log"` // the configured path
 	File   FileID `json:"file"`
 	Offset int64  `json:"offset"`
+	// LastBan and LastBanLine are the last ban counted from this log: shown
+	// by status after a restart, and the limit below which bans are not
+	// counted again when the checkpoint matches no file any more.
+	LastBan     time.Time `json:"last_ban,omitzero"`
+	LastBanLine string    `json:"last_ban_line,omitempty"`
 }
 
 // devIno reads the device and inode of fi.

@@ -16,6 +16,9 @@ type Pipeline struct {
 	filter  *Filter
 	tracker *Tracker
 	stats   Stats
+	// countedUntil: bans at or before it were counted before a restart
+	// (see Watcher); zero for scan.
+	countedUntil time.Time
 }
 
 // NewPipeline composes a Parser, a Filter and a Tracker.
@@ -28,6 +31,7 @@ type Stats struct {
 	Lines       uint64                // lines read
 	Bans        uint64                // countable bans that passed the filter and were counted
 	Filtered    uint64                // countable bans dropped by the filter (excluded jail, ignored address)
+	Recounted   uint64                // bans not counted because a lost checkpoint's log was read again (see Watcher)
 	BansByJail  map[string]uint64     // Bans by jail
 	Skipped     map[SkipReason]uint64 // malformed lines by reason
 	LastBan     time.Time             // time written in the last counted ban line; zero if none
@@ -49,6 +53,7 @@ func (s Stats) merge(o Stats) Stats {
 	s.Lines += o.Lines
 	s.Bans += o.Bans
 	s.Filtered += o.Filtered
+	s.Recounted += o.Recounted
 	if s.BansByJail == nil {
 		s.BansByJail = make(map[string]uint64)
 	}
@@ -78,6 +83,10 @@ func (p *Pipeline) Line(line []byte) (Offender, bool) {
 	}
 	if !p.filter.Allow(ban) {
 		p.stats.Filtered++
+		return Offender{}, false
+	}
+	if !ban.Time.After(p.countedUntil) && !p.countedUntil.IsZero() {
+		p.stats.Recounted++
 		return Offender{}, false
 	}
 	p.stats.Bans++

@@ -1,0 +1,114 @@
+package watcher
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/recidivist/recidivist/internal/atomicfile"
+)
+
+// StateFile is the name of the watcher's state in the state directory: the
+// checkpoint of every log, the offenders not yet handed over, and the
+// tracker's history, in one file so that they can never disagree after a
+// crash.
+const StateFile = "watcher.state"
+
+// stateHeader is the first line of the state file; the number is the
+// format version.
+const stateHeader = "recidivist watcher state 1\n"
+
+// ErrStatePermissions is returned when the state file or directory can be
+// written by other users: whoever can edit it decides who gets blocked.
+var ErrStatePermissions = errors.New("state is writable by other users")
+
+// savedState is the part of the state file before the tracker's history.
+type savedState struct {
+	Saved       time.Time    `json:"saved"`
+	Checkpoints []Checkpoint `json:"checkpoints"`
+	// Pending are offenders found but not yet accepted by the callback.
+	Pending []Offender `json:"pending,omitempty"`
+}
+
+// encodeState writes the state file's content: header, one JSON line, then
+// the tracker's history.
+func encodeState(w io.Writer, st savedState, t *Tracker) error {
+	if _, err := io.WriteString(w, stateHeader); err != nil {
+		return err
+	}
+	if err := json.NewEncoder(w).Encode(st); err != nil { // Encode ends the line
+		return fmt.Errorf("encoding checkpoints: %w", err)
+	}
+	_, err := t.WriteTo(w)
+	return err
+}
+
+// saveState atomically replaces dir/StateFile with encoded, mode 0600.
+func saveState(dir string, encoded []byte) error {
+	path := filepath.Join(dir, StateFile)
+	if err := atomicfile.WriteFile(path, encoded, 0o600); err != nil {
+		return fmt.Errorf("saving watcher state: %w", err)
+	}
+	return nil
+}
+
+// loadState reads dir/StateFile into st and t. A missing file is not an
+// error (found is false); a garbled one is an error wrapping
+// ErrCorruptHistory with found true, and leaves t unchanged.
+func loadState(dir string, t *Tracker) (st savedState, found bool, err error) {
+	path := filepath.Join(dir, StateFile)
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return st, false, nil
+	}
+	if err != nil {
+		return st, false, fmt.Errorf("opening watcher state: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return st, false, fmt.Errorf("inspecting watcher state: %w", err)
+	}
+	if fi.Mode().Perm()&0o022 != 0 {
+		return st, false, fmt.Errorf("reading %s (mode %v): %w; run chmod 600 %s", path, fi.Mode().Perm(), ErrStatePermissions, path)
+	}
+	r := bufio.NewReader(f)
+	header, err := r.ReadString('\n')
+	if err != nil || header != stateHeader {
+		return st, true, fmt.Errorf("reading %s: %w: unknown header %q", path, ErrCorruptHistory, header)
+	}
+	line, err := r.ReadBytes('\n')
+	if err != nil {
+		return st, true, fmt.Errorf("reading %s: %w: no checkpoint line", path, ErrCorruptHistory)
+	}
+	if err := json.NewDecoder(bytes.NewReader(line)).Decode(&st); err != nil {
+		return st, true, fmt.Errorf("reading checkpoints of %s: %w: %v", path, ErrCorruptHistory, err)
+	}
+	if _, err := t.ReadFrom(r); err != nil {
+		return st, true, fmt.Errorf("reading %s: %w", path, err)
+	}
+	return st, true, nil
+}
+
+// ensureStateDir creates dir 0700 if needed and refuses one writable by
+// other users.
+func ensureStateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("creating state directory: %w", err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("inspecting state directory: %w", err)
+	}
+	if fi.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("using state directory %s (mode %v): %w; run chmod 700 %s", dir, fi.Mode().Perm(), ErrStatePermissions, dir)
+	}
+	return nil
+}

@@ -1,0 +1,417 @@
+package watcher
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// Config configures a Watcher.
+type Config struct {
+	Logs         []string // fail2ban logs to follow; each has its own follower, parser and checkpoint
+	StateDir     string   // where StateFile lives; created 0700
+	Threshold    int
+	Window       time.Duration
+	Location     *time.Location // zone of zone-less timestamps; nil is time.Local
+	Jails        []string       // only these jails count; empty is all
+	ExcludeJails []string
+	Ignore       []netip.Prefix
+	Now          func() time.Time // nil is time.Now
+	Logger       *slog.Logger     // nil is slog.Default
+}
+
+// saveEvery is how often a changed state is written: often enough that a
+// crash replays at most a second of log, rarely enough to cost nothing.
+const saveEvery = time.Second
+
+// expireEvery is how often addresses whose bans all left the window are
+// dropped, which bounds memory by the addresses in the window.
+const expireEvery = time.Minute
+
+// Retry delays for an offender the callback refused.
+const (
+	firstRetry = time.Second
+	maxRetry   = 30 * time.Second
+)
+
+// Watcher follows fail2ban's logs, counts their bans in one Tracker and
+// hands offenders to a callback, keeping a checkpoint and the history in
+// the state directory so that a restart loses nothing and counts nothing
+// twice.
+//
+// Offenders are delivered at least once: an offender is queued when found
+// and removed from the queue only when the callback accepts it; the queue
+// is saved with the checkpoint, so neither a callback error (retried with
+// backoff, while counting goes on) nor a crash loses one. A crash after the
+// callback accepted an offender but before the next save (at most
+// saveEvery) hands it over again after the restart; the callback must be
+// idempotent (the blocklist never duplicates an address).
+type Watcher struct {
+	cfg     Config
+	log     *slog.Logger
+	tracker *Tracker // safe for concurrent use on its own
+
+	// mu guards the fields below and serialises every use of the pipelines:
+	// one follower goroutine per log feeds its lines under mu, and Forgive,
+	// Stats and Reload take it from any goroutine. The offender callback is
+	// never called with mu held.
+	mu      sync.Mutex
+	logs    []*followed
+	pending []Offender // found, not yet accepted by the callback, oldest first
+	dirty   bool       // changed since the last save
+	filter  *Filter
+
+	kick chan struct{} // wakes the delivery loop; buffered 1
+}
+
+// followed is one configured log.
+type followed struct {
+	path string
+	pipe *Pipeline
+	cp   *Checkpoint // nil until a line of it was processed, or loaded
+}
+
+// New validates cfg, loads the state (history, checkpoints, queued
+// offenders) from cfg.StateDir and returns a Watcher ready to Run. A
+// corrupt state file is moved aside (StateFile.corrupt) with an error
+// logged, and the logs are read as on first start.
+func New(cfg Config) (*Watcher, error) {
+	if len(cfg.Logs) == 0 {
+		return nil, fmt.Errorf("creating watcher: no log to follow: %w", ErrBadConfig)
+	}
+	if cfg.StateDir == "" {
+		return nil, fmt.Errorf("creating watcher: no state directory: %w", ErrBadConfig)
+	}
+	if cfg.Threshold < 1 || cfg.Window < 0 {
+		return nil, fmt.Errorf("creating watcher: threshold %d must be at least 1 and window %v not negative: %w", cfg.Threshold, cfg.Window, ErrBadConfig)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if err := ensureStateDir(cfg.StateDir); err != nil {
+		return nil, err
+	}
+	w := &Watcher{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		tracker: NewTracker(cfg.Threshold, cfg.Window),
+		filter:  NewFilter(cfg.Jails, cfg.ExcludeJails, cfg.Ignore),
+		kick:    make(chan struct{}, 1),
+	}
+	for _, path := range cfg.Logs {
+		w.logs = append(w.logs, &followed{path: path, pipe: w.newPipeline()})
+	}
+	if err := w.load(); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// newPipeline builds a log's decision path on the shared Tracker.
+func (w *Watcher) newPipeline() *Pipeline {
+	return NewPipeline(NewParser(ParserConfig{Location: w.cfg.Location, Now: w.cfg.Now}), w.filter, w.tracker)
+}
+
+// load reads the state file, if any, into the Watcher.
+func (w *Watcher) load() error {
+	st, found, err := loadState(w.cfg.StateDir, w.tracker)
+	if errors.Is(err, ErrCorruptHistory) || errors.Is(err, ErrHistoryVersion) {
+		path := filepath.Join(w.cfg.StateDir, StateFile)
+		if mvErr := os.Rename(path, path+".corrupt"); mvErr != nil {
+			return fmt.Errorf("moving aside corrupt state %s: %w (after %w)", path, mvErr, err)
+		}
+		w.log.Error("watcher state is unreadable; moved it aside and reading the logs as on first start",
+			"err", err, "moved_to", path+".corrupt")
+		return nil
+	}
+	if err != nil || !found {
+		return err
+	}
+	w.pending = st.Pending
+	for _, cp := range st.Checkpoints {
+		for _, l := range w.logs {
+			if l.path == cp.Log {
+				l.cp = &cp
+				l.pipe.stats.LastBan, l.pipe.stats.LastBanLine = cp.LastBan, cp.LastBanLine
+			}
+		}
+	}
+	return nil
+}
+
+// Run follows every log until ctx ends, handing each offender to
+// onOffender (see Watcher for the delivery guarantee). It saves the state
+// every second while it changes and once more on the way out. It returns
+// nil when ctx ends, or the first error that stopped a follower or the
+// final save.
+func (w *Watcher) Run(ctx context.Context, onOffender func(Offender) error) error {
+	g, gctx := errgroup.WithContext(ctx)
+	for _, l := range w.logs {
+		plan, err := w.plan(l)
+		if err != nil {
+			return err
+		}
+		f, err := NewFollower(FollowConfig{Path: l.path, Start: plan, MaxLine: MaxLineLength, Logger: w.log})
+		if err != nil {
+			return err
+		}
+		g.Go(func() error {
+			return f.Run(gctx, func(lines []Line) error {
+				if err := gctx.Err(); err != nil {
+					return err // stop a long backfill promptly; the batch is read again next time
+				}
+				w.process(l, lines)
+				return nil
+			})
+		})
+	}
+	g.Go(func() error { return w.deliver(gctx, onOffender) })
+	g.Go(func() error { return w.maintain(gctx) })
+	err := g.Wait()
+	if saveErr := w.save(); saveErr != nil {
+		return errors.Join(err, saveErr)
+	}
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// plan decides where reading l starts (see planStart). When l had a
+// checkpoint that no file matches any more, bans up to the last one
+// counted from l are not counted again.
+func (w *Watcher) plan(l *followed) ([]Segment, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	plan, fresh, err := planStart(l.path, l.cp, w.cfg.Now(), w.cfg.Window, w.log)
+	if err != nil {
+		return nil, err
+	}
+	if fresh && l.cp != nil {
+		l.pipe.countedUntil = l.cp.LastBan
+	}
+	return plan, nil
+}
+
+// process runs a batch of lines of l through its pipeline, queues the
+// offenders and moves l's checkpoint past the batch.
+func (w *Watcher) process(l *followed, lines []Line) {
+	w.mu.Lock()
+	found := false
+	for _, line := range lines {
+		if o, ok := l.pipe.Line(line.Text); ok {
+			w.pending = append(w.pending, o)
+			found = true
+		}
+	}
+	last := lines[len(lines)-1]
+	l.cp = &Checkpoint{Log: l.path, File: last.File, Offset: last.Offset,
+		LastBan: l.pipe.stats.LastBan, LastBanLine: l.pipe.stats.LastBanLine}
+	w.dirty = true
+	w.mu.Unlock()
+	if found {
+		w.wake()
+	}
+}
+
+// wake tells the delivery loop there is something to deliver.
+func (w *Watcher) wake() {
+	select {
+	case w.kick <- struct{}{}:
+	default: // already woken
+	}
+}
+
+// deliver hands queued offenders to onOffender in the order found,
+// retrying a refused one with growing delays until it is accepted or ctx
+// ends.
+func (w *Watcher) deliver(ctx context.Context, onOffender func(Offender) error) error {
+	w.wake() // offenders queued before a restart
+	delay := firstRetry
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-w.kick:
+		}
+		for {
+			o, ok := w.nextPending()
+			if !ok {
+				break
+			}
+			if err := onOffender(o); err != nil {
+				w.log.Error("offender not accepted; retrying", "addr", o.Addr, "retry_in", delay, "err", err)
+				t := time.NewTimer(delay)
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					return nil
+				case <-t.C:
+				}
+				delay = min(2*delay, maxRetry)
+				continue
+			}
+			delay = firstRetry
+			w.accepted(o)
+		}
+	}
+}
+
+// nextPending returns the oldest queued offender.
+func (w *Watcher) nextPending() (Offender, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.pending) == 0 {
+		return Offender{}, false
+	}
+	return w.pending[0], true
+}
+
+// accepted removes o from the queue (Forgive may have removed it already).
+func (w *Watcher) accepted(o Offender) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if i := slices.IndexFunc(w.pending, func(p Offender) bool { return sameOffence(p, o) }); i >= 0 {
+		w.pending = slices.Delete(w.pending, i, i+1)
+		w.dirty = true
+	}
+}
+
+// sameOffence tells whether a and b are one offender report.
+func sameOffence(a, b Offender) bool {
+	return a.Addr == b.Addr && a.Last.Equal(b.Last) && a.Bans == b.Bans
+}
+
+// maintain saves the state while it changes and expires old addresses.
+func (w *Watcher) maintain(ctx context.Context) error {
+	save := time.NewTicker(saveEvery)
+	defer save.Stop()
+	expire := time.NewTicker(expireEvery)
+	defer expire.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-save.C:
+			if err := w.save(); err != nil {
+				// Counting goes on; the next tick tries again, and the final
+				// save at shutdown reports a lasting failure.
+				w.log.Error("saving watcher state", "err", err)
+			}
+		case <-expire.C:
+			if n := w.tracker.Expire(w.cfg.Now()); n > 0 {
+				w.mu.Lock()
+				w.dirty = true
+				w.mu.Unlock()
+			}
+		}
+	}
+}
+
+// save writes the state if it changed. The snapshot is taken under mu, so
+// checkpoints, queue and history agree; the write happens outside it.
+func (w *Watcher) save() error {
+	w.mu.Lock()
+	if !w.dirty {
+		w.mu.Unlock()
+		return nil
+	}
+	st := savedState{Saved: w.cfg.Now().UTC(), Pending: slices.Clone(w.pending)}
+	for _, l := range w.logs {
+		if l.cp != nil {
+			st.Checkpoints = append(st.Checkpoints, *l.cp)
+		}
+	}
+	var buf bytes.Buffer
+	err := encodeState(&buf, st, w.tracker)
+	w.dirty = err != nil
+	w.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("saving watcher state: %w", err)
+	}
+	if err := saveState(w.cfg.StateDir, buf.Bytes()); err != nil {
+		w.mu.Lock()
+		w.dirty = true
+		w.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+// Forgive makes the bans of addresses in p logged at or before at never
+// count again (unban), and drops queued offenders in p found from them.
+// Safe to call from any goroutine, before or during Run.
+func (w *Watcher) Forgive(p netip.Prefix, at time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.tracker.Forgive(p, at)
+	w.pending = slices.DeleteFunc(w.pending, func(o Offender) bool {
+		return p.Contains(o.Addr) && !o.Last.After(at)
+	})
+	w.dirty = true
+}
+
+// Candidates returns the tracked addresses, most bans first (see
+// Tracker.Candidates). Safe to call from any goroutine.
+func (w *Watcher) Candidates() []Offender {
+	return w.tracker.Candidates()
+}
+
+// Stats returns the counts of every log together. After a restart the
+// counts start from zero but the last ban line is the one saved. Safe to
+// call from any goroutine.
+func (w *Watcher) Stats() Stats {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var s Stats
+	for _, l := range w.logs {
+		s = s.merge(l.pipe.Stats())
+	}
+	return s
+}
+
+// Reload applies a new threshold, window, jail selection, ignore list,
+// log time zone and clock (SIGHUP). The logs and the state directory
+// cannot change while running: they are kept, and a change is logged.
+// Safe to call from any goroutine, before or during Run.
+func (w *Watcher) Reload(cfg Config) {
+	if cfg.Threshold < 1 || cfg.Window < 0 {
+		w.log.Error("reload ignored: invalid threshold or window", "threshold", cfg.Threshold, "window", cfg.Window)
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !slices.Equal(cfg.Logs, w.cfg.Logs) || cfg.StateDir != w.cfg.StateDir {
+		w.log.Warn("reload: log and state-dir change only with a restart")
+	}
+	cfg.Logs, cfg.StateDir = w.cfg.Logs, w.cfg.StateDir
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = w.cfg.Logger
+	}
+	zoneChanged := cfg.Location.String() != w.cfg.Location.String()
+	w.cfg = cfg
+	w.tracker.SetPolicy(cfg.Threshold, cfg.Window)
+	w.filter = NewFilter(cfg.Jails, cfg.ExcludeJails, cfg.Ignore)
+	for _, l := range w.logs {
+		l.pipe.filter = w.filter
+		if zoneChanged {
+			l.pipe.parser = NewParser(ParserConfig{Location: cfg.Location, Now: cfg.Now})
+		}
+	}
+}

@@ -1,0 +1,390 @@
+package watcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// ban is one Ban line to write in a test log.
+type ban struct {
+	at   time.Time
+	jail string
+	addr string
+}
+
+// line renders b as fail2ban 1.0.2 writes it (shape of the corpus).
+func (b ban) line() string {
+	return fmt.Sprintf("%s fail2ban.actions        [9484]: NOTICE  [%s] Ban %s",
+		b.at.UTC().Format("2006-01-02 15:04:05,000"), b.jail, b.addr)
+}
+
+// appendLog appends the Ban lines of bans to path, each followed by an
+// Unban line that must not count.
+func appendLog(t *testing.T, path string, bans ...ban) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var sb strings.Builder
+	for _, b := range bans {
+		sb.WriteString(b.line() + "\n")
+		sb.WriteString(strings.Replace(b.line(), "] Ban ", "] Unban ", 1) + "\n")
+	}
+	if _, err := f.WriteString(sb.String()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// gzipFile replaces path with path.gz, as logrotate's compress does.
+func gzipFile(t *testing.T, path string) {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gzipCopy(t, path, path+".gz")
+	if err := os.Chtimes(path+".gz", fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// running is a Watcher running in the background with the offenders it
+// reported.
+type running struct {
+	w      *Watcher
+	cancel context.CancelFunc
+	done   chan error
+	mu     sync.Mutex
+	got    []Offender
+}
+
+// startWatcher runs a Watcher on cfg; accept decides the callback's answer.
+func startWatcher(t *testing.T, cfg Config, accept func(Offender) error) *running {
+	t.Helper()
+	w, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{w: w, cancel: cancel, done: make(chan error, 1)}
+	go func() {
+		r.done <- w.Run(ctx, func(o Offender) error {
+			if accept != nil {
+				if err := accept(o); err != nil {
+					return err
+				}
+			}
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			r.got = append(r.got, o)
+			return nil
+		})
+	}()
+	t.Cleanup(func() { r.stop(t) })
+	return r
+}
+
+// stop ends Run cleanly (once).
+func (r *running) stop(t *testing.T) {
+	t.Helper()
+	if r.cancel == nil {
+		return
+	}
+	r.cancel()
+	r.cancel = nil
+	if err := <-r.done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+}
+
+func (r *running) offenders() []Offender {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.got)
+}
+
+// waitLines waits until the Watcher has read n lines.
+func (r *running) waitLines(t *testing.T, n uint64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for r.w.Stats().Lines < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("watcher read %d lines, want %d", r.w.Stats().Lines, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// waitOffenders waits until n offenders were accepted.
+func (r *running) waitOffenders(t *testing.T, n int) []Offender {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for len(r.offenders()) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("got offenders %v, want %d", addrsOf(r.offenders()), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return r.offenders()
+}
+
+func addrsOf(os []Offender) []string {
+	out := make([]string, len(os))
+	for i, o := range os {
+		out[i] = o.Addr.String()
+	}
+	return out
+}
+
+// tracked maps each tracked address to its ban count.
+func tracked(cands []Offender) map[string]int {
+	m := map[string]int{}
+	for _, c := range cands {
+		m[c.Addr.String()] = c.Bans
+	}
+	return m
+}
+
+func testConfig(t *testing.T, logPath string, threshold int, window time.Duration) Config {
+	t.Helper()
+	return Config{
+		Logs:         []string{logPath},
+		StateDir:     filepath.Join(t.TempDir(), "state"),
+		Threshold:    threshold,
+		Window:       window,
+		Location:     time.UTC,
+		ExcludeJails: []string{"recidive"},
+	}
+}
+
+func TestFirstStartBackfillsRotatedLogsWithinTheWindow(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "fail2ban.log")
+	now := time.Now()
+	// .3 ended two days ago: outside a one-day window, skipped even though
+	// its bans would complete an offence.
+	appendLog(t, path+".3", ban{now.Add(-50 * time.Hour), "sshd", "192.0.2.1"}, ban{now.Add(-49 * time.Hour), "sshd", "192.0.2.1"})
+	old := now.Add(-48 * time.Hour)
+	if err := os.Chtimes(path+".3", old, old); err != nil {
+		t.Fatal(err)
+	}
+	appendLog(t, path+".2", ban{now.Add(-3 * time.Hour), "sshd", "192.0.2.1"}, ban{now.Add(-3 * time.Hour), "sshd", "198.51.100.7"})
+	gzipFile(t, path+".2")
+	appendLog(t, path+".1", ban{now.Add(-2 * time.Hour), "postfix-sasl", "198.51.100.7"}, ban{now.Add(-2 * time.Hour), "recidive", "198.51.100.7"})
+	appendLog(t, path, ban{now.Add(-time.Hour), "nginx-http-auth", "198.51.100.7"}, ban{now.Add(-time.Hour), "sshd", "2001:db8::7"})
+
+	cfg := testConfig(t, path, 3, 24*time.Hour)
+	r := startWatcher(t, cfg, nil)
+	r.waitLines(t, 12) // .2.gz, .1 and the current file, not .3
+	got := r.waitOffenders(t, 1)
+	if len(got) != 1 || got[0].Addr != netip.MustParseAddr("198.51.100.7") || got[0].Bans != 3 ||
+		!slices.Equal(got[0].Jails, []string{"nginx-http-auth", "postfix-sasl", "sshd"}) {
+		t.Errorf("offenders %+v, want 198.51.100.7 with 3 bans in nginx-http-auth, postfix-sasl, sshd", got)
+	}
+	want := map[string]int{"192.0.2.1": 1, "2001:db8::7": 1}
+	if c := tracked(r.w.Candidates()); !maps.Equal(c, want) {
+		t.Errorf("tracked %v, want %v (the .3 bans are outside the window)", c, want)
+	}
+	if st := r.w.Stats(); st.Filtered != 1 || st.Bans != 5 {
+		t.Errorf("Stats Bans=%d Filtered=%d, want 5 and 1", st.Bans, st.Filtered)
+	}
+}
+
+func TestAYearLongWindowOutlivesTheLogsOnDisk(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "fail2ban.log")
+	cfg := testConfig(t, path, 3, 365*24*time.Hour)
+	now := time.Now()
+	offender := "2001:db8:1:2::3"
+	// Three bans months apart, each in a log that logrotate compresses and
+	// deletes (rotate 1) before the next ban; the watcher is restarted in
+	// between, so only its saved history remembers the earlier bans.
+	for i, age := range []time.Duration{300, 150, 1} {
+		appendLog(t, path, ban{now.Add(-age * 24 * time.Hour), "sshd", offender}, ban{now.Add(-age * 24 * time.Hour), "sshd", fmt.Sprintf("192.0.2.%d", i+1)})
+		r := startWatcher(t, cfg, nil)
+		r.waitLines(t, 4)
+		if i < 2 {
+			if got := r.offenders(); len(got) != 0 {
+				t.Fatalf("after ban %d: offenders %v, want none yet", i+1, addrsOf(got))
+			}
+			if c := tracked(r.w.Candidates()); c[offender] != i+1 {
+				t.Fatalf("after ban %d: %s has %d bans, want %d", i+1, offender, c[offender], i+1)
+			}
+			r.stop(t)
+			// Rotate with compression, then drop every rotated file.
+			mustRename(t, path, path+".1")
+			gzipFile(t, path+".1")
+			if err := os.Remove(path + ".1.gz"); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		got := r.waitOffenders(t, 1)
+		if got[0].Addr != netip.MustParseAddr(offender) || got[0].Bans != 3 {
+			t.Errorf("offender %+v, want %s with 3 bans", got[0], offender)
+		}
+		if span := got[0].Last.Sub(got[0].First); span < 290*24*time.Hour {
+			t.Errorf("offence spans %v, want about 299 days", span)
+		}
+	}
+}
+
+func TestRestartResumesWithoutCountingTwice(t *testing.T) {
+	tests := []struct {
+		name string
+		// between runs, with the watcher stopped
+		meanwhile func(t *testing.T, path string)
+	}{
+		{name: "same_file_resumes_at_the_checkpoint", meanwhile: func(t *testing.T, path string) {}},
+		{name: "renamed_file_is_finished_then_the_new_one_read", meanwhile: func(t *testing.T, path string) {
+			appendLog(t, path, ban{time.Now(), "sshd", "203.0.113.5"})
+			mustRename(t, path, path+".1")
+		}},
+		{name: "renamed_and_compressed_file_is_finished_then_the_new_one_read", meanwhile: func(t *testing.T, path string) {
+			appendLog(t, path, ban{time.Now(), "sshd", "203.0.113.5"})
+			mustRename(t, path, path+".1")
+			gzipFile(t, path+".1")
+		}},
+		{name: "copytruncated_file_is_finished_from_the_copy_then_read_from_0", meanwhile: func(t *testing.T, path string) {
+			appendLog(t, path, ban{time.Now(), "sshd", "203.0.113.5"})
+			mustCopy(t, path, path+".1")
+			if err := os.Truncate(path, 0); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "fail2ban.log")
+			cfg := testConfig(t, path, 3, time.Hour)
+			now := time.Now()
+			appendLog(t, path, ban{now, "sshd", "203.0.113.5"}, ban{now, "sshd", "203.0.113.9"})
+			r := startWatcher(t, cfg, nil)
+			r.waitLines(t, 4)
+			r.stop(t)
+			tt.meanwhile(t, path)
+			appendLog(t, path, ban{now, "sshd", "203.0.113.9"})
+			r = startWatcher(t, cfg, nil)
+			time.Sleep(500 * time.Millisecond) // time to count anything twice
+			c := tracked(r.w.Candidates())
+			total := 0
+			for _, n := range c {
+				total += n
+			}
+			wantTotal := 3
+			if tt.name != "same_file_resumes_at_the_checkpoint" {
+				wantTotal = 4
+			}
+			if total != wantTotal || len(r.offenders()) != 0 {
+				t.Errorf("tracked %v, offenders %v: want %d bans and no offender", c, addrsOf(r.offenders()), wantTotal)
+			}
+		})
+	}
+}
+
+func TestRefusedOffenderIsRetriedAndSurvivesARestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "fail2ban.log")
+	cfg := testConfig(t, path, 2, time.Hour)
+	now := time.Now()
+	appendLog(t, path, ban{now, "sshd", "192.0.2.77"}, ban{now.Add(time.Second), "postfix-sasl", "192.0.2.77"})
+	var refusals atomic.Int32
+	r := startWatcher(t, cfg, func(Offender) error {
+		refusals.Add(1)
+		return errors.New("kernel busy")
+	})
+	r.waitLines(t, 4)
+	deadline := time.Now().Add(5 * time.Second)
+	for refusals.Load() < 2 && time.Now().Before(deadline) { // first try, then a retry a second later
+		time.Sleep(20 * time.Millisecond)
+	}
+	if refusals.Load() < 2 {
+		t.Fatalf("callback called %d times, want a retry", refusals.Load())
+	}
+	r.stop(t)
+	r = startWatcher(t, cfg, nil)
+	got := r.waitOffenders(t, 1)
+	if got[0].Addr != netip.MustParseAddr("192.0.2.77") || got[0].Bans != 2 {
+		t.Errorf("offender after restart %+v, want 192.0.2.77 with 2 bans", got[0])
+	}
+}
+
+func TestForgiveDropsHistoryAndAQueuedOffender(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "fail2ban.log")
+	cfg := testConfig(t, path, 2, time.Hour)
+	now := time.Now()
+	appendLog(t, path, ban{now, "sshd", "192.0.2.8"}, ban{now, "sshd", "192.0.2.9"})
+	r := startWatcher(t, cfg, nil)
+	r.waitLines(t, 4)
+	r.w.Forgive(netip.MustParsePrefix("192.0.2.8/31"), now)
+	if c := r.w.Candidates(); len(c) != 0 {
+		t.Errorf("tracked %v after Forgive, want none", c)
+	}
+	// An old line read again does not count; a later ban counts afresh.
+	appendLog(t, path, ban{now, "sshd", "192.0.2.8"}, ban{now.Add(time.Second), "sshd", "192.0.2.8"})
+	r.waitLines(t, 8)
+	if c := tracked(r.w.Candidates()); c["192.0.2.8"] != 1 || len(r.offenders()) != 0 {
+		t.Errorf("tracked %v, offenders %v: want 192.0.2.8 once, no offender", c, addrsOf(r.offenders()))
+	}
+}
+
+func TestStateFileIsPrivateAndOthersWritableStateIsRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "fail2ban.log")
+	cfg := testConfig(t, path, 3, time.Hour)
+	appendLog(t, path, ban{time.Now(), "sshd", "192.0.2.8"})
+	r := startWatcher(t, cfg, nil)
+	r.waitLines(t, 2)
+	r.stop(t)
+	state := filepath.Join(cfg.StateDir, StateFile)
+	for p, want := range map[string]os.FileMode{cfg.StateDir: 0o700, state: 0o600} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != want {
+			t.Errorf("%s has mode %v, want %v", p, fi.Mode().Perm(), want)
+		}
+	}
+	if err := os.Chmod(state, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(cfg); !errors.Is(err, ErrStatePermissions) {
+		t.Errorf("New with a world-writable state: %v, want ErrStatePermissions", err)
+	}
+}
+
+func TestCorruptStateIsMovedAsideAndTheLogReadAgain(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "fail2ban.log")
+	cfg := testConfig(t, path, 3, time.Hour)
+	appendLog(t, path, ban{time.Now(), "sshd", "192.0.2.8"})
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(cfg.StateDir, StateFile)
+	if err := os.WriteFile(state, []byte(stateHeader+"{}\ngarbage"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := startWatcher(t, cfg, nil)
+	r.waitLines(t, 2)
+	if c := tracked(r.w.Candidates()); c["192.0.2.8"] != 1 {
+		t.Errorf("tracked %v, want 192.0.2.8 once", c)
+	}
+	if _, err := os.Stat(state + ".corrupt"); err != nil {
+		t.Errorf("corrupt state not kept aside: %v", err)
+	}
+}
