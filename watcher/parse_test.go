@@ -133,6 +133,7 @@ func TestParse_malformed_ban_lines_are_skipped_and_counted_by_reason(t *testing.
 		{"empty_jail", prefix + "[] Ban 192.0.2.1", BadJail},
 		{"jail_with_a_space", prefix + "[my jail] Ban 192.0.2.1", BadJail},
 		{"month_out_of_range", "2026-13-24 15:51:53,831 fail2ban.actions        [9091]: NOTICE  [sshd] Ban 192.0.2.1", BadTimestamp},
+		{"year_before_the_epoch", "0001-01-01 00:00:00,000 fail2ban.actions        [9091]: NOTICE  [sshd] Ban 192.0.2.1", BadTimestamp},
 		{"february_30", "2026-02-30 15:51:53,831 fail2ban.actions        [9091]: NOTICE  [sshd] Ban 192.0.2.1", BadTimestamp},
 		{"hour_out_of_range", "Nov 24 25:53:23 vm fail2ban.actions[1]: NOTICE [sshd] Ban 192.0.2.1", BadTimestamp},
 		{"zone_out_of_range", "2026-11-24T15:53:23+99:00 vm fail2ban.actions[1]: NOTICE [sshd] Ban 192.0.2.1", BadTimestamp},

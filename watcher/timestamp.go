@@ -98,11 +98,15 @@ func parseISOStamp(b []byte) (st stamp, n int, shape stampShape) {
 	if i >= len(b) || b[i] != ' ' {
 		return stamp{}, 0, shapeNone
 	}
-	if !validClock(st) || st.month < 1 || st.month > 12 || st.day < 1 || st.day > daysIn(st.month, st.year) {
+	if !validClock(st) || st.year < minStampYear || st.month < 1 || st.month > 12 || st.day < 1 || st.day > daysIn(st.month, st.year) {
 		return stamp{}, i, shapeInvalid
 	}
 	return st, i, shapeValid
 }
+
+// minStampYear rejects dates before the Unix epoch: fail2ban did not exist,
+// so such a stamp is corruption, and year 1 would even be Go's zero Time.
+const minStampYear = 1970
 
 // parseOffset reads "+hh:mm", "+hhmm" or "+hh" and returns the offset in
 // seconds and the bytes it took.
