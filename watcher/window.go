@@ -45,12 +45,16 @@ const sweepSlack = 5 * time.Minute
 // forgotten, so disorder deeper than threshold-1 bans may miss a group.
 //
 // Memory stays bounded during a long scan without any call to Expire: after
-// as many newly tracked addresses as the last sweep kept (at least 4096) the
-// Tracker drops the
-// addresses whose newest ban is more than window+5m older than the newest
-// ban it has seen, so a ban up to 5 minutes out of order decides as if there
-// were no sweeps. Feed logs oldest first: a ban that arrives later than that
-// may find its address already swept.
+// as many newly tracked addresses as the last sweep kept (at least 4096),
+// the Tracker drops the addresses whose newest ban is more than window+5m
+// older than the newest ban it has seen, so a ban up to 5 minutes out of
+// order decides as if there were no sweeps. Feed logs oldest first: a ban
+// that arrives later than that may find its address already swept.
+//
+// Expire(now) also sets a horizon, now-window: bans older than it that are
+// observed afterwards are ignored, since they have left the window. The
+// horizon is persisted with the history. Call Expire before a backfill so
+// that lines older than the window never count, whatever the timing.
 //
 // A Tracker is safe for concurrent use: the daemon observes from the follower
 // while status and metrics read Len and Candidates.
