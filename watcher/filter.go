@@ -25,9 +25,9 @@ type Filter struct {
 // added. IPv4-mapped IPv6 prefixes (::ffff:10.0.0.0/104) are folded to IPv4,
 // as the Parser folds addresses.
 func NewFilter(jails, excludeJails []string, ignore []netip.Prefix) *Filter {
-	f := &Filter{exclude: set(excludeJails)}
+	f := &Filter{exclude: jailSet(excludeJails)}
 	if len(jails) > 0 {
-		f.jails = set(jails)
+		f.jails = jailSet(jails)
 	}
 	for _, p := range append(append([]netip.Prefix(nil), alwaysIgnored...), ignore...) {
 		if !p.IsValid() {
@@ -41,7 +41,7 @@ func NewFilter(jails, excludeJails []string, ignore []netip.Prefix) *Filter {
 	return f
 }
 
-func set(names []string) map[string]struct{} {
+func jailSet(names []string) map[string]struct{} {
 	m := make(map[string]struct{}, len(names))
 	for _, n := range names {
 		m[n] = struct{}{}
