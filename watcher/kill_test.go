@@ -1,0 +1,292 @@
+package watcher
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The restart test runs a Watcher in a child process (this test binary,
+// re-executed), SIGKILLs it twice in the middle of a stream of lines, and
+// compares what it finally holds with an offline ScanFiles of the same lines.
+
+const (
+	killHelperEnv = "RECIDIVIST_KILL_HELPER"
+	killThreshold = 3
+	killWindow    = 10 * time.Minute
+)
+
+// killConfig is the configuration of the child and of the offline count.
+func killConfig(logPath, stateDir string) Config {
+	return Config{Logs: []string{logPath}, StateDir: stateDir, Threshold: killThreshold, Window: killWindow,
+		Location: time.UTC, ExcludeJails: []string{"recidive"}}
+}
+
+// TestKillHelperProcess is the child of TestSIGKILLMidStreamLosesNothing;
+// run directly, it skips.
+func TestKillHelperProcess(t *testing.T) {
+	if os.Getenv(killHelperEnv) != "1" {
+		t.Skip("helper process of TestSIGKILLMidStreamLosesNothing")
+	}
+	out, err := os.OpenFile(os.Getenv("KILL_OUT"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	w, err := New(killConfig(os.Getenv("KILL_LOG"), os.Getenv("KILL_STATE")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	err = w.Run(ctx, func(o Offender) error {
+		b, err := json.Marshal(o)
+		if err != nil {
+			return err
+		}
+		_, err = out.Write(append(b, '\n')) // one write: a SIGKILL cannot split it
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// child is one run of the helper process.
+type child struct {
+	cmd *exec.Cmd
+}
+
+func startChild(t *testing.T, env []string, logOut *os.File) *child {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestKillHelperProcess$", "-test.v")
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = logOut, logOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return &child{cmd: cmd}
+}
+
+// kill SIGKILLs the child and reaps it.
+func (c *child) kill(t *testing.T) {
+	t.Helper()
+	if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	var exit *exec.ExitError
+	if err := c.cmd.Wait(); !errors.As(err, &exit) {
+		t.Fatalf("killed child: %v, want an exit by signal", err)
+	}
+}
+
+// terminate stops the child cleanly and checks it exited 0.
+func (c *child) terminate(t *testing.T) {
+	t.Helper()
+	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.cmd.Wait(); err != nil {
+		t.Fatalf("child after SIGTERM: %v", err)
+	}
+}
+
+// streamLines makes a deterministic stream of genuine-format lines: Ban
+// lines of 150 addresses over four jails (one excluded) with Unban, Found and
+// start-up chatter between them, one second apart, ending now.
+func streamLines(n int) []string {
+	rng := rand.New(rand.NewPCG(3, 7))
+	start := time.Now().UTC().Add(-time.Duration(n) * time.Second)
+	jails := []string{"sshd", "postfix-sasl", "nginx-http-auth", "recidive"}
+	lines := make([]string, 0, n)
+	for i := range n {
+		at := start.Add(time.Duration(i) * time.Second).Format("2006-01-02 15:04:05,000")
+		k := rng.IntN(150)
+		addr := fmt.Sprintf("198.51.100.%d", k)
+		if k%3 == 0 {
+			addr = fmt.Sprintf("2001:db8:%x::%x", k, k+1)
+		}
+		jail := jails[rng.IntN(len(jails))]
+		switch rng.IntN(6) {
+		case 0:
+			lines = append(lines, fmt.Sprintf("%s fail2ban.actions        [9484]: NOTICE  [%s] Unban %s", at, jail, addr))
+		case 1:
+			lines = append(lines, fmt.Sprintf("%s fail2ban.filter         [9484]: INFO    [%s] Found %s - %s", at, jail, addr, at[:19]))
+		default:
+			lines = append(lines, fmt.Sprintf("%s fail2ban.actions        [9484]: NOTICE  [%s] Ban %s", at, jail, addr))
+		}
+	}
+	return lines
+}
+
+// appendPieces appends lines to path in uneven writes, some ending in the
+// middle of a line, with short pauses so a reader sees partial lines.
+func appendPieces(t *testing.T, path string, lines []string, rng *rand.Rand) {
+	t.Helper()
+	if err := writePieces(path, lines, rng); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writePieces is appendPieces for a goroutine of its own.
+func writePieces(path string, lines []string, rng *rand.Rand) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	data := strings.Join(lines, "\n") + "\n"
+	for len(data) > 0 {
+		n := min(len(data), 1+rng.IntN(4000))
+		if _, err := f.WriteString(data[:n]); err != nil {
+			return err
+		}
+		data = data[n:]
+		time.Sleep(time.Duration(rng.IntN(3)) * time.Millisecond)
+	}
+	return nil
+}
+
+// waitCaughtUp waits until the child's saved checkpoint is at the end of
+// the current log.
+func waitCaughtUp(t *testing.T, logPath, stateDir string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		fi, err := os.Stat(logPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dev, ino, err := devIno(fi)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, found, err := loadState(stateDir, NewTracker(killThreshold, killWindow))
+		if err == nil && found && len(st.Checkpoints) == 1 {
+			cp := st.Checkpoints[0]
+			if cp.File.Dev == dev && cp.File.Ino == ino && cp.Offset == fi.Size() {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("child did not catch up: state %+v (err %v), log size %d", st, err, fi.Size())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// offenceKey identifies one offender report.
+func offenceKey(o Offender) string {
+	return fmt.Sprintf("%s bans=%d first=%s last=%s jails=%v", o.Addr, o.Bans,
+		o.First.UTC().Format(time.RFC3339Nano), o.Last.UTC().Format(time.RFC3339Nano), o.Jails)
+}
+
+func TestSIGKILLMidStreamLosesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("re-executes the test binary and waits for it; skipped with -short")
+	}
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "fail2ban.log")
+	stateDir := filepath.Join(dir, "state")
+	outPath := filepath.Join(dir, "offenders.jsonl")
+	childLog, err := os.Create(filepath.Join(dir, "child.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer childLog.Close()
+	env := []string{killHelperEnv + "=1", "KILL_LOG=" + logPath, "KILL_STATE=" + stateDir, "KILL_OUT=" + outPath}
+	rng := rand.New(rand.NewPCG(1, 2))
+	lines := streamLines(30000)
+	part := len(lines) / 5
+
+	c := startChild(t, env, childLog)
+	appendPieces(t, logPath, lines[:part], rng)
+	time.Sleep(1200 * time.Millisecond) // at least one save
+	written := make(chan error, 1)
+	go func() { written <- writePieces(logPath, lines[part:2*part], rand.New(rand.NewPCG(5, 6))) }()
+	time.Sleep(50 * time.Millisecond)
+	c.kill(t) // 1: while lines arrive
+	if err := <-written; err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+
+	c = startChild(t, env, childLog)
+	appendPieces(t, logPath, lines[2*part:3*part], rng)
+	c.kill(t) // 2: right after a burst, before it could save it all
+	// Rotated while nobody watches: the rest of the old file is still to read.
+	appendPieces(t, logPath, lines[3*part:3*part+part/2], rng)
+	mustRename(t, logPath, logPath+".1")
+
+	c = startChild(t, env, childLog)
+	appendPieces(t, logPath, lines[3*part+part/2:], rng)
+	waitCaughtUp(t, logPath, stateDir)
+	c.terminate(t)
+
+	// What the child holds.
+	tracker := NewTracker(killThreshold, killWindow)
+	st, found, err := loadState(stateDir, tracker)
+	if err != nil || !found {
+		t.Fatalf("loading the child's state: found=%v err=%v", found, err)
+	}
+	if len(st.Pending) != 0 {
+		t.Errorf("%d offenders still queued after a clean stop", len(st.Pending))
+	}
+	reported := map[string]int{}
+	for _, l := range readLines(t, outPath) {
+		var o Offender
+		if err := json.Unmarshal([]byte(l), &o); err != nil {
+			t.Fatalf("offender record %q: %v", l, err)
+		}
+		reported[offenceKey(o)]++
+	}
+
+	// The offline count over the same lines.
+	wantTracker := NewTracker(killThreshold, killWindow)
+	p := NewPipeline(NewParser(ParserConfig{Location: time.UTC}), NewFilter(nil, []string{"recidive"}, nil), wantTracker)
+	want := map[string]bool{}
+	if err := ScanFiles([]string{logPath + ".1", logPath}, p, func(o Offender) { want[offenceKey(o)] = true }); err != nil {
+		t.Fatal(err)
+	}
+	if len(want) < 100 {
+		t.Fatalf("offline count found only %d offenders; the stream proves little", len(want))
+	}
+
+	duplicates := 0
+	for k, n := range reported {
+		if !want[k] {
+			t.Errorf("reported but not an offender offline: %s", k)
+		}
+		duplicates += n - 1
+	}
+	for k := range want {
+		if reported[k] == 0 {
+			t.Errorf("offender lost: %s", k)
+		}
+	}
+	gotCands, wantCands := tracker.Candidates(), wantTracker.Candidates()
+	if len(gotCands) != len(wantCands) {
+		t.Errorf("child tracks %d addresses, offline %d", len(gotCands), len(wantCands))
+	}
+	wantByKey := map[string]bool{}
+	for _, o := range wantCands {
+		wantByKey[offenceKey(o)] = true
+	}
+	for _, o := range gotCands {
+		if !wantByKey[offenceKey(o)] {
+			t.Errorf("child tracks %s, which the offline count does not", offenceKey(o))
+		}
+	}
+	t.Logf("%d lines, 2 SIGKILLs, 1 rotation: %d offenders reported (%d re-reported after a kill, at-least-once), %d tracked; all equal to the offline count",
+		len(lines), len(want), duplicates, len(gotCands))
+}
