@@ -43,7 +43,7 @@ func (e Entry) String() string {
 
 // comment renders the comment part of the line.
 func (e Entry) comment() string {
-	text := strings.TrimSpace(strings.Map(oneLine, e.Comment))
+	text := strings.TrimSpace(replaceBytes(e.Comment, "\n\r", ' '))
 	if isMarked(text) || e.Added.IsZero() {
 		return text
 	}
@@ -57,7 +57,7 @@ func (e Entry) comment() string {
 			if i > 0 {
 				b.WriteString(",")
 			}
-			b.WriteString(strings.Map(jailRune, j))
+			b.WriteString(replaceBytes(j, ", \t\n\r", '_'))
 		}
 	}
 	if e.Bans > 0 {
@@ -78,20 +78,20 @@ func (e Entry) comment() string {
 	return b.String()
 }
 
-// oneLine keeps a comment on its line.
-func oneLine(r rune) rune {
-	if r == '\n' || r == '\r' {
-		return ' '
+// replaceBytes replaces each byte of s found in set by with: it keeps a
+// comment on its line and a jail name one token of the jails= list. It works
+// on bytes, not runes, so invalid UTF-8 that a human wrote survives as is.
+func replaceBytes(s, set string, with byte) string {
+	if !strings.ContainsAny(s, set) {
+		return s
 	}
-	return r
-}
-
-// jailRune keeps a jail name one token of the jails= list.
-func jailRune(r rune) rune {
-	if r == ',' || r == ' ' || r == '\t' || r == '\n' || r == '\r' {
-		return '_'
+	b := []byte(s)
+	for i, c := range b {
+		if strings.IndexByte(set, c) >= 0 {
+			b[i] = with
+		}
 	}
-	return r
+	return string(b)
 }
 
 // isMarked reports whether a comment was written by recidivist.

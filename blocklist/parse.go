@@ -110,7 +110,10 @@ func parseLine(text string) (Entry, bool, error) {
 	if err != nil {
 		return Entry{}, false, fmt.Errorf("%w; fix or delete the line", err)
 	}
-	comment := strings.TrimSpace(t[end:])
+	// A stray CR inside a line is no line break here, but it is in many
+	// editors and terminals: the comment shows it as a space, as String
+	// writes it.
+	comment := strings.TrimSpace(replaceBytes(t[end:], "\r", ' '))
 	if c, ok := strings.CutPrefix(comment, "#"); ok {
 		comment = strings.TrimSpace(c)
 	}
