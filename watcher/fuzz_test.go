@@ -2,6 +2,7 @@ package watcher
 
 import (
 	"net/netip"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -79,6 +80,14 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
+// The two ways a counted line may introduce its message, written as
+// regular expressions independently of the parser: fail2ban's actions
+// logger with a level, or a syslog/journal daemon tag.
+var (
+	fromActionsLogger = regexp.MustCompile(`(?:^|[ \t])fail2ban\.(?:server\.)?actions *(?:\[\d+\])?: +(?:NOTICE|WARNING) +\[[^\]]*\] Ban [^ \t]+[ \t]*$`)
+	fromDaemonTag     = regexp.MustCompile(`(?:^|[ \t])fail2ban(?:-server)?(?:\[\d+\])?: +(?:(?:NOTICE|WARNING) +)?\[[^\]]*\] Ban [^ \t]+[ \t]*$`)
+)
+
 // checkCountable asserts what every Countable must satisfy, whatever the line.
 func checkCountable(t *testing.T, line string, b Ban) {
 	t.Helper()
@@ -94,6 +103,9 @@ func checkCountable(t *testing.T, line string, b Ban) {
 	}
 	if len(line) > MaxLineLength || strings.IndexByte(line, 0) >= 0 || !utf8.ValidString(line) {
 		t.Fatalf("Parse(%q) counted a line it should have skipped", line)
+	}
+	if body := strings.TrimSuffix(line, "\r"); !fromActionsLogger.MatchString(body) && !fromDaemonTag.MatchString(body) {
+		t.Fatalf("Parse(%q) counted a line that is neither from the actions logger at NOTICE/WARNING nor behind a fail2ban daemon tag", line)
 	}
 	// The line must say "[JAIL] Ban ADDR" with this jail and an address
 	// that reads as b.Addr (mapped or uncompressed forms included).

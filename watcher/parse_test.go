@@ -250,3 +250,65 @@ func TestVerdict_and_SkipReason_have_names(t *testing.T) {
 		}
 	}
 }
+
+func TestParse_every_combination_of_stamp_prefix_jail_address_and_ending(t *testing.T) {
+	stamps := []struct {
+		text string
+		want time.Time
+	}{
+		{"2026-11-24 15:51:53,831 ", time.Date(2026, 11, 24, 15, 51, 53, 831e6, time.UTC)},
+		{"2026-11-24T15:51:53.831000+00:00 ", time.Date(2026, 11, 24, 15, 51, 53, 831e6, time.UTC)},
+		{"Nov 24 15:51:53 ", time.Date(2026, 11, 24, 15, 51, 53, 0, time.UTC)},
+		{"", time.Date(2026, 11, 24, 15, 51, 50, 0, time.UTC)}, // the line before
+	}
+	prefixes := []string{
+		"fail2ban.actions        [9091]: NOTICE  ",
+		"fail2ban.actions[9091]: WARNING ",
+		"fail2ban.actions: WARNING ",
+		"fail2ban.server.actions[123]: NOTICE  ",
+		"vm fail2ban.actions[9723]: NOTICE ",
+		"vm fail2ban-server[11524]: fail2ban.actions        [11524]: NOTICE  ",
+		"vm fail2ban[15699]: ",
+		"vm fail2ban-server[1]: NOTICE ",
+	}
+	jails := []string{"sshd", "postfix-sasl", "Ban", "nginx-http-auth"}
+	addrs := []struct{ text, want string }{
+		{"192.0.2.10", "192.0.2.10"},
+		{"2001:db8::bad:1", "2001:db8::bad:1"},
+		{"::ffff:198.51.100.150", "198.51.100.150"},
+		{"2001:0db8:0000:0000:0000:0000:0000:0001", "2001:db8::1"},
+	}
+	endings := []string{"", "  ", "\r", " \t\r"}
+	// Only "Ban" counts; the other messages share everything else.
+	messages := []struct {
+		verb string
+		want Verdict
+	}{{"Ban", Countable}, {"Unban", NotBan}, {"Restore Ban", NotBan}, {"Reban", NotBan}}
+
+	p := NewParser(ParserConfig{Location: time.UTC, Now: func() time.Time { return handNow }})
+	for _, st := range stamps {
+		for _, prefix := range prefixes {
+			for _, jail := range jails {
+				for _, a := range addrs {
+					for _, end := range endings {
+						for _, m := range messages {
+							p.Parse([]byte("2026-11-24 15:51:50,000 fail2ban.filter         [1]: INFO    [sshd] Found 192.0.2.99 - 2026-11-24 15:51:50"))
+							line := st.text + prefix + "[" + jail + "] " + m.verb + " " + a.text + end
+							b, v := p.Parse([]byte(line))
+							if v != m.want {
+								t.Errorf("Parse(%q) = %v, want %v", line, v, m.want)
+								continue
+							}
+							if v == Countable && (b.Jail != jail || b.Addr != netip.MustParseAddr(a.want) || !b.Time.Equal(st.want)) {
+								t.Errorf("Parse(%q) = [%s] %s at %v, want [%s] %s at %v", line, b.Jail, b.Addr, b.Time, jail, a.want, st.want)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	if s := p.Skipped(); len(s) != 0 {
+		t.Errorf("well-formed lines skipped: %v", s)
+	}
+}
