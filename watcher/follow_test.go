@@ -324,3 +324,50 @@ func mustCopy(t *testing.T, from, to string) {
 		t.Fatal(err)
 	}
 }
+
+// BenchmarkFollowerLive measures how fast a following Follower delivers
+// lines appended to its log, from write to delivery.
+func BenchmarkFollowerLive(b *testing.B) {
+	const batch = 10_000
+	path := filepath.Join(b.TempDir(), "fail2ban.log")
+	w, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	var data strings.Builder
+	at := time.Date(2026, 11, 24, 15, 51, 53, 0, time.UTC)
+	for i := range batch {
+		data.WriteString(banLine(at.Add(time.Duration(i)*time.Millisecond), "sshd", i) + "\n")
+	}
+	f, err := NewFollower(FollowConfig{Path: path, MaxLine: MaxLineLength})
+	if err != nil {
+		b.Fatal(err)
+	}
+	delivered := make(chan int, 1024)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- f.Run(ctx, func(lines []Line) error {
+			delivered <- len(lines)
+			return nil
+		})
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			b.Error(err)
+		}
+	}()
+	time.Sleep(100 * time.Millisecond) // watching
+	b.ReportAllocs()
+	b.SetBytes(int64(data.Len()))
+	for b.Loop() {
+		if _, err := w.WriteString(data.String()); err != nil {
+			b.Fatal(err)
+		}
+		for got := 0; got < batch; got += <-delivered {
+		}
+	}
+	b.ReportMetric(float64(batch)*float64(b.N)/b.Elapsed().Seconds(), "lines/s")
+}

@@ -19,6 +19,9 @@ type Pipeline struct {
 	// countedUntil: bans at or before it were counted before a restart
 	// (see Watcher); zero for scan.
 	countedUntil time.Time
+	// lastLine is the text of the last counted ban, kept as bytes and
+	// reused so counting a ban does not allocate; Stats makes the string.
+	lastLine []byte
 }
 
 // NewPipeline composes a Parser, a Filter and a Tracker.
@@ -92,7 +95,8 @@ func (p *Pipeline) Line(line []byte) (Offender, bool) {
 	p.stats.Bans++
 	p.stats.BansByJail[ban.Jail]++
 	if !ban.Time.Before(p.stats.LastBan) {
-		p.stats.LastBan, p.stats.LastBanLine = ban.Time, string(line)
+		p.stats.LastBan = ban.Time
+		p.lastLine = append(p.lastLine[:0], line...)
 	}
 	return p.tracker.Observe(ban)
 }
@@ -100,6 +104,9 @@ func (p *Pipeline) Line(line []byte) (Offender, bool) {
 // Stats returns a copy of the counts so far.
 func (p *Pipeline) Stats() Stats {
 	s := p.stats
+	if len(p.lastLine) > 0 {
+		s.LastBanLine = string(p.lastLine)
+	}
 	s.BansByJail = maps.Clone(p.stats.BansByJail)
 	s.Skipped = p.parser.Skipped()
 	return s

@@ -162,3 +162,41 @@ func TestScanFilesReportsAnUnreadableFile(t *testing.T) {
 		t.Errorf("error = %v, want a not-exist error", err)
 	}
 }
+
+func BenchmarkScanFiles(b *testing.B) {
+	lines := streamLines(100_000)
+	data := []byte(strings.Join(lines, "\n") + "\n")
+	dir := b.TempDir()
+	plain := filepath.Join(dir, "fail2ban.log")
+	if err := os.WriteFile(plain, data, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	zipped := filepath.Join(dir, "fail2ban.log.2.gz")
+	f, err := os.Create(zipped)
+	if err != nil {
+		b.Fatal(err)
+	}
+	zw := gzip.NewWriter(f)
+	if _, err := zw.Write(data); err != nil {
+		b.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		b.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		b.Fatal(err)
+	}
+	for name, path := range map[string]string{"plain": plain, "gzip": zipped} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				p, _ := newTestPipeline(3, 10*time.Minute)
+				if err := ScanFiles([]string{path}, p, func(Offender) {}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(lines))*float64(b.N)/b.Elapsed().Seconds(), "lines/s")
+		})
+	}
+}

@@ -145,7 +145,7 @@ func (w *Watcher) load() error {
 		for _, l := range w.logs {
 			if l.path == cp.Log {
 				l.cp = &cp
-				l.pipe.stats.LastBan, l.pipe.stats.LastBanLine = cp.LastBan, cp.LastBanLine
+				l.pipe.stats.LastBan, l.pipe.lastLine = cp.LastBan, []byte(cp.LastBanLine)
 			}
 		}
 	}
@@ -218,8 +218,7 @@ func (w *Watcher) process(l *followed, lines []Line) {
 		}
 	}
 	last := lines[len(lines)-1]
-	l.cp = &Checkpoint{Log: l.path, File: last.File, Offset: last.Offset,
-		LastBan: l.pipe.stats.LastBan, LastBanLine: l.pipe.stats.LastBanLine}
+	l.cp = &Checkpoint{Log: l.path, File: last.File, Offset: last.Offset, LastBan: l.pipe.stats.LastBan}
 	w.dirty = true
 	w.mu.Unlock()
 	if found {
@@ -332,7 +331,9 @@ func (w *Watcher) save() error {
 	st := savedState{Saved: w.cfg.Now().UTC(), Pending: slices.Clone(w.pending)}
 	for _, l := range w.logs {
 		if l.cp != nil {
-			st.Checkpoints = append(st.Checkpoints, *l.cp)
+			cp := *l.cp
+			cp.LastBanLine = string(l.pipe.lastLine)
+			st.Checkpoints = append(st.Checkpoints, cp)
 		}
 	}
 	var buf bytes.Buffer
