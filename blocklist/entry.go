@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // marker is the first word of every comment recidivist writes; a comment
@@ -95,9 +97,14 @@ func replaceBytes(s, set string, with byte) string {
 }
 
 // isMarked reports whether a comment was written by recidivist.
+// It splits words as parseComment does, so the two always agree.
 func isMarked(comment string) bool {
-	word, _, _ := strings.Cut(comment, " ")
-	return word == marker
+	rest, ok := strings.CutPrefix(comment, marker)
+	if !ok {
+		return false
+	}
+	r, _ := utf8.DecodeRuneInString(rest)
+	return rest == "" || unicode.IsSpace(r)
 }
 
 // parseComment fills e's metadata from a comment recidivist wrote:
