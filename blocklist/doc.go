@@ -4,4 +4,33 @@
 //
 // It does not talk to the kernel: package ipsetstore makes the kernel equal
 // to the entries this package hands out.
+//
+// # The file
+//
+// One entry a line, "ADDR[/PREFIX]" and optionally a comment; blank lines
+// and lines starting with "#" are ignored. recidivist writes
+//
+//	203.0.113.7 # recidivist 2026-11-24T13:55:51Z jails=sshd,postfix bans=3 expires=2026-12-01T13:55:51Z
+//	198.51.100.0/24 # recidivist 2026-11-24T13:55:51Z manual TEXT
+//
+// and reads the iptables-repeater recipe's ip.blocklist files as they are:
+// the first field is the address, the rest of the line (with or without a
+// leading "#") is the comment. Addresses are canonical (ParsePrefix), so
+// 10.0.0.1, 10.0.0.1/32 and ::ffff:10.0.0.1 are one entry.
+//
+// A bad line is reported (LineError, with path and line number) and
+// skipped; a line repeating an address listed earlier is reported too and
+// dropped at the next rewrite. Every rewrite keeps the other lines exactly
+// as written — order, comments, blank lines, bad lines, CRLF endings — so a
+// human may edit the file with any editor.
+//
+// # Writes
+//
+// Add, Remove and Expire hold an flock on PATH+".lock" across
+// read-modify-write and re-read the file under it, so the daemon, ban and
+// unban commands and a human never lose each other's changes. The new
+// content is written atomically (internal/atomicfile: temp file, fsync,
+// rename, fsync of the directory) with mode 0600; a symlinked mirror is
+// written through the link. A file or directory that other users could
+// change is refused (ErrInsecure) with the chmod that fixes it.
 package blocklist

@@ -151,7 +151,7 @@ func (f *File) read() (*document, []*LineError, error) {
 // modify runs change on the current content under the lock and writes the
 // result back atomically if the content changed. With create unset a
 // missing directory means there is nothing to change.
-func (f *File) modify(create bool, change func(*document) error) error {
+func (f *File) modify(create bool, change func(*document) error) (err error) {
 	dir := filepath.Dir(f.path)
 	if create {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -167,7 +167,11 @@ func (f *File) modify(create bool, change func(*document) error) error {
 	if err != nil {
 		return err
 	}
-	defer unlock() // a failed close of the lock descriptor still releases it
+	defer func() {
+		if uerr := unlock(); err == nil {
+			err = uerr
+		}
+	}()
 	d, _, err := f.read()
 	if err != nil {
 		return err
