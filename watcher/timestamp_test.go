@@ -165,3 +165,18 @@ func TestTimestamp_a_live_follower_crosses_new_year_with_the_right_years(t *test
 		}
 	}
 }
+
+func TestTimestamp_zero_config_reads_local_time_and_the_real_clock(t *testing.T) {
+	p := NewParser(ParserConfig{})
+	b, v := p.Parse(banAt("2026-11-24 10:00:00,000"))
+	if want := time.Date(2026, 11, 24, 10, 0, 0, 0, time.Local); v != Countable || !b.Time.Equal(want) {
+		t.Errorf("native stamp without Location = %v at %v, want %v", v, b.Time, want)
+	}
+	// A year-less stamp of today must land in this year or, just after new
+	// year, in the last one: never in the future.
+	now := time.Now()
+	b, v = p.Parse([]byte(now.Format(time.Stamp) + " vm fail2ban.actions[1]: NOTICE [sshd] Ban 192.0.2.1"))
+	if v != Countable || b.Time.After(now.Add(time.Second)) || b.Time.Before(now.Add(-2*time.Second)) {
+		t.Errorf("traditional stamp of now without Now = %v at %v, want about %v", v, b.Time, now)
+	}
+}
