@@ -312,3 +312,28 @@ func TestParse_every_combination_of_stamp_prefix_jail_address_and_ending(t *test
 		t.Errorf("well-formed lines skipped: %v", s)
 	}
 }
+
+func TestParse_skip_counts_can_be_read_while_another_goroutine_parses(t *testing.T) {
+	p := NewParser(ParserConfig{Location: time.UTC})
+	const n = 10000
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range n {
+			p.Parse([]byte("bad\x00line"))
+		}
+	}()
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		default:
+			if got := p.Skipped()[NULByte]; got > n {
+				t.Fatalf("Skipped()[NULByte] = %d while parsing, more than the %d lines", got, n)
+			}
+		}
+	}
+	if got := p.Skipped()[NULByte]; got != n {
+		t.Errorf("Skipped()[NULByte] = %d, want %d", got, n)
+	}
+}
