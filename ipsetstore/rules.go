@@ -1,0 +1,175 @@
+package ipsetstore
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/coreos/go-iptables/iptables"
+)
+
+const table = "filter"
+
+// ruleSpec is the one match rule of family f, in the order iptables -S
+// prints it back, so that a listed rule can be compared as text.
+func (s *NetlinkStore) ruleSpec(f Family) []string {
+	proto, ports, _ := parsePorts(s.cfg.Ports) // validated by New
+	var spec []string
+	if proto != "" {
+		spec = append(spec, "-p", proto)
+	}
+	spec = append(spec, "-m", "set", "--match-set", s.cfg.setName(f), "src")
+	if len(ports) > 0 {
+		spec = append(spec, "-m", "multiport", "--dports", strings.Join(ports, ","))
+	}
+	spec = append(spec, "-m", "comment", "--comment", RuleComment, "-j", s.cfg.Target)
+	if s.cfg.Target == "REJECT" {
+		// Spelled out because iptables -S always prints it.
+		if f == IPv6 {
+			spec = append(spec, "--reject-with", "icmp6-port-unreachable")
+		} else {
+			spec = append(spec, "--reject-with", "icmp-port-unreachable")
+		}
+	}
+	return spec
+}
+
+// ourRule is one rule tagged recidivist, with its 1-based position.
+type ourRule struct {
+	pos  int
+	spec string
+}
+
+// ourRules lists the rules of chain tagged recidivist; exists is false when
+// the chain is missing. Callers hold s.mu.
+func (s *NetlinkStore) ourRules(chain string, f Family) (ipt *iptables.IPTables, rules []ourRule, exists bool, err error) {
+	ipt, err = s.iptablesFor(f)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	exists, err = ipt.ChainExists(table, chain)
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("looking for chain %s (%s): %w", chain, iptablesName(f), iptErr(err))
+	}
+	if !exists {
+		return ipt, nil, false, nil
+	}
+	lines, err := ipt.List(table, chain)
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("listing chain %s (%s): %w", chain, iptablesName(f), iptErr(err))
+	}
+	pos := 0
+	prefix := "-A " + chain + " "
+	for _, l := range lines {
+		if !strings.HasPrefix(l, prefix) {
+			continue // the policy line
+		}
+		pos++
+		spec := strings.TrimPrefix(l, prefix)
+		if isOurs(spec) {
+			rules = append(rules, ourRule{pos: pos, spec: spec})
+		}
+	}
+	return ipt, rules, true, nil
+}
+
+// isOurs reports whether a listed rule carries the recidivist comment.
+func isOurs(spec string) bool {
+	f := strings.Fields(spec)
+	for i := 0; i+1 < len(f); i++ {
+		if f[i] == "--comment" && strings.Trim(f[i+1], `"`) == RuleComment {
+			return true
+		}
+	}
+	return false
+}
+
+func noChainError(chain string, f Family) error {
+	return fmt.Errorf("%w: chain %s of the %s table (%s) does not exist — create it, or drop it from the chain setting (DOCKER-USER exists only where Docker runs)", ErrNoChain, chain, table, iptablesName(f))
+}
+
+// ensureRule leaves exactly the wanted rule at the top of chain. It inserts
+// the right rule before removing wrong ones, so that the chain is never
+// without it. Callers hold s.mu.
+func (s *NetlinkStore) ensureRule(chain string, f Family, r *Repairs) error {
+	ipt, rules, exists, err := s.ourRules(chain, f)
+	if err != nil {
+		return err
+	}
+	if !exists {
+		return noChainError(chain, f)
+	}
+	want := s.ruleSpec(f)
+	wantText := strings.Join(want, " ")
+	where := chain + "/" + f.String()
+	if len(rules) == 1 && rules[0].pos == 1 && rules[0].spec == wantText {
+		return nil
+	}
+	stale := rules
+	if len(rules) > 0 && rules[0].pos == 1 && rules[0].spec == wantText {
+		stale = rules[1:]
+	} else {
+		if err := ipt.Insert(table, chain, 1, want...); err != nil {
+			return fmt.Errorf("inserting the rule in %s: %w", where, iptErr(err))
+		}
+		for i := range stale {
+			stale[i].pos++
+		}
+	}
+	if err := deleteRules(ipt, chain, stale); err != nil {
+		return fmt.Errorf("removing stale rules from %s: %w", where, err)
+	}
+	if len(rules) == 0 {
+		r.RulesCreated = append(r.RulesCreated, where)
+	} else {
+		r.RulesFixed = append(r.RulesFixed, where)
+	}
+	return nil
+}
+
+// deleteRules deletes rules by position, the last first so that the
+// positions of the others hold.
+func deleteRules(ipt *iptables.IPTables, chain string, rules []ourRule) error {
+	for i := len(rules) - 1; i >= 0; i-- {
+		if err := ipt.DeleteById(table, chain, rules[i].pos); err != nil {
+			return fmt.Errorf("deleting rule %d (%s): %w", rules[i].pos, rules[i].spec, iptErr(err))
+		}
+	}
+	return nil
+}
+
+// ruleStatus reports the rules of chain. Callers hold s.mu.
+func (s *NetlinkStore) ruleStatus(chain string, f Family) (RuleStatus, error) {
+	rs := RuleStatus{Chain: chain, Family: f}
+	_, rules, exists, err := s.ourRules(chain, f)
+	if err != nil || !exists {
+		return rs, err
+	}
+	rs.ChainExists = true
+	rs.Count = len(rules)
+	rs.Present = len(rules) > 0 && rules[0].pos == 1 && rules[0].spec == strings.Join(s.ruleSpec(f), " ")
+	return rs, nil
+}
+
+// removeRules deletes every rule of chain tagged recidivist; a missing
+// chain has none. Callers hold s.mu.
+func (s *NetlinkStore) removeRules(chain string, f Family) error {
+	ipt, rules, exists, err := s.ourRules(chain, f)
+	if err != nil || !exists {
+		return err
+	}
+	if err := deleteRules(ipt, chain, rules); err != nil {
+		return fmt.Errorf("removing the rules from %s/%s: %w", chain, f, err)
+	}
+	return nil
+}
+
+// iptErr marks iptables' "you must be root" as ErrNotPermitted. iptables
+// reports it only as text with exit status 4 (resource problem).
+func iptErr(err error) error {
+	var ie *iptables.Error
+	if errors.As(err, &ie) && ie.ExitStatus() == 4 && strings.Contains(ie.Error(), "Permission denied") {
+		return fmt.Errorf("%w: %w", ErrNotPermitted, err)
+	}
+	return err
+}

@@ -1,0 +1,72 @@
+package ipsetstore
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Entry is one member of a set: a single address (a /32 or /128 prefix) or a
+// range.
+type Entry struct {
+	// Prefix is the address or range; it is stored masked (10.1.2.3/16 is
+	// 10.1.0.0/16).
+	Prefix netip.Prefix
+	// Timeout is how long the entry stays, 0 meaning permanent. On entries
+	// returned by List it is the time remaining, in whole seconds.
+	Timeout time.Duration
+	// Comment travels with the entry in the kernel (ipset list shows it);
+	// the kernel keeps at most 255 bytes of it.
+	Comment string
+}
+
+// Store is the kernel side as the rest of recidivist sees it: two sets
+// (inet and inet6) and one match rule per configured chain and family.
+// Every method is idempotent.
+type Store interface {
+	// Ensure makes the sets and rules exist and be right, and reports what
+	// it had to create or fix.
+	Ensure() (Repairs, error)
+	// Add puts e into the set of its family. Adding an entry that is
+	// already there updates its timeout and comment. A full set is an error
+	// matching ErrSetFull.
+	Add(e Entry) error
+	// Del removes the entry for p; deleting an absent entry is not an error.
+	Del(p netip.Prefix) error
+	// List returns the entries of both sets, IPv4 first.
+	List() ([]Entry, error)
+	// Replace makes the sets hold exactly entries, atomically: packets
+	// always meet either the old or the new content.
+	Replace(entries []Entry) error
+	// Status reports the sets and rules as they are, changing nothing.
+	Status() (Status, error)
+	// Teardown removes the rules, then the sets; absent ones are skipped.
+	Teardown() error
+}
+
+// Family is the address family of a set and of the rules that match it.
+type Family uint8
+
+// The two families, each with its own set and its own rules.
+const (
+	IPv4 Family = 4
+	IPv6 Family = 6
+)
+
+// Families lists both families in the order the store handles them.
+var Families = []Family{IPv4, IPv6}
+
+// String returns "inet" or "inet6", the names ipset uses.
+func (f Family) String() string {
+	if f == IPv6 {
+		return "inet6"
+	}
+	return "inet"
+}
+
+// FamilyOf returns the family whose set holds p.
+func FamilyOf(p netip.Prefix) Family {
+	if p.Addr().Is4() {
+		return IPv4
+	}
+	return IPv6
+}
