@@ -67,7 +67,9 @@ func (s *NetlinkStore) header(set string) (h setHeader, ok bool, err error) {
 	return h, true, nil
 }
 
-func be32(b []byte) uint32 { return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) }
+func be32(b []byte) uint32 {
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
 
 // create makes an empty hash:net set for f named name. Callers hold s.mu.
 func (s *NetlinkStore) create(name string, f Family) error {
@@ -153,4 +155,3 @@ func byFamily(es []Entry) map[Family][]Entry {
 	}
 	return out
 }
-
