@@ -114,22 +114,29 @@ func isMarked(comment string) bool {
 // too and is kept as text: the line, and so the block, stays in force.
 func (e *Entry) parseComment(comment string) {
 	e.Comment = comment
-	words := strings.Fields(comment)
-	if len(words) == 0 || words[0] != marker {
+	if !isMarked(comment) {
 		return
 	}
-	words = words[1:]
-	if len(words) > 0 {
-		if t, err := time.Parse(time.RFC3339, words[0]); err == nil {
-			e.Added = t
-			words = words[1:]
-		}
-	}
-	for _, w := range words {
-		if !e.parseField(w) {
+	i := 0
+	for w := range strings.FieldsSeq(comment) {
+		i++
+		switch {
+		case i == 1: // the marker
+		case i == 2 && e.parseAdded(w):
+		case !e.parseField(w):
 			return
 		}
 	}
+}
+
+// parseAdded reads the time that follows the marker, if it is one.
+func (e *Entry) parseAdded(w string) bool {
+	t, err := time.Parse(time.RFC3339, w)
+	if err != nil {
+		return false
+	}
+	e.Added = t
+	return true
 }
 
 // parseField applies one metadata word and reports whether it was one.
