@@ -33,7 +33,9 @@ type Entry struct {
 //	203.0.113.7 # recidivist 2026-11-24T13:55:51Z jails=sshd,postfix bans=3 expires=2026-12-01T13:55:51Z
 //	198.51.100.0/24 # recidivist 2026-11-24T13:55:51Z manual TEXT
 //
-// An entry without metadata is written as "ADDR" or "ADDR # Comment".
+// The metadata is written only when Added is set (the "recidivist TIME"
+// header needs it); an entry without it is written as "ADDR" or
+// "ADDR # Comment", its other fields dropped.
 // Line breaks inside the comment become spaces: an entry is always one line.
 func (e Entry) String() string {
 	line := formatPrefix(e.Prefix)
