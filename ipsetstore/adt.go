@@ -56,9 +56,9 @@ func (s *NetlinkStore) addAll(set string, es []Entry) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, ErrSetFull):
-		return fmt.Errorf("adding %s: %w", es[idx].Prefix, fullError(set, s.cfg.maxElem(), err))
+		return fmt.Errorf("adding %s: %w", es[idx].Prefix, fullError(set, s.cfg.Capacity(), err))
 	case errors.Is(err, syscall.ENOENT):
-		return fmt.Errorf("adding %s to set %s: the set does not exist (run Ensure or recidivist restore): %w", es[idx].Prefix, set, err)
+		return fmt.Errorf("adding %s to set %s: %w — run recidivist restore (%w)", es[idx].Prefix, set, ErrNoSet, err)
 	}
 	return fmt.Errorf("adding %s to set %s: %w", es[idx].Prefix, set, err)
 }

@@ -32,8 +32,8 @@ type Config struct {
 	MaxElem uint32
 }
 
-// SetName returns the name of the set holding family f.
-func (c Config) setName(f Family) string {
+// Set returns the name of the set holding family f.
+func (c Config) Set(f Family) string {
 	if f == IPv6 {
 		return c.SetName + "6"
 	}
@@ -50,15 +50,17 @@ func (c Config) tempName(f Family) string {
 	return fmt.Sprintf("%s.tmp%d", base, f)
 }
 
-func (c Config) maxElem() uint32 {
+// Capacity returns MaxElem, or DefaultMaxElem when it is 0.
+func (c Config) Capacity() uint32 {
 	if c.MaxElem == 0 {
 		return DefaultMaxElem
 	}
 	return c.MaxElem
 }
 
-// validate checks c before anything touches the kernel.
-func (c Config) validate() error {
+// Validate checks c before anything touches the kernel. Errors match
+// ErrBadConfig and name the key at fault.
+func (c Config) Validate() error {
 	switch {
 	case c.SetName == "":
 		return fmt.Errorf("%w: set-name is empty", ErrBadConfig)

@@ -17,6 +17,8 @@ var (
 	ErrNoKernelSupport = errors.New("no kernel support")
 	// ErrNoChain: a configured chain does not exist.
 	ErrNoChain = errors.New("chain does not exist")
+	// ErrNoSet: the set to add to does not exist; Ensure creates it.
+	ErrNoSet = errors.New("set does not exist")
 	// ErrBadConfig: Config is invalid; the message names the key.
 	ErrBadConfig = errors.New("invalid ipset configuration")
 	// ErrBadPrefix: an entry's prefix is invalid or /0, which hash:net

@@ -32,7 +32,7 @@ var _ Store = (*NetlinkStore)(nil)
 // first call that needs the kernel opens the sockets. Errors match
 // ErrBadConfig and name the key at fault.
 func New(cfg Config) (*NetlinkStore, error) {
-	if err := cfg.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	cfg.Chains = append([]string(nil), cfg.Chains...)

@@ -38,7 +38,7 @@ func (s *NetlinkStore) Add(e Entry) error {
 	if err := s.open(); err != nil {
 		return err
 	}
-	return s.addAll(s.cfg.setName(FamilyOf(e.Prefix)), []Entry{e})
+	return s.addAll(s.cfg.Set(FamilyOf(e.Prefix)), []Entry{e})
 }
 
 // Del removes p from its set; an absent entry or set is not an error.
@@ -52,7 +52,7 @@ func (s *NetlinkStore) Del(p netip.Prefix) error {
 	if err := s.open(); err != nil {
 		return err
 	}
-	set := s.cfg.setName(FamilyOf(e.Prefix))
+	set := s.cfg.Set(FamilyOf(e.Prefix))
 	if _, err := s.adt(cmdDel, set, []Entry{e}); err != nil && !isNoSet(err) {
 		return fmt.Errorf("deleting %s from set %s: %w", e.Prefix, set, err)
 	}
@@ -69,7 +69,7 @@ func (s *NetlinkStore) List() ([]Entry, error) {
 	}
 	var out []Entry
 	for _, f := range Families {
-		es, err := s.list(s.cfg.setName(f))
+		es, err := s.list(s.cfg.Set(f))
 		if err != nil {
 			return nil, err
 		}
@@ -87,7 +87,7 @@ func (s *NetlinkStore) Status() (Status, error) {
 		return st, err
 	}
 	for _, f := range Families {
-		name := s.cfg.setName(f)
+		name := s.cfg.Set(f)
 		h, ok, err := s.header(name)
 		if err != nil {
 			return st, err
@@ -122,7 +122,7 @@ func (s *NetlinkStore) Teardown() error {
 		}
 	}
 	for _, f := range Families {
-		for _, name := range []string{s.cfg.setName(f), s.cfg.tempName(f)} {
+		for _, name := range []string{s.cfg.Set(f), s.cfg.tempName(f)} {
 			if err := s.destroy(name); err != nil {
 				return err
 			}

@@ -31,7 +31,7 @@ func (s *NetlinkStore) Replace(entries []Entry) error {
 	}
 	parts := byFamily(norm)
 	for _, f := range Families {
-		live, tmp := s.cfg.setName(f), s.cfg.tempName(f)
+		live, tmp := s.cfg.Set(f), s.cfg.tempName(f)
 		if err := s.destroy(tmp); err != nil { // left over from a crash
 			return err
 		}

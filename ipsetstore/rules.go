@@ -18,7 +18,7 @@ func (s *NetlinkStore) ruleSpec(f Family) []string {
 	if proto != "" {
 		spec = append(spec, "-p", proto)
 	}
-	spec = append(spec, "-m", "set", "--match-set", s.cfg.setName(f), "src")
+	spec = append(spec, "-m", "set", "--match-set", s.cfg.Set(f), "src")
 	if len(ports) > 0 {
 		spec = append(spec, "-m", "multiport", "--dports", strings.Join(ports, ","))
 	}

@@ -84,7 +84,7 @@ func (s *NetlinkStore) create(name string, f Family) error {
 		Timeout:     &zero,
 		Counters:    true,
 		Comments:    true,
-		MaxElements: s.cfg.maxElem(),
+		MaxElements: s.cfg.Capacity(),
 	})
 	if err != nil {
 		return fmt.Errorf("creating set %s (hash:net %s): %w", name, f, libErr(err))
@@ -120,7 +120,7 @@ func libErr(err error) error {
 // hold s.mu.
 func (s *NetlinkStore) ensureSets(r *Repairs) error {
 	for _, f := range Families {
-		name := s.cfg.setName(f)
+		name := s.cfg.Set(f)
 		h, ok, err := s.header(name)
 		if err != nil {
 			return err
