@@ -225,11 +225,22 @@ func (f *Follower) check(emit func([]Line) error) error {
 			// writes to the old file until flushlogs): keep reading the old one.
 			return nil
 		}
-		// The writer has moved: whatever it wrote to the old file came first.
+		// The writer has moved: whatever it wrote to the old file came first,
+		// then whatever it wrote to files rotated away since.
 		if err := f.finish(f.cur, emit); err != nil {
 			return err
 		}
+		missed, err := f.missedRotations()
+		if err != nil {
+			return err
+		}
 		f.closeCur()
+		for _, path := range missed {
+			f.log.Warn("log was rotated more than once before it could be read; reading the file in between", "file", path)
+			if err := f.readWhole(path, emit); err != nil {
+				return err
+			}
+		}
 		f.log.Info("log was rotated or re-created; following the new file")
 	}
 	lf, err := openAt(f.cfg.Path, 0)
@@ -295,6 +306,52 @@ func (f *Follower) readCopy(lf *logFile, emit func([]Line) error) error {
 		return f.finish(copied, emit)
 	}
 	return nil
+}
+
+// missedRotations lists, oldest first, the rotated siblings the writer
+// filled after the followed file and before the one now at Path: a file
+// modified no earlier than the followed one that is neither it nor a copy
+// of it. They exist when the log rotates twice between two reads.
+func (f *Follower) missedRotations() ([]string, error) {
+	fi, err := f.cur.f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("inspecting log %s: %w", f.cur.name, err)
+	}
+	rotated, err := Rotated(f.cfg.Path)
+	if err != nil {
+		return nil, err
+	}
+	var missed []string
+	for _, r := range rotated {
+		if r.ModTime.Before(fi.ModTime()) {
+			continue // older than the followed file: read before it, or never meant to be
+		}
+		head, dev, ino, _, err := readHead(r.Path, len(f.cur.head))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if dev == f.cur.dev && ino == f.cur.ino || len(f.cur.head) > 0 && fingerprintOf(head) == f.cur.fp {
+			continue // the followed file itself, renamed or compressed
+		}
+		missed = append(missed, r.Path)
+	}
+	return missed, nil
+}
+
+// readWhole reads the file at path from its start to its end.
+func (f *Follower) readWhole(path string, emit func([]Line) error) error {
+	lf, err := openAt(path, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // rotated away again meanwhile; nothing left to read
+	}
+	if err != nil {
+		return err
+	}
+	defer lf.Close()
+	return f.finish(lf, emit)
 }
 
 // finish reads lf to its end and delivers a last line that has no newline:

@@ -184,6 +184,19 @@ func TestFollowerDeliversEveryLineOnceThroughRotation(t *testing.T) {
 			},
 		},
 		{
+			name: "two_rotations_before_the_follower_looks_read_the_middle_file_too",
+			rotate: func(t *testing.T, w *logWriter) {
+				for range 2 { // faster than the debounce: the follower sees only the end state
+					if _, err := os.Stat(w.path + ".1"); err == nil {
+						mustRename(t, w.path+".1", w.path+".2")
+					}
+					mustRename(t, w.path, w.path+".1")
+					w.reopen()
+					w.bans(3)
+				}
+			},
+		},
+		{
 			name: "copytruncate_reads_the_copy_for_lines_not_yet_read_then_starts_over",
 			rotate: func(t *testing.T, w *logWriter) {
 				w.bans(3) // not yet read when the copy is made

@@ -388,3 +388,127 @@ func TestCorruptStateIsMovedAsideAndTheLogReadAgain(t *testing.T) {
 		t.Errorf("corrupt state not kept aside: %v", err)
 	}
 }
+
+func TestWatcherCountsEveryBanOnceThroughRotation(t *testing.T) {
+	tests := []struct {
+		name   string
+		rotate func(t *testing.T, path string)
+	}{
+		{name: "rename_and_create", rotate: func(t *testing.T, path string) {
+			mustRename(t, path, path+".1")
+			mustCreate(t, path)
+		}},
+		{name: "copytruncate", rotate: func(t *testing.T, path string) {
+			mustCopy(t, path, path+".1")
+			if err := os.Truncate(path, 0); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "delete_and_recreate", rotate: func(t *testing.T, path string) {
+			if err := os.Remove(path); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "rename_then_flushlogs_reopen", rotate: func(t *testing.T, path string) {
+			mustRename(t, path, path+".1")
+			f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if _, err := f.WriteString(time.Now().UTC().Format("2006-01-02 15:04:05,000") +
+				" fail2ban.server         [9484]: INFO    rollover performed on " + path + "\n"); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "fail2ban.log")
+			cfg := testConfig(t, path, 1000, time.Hour) // nobody becomes an offender: every ban stays tracked
+			now := time.Now()
+			want := map[string]int{}
+			n := 0
+			write := func(k int) {
+				for range k {
+					n++ // every line differs, as fail2ban's timestamps make them
+					b := ban{now.Add(time.Duration(n) * time.Millisecond), "sshd", fmt.Sprintf("192.0.2.%d", 1+n%7)}
+					appendLog(t, path, b)
+					want[b.addr]++
+				}
+			}
+			write(20)
+			r := startWatcher(t, cfg, nil)
+			for range 3 {
+				r.waitTracked(t, want) // a file deleted before it was ever opened is lost to any reader
+				write(5)               // not yet read when the log rotates
+				tt.rotate(t, path)
+				write(9)
+			}
+			r.waitTracked(t, want)
+			time.Sleep(300 * time.Millisecond) // a ban counted twice would show now
+			if got := tracked(r.w.Candidates()); !maps.Equal(got, want) {
+				t.Errorf("tracked %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+// waitTracked waits until the Watcher tracks exactly want.
+func (r *running) waitTracked(t *testing.T, want map[string]int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for got := tracked(r.w.Candidates()); !maps.Equal(got, want); got = tracked(r.w.Candidates()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("tracked %v, want %v", got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestSeveralLogsFeedOneTrackerWithTheirOwnCheckpoints(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "fail2ban.log"), filepath.Join(dir, "other", "fail2ban.log")
+	if err := os.Mkdir(filepath.Dir(b), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t, a, 3, time.Hour)
+	cfg.Logs = []string{a, b}
+	now := time.Now()
+	appendLog(t, a, ban{now, "sshd", "2001:db8::5"})
+	appendLog(t, b, ban{now.Add(time.Second), "postfix-sasl", "2001:db8::5"})
+	r := startWatcher(t, cfg, nil)
+	r.waitLines(t, 4)
+	r.stop(t)
+	appendLog(t, b, ban{now.Add(2 * time.Second), "nginx-http-auth", "2001:db8::5"})
+	r = startWatcher(t, cfg, nil)
+	got := r.waitOffenders(t, 1)
+	if got[0].Addr != netip.MustParseAddr("2001:db8::5") || got[0].Bans != 3 ||
+		!slices.Equal(got[0].Jails, []string{"nginx-http-auth", "postfix-sasl", "sshd"}) {
+		t.Errorf("offender %+v, want 2001:db8::5 with 3 bans from both logs", got[0])
+	}
+	if st := r.w.Stats(); st.Lines != 2 {
+		t.Errorf("read %d lines after the restart, want only the 2 new ones", st.Lines)
+	}
+}
+
+func TestReloadAppliesANewThresholdAndIgnoreList(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "fail2ban.log")
+	cfg := testConfig(t, path, 5, time.Hour)
+	now := time.Now()
+	appendLog(t, path, ban{now, "sshd", "192.0.2.40"}, ban{now, "sshd", "192.0.2.41"})
+	r := startWatcher(t, cfg, nil)
+	r.waitLines(t, 4)
+	cfg.Threshold = 2
+	cfg.Ignore = []netip.Prefix{netip.MustParsePrefix("192.0.2.41/32")}
+	r.w.Reload(cfg)
+	appendLog(t, path, ban{now.Add(time.Second), "sshd", "192.0.2.40"}, ban{now.Add(time.Second), "sshd", "192.0.2.41"})
+	got := r.waitOffenders(t, 1)
+	r.waitLines(t, 8)
+	if len(got) != 1 || got[0].Addr != netip.MustParseAddr("192.0.2.40") {
+		t.Errorf("offenders %v, want only 192.0.2.40 (192.0.2.41 is ignored now)", addrsOf(got))
+	}
+	if st := r.w.Stats(); st.Filtered != 1 {
+		t.Errorf("Stats.Filtered = %d, want 1", st.Filtered)
+	}
+}
