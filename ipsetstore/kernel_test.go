@@ -1,13 +1,18 @@
 package ipsetstore_test
 
 import (
+	"errors"
 	"net/netip"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/recidivist/recidivist/internal/netnstest"
 	"github.com/recidivist/recidivist/ipsetstore"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
+	"golang.org/x/sys/unix"
 )
 
 // newKernelStore enters a fresh network namespace and returns a store for
@@ -65,4 +70,130 @@ func pfx(s string) netip.Prefix {
 	}
 	a := netip.MustParseAddr(s)
 	return netip.PrefixFrom(a, a.BitLen())
+}
+
+func TestEnsureCreatesSetsTheContractDescribes(t *testing.T) {
+	cfg := ipsetstore.Config{SetName: "recidivist", Chains: []string{"INPUT"}, Target: "DROP", MaxElem: 65536}
+	s := newKernelStore(t, cfg)
+	mustEnsure(t, s)
+	for _, c := range []struct {
+		name   string
+		family uint8
+	}{{"recidivist", unix.AF_INET}, {"recidivist6", unix.AF_INET6}} {
+		h, err := netlink.IpsetList(c.name)
+		if err != nil {
+			t.Fatalf("IpsetList(%s): %v", c.name, err)
+		}
+		if h.TypeName != "hash:net" || h.Family != c.family || h.MaxElements != 65536 {
+			t.Errorf("set %s: type %s family %d maxelem %d, want hash:net %d 65536", c.name, h.TypeName, h.Family, h.MaxElements, c.family)
+		}
+		if h.CadtFlags&nl.IPSET_FLAG_WITH_COUNTERS == 0 || h.CadtFlags&nl.IPSET_FLAG_WITH_COMMENT == 0 {
+			t.Errorf("set %s: flags %#x lack counters or comment", c.name, h.CadtFlags)
+		}
+		if h.Timeout == nil || *h.Timeout != 0 {
+			t.Errorf("set %s: timeout %v, want timeout support with default 0", c.name, h.Timeout)
+		}
+	}
+}
+
+func TestEnsureWritesTheOneRuleIptablesShows(t *testing.T) {
+	cases := []struct {
+		name  string
+		cfg   ipsetstore.Config
+		want4 string
+		want6 string
+	}{
+		{
+			name:  "drop_everything_from_the_set",
+			cfg:   ipsetstore.Config{SetName: "recidivist", Chains: []string{"INPUT"}, Target: "DROP"},
+			want4: "-A INPUT -m set --match-set recidivist src -m comment --comment recidivist -j DROP",
+			want6: "-A INPUT -m set --match-set recidivist6 src -m comment --comment recidivist -j DROP",
+		},
+		{
+			name:  "reject_only_the_listed_tcp_ports",
+			cfg:   ipsetstore.Config{SetName: "bl", Chains: []string{"INPUT"}, Target: "REJECT", Ports: "tcp:22,80,443"},
+			want4: "-A INPUT -p tcp -m set --match-set bl src -m multiport --dports 22,80,443 -m comment --comment recidivist -j REJECT --reject-with icmp-port-unreachable",
+			want6: "-A INPUT -p tcp -m set --match-set bl6 src -m multiport --dports 22,80,443 -m comment --comment recidivist -j REJECT --reject-with icmp6-port-unreachable",
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := newKernelStore(t, c.cfg)
+			for range 10 {
+				mustEnsure(t, s)
+			}
+			if got := rules(t, "iptables", "INPUT"); !slices.Equal(got, []string{c.want4}) {
+				t.Errorf("iptables -S INPUT = %q, want exactly %q", got, c.want4)
+			}
+			if got := rules(t, "ip6tables", "INPUT"); !slices.Equal(got, []string{c.want6}) {
+				t.Errorf("ip6tables -S INPUT = %q, want exactly %q", got, c.want6)
+			}
+			run(t, "iptables", "-I", "INPUT", "1", "-s", "192.0.2.99", "-j", "ACCEPT")
+			run(t, "iptables", strings.Fields(c.want4)...) // a duplicate below
+			mustEnsure(t, s)
+			got := rules(t, "iptables", "INPUT")
+			if len(got) != 2 || got[0] != c.want4 {
+				t.Errorf("after burying and duplicating, iptables -S INPUT = %q, want ours on top and the foreign rule below", got)
+			}
+		})
+	}
+}
+
+func TestEnsureNamesAMissingChain(t *testing.T) {
+	s := newKernelStore(t, ipsetstore.Config{SetName: "recidivist", Chains: []string{"INPUT", "DOCKER-USER"}, Target: "DROP"})
+	_, err := s.Ensure()
+	if !errors.Is(err, ipsetstore.ErrNoChain) || !strings.Contains(err.Error(), "DOCKER-USER") {
+		t.Fatalf("Ensure with DOCKER-USER absent = %v, want ErrNoChain naming DOCKER-USER", err)
+	}
+	if err := s.Teardown(); err != nil {
+		t.Fatalf("Teardown with a missing chain = %v, want nil", err)
+	}
+}
+
+func TestReplaceKeepsTheRuleOnTheLiveSetAndLeavesNoScratchSet(t *testing.T) {
+	s := newKernelStore(t, ipsetstore.Config{SetName: "recidivist", Chains: []string{"INPUT"}, Target: "DROP"})
+	mustEnsure(t, s)
+	mustAdd(t, s, ipsetstore.Entry{Prefix: pfx("192.0.2.1")})
+	if err := s.Replace([]ipsetstore.Entry{{Prefix: pfx("198.51.100.1")}}); err != nil {
+		t.Fatalf("Replace: %v", err)
+	}
+	sets, err := netlink.IpsetListAll()
+	if err != nil {
+		t.Fatalf("IpsetListAll: %v", err)
+	}
+	var names []string
+	for _, set := range sets {
+		names = append(names, set.SetName)
+		if set.SetName == "recidivist" && set.References != 1 {
+			t.Errorf("set recidivist has %d references after Replace, want the 1 rule", set.References)
+		}
+	}
+	slices.Sort(names)
+	if !slices.Equal(names, []string{"recidivist", "recidivist6"}) {
+		t.Errorf("sets after Replace = %v, want only the two live ones", names)
+	}
+}
+
+func TestBatchesSpanManyMessagesAndNameTheRefusedEntry(t *testing.T) {
+	s := newKernelStore(t, ipsetstore.Config{SetName: "recidivist", Chains: []string{"INPUT"}, Target: "DROP", MaxElem: 3000})
+	mustEnsure(t, s)
+	long := strings.Repeat("é", 200) // 400 bytes: cut to 255 at a rune boundary
+	var es []ipsetstore.Entry
+	for i := range 5000 {
+		es = append(es, ipsetstore.Entry{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 1}), 32), Comment: long})
+	}
+	if err := s.Replace(es[:3000]); err != nil {
+		t.Fatalf("Replace with 3000 entries of long comments: %v", err)
+	}
+	got := mustList(t, s)
+	if len(got) != 3000 {
+		t.Fatalf("List after Replace holds %d entries, want 3000", len(got))
+	}
+	if c := got[0].Comment; len(c) != 254 || !strings.HasPrefix(long, c) {
+		t.Errorf("listed comment has %d bytes, want the first 254 (127 runes) of the long one", len(c))
+	}
+	err := s.Replace(es)
+	if !errors.Is(err, ipsetstore.ErrSetFull) || !strings.Contains(err.Error(), es[3000].Prefix.Addr().String()) {
+		t.Fatalf("Replace of 5000 into maxelem 3000 = %v, want ErrSetFull naming %s", err, es[3000].Prefix)
+	}
 }

@@ -31,7 +31,8 @@ func RequireRoot(t testing.TB) {
 // thread back and closes the namespace, which the kernel then removes with
 // everything in it. Everything the test does from this goroutine (sockets,
 // netlink handles, exec of iptables) happens inside; goroutines it starts
-// do not, unless they call Enter-like code themselves.
+// do not — nor do subtests (t.Run runs them on other goroutines): create
+// sockets and listeners before t.Run, or use InNamespace.
 func Enter(t testing.TB) netns.NsHandle {
 	t.Helper()
 	RequireRoot(t)

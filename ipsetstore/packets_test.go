@@ -1,0 +1,80 @@
+package ipsetstore_test
+
+import (
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/recidivist/recidivist/internal/netnstest"
+	"github.com/recidivist/recidivist/ipsetstore"
+)
+
+// TestBlockedSourcesCannotConnect sends real packets between two network
+// namespaces joined by a veth pair: the server's INPUT rule drops the
+// blocked source, lets the other through, and lets the blocked one through
+// again once it is deleted from the set.
+func TestBlockedSourcesCannotConnect(t *testing.T) {
+	pair := netnstest.NewPair(t,
+		[]netip.Prefix{pfx("10.200.0.1/24"), pfx("fd00:200::1/64")},
+		[]netip.Prefix{pfx("10.200.0.2/24"), pfx("10.200.0.3/24"), pfx("fd00:200::2/64"), pfx("fd00:200::3/64")})
+	s := openStore(t, ipsetstore.Config{SetName: "recidivist", Chains: []string{"INPUT"}, Target: "DROP"})
+	mustEnsure(t, s)
+	cases := []struct {
+		name              string
+		server            string
+		blocked, unblockd netip.Addr
+	}{
+		{"ipv4", "10.200.0.1", pfx("10.200.0.2").Addr(), pfx("10.200.0.3").Addr()},
+		{"ipv6", "fd00:200::1", pfx("fd00:200::2").Addr(), pfx("fd00:200::3").Addr()},
+	}
+	for _, c := range cases {
+		// Listen here, on the test's thread, which is in the server
+		// namespace; subtests run on other threads.
+		ln, err := net.Listen("tcp", net.JoinHostPort(c.server, "0"))
+		if err != nil {
+			t.Fatalf("listening on %s: %v", c.server, err)
+		}
+		t.Cleanup(func() { ln.Close() }) //nolint:errcheck // test teardown
+		go accept(ln)
+		target := netip.MustParseAddrPort(ln.Addr().String())
+		t.Run(c.name, func(t *testing.T) {
+			dial := func(src netip.Addr) error {
+				return netnstest.InNamespace(pair.Client, func() error {
+					d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(src, 0)), Timeout: 700 * time.Millisecond}
+					conn, err := d.Dial("tcp", target.String())
+					if err != nil {
+						return err
+					}
+					return conn.Close()
+				})
+			}
+			mustAdd(t, s, ipsetstore.Entry{Prefix: netip.PrefixFrom(c.blocked, c.blocked.BitLen()), Comment: "test"})
+			if err := dial(c.blocked); err == nil {
+				t.Errorf("blocked source %s connected to %s", c.blocked, target)
+			} else if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
+				t.Errorf("blocked source %s: %v, want a timeout (DROP)", c.blocked, err)
+			}
+			if err := dial(c.unblockd); err != nil {
+				t.Errorf("unblocked source %s could not connect: %v", c.unblockd, err)
+			}
+			if err := s.Del(netip.PrefixFrom(c.blocked, c.blocked.BitLen())); err != nil {
+				t.Fatalf("Del: %v", err)
+			}
+			if err := dial(c.blocked); err != nil {
+				t.Errorf("after unban %s still cannot connect: %v", c.blocked, err)
+			}
+		})
+	}
+}
+
+// accept accepts and closes connections until ln is closed.
+func accept(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		c.Close() //nolint:errcheck // the test only needs the handshake
+	}
+}
