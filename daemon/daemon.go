@@ -1,0 +1,239 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/daemon"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/recidivist/recidivist/blocklist"
+	"github.com/recidivist/recidivist/config"
+	"github.com/recidivist/recidivist/ipsetstore"
+	"github.com/recidivist/recidivist/watcher"
+)
+
+// MirrorPath is the mirror file inside a state directory.
+func MirrorPath(stateDir string) string { return filepath.Join(stateDir, "blocklist") }
+
+// Daemon is one running `recidivist run`.
+type Daemon struct {
+	log     *slog.Logger
+	now     func() time.Time
+	mirror  *blocklist.File
+	watcher *watcher.Watcher
+	metrics *Metrics
+
+	// mu guards the fields below, shared by the watcher's offender callback
+	// and the reconcile loop.
+	mu     sync.Mutex
+	cfg    *config.Config
+	policy blocklist.Policy
+	store  ipsetstore.Store // nil in dry-run
+	seen   *seenSet
+}
+
+// Options are the parts of a Daemon that tests replace.
+type Options struct {
+	Store   ipsetstore.Store // the kernel; required unless cfg.DryRun
+	Logger  *slog.Logger     // default slog.Default()
+	Now     func() time.Time // default time.Now
+	Metrics *Metrics         // default: a fresh, unregistered set
+}
+
+// New prepares a daemon: it loads the watcher's state but touches neither the
+// kernel nor the log yet.
+func New(cfg *config.Config, opt Options) (*Daemon, error) {
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Metrics == nil {
+		opt.Metrics = NewMetrics()
+	}
+	if opt.Store == nil && !cfg.DryRun {
+		return nil, errors.New("daemon: no kernel store")
+	}
+	w, err := watcher.New(watcherConfig(cfg, opt.Now))
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{
+		log:     opt.Logger,
+		now:     opt.Now,
+		mirror:  blocklist.Open(MirrorPath(cfg.StateDir)),
+		watcher: w,
+		metrics: opt.Metrics,
+		cfg:     cfg,
+		policy:  blocklist.Policy{Ignore: cfg.Ignore},
+		store:   opt.Store,
+		seen:    newSeenSet(filepath.Join(cfg.StateDir, "seen")),
+	}
+	if cfg.DryRun {
+		d.store = nil
+	}
+	return d, nil
+}
+
+func watcherConfig(cfg *config.Config, now func() time.Time) watcher.Config {
+	return watcher.Config{
+		Logs:         cfg.Logs,
+		StateDir:     cfg.StateDir,
+		Threshold:    cfg.Threshold,
+		Window:       cfg.Window,
+		Location:     cfg.Location,
+		Jails:        cfg.Jails,
+		ExcludeJails: cfg.ExcludeJails,
+		Ignore:       cfg.Ignore,
+		Now:          now,
+	}
+}
+
+// Watcher gives access to the watcher's read-only views (candidates, stats).
+func (d *Daemon) Watcher() *watcher.Watcher { return d.watcher }
+
+// Run is the daemon: it holds the state directory's lock, puts the mirror in
+// force in the kernel, tells systemd it is ready, then follows the log and
+// reconciles until ctx ends. Sets and rules stay in place when it returns.
+func (d *Daemon) Run(ctx context.Context) error {
+	d.mu.Lock()
+	stateDir := d.cfg.StateDir
+	d.mu.Unlock()
+	lock, err := Acquire(stateDir)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+
+	if err := d.start(); err != nil {
+		return err
+	}
+	if _, err := daemon.SdNotify(false, daemon.SdNotifyReady); err != nil {
+		d.log.Warn("cannot notify systemd", "err", err)
+	}
+	defer daemon.SdNotify(false, daemon.SdNotifyStopping) //nolint:errcheck // nothing to do if systemd is gone
+
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return d.watcher.Run(ctx, d.onOffender) })
+	g.Go(func() error { return d.reconcileLoop(ctx) })
+	err = g.Wait()
+	if errors.Is(err, context.Canceled) || ctx.Err() != nil && err == nil {
+		return nil
+	}
+	return err
+}
+
+// start puts the whole mirror in force at once (an atomic swap of the sets),
+// the same path as `recidivist restore`.
+func (d *Daemon) start() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	entries, err := d.loadMirror()
+	if err != nil {
+		return err
+	}
+	if err := d.seen.load(entries, d.mirrorTime()); err != nil {
+		return err
+	}
+	d.forgiveRemoved(entries, d.mirrorTime())
+	if d.store == nil {
+		d.log.Info("dry run: the kernel and the mirror will not be changed", "mirror_entries", len(entries))
+		return nil
+	}
+	start := time.Now()
+	if err := Restore(d.store, entries, d.now(), d.log); err != nil {
+		return err
+	}
+	d.log.Info("blocklist in force", "entries", len(entries), "took", time.Since(start).Round(time.Millisecond))
+	d.metrics.observeMirror(entries)
+	return nil
+}
+
+// Restore makes the sets and rules exist and loads exactly entries into the
+// sets in one atomic swap. It is the whole of `recidivist restore`.
+func Restore(store ipsetstore.Store, entries []blocklist.Entry, now time.Time, log *slog.Logger) error {
+	repairs, err := store.Ensure()
+	if err != nil {
+		return err
+	}
+	if s := fmt.Sprint(repairs); s != "" && s != "{}" {
+		log.Info("ensured sets and rules", "created", s)
+	}
+	if err := store.Replace(kernelEntries(entries, now)); err != nil {
+		return fmt.Errorf("loading the mirror into the sets: %w", err)
+	}
+	return nil
+}
+
+// onOffender records a new offender in the mirror and the kernel. It runs on
+// the watcher's goroutine; an error makes the watcher retry the offender.
+func (d *Daemon) onOffender(o watcher.Offender) error {
+	start := time.Now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p := netip.PrefixFrom(o.Addr, o.Addr.BitLen())
+	if err := d.policy.Check(p, false); err != nil {
+		d.log.Info("offender not blocked", "addr", o.Addr, "reason", err)
+		return nil
+	}
+	e := blocklist.Entry{Prefix: p, Added: d.now().UTC().Truncate(time.Second), Jails: o.Jails, Bans: o.Bans}
+	if d.cfg.BanTime > 0 {
+		e.Expires = e.Added.Add(d.cfg.BanTime)
+	}
+	if d.store == nil {
+		d.log.Info("dry run: would block offender", "addr", o.Addr, "bans", o.Bans, "jails", strings.Join(o.Jails, ","), "first", o.First, "last", o.Last)
+		return nil
+	}
+	added, err := d.mirror.Add(e)
+	if err != nil {
+		return fmt.Errorf("recording offender %s in the mirror: %w", o.Addr, err)
+	}
+	if err := d.seen.add(p); err != nil {
+		d.log.Warn("remembering the mirror's entries", "err", err) // only a hand deletion while stopped could go unforgiven
+	}
+	if err := d.store.Add(KernelEntry(e, d.now())); err != nil {
+		// The mirror has it; the reconcile retries the kernel and keeps saying so.
+		d.log.Error("offender recorded in the mirror but not in the kernel set", "addr", o.Addr, "err", err)
+		d.metrics.kernelErrors.Inc()
+		return nil
+	}
+	if len(added) > 0 {
+		d.metrics.blocked.Inc()
+		d.metrics.latency.Observe(d.now().Sub(o.Last).Seconds())
+		d.log.Info("blocked offender", "addr", o.Addr, "bans", o.Bans, "jails", strings.Join(o.Jails, ","), "first", o.First, "last", o.Last, "took", time.Since(start))
+	}
+	return nil
+}
+
+func kernelEntries(es []blocklist.Entry, now time.Time) []ipsetstore.Entry {
+	out := make([]ipsetstore.Entry, 0, len(es))
+	for _, e := range es {
+		if !e.Expires.IsZero() && !e.Expires.After(now) {
+			continue
+		}
+		out = append(out, KernelEntry(e, now))
+	}
+	return out
+}
+
+// KernelEntry is the kernel set entry of a mirror entry: the remaining time of an
+// expiring block becomes its timeout.
+func KernelEntry(e blocklist.Entry, now time.Time) ipsetstore.Entry {
+	k := ipsetstore.Entry{Prefix: e.Prefix, Comment: "recidivist"}
+	if !e.Expires.IsZero() {
+		k.Timeout = e.Expires.Sub(now).Round(time.Second)
+		if k.Timeout < time.Second {
+			k.Timeout = time.Second
+		}
+	}
+	return k
+}

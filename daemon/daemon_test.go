@@ -1,0 +1,407 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/recidivist/recidivist/blocklist"
+	"github.com/recidivist/recidivist/config"
+	"github.com/recidivist/recidivist/ipsetstore"
+	"github.com/recidivist/recidivist/ipsetstore/ipsettest"
+)
+
+// harness is a daemon on a temp log and state dir with a fake kernel.
+type harness struct {
+	t      *testing.T
+	cfg    *config.Config
+	log    string
+	fake   *ipsettest.Fake
+	logs   *syncBuffer
+	clock  *clock
+	cancel context.CancelFunc
+	done   chan error
+	d      *Daemon
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type clock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset += d
+}
+
+func newHarness(t *testing.T, mutate func(*config.Config)) *harness {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := &config.Config{
+		Logs:              []string{filepath.Join(dir, "fail2ban.log")},
+		Location:          time.UTC,
+		Threshold:         3,
+		Window:            7 * 24 * time.Hour,
+		ExcludeJails:      []string{"recidive"},
+		SetName:           "recidivist",
+		Chains:            []string{"INPUT"},
+		Target:            "DROP",
+		MaxElem:           1 << 20,
+		StateDir:          filepath.Join(dir, "state"),
+		ReconcileInterval: time.Hour, // reconciles in these tests come from file changes or Reconcile()
+	}
+	if mutate != nil {
+		mutate(cfg)
+	}
+	if err := os.WriteFile(cfg.Logs[0], nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fake, err := ipsettest.New(ipsetstore.Config{SetName: cfg.SetName, Chains: cfg.Chains, Target: cfg.Target, MaxElem: cfg.MaxElem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, cfg: cfg, log: cfg.Logs[0], fake: fake, logs: &syncBuffer{}, clock: &clock{}}
+	fake.Now = h.clock.now
+	return h
+}
+
+func (h *harness) start() {
+	h.t.Helper()
+	d, err := New(h.cfg, Options{Store: h.fake, Logger: slog.New(slog.NewTextHandler(h.logs, nil)), Now: h.clock.now})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.d = d
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel, h.done = cancel, make(chan error, 1)
+	go func() { h.done <- d.Run(ctx) }()
+	h.t.Cleanup(h.stop)
+	// Ready once the mirror watch is in place: a reconcile has run when the
+	// sets exist (start() ensures them before the loops begin).
+	h.eventually("daemon started", func() bool {
+		st, err := h.fake.Status()
+		return h.cfg.DryRun || err == nil && st.Healthy()
+	})
+	time.Sleep(50 * time.Millisecond) // let the fsnotify watch of the state dir be added
+}
+
+func (h *harness) stop() {
+	if h.cancel == nil {
+		return
+	}
+	h.cancel()
+	select {
+	case err := <-h.done:
+		if err != nil {
+			h.t.Errorf("Run returned %v after cancel, want nil", err)
+		}
+	case <-time.After(10 * time.Second):
+		h.t.Error("daemon did not stop within 10s of cancel")
+	}
+	h.cancel = nil
+}
+
+func (h *harness) ban(at time.Time, jail, addr string) {
+	h.t.Helper()
+	f, err := os.OpenFile(h.log, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer f.Close()
+	line := fmt.Sprintf("%s fail2ban.actions        [9091]: NOTICE  [%s] Ban %s\n", at.UTC().Format("2006-01-02 15:04:05,000"), jail, addr)
+	if _, err := f.WriteString(line); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func (h *harness) eventually(what string, cond func() bool) {
+	h.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("timed out waiting for: %s\ndaemon log:\n%s", what, h.logs.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (h *harness) inSet(addr string) bool {
+	h.t.Helper()
+	p := prefix(addr)
+	es, err := h.fake.List()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, e := range es {
+		if e.Prefix == p {
+			return true
+		}
+	}
+	return false
+}
+
+func (h *harness) mirror() []blocklist.Entry {
+	h.t.Helper()
+	es, _, err := blocklist.Open(MirrorPath(h.cfg.StateDir)).Load()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return es
+}
+
+func (h *harness) inMirror(addr string) bool {
+	for _, e := range h.mirror() {
+		if e.Prefix == prefix(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// settle gives the daemon time to act on what it was given, for checks that
+// something did NOT happen; positive checks use eventually.
+func (h *harness) settle() { time.Sleep(300 * time.Millisecond) }
+
+func prefix(s string) netip.Prefix {
+	p, err := blocklist.ParsePrefix(s)
+	if err != nil {
+		panic(err)
+	}
+	return p
+}
+
+func TestDaemon_offender_is_in_the_set_and_the_mirror_after_the_deciding_ban_and_not_before(t *testing.T) {
+	h := newHarness(t, nil)
+	h.start()
+	now := time.Now()
+	h.ban(now.Add(-3*time.Hour), "sshd", "192.0.2.10")
+	h.ban(now.Add(-2*time.Hour), "postfix-sasl", "192.0.2.10")
+	h.ban(now.Add(-time.Hour), "sshd", "2001:db8::bad:1")
+	h.settle()
+	if h.inSet("192.0.2.10") || h.inMirror("192.0.2.10") {
+		t.Fatal("blocked after two bans; threshold is 3")
+	}
+	h.ban(now.Add(-time.Minute), "nginx-http-auth", "192.0.2.10")
+	h.eventually("192.0.2.10 in the set", func() bool { return h.inSet("192.0.2.10") })
+	var got blocklist.Entry
+	for _, e := range h.mirror() {
+		if e.Prefix == prefix("192.0.2.10") {
+			got = e
+		}
+	}
+	if got.Bans != 3 || strings.Join(got.Jails, ",") != "nginx-http-auth,postfix-sasl,sshd" || got.Added.IsZero() {
+		t.Errorf("mirror entry = %+v, want bans=3 jails=nginx-http-auth,postfix-sasl,sshd and a time", got)
+	}
+	if h.inSet("2001:db8::bad:1") {
+		t.Error("an address with one ban was blocked")
+	}
+}
+
+func TestDaemon_hand_edits_of_the_mirror_reach_the_kernel_at_once(t *testing.T) {
+	h := newHarness(t, nil)
+	h.start()
+	path := MirrorPath(h.cfg.StateDir)
+	// An editor's rename-write: a new file moved over the mirror.
+	tmp := path + ".swp"
+	if err := os.WriteFile(tmp, []byte("198.51.100.7 # added by hand\n2001:db8:1::/48\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+	h.eventually("hand-added lines in the sets", func() bool { return h.inSet("198.51.100.7") && h.inSet("2001:db8:1::/48") })
+	if err := os.WriteFile(path, []byte("2001:db8:1::/48\nnot-an-address\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h.eventually("deleted line out of the set", func() bool { return !h.inSet("198.51.100.7") })
+	if !h.inSet("2001:db8:1::/48") {
+		t.Error("a good line was dropped because another line is bad")
+	}
+	if !strings.Contains(h.logs.String(), "not-an-address") {
+		t.Errorf("the bad line was not reported; log:\n%s", h.logs.String())
+	}
+}
+
+func TestDaemon_unban_forgives_the_bans_logged_before_it(t *testing.T) {
+	h := newHarness(t, nil)
+	h.start()
+	base := time.Now().Add(-time.Hour)
+	for i := range 3 {
+		h.ban(base.Add(time.Duration(i)*time.Minute), "sshd", "203.0.113.7")
+	}
+	h.eventually("blocked", func() bool { return h.inSet("203.0.113.7") })
+	// Two more bans while blocked (fail2ban banned it by hand, say).
+	h.ban(base.Add(10*time.Minute), "sshd", "203.0.113.7")
+	h.ban(base.Add(11*time.Minute), "sshd", "203.0.113.7")
+	h.settle()
+	if _, err := blocklist.Open(MirrorPath(h.cfg.StateDir)).Remove(prefix("203.0.113.7")); err != nil {
+		t.Fatal(err)
+	}
+	h.eventually("out of the set after unban", func() bool { return !h.inSet("203.0.113.7") })
+	// One ban after the unban: with the two forgiven ones it would make 3.
+	h.ban(time.Now(), "sshd", "203.0.113.7")
+	h.settle()
+	if h.inSet("203.0.113.7") || h.inMirror("203.0.113.7") {
+		t.Fatal("re-blocked by bans logged before the unban")
+	}
+	h.ban(time.Now(), "sshd", "203.0.113.7")
+	h.ban(time.Now(), "sshd", "203.0.113.7")
+	h.eventually("blocked again by three new bans", func() bool { return h.inSet("203.0.113.7") })
+}
+
+func TestDaemon_a_line_deleted_while_stopped_is_forgiven_at_the_next_start(t *testing.T) {
+	h := newHarness(t, nil)
+	h.start()
+	base := time.Now().Add(-2 * time.Hour)
+	for i := range 3 {
+		h.ban(base.Add(time.Duration(i)*time.Minute), "sshd", "198.51.100.23")
+	}
+	h.eventually("blocked", func() bool { return h.inSet("198.51.100.23") })
+	h.stop()
+	// While it is stopped: three more bans are logged, then the admin deletes the line.
+	for i := range 3 {
+		h.ban(base.Add(time.Duration(30+i)*time.Minute), "sshd", "198.51.100.23")
+	}
+	if err := os.WriteFile(MirrorPath(h.cfg.StateDir), []byte("# emptied by hand\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h.start()
+	h.settle()
+	if h.inSet("198.51.100.23") || h.inMirror("198.51.100.23") {
+		t.Fatalf("bans logged before the hand deletion blocked it again; log:\n%s", h.logs.String())
+	}
+	for range 3 {
+		h.ban(time.Now(), "sshd", "198.51.100.23")
+	}
+	h.eventually("blocked again by three new bans", func() bool { return h.inSet("198.51.100.23") })
+}
+
+func TestDaemon_reconcile_heals_flushed_sets_and_lost_rules(t *testing.T) {
+	h := newHarness(t, nil)
+	if _, err := blocklist.Open(MirrorPath(h.cfg.StateDir)).Add(blocklist.Entry{Prefix: prefix("192.0.2.44")}, blocklist.Entry{Prefix: prefix("2001:db8::44")}); err != nil {
+		t.Fatal(err)
+	}
+	h.start()
+	if !h.inSet("192.0.2.44") || !h.inSet("2001:db8::44") {
+		t.Fatal("the mirror was not restored at start")
+	}
+	for _, breakIt := range []struct {
+		name string
+		do   func()
+	}{
+		{"ipset flush", h.fake.FlushSets},
+		{"ipset destroy", h.fake.DestroySets},
+		{"iptables -F", h.fake.FlushRules},
+	} {
+		breakIt.do()
+		h.d.Reconcile()
+		st, err := h.fake.Status()
+		if err != nil || !st.Healthy() || !h.inSet("192.0.2.44") || !h.inSet("2001:db8::44") {
+			t.Errorf("after %s and a reconcile: healthy=%v entries back=%v err=%v", breakIt.name, st.Healthy(), h.inSet("192.0.2.44"), err)
+		}
+	}
+	if !strings.Contains(h.logs.String(), "reconciled the kernel with the mirror") {
+		t.Errorf("repairs were not logged:\n%s", h.logs.String())
+	}
+}
+
+func TestDaemon_a_second_daemon_on_the_same_state_dir_is_refused_naming_the_pid(t *testing.T) {
+	h := newHarness(t, nil)
+	h.start()
+	d2, err := New(h.cfg, Options{Store: h.fake, Logger: slog.New(slog.NewTextHandler(h.logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = d2.Run(context.Background())
+	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), fmt.Sprintf("PID %d", os.Getpid())) {
+		t.Fatalf("second Run = %v, want ErrLocked naming PID %d", err, os.Getpid())
+	}
+}
+
+func TestDaemon_dry_run_changes_nothing_and_logs_the_decision(t *testing.T) {
+	h := newHarness(t, func(c *config.Config) { c.DryRun = true })
+	h.start()
+	for range 3 {
+		h.ban(time.Now(), "sshd", "192.0.2.77")
+	}
+	h.eventually("the decision logged", func() bool { return strings.Contains(h.logs.String(), "would block offender") })
+	if h.inSet("192.0.2.77") || h.inMirror("192.0.2.77") {
+		t.Error("dry run changed the kernel or the mirror")
+	}
+	if st, _ := h.fake.Status(); len(st.Sets) > 0 && st.Sets[0].Exists {
+		t.Error("dry run created sets")
+	}
+}
+
+func TestDaemon_a_full_set_is_loud_and_the_mirror_still_records_the_offender(t *testing.T) {
+	h := newHarness(t, nil)
+	h.fake.SetMaxElem(1)
+	h.start()
+	for _, a := range []string{"192.0.2.1", "192.0.2.2"} {
+		for range 3 {
+			h.ban(time.Now(), "sshd", a)
+		}
+	}
+	h.eventually("the second offender in the mirror", func() bool { return h.inMirror("192.0.2.2") })
+	h.eventually("the full set logged", func() bool { return strings.Contains(h.logs.String(), "not in the kernel set") })
+	if !h.inSet("192.0.2.1") {
+		t.Error("what was already blocked is no longer blocked")
+	}
+	if !errors.Is(h.fake.Add(ipsetstore.Entry{Prefix: prefix("192.0.2.3")}), ipsetstore.ErrSetFull) {
+		t.Error("the fake does not report a full set; the test proves nothing")
+	}
+}
+
+func TestDaemon_ban_time_carries_into_the_kernel_and_expired_lines_leave_the_mirror(t *testing.T) {
+	h := newHarness(t, func(c *config.Config) { c.BanTime = time.Hour })
+	h.start()
+	for range 3 {
+		h.ban(time.Now(), "sshd", "192.0.2.99")
+	}
+	h.eventually("blocked", func() bool { return h.inSet("192.0.2.99") })
+	es, _ := h.fake.List()
+	if len(es) != 1 || es[0].Timeout < 59*time.Minute || es[0].Timeout > time.Hour {
+		t.Fatalf("kernel entries %+v, want one with about 1h left", es)
+	}
+	if m := h.mirror(); len(m) != 1 || m[0].Expires.Sub(m[0].Added) != time.Hour {
+		t.Fatalf("mirror %+v, want expires = added + 1h", m)
+	}
+	h.clock.advance(61 * time.Minute)
+	h.d.Reconcile()
+	if h.inMirror("192.0.2.99") || h.inSet("192.0.2.99") {
+		t.Error("an expired block is still in the mirror or the set")
+	}
+}

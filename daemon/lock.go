@@ -1,0 +1,81 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrLocked means another recidivist daemon holds the state directory.
+var ErrLocked = errors.New("state directory is locked by another recidivist")
+
+// Lock is an exclusive advisory lock on STATE-DIR/lock, held for the life of
+// a daemon so that two daemons never share a state directory.
+type Lock struct{ f *os.File }
+
+// LockPath is the lock file of a state directory.
+func LockPath(stateDir string) string { return filepath.Join(stateDir, "lock") }
+
+// Acquire takes the lock of stateDir, creating the directory (0700) and the
+// lock file (0600) if needed, and writes this process's PID into it. When
+// another process holds it the error wraps ErrLocked and names that PID.
+func Acquire(stateDir string) (*Lock, error) {
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating state dir %s: %w", stateDir, err)
+	}
+	f, err := os.OpenFile(LockPath(stateDir), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening lock %s: %w", LockPath(stateDir), err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			pid, _ := Holder(stateDir) // best effort: the PID only improves the message
+			return nil, fmt.Errorf("%w (PID %d holds %s); stop it first, e.g. systemctl stop recidivist", ErrLocked, pid, LockPath(stateDir))
+		}
+		return nil, fmt.Errorf("locking %s: %w", LockPath(stateDir), err)
+	}
+	if err := f.Truncate(0); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("writing pid to %s: %w", LockPath(stateDir), err)
+	}
+	if _, err := f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("writing pid to %s: %w", LockPath(stateDir), err)
+	}
+	return &Lock{f: f}, nil
+}
+
+// Release drops the lock. The file stays, so its inode is stable.
+func (l *Lock) Release() error { return l.f.Close() }
+
+// Holder reports the PID of the daemon holding stateDir's lock, or 0 when no
+// daemon runs there.
+func Holder(stateDir string) (int, error) {
+	f, err := os.Open(LockPath(stateDir))
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("opening lock %s: %w", LockPath(stateDir), err)
+	}
+	defer f.Close()
+	// A shared, non-blocking try: if it succeeds nobody holds the exclusive lock.
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB); err == nil {
+		return 0, nil
+	}
+	b, err := os.ReadFile(LockPath(stateDir))
+	if err != nil {
+		return 0, fmt.Errorf("reading lock %s: %w", LockPath(stateDir), err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return -1, nil // held, but the PID is not written yet
+	}
+	return pid, nil
+}

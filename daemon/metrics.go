@@ -1,0 +1,111 @@
+package daemon
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/recidivist/recidivist/blocklist"
+	"github.com/recidivist/recidivist/ipsetstore"
+)
+
+// Metrics are the daemon's Prometheus metrics. The watcher's counters (bans by
+// jail, lines skipped by reason) are read from the watcher at scrape time by
+// a collector registered in Register.
+type Metrics struct {
+	blocked        prometheus.Counter
+	repairs        prometheus.Counter
+	kernelErrors   prometheus.Counter
+	mirrorEntries  prometheus.Gauge
+	mirrorBadLines prometheus.Gauge
+	setEntries     *prometheus.GaugeVec
+	latency        prometheus.Histogram
+}
+
+// NewMetrics creates the daemon's metrics, not yet registered anywhere.
+func NewMetrics() *Metrics {
+	return &Metrics{
+		blocked: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "recidivist_offenders_blocked_total", Help: "Offenders added to the blocklist by the daemon.",
+		}),
+		repairs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "recidivist_reconcile_repairs_total", Help: "Reconciles that had to change the kernel to match the mirror.",
+		}),
+		kernelErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "recidivist_kernel_errors_total", Help: "Failed changes of the kernel sets or rules (e.g. a full set).",
+		}),
+		mirrorEntries: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "recidivist_mirror_entries", Help: "Entries in the mirror file (the blocklist).",
+		}),
+		mirrorBadLines: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "recidivist_mirror_bad_lines", Help: "Lines of the mirror file that could not be read and are skipped.",
+		}),
+		setEntries: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "recidivist_set_entries", Help: "Entries in each kernel ipset.",
+		}, []string{"set"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "recidivist_block_latency_seconds",
+			Help:    "Time from the deciding Ban line's timestamp to the address being in the kernel set.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}),
+	}
+}
+
+// Collectors lists the metrics for registration.
+func (m *Metrics) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.blocked, m.repairs, m.kernelErrors, m.mirrorEntries, m.mirrorBadLines, m.setEntries, m.latency}
+}
+
+func (m *Metrics) observeMirror(es []blocklist.Entry) { m.mirrorEntries.Set(float64(len(es))) }
+
+func (m *Metrics) observeStatus(st ipsetstore.Status) {
+	for _, s := range st.Sets {
+		m.setEntries.WithLabelValues(s.Name).Set(float64(s.Entries))
+	}
+}
+
+// watcherCollector exposes the watcher's counters at scrape time, so the
+// watcher needs no dependency on Prometheus.
+type watcherCollector struct {
+	d       *Daemon
+	bans    *prometheus.Desc
+	skipped *prometheus.Desc
+	lines   *prometheus.Desc
+	tracked *prometheus.Desc
+	lastBan *prometheus.Desc
+}
+
+// WatcherCollector returns a collector of the watcher's counters: countable
+// bans by jail, lines read, lines skipped by reason, tracked addresses and
+// the time of the last ban line.
+func (d *Daemon) WatcherCollector() prometheus.Collector {
+	return &watcherCollector{
+		d:       d,
+		bans:    prometheus.NewDesc("recidivist_bans_total", "Countable Ban lines read from fail2ban's log, by jail.", []string{"jail"}, nil),
+		skipped: prometheus.NewDesc("recidivist_lines_skipped_total", "Malformed log lines skipped, by reason.", []string{"reason"}, nil),
+		lines:   prometheus.NewDesc("recidivist_lines_total", "Log lines read.", nil, nil),
+		tracked: prometheus.NewDesc("recidivist_tracked_addresses", "Addresses with bans in the window that are not blocked.", nil, nil),
+		lastBan: prometheus.NewDesc("recidivist_last_ban_timestamp_seconds", "Time written in the last countable Ban line.", nil, nil),
+	}
+}
+
+func (c *watcherCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.bans
+	ch <- c.skipped
+	ch <- c.lines
+	ch <- c.tracked
+	ch <- c.lastBan
+}
+
+func (c *watcherCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.d.watcher.Stats()
+	for jail, n := range st.BansByJail {
+		ch <- prometheus.MustNewConstMetric(c.bans, prometheus.CounterValue, float64(n), jail)
+	}
+	for reason, n := range st.Skipped {
+		ch <- prometheus.MustNewConstMetric(c.skipped, prometheus.CounterValue, float64(n), reason.String())
+	}
+	ch <- prometheus.MustNewConstMetric(c.lines, prometheus.CounterValue, float64(st.Lines))
+	ch <- prometheus.MustNewConstMetric(c.tracked, prometheus.GaugeValue, float64(len(c.d.watcher.Candidates())))
+	if !st.LastBan.IsZero() {
+		ch <- prometheus.MustNewConstMetric(c.lastBan, prometheus.GaugeValue, float64(st.LastBan.UnixNano())/1e9)
+	}
+}

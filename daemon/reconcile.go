@@ -1,0 +1,175 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/recidivist/recidivist/blocklist"
+	"github.com/recidivist/recidivist/config"
+	"github.com/recidivist/recidivist/ipsetstore"
+)
+
+// debounce is how long the reconcile waits after a change of the mirror for
+// more changes (an editor's write is several events) before acting.
+const debounce = 30 * time.Millisecond
+
+// reconcileLoop makes the kernel equal the mirror whenever the mirror file
+// changes and every reconcile interval. It watches the state directory, not
+// the file, so editors' rename-writes are seen.
+func (d *Daemon) reconcileLoop(ctx context.Context) error {
+	fw, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("watching the mirror: %w", err)
+	}
+	defer fw.Close()
+	d.mu.Lock()
+	dir, interval := d.cfg.StateDir, d.cfg.ReconcileInterval
+	d.mu.Unlock()
+	if err := fw.Add(dir); err != nil {
+		return fmt.Errorf("watching %s: %w", dir, err)
+	}
+	mirrorName := filepath.Base(MirrorPath(dir))
+
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	settle := time.NewTimer(time.Hour)
+	settle.Stop()
+	defer settle.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-fw.Events:
+			if !ok {
+				return errors.New("mirror watch closed")
+			}
+			if filepath.Base(ev.Name) == mirrorName {
+				settle.Reset(debounce)
+			}
+		case err, ok := <-fw.Errors:
+			if !ok {
+				return errors.New("mirror watch closed")
+			}
+			d.log.Warn("watching the mirror", "err", err) // an overflow is healed by the next tick
+		case <-settle.C:
+			d.reconcile("mirror changed")
+		case <-tick.C:
+			d.reconcile("interval")
+		}
+	}
+}
+
+// Reconcile makes the kernel equal the mirror now. It is safe to call from
+// any goroutine.
+func (d *Daemon) Reconcile() { d.reconcile("requested") }
+
+func (d *Daemon) reconcile(why string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	entries, err := d.loadMirror()
+	if err != nil {
+		d.log.Error("reconcile: reading the mirror", "err", err)
+		return
+	}
+	now := d.now()
+	if d.store != nil && d.cfg.BanTime >= 0 {
+		expired, err := d.mirror.Expire(now)
+		if err != nil {
+			d.log.Error("reconcile: removing expired entries from the mirror", "err", err)
+		}
+		for _, e := range expired {
+			d.log.Info("block expired", "prefix", e.Prefix, "expires", e.Expires)
+		}
+		if len(expired) > 0 {
+			if entries, err = d.loadMirror(); err != nil {
+				d.log.Error("reconcile: reading the mirror", "err", err)
+				return
+			}
+		}
+	}
+	d.forgiveRemoved(entries, now)
+	d.metrics.observeMirror(entries)
+	if d.store == nil {
+		return
+	}
+	report, err := ipsetstore.Reconcile(d.store, kernelEntries(entries, now))
+	if err != nil {
+		d.log.Error("reconcile: making the kernel equal the mirror", "why", why, "err", err)
+		d.metrics.kernelErrors.Inc()
+		return
+	}
+	if report.Changed() {
+		d.metrics.repairs.Inc()
+		d.log.Info("reconciled the kernel with the mirror", "why", why, "repaired", report.String())
+	}
+	d.observeSets()
+}
+
+// loadMirror reads the mirror, reporting bad lines (they are skipped, every
+// good line stays in force). Callers hold d.mu.
+func (d *Daemon) loadMirror() ([]blocklist.Entry, error) {
+	entries, bad, err := d.mirror.Load()
+	if err != nil {
+		return nil, err
+	}
+	for _, le := range bad {
+		d.log.Warn("skipping a bad line of the mirror; fix or delete it", "err", le)
+	}
+	d.metrics.mirrorBadLines.Set(float64(len(bad)))
+	return entries, nil
+}
+
+func (d *Daemon) mirrorTime() time.Time {
+	fi, err := os.Stat(d.mirror.Path())
+	if err != nil {
+		return d.now()
+	}
+	return fi.ModTime()
+}
+
+// forgiveRemoved forgives, in the watcher, every prefix that was in the mirror
+// last time and is gone now: bans logged up to at never count again.
+// Callers hold d.mu.
+func (d *Daemon) forgiveRemoved(entries []blocklist.Entry, at time.Time) {
+	removed, err := d.seen.update(entries)
+	if err != nil {
+		d.log.Error("recording the mirror's entries", "err", err)
+	}
+	for _, p := range removed {
+		d.watcher.Forgive(p, at)
+		d.log.Info("unblocked and forgiven", "prefix", p, "bans_before", at.UTC().Format(time.RFC3339))
+	}
+}
+
+func (d *Daemon) observeSets() {
+	st, err := d.store.Status()
+	if err != nil {
+		return // the metric keeps its last value; the next reconcile logs kernel errors
+	}
+	d.metrics.observeStatus(st)
+}
+
+// Reload applies a new configuration (SIGHUP): thresholds, window, jails and
+// the ignore list take effect at once. Settings that name kernel objects or
+// files (set-name, chain, state-dir, log) need a restart; a change of them
+// is reported and ignored.
+func (d *Daemon) Reload(cfg *config.Config) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	old := d.cfg
+	if cfg.StateDir != old.StateDir || cfg.SetName != old.SetName || fmt.Sprint(cfg.Chains) != fmt.Sprint(old.Chains) ||
+		fmt.Sprint(cfg.Logs) != fmt.Sprint(old.Logs) || cfg.Target != old.Target || cfg.Ports != old.Ports {
+		d.log.Warn("reload: log, state-dir, set-name, chain, target and ports take effect only after a restart (systemctl restart recidivist)")
+		cfg.StateDir, cfg.SetName, cfg.Chains, cfg.Logs, cfg.Target, cfg.Ports = old.StateDir, old.SetName, old.Chains, old.Logs, old.Target, old.Ports
+	}
+	d.cfg = cfg
+	d.policy = blocklist.Policy{Ignore: cfg.Ignore}
+	d.watcher.Reload(watcherConfig(cfg, d.now))
+	d.log.Info("configuration reloaded", "threshold", cfg.Threshold, "window", config.FormatDuration(cfg.Window), "ignore", len(cfg.Ignore))
+}
