@@ -26,10 +26,12 @@ const (
 	killWindow    = 10 * time.Minute
 )
 
-// killConfig is the configuration of the child and of the offline count.
-func killConfig(logPath, stateDir string) Config {
+// killConfig is the child's configuration; the offline count uses the same
+// threshold, window, zone and exclusions. The child's clock stands still at the start of the stream: ScanFiles has
+// no clock, and the Watcher ignores bans older than now-window.
+func killConfig(logPath, stateDir string, now time.Time) Config {
 	return Config{Logs: []string{logPath}, StateDir: stateDir, Threshold: killThreshold, Window: killWindow,
-		Location: time.UTC, ExcludeJails: []string{"recidive"}}
+		Location: time.UTC, ExcludeJails: []string{"recidive"}, Now: func() time.Time { return now }}
 }
 
 // TestKillHelperProcess is the child of TestSIGKILLMidStreamLosesNothing;
@@ -43,7 +45,11 @@ func TestKillHelperProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer out.Close()
-	w, err := New(killConfig(os.Getenv("KILL_LOG"), os.Getenv("KILL_STATE")))
+	now, err := time.Parse(time.RFC3339Nano, os.Getenv("KILL_NOW"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := New(killConfig(os.Getenv("KILL_LOG"), os.Getenv("KILL_STATE"), now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,12 +107,12 @@ func (c *child) terminate(t *testing.T) {
 	}
 }
 
-// streamLines makes a deterministic stream of genuine-format lines: Ban
-// lines of 150 addresses over four jails (one excluded) with Unban, Found and
-// start-up chatter between them, one second apart, ending now.
-func streamLines(n int) []string {
+// streamLines makes a deterministic stream of genuine-format lines from
+// start on, one second apart: Ban lines of 150 addresses over four jails
+// (one excluded) with Unban and Found lines between them.
+func streamLines(start time.Time, n int) []string {
 	rng := rand.New(rand.NewPCG(3, 7))
-	start := time.Now().UTC().Add(-time.Duration(n) * time.Second)
+	start = start.UTC()
 	jails := []string{"sshd", "postfix-sasl", "nginx-http-auth", "recidive"}
 	lines := make([]string, 0, n)
 	for i := range n {
@@ -204,9 +210,11 @@ func TestSIGKILLMidStreamLosesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer childLog.Close()
-	env := []string{killHelperEnv + "=1", "KILL_LOG=" + logPath, "KILL_STATE=" + stateDir, "KILL_OUT=" + outPath}
+	start := time.Now().Add(-24 * time.Hour)
+	env := []string{killHelperEnv + "=1", "KILL_LOG=" + logPath, "KILL_STATE=" + stateDir, "KILL_OUT=" + outPath,
+		"KILL_NOW=" + start.Format(time.RFC3339Nano)}
 	rng := rand.New(rand.NewPCG(1, 2))
-	lines := streamLines(30000)
+	lines := streamLines(start, 30000)
 	part := len(lines) / 5
 
 	c := startChild(t, env, childLog)

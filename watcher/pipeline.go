@@ -32,7 +32,7 @@ func NewPipeline(p *Parser, f *Filter, t *Tracker) *Pipeline {
 // Stats counts what a Pipeline has seen.
 type Stats struct {
 	Lines       uint64                // lines read
-	Bans        uint64                // countable bans that passed the filter and were counted
+	Bans        uint64                // countable bans that passed the filter, handed to the Tracker (which ignores those older than its horizon or forgiven)
 	Filtered    uint64                // countable bans dropped by the filter (excluded jail, ignored address)
 	Recounted   uint64                // bans not counted because a lost checkpoint's log was read again (see Watcher)
 	BansByJail  map[string]uint64     // Bans by jail

@@ -164,7 +164,7 @@ func TestScanFilesReportsAnUnreadableFile(t *testing.T) {
 }
 
 func BenchmarkScanFiles(b *testing.B) {
-	lines := streamLines(100_000)
+	lines := streamLines(time.Now().Add(-30*time.Hour), 100_000)
 	data := []byte(strings.Join(lines, "\n") + "\n")
 	dir := b.TempDir()
 	plain := filepath.Join(dir, "fail2ban.log")

@@ -158,6 +158,13 @@ func (w *Watcher) load() error {
 // nil when ctx ends, or the first error that stopped a follower or the
 // final save.
 func (w *Watcher) Run(ctx context.Context, onOffender func(Offender) error) error {
+	// Bans older than the window are history, not evidence: a backfill of
+	// a log that goes back further must not block on them.
+	if w.tracker.Expire(w.cfg.Now()) > 0 {
+		w.mu.Lock()
+		w.dirty = true
+		w.mu.Unlock()
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	for _, l := range w.logs {
 		plan, err := w.plan(l)
