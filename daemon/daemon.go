@@ -193,6 +193,14 @@ func (d *Daemon) onOffender(o watcher.Offender) error {
 		d.log.Info("dry run: would block offender", "addr", o.Addr, "bans", o.Bans, "jails", strings.Join(o.Jails, ","), "first", o.First, "last", o.Last)
 		return nil
 	}
+	// The kernel first: that is what stops the attacker, and it takes
+	// microseconds where the mirror's fsyncs take milliseconds. Nothing is
+	// lost if the mirror write then fails: the watcher retries the offender
+	// until it is accepted (and after a crash re-reads its lines).
+	kerr := d.store.Add(KernelEntry(e, d.now()))
+	if kerr == nil {
+		d.metrics.latency.Observe(d.now().Sub(o.Last).Seconds())
+	}
 	added, err := d.mirror.Add(e)
 	if err != nil {
 		return fmt.Errorf("recording offender %s in the mirror: %w", o.Addr, err)
@@ -200,15 +208,14 @@ func (d *Daemon) onOffender(o watcher.Offender) error {
 	if err := d.seen.add(p); err != nil {
 		d.log.Warn("remembering the mirror's entries", "err", err) // only a hand deletion while stopped could go unforgiven
 	}
-	if err := d.store.Add(KernelEntry(e, d.now())); err != nil {
+	if kerr != nil {
 		// The mirror has it; the reconcile retries the kernel and keeps saying so.
-		d.log.Error("offender recorded in the mirror but not in the kernel set", "addr", o.Addr, "err", err)
+		d.log.Error("offender recorded in the mirror but not in the kernel set", "addr", o.Addr, "err", kerr)
 		d.metrics.kernelErrors.Inc()
 		return nil
 	}
 	if len(added) > 0 {
 		d.metrics.blocked.Inc()
-		d.metrics.latency.Observe(d.now().Sub(o.Last).Seconds())
 		d.log.Info("blocked offender", "addr", o.Addr, "bans", o.Bans, "jails", strings.Join(o.Jails, ","), "first", o.First, "last", o.Last, "took", time.Since(start))
 	}
 	return nil

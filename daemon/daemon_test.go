@@ -215,7 +215,7 @@ func TestDaemon_offender_is_in_the_set_and_the_mirror_after_the_deciding_ban_and
 		t.Fatal("blocked after two bans; threshold is 3")
 	}
 	h.ban(now.Add(-time.Minute), "nginx-http-auth", "192.0.2.10")
-	h.eventually("192.0.2.10 in the set", func() bool { return h.inSet("192.0.2.10") })
+	h.eventually("192.0.2.10 in the set and the mirror", func() bool { return h.inSet("192.0.2.10") && h.inMirror("192.0.2.10") })
 	var got blocklist.Entry
 	for _, e := range h.mirror() {
 		if e.Prefix == prefix("192.0.2.10") {
@@ -262,7 +262,7 @@ func TestDaemon_unban_forgives_the_bans_logged_before_it(t *testing.T) {
 	for i := range 3 {
 		h.ban(base.Add(time.Duration(i)*time.Minute), "sshd", "203.0.113.7")
 	}
-	h.eventually("blocked", func() bool { return h.inSet("203.0.113.7") })
+	h.eventually("blocked", func() bool { return h.inSet("203.0.113.7") && h.inMirror("203.0.113.7") })
 	// Two more bans while blocked (fail2ban banned it by hand, say).
 	h.ban(base.Add(10*time.Minute), "sshd", "203.0.113.7")
 	h.ban(base.Add(11*time.Minute), "sshd", "203.0.113.7")
@@ -289,7 +289,7 @@ func TestDaemon_a_line_deleted_while_stopped_is_forgiven_at_the_next_start(t *te
 	for i := range 3 {
 		h.ban(base.Add(time.Duration(i)*time.Minute), "sshd", "198.51.100.23")
 	}
-	h.eventually("blocked", func() bool { return h.inSet("198.51.100.23") })
+	h.eventually("blocked", func() bool { return h.inSet("198.51.100.23") && h.inMirror("198.51.100.23") })
 	h.stop()
 	// While it is stopped: three more bans are logged, then the admin deletes the line.
 	for i := range 3 {
@@ -391,7 +391,7 @@ func TestDaemon_ban_time_carries_into_the_kernel_and_expired_lines_leave_the_mir
 	for range 3 {
 		h.ban(time.Now(), "sshd", "192.0.2.99")
 	}
-	h.eventually("blocked", func() bool { return h.inSet("192.0.2.99") })
+	h.eventually("blocked", func() bool { return h.inSet("192.0.2.99") && h.inMirror("192.0.2.99") })
 	es, _ := h.fake.List()
 	if len(es) != 1 || es[0].Timeout < 59*time.Minute || es[0].Timeout > time.Hour {
 		t.Fatalf("kernel entries %+v, want one with about 1h left", es)
