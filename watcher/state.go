@@ -112,3 +112,31 @@ func ensureStateDir(dir string) error {
 	}
 	return nil
 }
+
+// Snapshot is what the saved state says, for commands that run beside the
+// daemon (status, offenders) and must not disturb it. It is as fresh as the
+// daemon's last save (at most a second old while it runs).
+type Snapshot struct {
+	Saved       time.Time
+	Checkpoints []Checkpoint // one per log read so far, with its last ban line
+	Pending     []Offender   // found but not yet accepted by the blocklist
+	Tracked     []Offender   // addresses with bans in the window, most bans first
+}
+
+// ReadSnapshot reads the state in stateDir without changing it, counting
+// under threshold and window as the daemon does. With no state saved yet it
+// returns an error wrapping fs.ErrNotExist.
+func ReadSnapshot(stateDir string, threshold int, window time.Duration) (Snapshot, error) {
+	if threshold < 1 || window < 0 {
+		return Snapshot{}, fmt.Errorf("reading watcher state: threshold %d, window %v: %w", threshold, window, ErrBadConfig)
+	}
+	t := NewTracker(threshold, window)
+	st, found, err := loadState(stateDir, t)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	if !found {
+		return Snapshot{}, fmt.Errorf("reading watcher state in %s: %w", stateDir, fs.ErrNotExist)
+	}
+	return Snapshot{Saved: st.Saved, Checkpoints: st.Checkpoints, Pending: st.Pending, Tracked: t.Candidates()}, nil
+}

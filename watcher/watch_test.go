@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"net/netip"
 	"os"
@@ -515,5 +516,31 @@ func TestReloadAppliesANewThresholdAndIgnoreList(t *testing.T) {
 	}
 	if st := r.w.Stats(); st.Filtered != 1 {
 		t.Errorf("Stats.Filtered = %d, want 1", st.Filtered)
+	}
+}
+
+func TestReadSnapshotShowsWhatTheDaemonSaved(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "fail2ban.log")
+	cfg := testConfig(t, path, 3, time.Hour)
+	if _, err := ReadSnapshot(cfg.StateDir, 3, time.Hour); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("ReadSnapshot before any save: %v, want fs.ErrNotExist", err)
+	}
+	now := time.Now()
+	appendLog(t, path, ban{now, "sshd", "192.0.2.8"}, ban{now.Add(time.Second), "postfix-sasl", "192.0.2.8"})
+	r := startWatcher(t, cfg, nil)
+	r.waitLines(t, 4)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		snap, err := ReadSnapshot(cfg.StateDir, 3, time.Hour)
+		if err == nil && len(snap.Tracked) == 1 {
+			if snap.Tracked[0].Bans != 2 || len(snap.Checkpoints) != 1 || !strings.Contains(snap.Checkpoints[0].LastBanLine, "[postfix-sasl] Ban 192.0.2.8") {
+				t.Errorf("snapshot %+v, want 192.0.2.8 with 2 bans and the postfix-sasl line last", snap)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no saved state with the bans: %+v, %v", snap, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
