@@ -258,6 +258,12 @@ var conformance = []struct {
 		if err := s.store.Add(ipsetstore.Entry{Prefix: pfx("192.0.2.1")}); !errors.Is(err, ipsetstore.ErrNoSet) {
 			t.Errorf("Add after Teardown = %v, want ErrNoSet", err)
 		}
+		if err := s.store.Del(pfx("192.0.2.1")); err != nil {
+			t.Errorf("Del after Teardown = %v, want nil (nothing to unblock)", err)
+		}
+		if got := mustList(t, s.store); len(got) != 0 {
+			t.Errorf("List after Teardown = %v, want empty", got)
+		}
 	}},
 	{"reconcile_heals_flushed_and_destroyed_sets_and_then_has_nothing_to_do", nil, func(t *testing.T, s subject) {
 		want := []ipsetstore.Entry{{Prefix: pfx("192.0.2.1"), Comment: "a"}, {Prefix: pfx("2001:db8::/64"), Comment: "b", Timeout: time.Hour}}

@@ -39,7 +39,9 @@ func (s *NetlinkStore) header(set string) (h setHeader, ok bool, err error) {
 		attrs(b, func(a nlattr) {
 			switch a.typ {
 			case attrFamily:
-				h.family = a.data[0]
+				if len(a.data) > 0 {
+					h.family = a.data[0]
+				}
 			case attrTypename:
 				h.typeName = cstring(a.data)
 			case attrData:
