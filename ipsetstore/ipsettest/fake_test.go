@@ -1,0 +1,75 @@
+package ipsettest_test
+
+import (
+	"errors"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/recidivist/recidivist/ipsetstore"
+	"github.com/recidivist/recidivist/ipsetstore/ipsettest"
+)
+
+func newFake(t *testing.T, chains ...string) *ipsettest.Fake {
+	t.Helper()
+	f, err := ipsettest.New(ipsetstore.Config{SetName: "recidivist", Chains: chains, Target: "DROP"})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	if _, err := f.Ensure(); err != nil {
+		t.Fatalf("Ensure: %v", err)
+	}
+	return f
+}
+
+var addr = netip.MustParsePrefix("192.0.2.1/32")
+
+func TestFailNextFailsOneCallAndChangesNothing(t *testing.T) {
+	f := newFake(t, "INPUT")
+	boom := errors.New("netlink: boom")
+	f.FailNext(boom)
+	if err := f.Add(ipsetstore.Entry{Prefix: addr}); !errors.Is(err, boom) {
+		t.Fatalf("Add after FailNext = %v, want the injected error", err)
+	}
+	if es, _ := f.List(); len(es) != 0 {
+		t.Fatalf("the failed Add left %v in the set", es)
+	}
+	if err := f.Add(ipsetstore.Entry{Prefix: addr}); err != nil {
+		t.Fatalf("the call after the failed one = %v, want success", err)
+	}
+}
+
+func TestTimeoutsRunOnTheFakesClock(t *testing.T) {
+	f := newFake(t, "INPUT")
+	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	f.Now = func() time.Time { return now }
+	if err := f.Add(ipsetstore.Entry{Prefix: addr, Timeout: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(20*time.Second + 500*time.Millisecond)
+	es, _ := f.List()
+	if len(es) != 1 || es[0].Timeout != 39*time.Second {
+		t.Fatalf("after 20.5s List = %v, want 39s remaining (whole seconds, rounded down like the kernel)", es)
+	}
+	now = now.Add(40 * time.Second)
+	if es, _ := f.List(); len(es) != 0 {
+		t.Fatalf("after the timeout List = %v, want the entry expired", es)
+	}
+}
+
+func TestAMissingChainIsErrNoChain(t *testing.T) {
+	f := newFake(t, "INPUT", "DOCKER-USER")
+	f.RemoveChain("DOCKER-USER")
+	if _, err := f.Ensure(); !errors.Is(err, ipsetstore.ErrNoChain) {
+		t.Fatalf("Ensure with DOCKER-USER removed = %v, want ErrNoChain", err)
+	}
+	st, err := f.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range st.Rules {
+		if r.Chain == "DOCKER-USER" && (r.ChainExists || r.Present) {
+			t.Errorf("status of the removed chain: %+v", r)
+		}
+	}
+}
