@@ -501,10 +501,18 @@ func positioned(f *os.File, offset int64) (*logFile, error) {
 		}
 		lf.r = rc
 		lf.head = make([]byte, headLen)
-		if _, err := io.ReadFull(rc, lf.head); err != nil {
-			return nil, fmt.Errorf("skipping to the checkpoint: %w", err)
+		n, err := io.ReadFull(rc, lf.head)
+		lf.head = lf.head[:n]
+		skipped := int64(n)
+		if err == nil {
+			var m int64
+			m, err = io.CopyN(io.Discard, rc, offset-headLen)
+			skipped += m
 		}
-		if _, err := io.CopyN(io.Discard, rc, offset-headLen); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			// Shorter than the checkpoint says: it was all read already.
+			lf.read, lf.off = skipped, skipped
+		} else if err != nil {
 			return nil, fmt.Errorf("skipping to the checkpoint: %w", err)
 		}
 	} else {

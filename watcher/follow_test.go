@@ -384,3 +384,15 @@ func BenchmarkFollowerLive(b *testing.B) {
 	}
 	b.ReportMetric(float64(batch)*float64(b.N)/b.Elapsed().Seconds(), "lines/s")
 }
+
+func TestFollowerSkipsAResumedGzipShorterThanItsCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "fail2ban.log")
+	old := newLogWriter(t, path+".1")
+	old.bans(3)
+	gzipCopy(t, path+".1", path+".1.gz")
+	w := newLogWriter(t, path)
+	w.bans(2)
+	c := startFollower(t, FollowConfig{Path: path, Start: []Segment{{Path: path + ".1.gz", Offset: 1 << 20}}})
+	assertSameLines(t, c.waitFor(t, len(w.sent)), w.sent)
+}
