@@ -148,9 +148,15 @@ func familyCode(f Family) uint8 {
 	return unix.AF_INET
 }
 
-// byFamily splits prefixes-carrying entries into the two sets.
+// byFamily splits entries into the two sets, keeping their order.
 func byFamily(es []Entry) map[Family][]Entry {
-	out := map[Family][]Entry{}
+	n4 := 0
+	for _, e := range es {
+		if FamilyOf(e.Prefix) == IPv4 {
+			n4++
+		}
+	}
+	out := map[Family][]Entry{IPv4: make([]Entry, 0, n4), IPv6: make([]Entry, 0, len(es)-n4)}
 	for _, e := range es {
 		f := FamilyOf(e.Prefix)
 		out[f] = append(out[f], e)
