@@ -1,0 +1,96 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/recidivist/recidivist/blocklist"
+	"github.com/recidivist/recidivist/daemon"
+)
+
+func banCommand() *cli.Command {
+	return command(&cli.Command{
+		Name:      "ban",
+		Usage:     "block an address or range by hand",
+		ArgsUsage: "ADDR[/PREFIX]...",
+		Description: "ban adds addresses or ranges to the mirror file and to the kernel sets at once.\n" +
+			"The block is permanent until `recidivist unban`. Addresses in the ignore list,\n" +
+			"0.0.0.0/0 and ::/0 are refused; ranges wider than /16 (IPv4) or /32 (IPv6) need --force.\n" +
+			"Lines of an iptables-repeater ip.blocklist can be imported with\n" +
+			"   cut -d' ' -f1 ip.blocklist | xargs recidivist ban\n\n" +
+			"Examples:\n" +
+			"   recidivist ban 203.0.113.7 --comment \"brute force on webmail\"\n" +
+			"   recidivist ban 2001:db8:bad::/48",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "comment", Usage: "text kept with the entry in the mirror"},
+			&cli.BoolFlag{Name: "force", Usage: "allow ranges wider than /16 (IPv4) or /32 (IPv6)"},
+		},
+		Action: func(c *cli.Context) error {
+			cfg, err := settings(c)
+			if err != nil {
+				return err
+			}
+			if c.NArg() == 0 {
+				return usageErrorf("ban needs an address, e.g. recidivist ban 203.0.113.7")
+			}
+			policy := blocklist.Policy{Ignore: cfg.Ignore}
+			now := time.Now().UTC().Truncate(time.Second)
+			var entries []blocklist.Entry
+			for _, arg := range c.Args().Slice() {
+				p, err := blocklist.ParsePrefix(arg)
+				if err != nil {
+					return usageErrorf("%q is not an address or CIDR: %v", arg, err)
+				}
+				if err := policy.Check(p, c.Bool("force")); err != nil {
+					return usageErrorf("refusing to ban %s: %v", p, err)
+				}
+				entries = append(entries, blocklist.Entry{Prefix: p, Added: now, Manual: true, Comment: c.String("comment")})
+			}
+			if cfg.DryRun {
+				for _, e := range entries {
+					fmt.Fprintf(c.App.Writer, "dry run: would ban %s\n", e.Prefix)
+				}
+				return nil
+			}
+			mirror := blocklist.Open(daemon.MirrorPath(cfg.StateDir))
+			added, err := mirror.Add(entries...)
+			if err != nil {
+				return err
+			}
+			if os.Geteuid() == 0 {
+				store, err := openStore(cfg)
+				if err != nil {
+					return err
+				}
+				if _, err := store.Ensure(); err != nil {
+					return explainKernel(err)
+				}
+				for _, e := range entries {
+					if err := store.Add(daemon.KernelEntry(e, time.Now())); err != nil {
+						return fmt.Errorf("%s is in the mirror but not yet in the kernel: %w", e.Prefix, explainKernel(err))
+					}
+				}
+			}
+			for _, e := range entries {
+				state := "banned"
+				if !contains(added, e) {
+					state = "already banned"
+				}
+				fmt.Fprintf(c.App.Writer, "%s %s\n", state, e.Prefix)
+			}
+			return nil
+		},
+	}, "ignore", "set-name", "chain", "target", "ports", "maxelem", "state-dir", "dry-run", "log-level", "log-format")
+}
+
+func contains(es []blocklist.Entry, e blocklist.Entry) bool {
+	for _, x := range es {
+		if x.Prefix == e.Prefix {
+			return true
+		}
+	}
+	return false
+}

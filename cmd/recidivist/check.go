@@ -1,0 +1,534 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/recidivist/recidivist/blocklist"
+	"github.com/recidivist/recidivist/config"
+	"github.com/recidivist/recidivist/daemon"
+	"github.com/recidivist/recidivist/internal/f2bconf"
+	"github.com/recidivist/recidivist/ipsetstore"
+	"github.com/recidivist/recidivist/watcher"
+)
+
+func checkCommand() *cli.Command {
+	return command(&cli.Command{
+		Name:  "check",
+		Usage: "find what keeps recidivist from working, and say how to fix it",
+		Description: "check is the doctor. It checks, in order: the configuration; that every log is there,\n" +
+			"readable and shows fail2ban's Ban lines (fail2ban's loglevel and logtarget in\n" +
+			"/etc/fail2ban); the privilege to change the firewall (root or CAP_NET_ADMIN); the\n" +
+			"iptables and ip6tables binaries; the kernel's ipset support; that the sets and the match\n" +
+			"rules are in place; that the sets hold exactly the mirror; that no other recidivist\n" +
+			"daemon manages the same sets; that the mirror is not writable by other users. Each\n" +
+			"problem is printed with its fix. It changes nothing. Exit status 0 when all is well,\n" +
+			"1 when a problem was found, 2 when the configuration itself is invalid.\n\n" +
+			"Examples:\n" +
+			"   sudo recidivist check\n" +
+			"   recidivist check --config /etc/recidivist/recidivist.toml",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "fail2ban-config", Value: f2bconf.DefaultDir, Hidden: true, Usage: "fail2ban's configuration `DIR`"},
+		},
+		Action: func(c *cli.Context) error {
+			cfg, err := settings(c)
+			if err != nil {
+				return err
+			}
+			d := newDoctor(cfg, c.App.Writer)
+			d.f2bDir = c.String("fail2ban-config")
+			d.configFile = configFileUsed(c)
+			if n := d.run(); n > 0 {
+				return cli.Exit(fmt.Sprintf("%d problem(s) found", n), 1)
+			}
+			fmt.Fprintln(c.App.Writer, "all checks passed")
+			return nil
+		},
+	})
+}
+
+// configFileUsed names the config file the settings came from, or "" when
+// the default one is absent.
+func configFileUsed(c *cli.Context) string {
+	p := c.String("config")
+	if p == "" {
+		return ""
+	}
+	if _, err := os.Stat(p); err != nil {
+		return "" // only the default path can be missing: Apply refuses a missing --config
+	}
+	return p
+}
+
+// doctor runs the checks of `recidivist check`. Its fields are the outside
+// world it looks at, so that tests can replace each.
+type doctor struct {
+	cfg        *config.Config
+	configFile string
+	f2bDir     string
+	out        io.Writer
+	now        time.Time
+
+	open     func(string) (*os.File, error)
+	capEff   func() (uint64, error)           // the effective capability set
+	lookPath func(string) (string, error)     // finds iptables and ip6tables
+	store    func() (ipsetstore.Store, error) // the kernel side
+	procDir  string                           // where to look for other daemons
+	self     int                              // this process's PID
+
+	problems int
+}
+
+func newDoctor(cfg *config.Config, out io.Writer) *doctor {
+	return &doctor{
+		cfg:      cfg,
+		f2bDir:   f2bconf.DefaultDir,
+		out:      out,
+		now:      time.Now(),
+		open:     os.Open,
+		capEff:   readCapEff,
+		lookPath: exec.LookPath,
+		store: func() (ipsetstore.Store, error) {
+			return ipsetstore.New(ipsetstore.Config{SetName: cfg.SetName, Chains: cfg.Chains, Target: cfg.Target, Ports: cfg.Ports, MaxElem: cfg.MaxElem})
+		},
+		procDir: "/proc",
+		self:    os.Getpid(),
+	}
+}
+
+func (d *doctor) ok(format string, a ...any) {
+	fmt.Fprintf(d.out, "ok       "+format+"\n", a...)
+}
+
+func (d *doctor) note(format string, a ...any) {
+	fmt.Fprintf(d.out, "note     "+format+"\n", a...)
+}
+
+func (d *doctor) problem(what, fix string) {
+	d.problems++
+	fmt.Fprintf(d.out, "PROBLEM  %s\n         fix: %s\n", what, fix)
+}
+
+// run performs every check and returns the number of problems found.
+func (d *doctor) run() int {
+	d.checkConfig()
+	d.checkLogs()
+	privileged := d.checkPrivilege()
+	haveIptables := d.checkIptables()
+	if privileged {
+		d.checkKernel(haveIptables)
+	}
+	d.checkDaemons()
+	d.checkMirror()
+	return d.problems
+}
+
+func (d *doctor) checkConfig() {
+	if d.configFile == "" {
+		d.ok("config: no file at %s; built-in defaults, environment and flags are valid", config.DefaultPath)
+		return
+	}
+	d.ok("config: %s is valid", d.configFile)
+}
+
+// logTail is how much of the end of each log check reads for Ban lines.
+const logTail = 4 << 20
+
+func (d *doctor) checkLogs() {
+	f2b, f2bErr := f2bconf.Read(d.f2bDir)
+	switch {
+	case errors.Is(f2bErr, fs.ErrNotExist):
+		d.problem(fmt.Sprintf("fail2ban's configuration %s does not exist", d.f2bDir),
+			"install fail2ban (apt-get install fail2ban): recidivist counts the bans it logs")
+	case f2bErr != nil:
+		d.problem(fmt.Sprintf("reading fail2ban's configuration: %v", f2bErr), "fix the file named above; fail2ban itself will not start with it either")
+	}
+	hides := false
+	if f2bErr == nil {
+		shows, err := f2bconf.ShowsBans(f2b.LogLevel)
+		switch {
+		case err != nil:
+			d.problem(fmt.Sprintf("fail2ban's loglevel %q (%s) is not one fail2ban knows", f2b.LogLevel, from(f2b.LogLevelFrom)),
+				"set loglevel = INFO under [Definition] in "+filepath.Join(d.f2bDir, "fail2ban.local")+", then fail2ban-client reload")
+		case !shows:
+			hides = true
+			d.problem(fmt.Sprintf("fail2ban's loglevel = %s (%s) hides its NOTICE Ban lines: recidivist sees no bans", f2b.LogLevel, from(f2b.LogLevelFrom)),
+				"set loglevel = INFO (or NOTICE) under [Definition] in "+filepath.Join(d.f2bDir, "fail2ban.local")+", then fail2ban-client reload")
+		default:
+			d.ok("fail2ban: loglevel %s shows Ban lines", f2b.LogLevel)
+		}
+		if t := f2b.LogTarget; strings.HasPrefix(t, "/") && !slices.Contains(d.cfg.Logs, t) {
+			d.problem(fmt.Sprintf("fail2ban logs to %s (%s) but recidivist reads %s", t, from(f2b.LogTargetFrom), strings.Join(d.cfg.Logs, ", ")),
+				"set log = \""+t+"\" in the recidivist config, or logtarget in fail2ban.local to the log recidivist reads")
+		}
+	}
+	for _, path := range d.cfg.Logs {
+		d.checkLog(path, hides)
+	}
+}
+
+// from says where a fail2ban setting came from.
+func from(file string) string {
+	if file == "" {
+		return "fail2ban's default"
+	}
+	return "set in " + file
+}
+
+func (d *doctor) checkLog(path string, loglevelHides bool) {
+	f, err := d.open(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		d.problem(fmt.Sprintf("log %s does not exist", path),
+			"point log at the file fail2ban writes (logtarget in /etc/fail2ban/fail2ban.local), or start fail2ban; the daemon waits for a missing log")
+		return
+	case errors.Is(err, fs.ErrPermission):
+		d.problem(fmt.Sprintf("log %s is not readable by this user", path), "run recidivist as root (sudo, or the systemd unit)")
+		return
+	case err != nil:
+		d.problem(fmt.Sprintf("log %s cannot be opened: %v", path, err), "point log at fail2ban's log file")
+		return
+	}
+	defer f.Close()
+	lines, bans, err := countBans(f, d.cfg)
+	if err != nil {
+		d.problem(fmt.Sprintf("log %s cannot be read: %v", path, err), "point log at fail2ban's log file (a regular file)")
+		return
+	}
+	switch {
+	case bans > 0:
+		d.ok("log: %s readable, %d countable Ban lines in its last %d lines", path, bans, lines)
+	case loglevelHides:
+		d.note("log: %s has no Ban lines, as fail2ban's loglevel hides them (see above)", path)
+	case lines == 0:
+		d.note("log: %s is empty; fail2ban has logged nothing there yet", path)
+	default:
+		d.note("log: %s readable but no Ban line in its last %d lines; fail2ban may have banned nobody lately (if it has, check its logtarget)", path, lines)
+	}
+}
+
+// countBans reads the end of f and counts its lines and countable bans.
+func countBans(f *os.File, cfg *config.Config) (lines, bans int, err error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, 0, err
+	}
+	if !fi.Mode().IsRegular() {
+		return 0, 0, fmt.Errorf("not a regular file (%s)", fi.Mode().Type())
+	}
+	if off := fi.Size() - logTail; off > 0 {
+		if _, err := f.Seek(off, io.SeekStart); err != nil {
+			return 0, 0, err
+		}
+	}
+	p := watcher.NewParser(watcher.ParserConfig{Location: cfg.Location})
+	filter := watcher.NewFilter(cfg.Jails, cfg.ExcludeJails, cfg.Ignore)
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), watcher.MaxLineLength+1)
+	for sc.Scan() {
+		lines++
+		if b, v := p.Parse(sc.Bytes()); v == watcher.Countable && filter.Allow(b) {
+			bans++
+		}
+	}
+	if errors.Is(sc.Err(), bufio.ErrTooLong) {
+		return lines, bans, nil // a huge line: what was read is enough
+	}
+	return lines, bans, sc.Err()
+}
+
+// capNetAdmin is CAP_NET_ADMIN's bit in the capability sets.
+const capNetAdmin = 12
+
+func (d *doctor) checkPrivilege() bool {
+	caps, err := d.capEff()
+	if err != nil {
+		d.problem(fmt.Sprintf("cannot read this process's capabilities: %v", err), "run recidivist check as root")
+		return false
+	}
+	if caps&(1<<capNetAdmin) == 0 {
+		d.problem("no privilege to change ipsets and iptables rules (not root, no CAP_NET_ADMIN): the kernel checks were skipped",
+			"run as root (sudo recidivist check); the service gets CAP_NET_ADMIN from examples/systemd/recidivist.service")
+		return false
+	}
+	d.ok("privilege: CAP_NET_ADMIN held")
+	return true
+}
+
+// readCapEff reads the effective capability set from /proc/self/status.
+func readCapEff() (uint64, error) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	for line := range bytes.Lines(b) {
+		if v, ok := bytes.CutPrefix(line, []byte("CapEff:")); ok {
+			return strconv.ParseUint(string(bytes.TrimSpace(v)), 16, 64)
+		}
+	}
+	return 0, errors.New("no CapEff line in /proc/self/status")
+}
+
+func (d *doctor) checkIptables() bool {
+	found := true
+	for _, bin := range []string{"iptables", "ip6tables"} {
+		p, err := d.lookPath(bin)
+		if err != nil {
+			found = false
+			d.problem(bin+" is not installed (not on PATH): the match rules cannot be made", "apt-get install iptables")
+			continue
+		}
+		d.ok("%s: %s", bin, p)
+	}
+	return found
+}
+
+func (d *doctor) checkKernel(haveIptables bool) {
+	store, err := d.store()
+	if err != nil {
+		d.problem(fmt.Sprintf("the set and chain settings are invalid: %v", err), "fix set-name, chain, target or ports in the config")
+		return
+	}
+	st, err := store.Status()
+	switch {
+	case errors.Is(err, ipsetstore.ErrNoKernelSupport) && !haveIptables:
+		return // already explained: no iptables
+	case errors.Is(err, ipsetstore.ErrNoKernelSupport):
+		d.problem(fmt.Sprintf("no kernel ipset support: %v", err),
+			"load the modules (modprobe ip_set ip_set_hash_net xt_set) or use a kernel built with CONFIG_IP_SET and CONFIG_NETFILTER_XT_SET")
+		return
+	case errors.Is(err, ipsetstore.ErrNotPermitted):
+		d.problem(fmt.Sprintf("the kernel refused to show the sets: %v", err), "run as root or with CAP_NET_ADMIN")
+		return
+	case err != nil:
+		d.problem(fmt.Sprintf("reading the sets and rules: %v", err), "run sudo recidivist restore and read its error")
+		return
+	}
+	d.ok("kernel: ipset support present")
+	setsThere := true
+	for _, s := range st.Sets {
+		if !s.Exists {
+			setsThere = false
+			d.problem(fmt.Sprintf("set %s (%s) does not exist: nothing is blocked for that family", s.Name, s.Family),
+				"sudo recidivist restore (at boot recidivist-restore.service does it; the daemon does it at start)")
+			continue
+		}
+		d.ok("set %s (%s): %d entries of maxelem %d", s.Name, s.Family, s.Entries, s.MaxElem)
+	}
+	for _, r := range st.Rules {
+		where := r.Chain + "/" + r.Family.String()
+		switch {
+		case !r.ChainExists:
+			d.problem(fmt.Sprintf("chain %s does not exist (%s)", r.Chain, r.Family),
+				"remove "+r.Chain+" from chain in the config, or start what creates it (Docker creates DOCKER-USER)")
+		case r.Count == 0:
+			d.problem(fmt.Sprintf("no recidivist match rule in %s: the sets block nothing there", where), "sudo recidivist restore")
+		case r.Count > 1:
+			d.problem(fmt.Sprintf("%d recidivist rules in %s where one belongs", r.Count, where), "sudo recidivist restore (it keeps exactly one, at the top)")
+		case !r.Present:
+			d.problem(fmt.Sprintf("the recidivist rule in %s is not at the top: rules above it may accept offenders", where), "sudo recidivist restore (it moves the rule to the top)")
+		default:
+			d.ok("rule %s at the top", where)
+		}
+	}
+	if setsThere {
+		d.checkDrift(store)
+	}
+}
+
+// checkDrift compares the sets with the mirror.
+func (d *doctor) checkDrift(store ipsetstore.Store) {
+	mirror, _, err := blocklist.Open(daemon.MirrorPath(d.cfg.StateDir)).Load()
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return // checkMirror explains it
+	}
+	inKernel, err := store.List()
+	if err != nil {
+		d.problem(fmt.Sprintf("listing the sets: %v", err), "sudo recidivist restore")
+		return
+	}
+	kernel := make(map[netip.Prefix]bool, len(inKernel))
+	for _, e := range inKernel {
+		kernel[e.Prefix] = true
+	}
+	var missing []string
+	want := make(map[netip.Prefix]bool, len(mirror))
+	for _, e := range mirror {
+		if !e.Expires.IsZero() && !e.Expires.After(d.now) {
+			continue
+		}
+		p := e.Prefix.Masked()
+		want[p] = true
+		if !kernel[p] {
+			missing = append(missing, p.String())
+		}
+	}
+	var extra []string
+	for _, e := range inKernel {
+		if !want[e.Prefix] {
+			extra = append(extra, e.Prefix.String())
+		}
+	}
+	if len(missing) == 0 && len(extra) == 0 {
+		d.ok("sets hold exactly the mirror's %d entries", len(want))
+		return
+	}
+	slices.Sort(missing)
+	slices.Sort(extra)
+	fix := "sudo recidivist restore makes the sets equal the mirror (a running daemon does it within reconcile-interval " +
+		config.FormatDuration(d.cfg.ReconcileInterval) + "; if the drift stays, read its log)"
+	if len(missing) > 0 {
+		d.problem(fmt.Sprintf("%d mirror entries are not in the sets: %s", len(missing), sample(missing)), fix)
+	}
+	if len(extra) > 0 {
+		d.problem(fmt.Sprintf("%d set entries are not in the mirror: %s", len(extra), sample(extra)), fix)
+	}
+}
+
+// sample lists the first few items of a long list.
+func sample(s []string) string {
+	const n = 5
+	if len(s) <= n {
+		return strings.Join(s, ", ")
+	}
+	return strings.Join(s[:n], ", ") + fmt.Sprintf(" and %d more", len(s)-n)
+}
+
+func (d *doctor) checkDaemons() {
+	holder, err := daemon.Holder(d.cfg.StateDir)
+	if err != nil {
+		d.problem(fmt.Sprintf("reading the daemon's lock: %v", err), "run recidivist check as root")
+		return
+	}
+	if holder != 0 {
+		d.ok("daemon: running (PID %d) on %s", holder, d.cfg.StateDir)
+	} else {
+		d.note("daemon: not running on %s; blocks stay in force but new offenders are not added (systemctl start recidivist)", d.cfg.StateDir)
+	}
+	for _, o := range findDaemons(d.procDir) {
+		if o.pid == d.self || o.pid == holder {
+			continue
+		}
+		if o.stateDir == d.cfg.StateDir && holder == 0 {
+			continue // it has not taken the lock yet, or is exiting
+		}
+		set := o.setName
+		if set == "" {
+			set = d.cfg.SetName // no flag nor variable: it reads the same config file
+		}
+		if set != d.cfg.SetName {
+			d.note("another recidivist daemon (PID %d, state dir %s) manages other sets (%s)", o.pid, o.stateDirOr(), set)
+			continue
+		}
+		d.problem(fmt.Sprintf("another recidivist daemon (PID %d, state dir %s) manages the same sets %s and %s6: each undoes the other's blocks", o.pid, o.stateDirOr(), set, set),
+			"stop one of them (kill "+strconv.Itoa(o.pid)+"), or give each its own set-name")
+	}
+}
+
+// otherDaemon is a `recidivist run` process found in /proc.
+type otherDaemon struct {
+	pid      int
+	stateDir string // "" when not given on its command line or environment
+	setName  string
+}
+
+func (o otherDaemon) stateDirOr() string {
+	if o.stateDir == "" {
+		return "from its config"
+	}
+	return o.stateDir
+}
+
+// findDaemons lists the `recidivist run` processes under procDir, with the
+// state dir and set name of their command line or environment.
+func findDaemons(procDir string) []otherDaemon {
+	dirs, err := os.ReadDir(procDir)
+	if err != nil {
+		return nil
+	}
+	var out []otherDaemon
+	for _, de := range dirs {
+		pid, err := strconv.Atoi(de.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(procDir, de.Name(), "cmdline"))
+		if err != nil || len(b) == 0 {
+			continue // gone, or a kernel thread
+		}
+		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		if filepath.Base(args[0]) != "recidivist" || !slices.Contains(args[1:], "run") {
+			continue
+		}
+		o := otherDaemon{pid: pid}
+		if env, err := os.ReadFile(filepath.Join(procDir, de.Name(), "environ")); err == nil {
+			for kv := range strings.SplitSeq(string(env), "\x00") {
+				if v, ok := strings.CutPrefix(kv, "RECIDIVIST_STATE_DIR="); ok {
+					o.stateDir = v
+				}
+				if v, ok := strings.CutPrefix(kv, "RECIDIVIST_SET_NAME="); ok {
+					o.setName = v
+				}
+			}
+		}
+		for i, a := range args {
+			for _, f := range []struct {
+				name string
+				dst  *string
+			}{{"state-dir", &o.stateDir}, {"set-name", &o.setName}} {
+				for _, dash := range []string{"-", "--"} {
+					if v, ok := strings.CutPrefix(a, dash+f.name+"="); ok {
+						*f.dst = v
+					} else if a == dash+f.name && i+1 < len(args) {
+						*f.dst = args[i+1]
+					}
+				}
+			}
+		}
+		out = append(out, o)
+	}
+	return out
+}
+
+func (d *doctor) checkMirror() {
+	path := daemon.MirrorPath(d.cfg.StateDir)
+	fi, err := os.Lstat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		d.note("mirror: %s does not exist yet; nothing is blocked", path)
+		return
+	case err != nil:
+		d.problem(fmt.Sprintf("mirror %s: %v", path, err), "run recidivist check as root")
+		return
+	}
+	if fi.Mode().Perm()&0o022 != 0 {
+		d.problem(fmt.Sprintf("mirror %s is writable by other users (mode %v): whoever can write it decides who is blocked", path, fi.Mode().Perm()),
+			"chmod 600 "+path)
+		return
+	}
+	entries, bad, err := blocklist.Open(path).Load()
+	if err != nil {
+		d.problem(fmt.Sprintf("reading the mirror: %v", err), "fix the file named above")
+		return
+	}
+	for _, le := range bad {
+		d.problem(fmt.Sprintf("mirror: %v (the line is skipped)", le), "correct or delete that line in "+path)
+	}
+	if len(bad) == 0 {
+		d.ok("mirror: %s, %d entries, no bad lines", path, len(entries))
+	}
+}

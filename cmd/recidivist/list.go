@@ -1,0 +1,101 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/recidivist/recidivist/blocklist"
+)
+
+func listCommand() *cli.Command {
+	return command(&cli.Command{
+		Name:  "list",
+		Usage: "print the blocked addresses with when, why and expiry",
+		Description: "list prints every entry of the mirror file (the blocklist): when it was added, why\n" +
+			"(jails and ban count, or manual), and when it expires. Needs only read access to the\n" +
+			"state directory.\n\n" +
+			"Examples:\n" +
+			"   recidivist list\n" +
+			"   recidivist list --json | jq -r '.[].address'",
+		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON instead of a table"}},
+		Action: func(c *cli.Context) error {
+			cfg, err := settings(c)
+			if err != nil {
+				return err
+			}
+			_, entries, err := loadMirror(cfg, c.App.ErrWriter)
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				return writeJSON(c.App.Writer, entriesJSON(entries))
+			}
+			printEntries(c.App.Writer, entries)
+			return nil
+		},
+	}, "state-dir", "log-level", "log-format")
+}
+
+// entryJSON is the stable JSON form of a blocklist entry.
+type entryJSON struct {
+	Address string     `json:"address"`
+	Added   *time.Time `json:"added,omitempty"`
+	Expires *time.Time `json:"expires,omitempty"`
+	Jails   []string   `json:"jails,omitempty"`
+	Bans    int        `json:"bans,omitempty"`
+	Manual  bool       `json:"manual"`
+	Comment string     `json:"comment,omitempty"`
+}
+
+func entriesJSON(es []blocklist.Entry) []entryJSON {
+	out := make([]entryJSON, 0, len(es))
+	for _, e := range es {
+		j := entryJSON{Address: prefixString(e), Jails: e.Jails, Bans: e.Bans, Manual: e.Manual, Comment: e.Comment}
+		if !e.Added.IsZero() {
+			t := e.Added
+			j.Added = &t
+		}
+		if !e.Expires.IsZero() {
+			t := e.Expires
+			j.Expires = &t
+		}
+		out = append(out, j)
+	}
+	return out
+}
+
+// prefixString writes single addresses without their /32 or /128.
+func prefixString(e blocklist.Entry) string {
+	if e.Prefix.IsSingleIP() {
+		return e.Prefix.Addr().String()
+	}
+	return e.Prefix.String()
+}
+
+func printEntries(w io.Writer, es []blocklist.Entry) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ADDRESS\tADDED\tWHY\tEXPIRES")
+	for _, e := range es {
+		added, expires := "-", "never"
+		if !e.Added.IsZero() {
+			added = e.Added.Format(time.RFC3339)
+		}
+		if !e.Expires.IsZero() {
+			expires = e.Expires.Format(time.RFC3339)
+		}
+		why := "manual"
+		switch {
+		case len(e.Jails) > 0:
+			why = fmt.Sprintf("%d bans in %s", e.Bans, strings.Join(e.Jails, ","))
+		case !e.Manual && e.Comment != "":
+			why = e.Comment
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", prefixString(e), added, why, expires)
+	}
+	tw.Flush()
+}

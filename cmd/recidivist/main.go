@@ -1,0 +1,150 @@
+// Command recidivist blocks fail2ban's repeat offenders for good: it counts
+// Ban lines per address across all jails over a window and keeps offenders in
+// one shared ipset matched by one iptables rule, mirrored to a plain-text file
+// that is restored at boot.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/recidivist/recidivist/config"
+)
+
+// version and commit are set at build time with
+// -ldflags "-X main.version=… -X main.commit=…"; otherwise they are read from
+// the module's build information.
+var (
+	version = ""
+	commit  = ""
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	code := run(ctx, os.Args, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run executes the command line args and returns the process exit status:
+// 0 success, 1 runtime failure, 2 bad usage or configuration.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	app := newApp(stdout, stderr)
+	err := app.RunContext(ctx, args)
+	if err == nil {
+		return 0
+	}
+	var exit cli.ExitCoder
+	var cfgErr *config.Error
+	code := 1
+	switch {
+	case errors.As(err, &exit):
+		code = exit.ExitCode()
+	case errors.As(err, &cfgErr), errors.Is(err, errUsage):
+		code = 2
+	}
+	if msg := err.Error(); msg != "" {
+		fmt.Fprintf(stderr, "recidivist: %s\n", msg)
+	}
+	return code
+}
+
+// errUsage marks errors in how a command was called (exit status 2).
+var errUsage = errors.New("bad usage")
+
+func usageErrorf(format string, a ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{errUsage}, a...)...)
+}
+
+func newApp(stdout, stderr io.Writer) *cli.App {
+	v, c := buildInfo()
+	cli.VersionPrinter = func(cCtx *cli.Context) {
+		fmt.Fprintf(cCtx.App.Writer, "recidivist %s (commit %s)\n", v, c)
+	}
+	return &cli.App{
+		Name:    "recidivist",
+		Usage:   "block fail2ban's repeat offenders for good, in one ipset, across reboots",
+		Version: v,
+		Description: "recidivist reads fail2ban's log, counts Ban lines per address across all jails over a\n" +
+			"sliding window, and blocks repeat offenders in one shared ipset matched by one iptables\n" +
+			"rule (and one ip6tables rule). The blocklist is mirrored to a plain-text file that is\n" +
+			"restored at boot. Settings come from flags, RECIDIVIST_* environment variables and\n" +
+			config.DefaultPath + ", in that order.",
+		Writer:               stdout,
+		ErrWriter:            stderr,
+		EnableBashCompletion: true,
+		HideHelpCommand:      true,
+		ExitErrHandler:       func(*cli.Context, error) {}, // run() prints errors and picks the exit status
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return usageErrorf("%v (see --help)", err)
+		},
+		Commands: []*cli.Command{
+			runCommand(),
+			restoreCommand(),
+			statusCommand(),
+			listCommand(),
+			offendersCommand(),
+			banCommand(),
+			unbanCommand(),
+			scanCommand(),
+			checkCommand(),
+			teardownCommand(),
+		},
+	}
+}
+
+// command fills in what every command shares: the settings flags, the config
+// file hook, usage errors with exit status 2.
+func command(cmd *cli.Command, keys ...string) *cli.Command {
+	cmd.Flags = append(cmd.Flags, config.Flags(keys...)...)
+	cmd.Before = config.Apply
+	cmd.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
+		return usageErrorf("%v (see recidivist %s --help)", err, cmd.Name)
+	}
+	return cmd
+}
+
+// settings loads the validated configuration and sets up logging from it.
+func settings(c *cli.Context) (*config.Config, error) {
+	cfg, err := config.Load(c)
+	if err != nil {
+		return nil, err
+	}
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	var h slog.Handler = slog.NewTextHandler(c.App.ErrWriter, opts)
+	if cfg.LogFormat == "json" {
+		h = slog.NewJSONHandler(c.App.ErrWriter, opts)
+	}
+	slog.SetDefault(slog.New(h))
+	return cfg, nil
+}
+
+func buildInfo() (v, c string) {
+	v, c = version, commit
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if v == "" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && c == "" {
+				c = s.Value
+			}
+		}
+	}
+	if v == "" {
+		v = "dev"
+	}
+	if c == "" {
+		c = "unknown"
+	}
+	return v, c
+}

@@ -1,0 +1,43 @@
+package main
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/recidivist/recidivist/daemon"
+)
+
+func restoreCommand() *cli.Command {
+	return command(&cli.Command{
+		Name:  "restore",
+		Usage: "create the sets and rules and load the mirror into them (for boot)",
+		Description: "restore is the one-shot for boot (examples/systemd/recidivist-restore.service runs it\n" +
+			"before the network comes up): it creates the ipsets and the match rules if missing and\n" +
+			"loads every entry of the mirror file into the sets in one atomic swap, then exits.\n" +
+			"Running it again changes nothing. Bad lines of the mirror are reported and skipped.\n\n" +
+			"Example:\n" +
+			"   recidivist restore",
+		Action: func(c *cli.Context) error {
+			cfg, err := settings(c)
+			if err != nil {
+				return err
+			}
+			store, err := openStore(cfg)
+			if err != nil {
+				return err
+			}
+			_, entries, err := loadMirror(cfg, c.App.ErrWriter)
+			if err != nil {
+				return err
+			}
+			start := time.Now()
+			if err := daemon.Restore(store, entries, time.Now(), slog.Default()); err != nil {
+				return explainKernel(err)
+			}
+			slog.Info("restored the blocklist", "entries", len(entries), "took", time.Since(start).Round(time.Millisecond))
+			return nil
+		},
+	}, "set-name", "chain", "target", "ports", "maxelem", "state-dir", "log-level", "log-format")
+}

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/urfave/cli/v2"
+
+	"github.com/recidivist/recidivist/config"
+	"github.com/recidivist/recidivist/daemon"
+	"github.com/recidivist/recidivist/ipsetstore"
+)
+
+func runCommand() *cli.Command {
+	return command(&cli.Command{
+		Name:  "run",
+		Usage: "run the daemon: follow fail2ban's log and block repeat offenders",
+		Description: "run is the daemon (foreground; let systemd supervise it). It ensures the sets and\n" +
+			"rules, restores the mirror into the sets, reloads its history, catches up on the log\n" +
+			"from its checkpoint (the first start backfills the current and rotated logs that reach\n" +
+			"into the window), then follows the log. The kernel is reconciled with the mirror on\n" +
+			"every change of the mirror file and every reconcile-interval.\n" +
+			"SIGHUP reloads the config and ignore list; SIGTERM/SIGINT stop cleanly and leave the\n" +
+			"sets and rules in place: blocks outlive the daemon.\n\n" +
+			"Examples:\n" +
+			"   recidivist run\n" +
+			"   recidivist run --threshold 5 --window 2w --ban-time 30d\n" +
+			"   recidivist run --dry-run --log-level debug",
+		Action: func(c *cli.Context) error {
+			cfg, err := settings(c)
+			if err != nil {
+				return err
+			}
+			var store ipsetstore.Store
+			if !cfg.DryRun {
+				s, err := openStore(cfg)
+				if err != nil {
+					return err
+				}
+				store = s
+			}
+			metrics := daemon.NewMetrics()
+			d, err := daemon.New(cfg, daemon.Options{Store: store, Metrics: metrics})
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithCancel(c.Context)
+			defer cancel()
+			if cfg.MetricsListen != "" {
+				if err := serveMetrics(ctx, cfg.MetricsListen, metrics, d); err != nil {
+					return err
+				}
+			}
+			go reloadOnHUP(ctx, c, d)
+			slog.Info("recidivist starting", "logs", cfg.Logs, "threshold", cfg.Threshold, "window", config.FormatDuration(cfg.Window), "state_dir", cfg.StateDir, "dry_run", cfg.DryRun)
+			if err := d.Run(ctx); err != nil {
+				return explainKernel(err)
+			}
+			slog.Info("recidivist stopped; sets and rules stay in place")
+			return nil
+		},
+	})
+}
+
+// reloadOnHUP re-reads the configuration (file and environment) on SIGHUP.
+func reloadOnHUP(ctx context.Context, c *cli.Context, d *daemon.Daemon) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			if err := config.Apply(c); err != nil {
+				slog.Error("reload: keeping the old configuration", "err", err)
+				continue
+			}
+			cfg, err := config.Load(c)
+			if err != nil {
+				slog.Error("reload: keeping the old configuration", "err", err)
+				continue
+			}
+			d.Reload(cfg)
+		}
+	}
+}
+
+func serveMetrics(ctx context.Context, addr string, m *daemon.Metrics, d *daemon.Daemon) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(m.Collectors()...)
+	reg.MustRegister(d.WatcherCollector())
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return &config.Error{Key: "metrics-listen", Value: addr, Allowed: fmt.Sprintf("a free HOST:PORT to listen on (%v)", err)}
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			slog.Error("metrics server stopped", "err", err)
+		}
+	}()
+	go func() {
+		<-ctx.Done()
+		srv.Close() //nolint:errcheck // shutting down; nothing left to report to
+	}()
+	slog.Info("serving metrics", "addr", ln.Addr().String())
+	return nil
+}

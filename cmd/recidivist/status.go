@@ -1,0 +1,291 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/recidivist/recidivist/blocklist"
+	"github.com/recidivist/recidivist/config"
+	"github.com/recidivist/recidivist/daemon"
+	"github.com/recidivist/recidivist/ipsetstore"
+	"github.com/recidivist/recidivist/watcher"
+)
+
+func statusCommand() *cli.Command {
+	return command(&cli.Command{
+		Name:  "status",
+		Usage: "show whether the daemon runs and what is in force",
+		Description: "status says whether the daemon runs (and its PID), whether the match rules are in\n" +
+			"place in every chain, how many entries each set holds against the mirror, how many\n" +
+			"addresses are tracked, the last ban line seen and when, and the lines skipped. It works\n" +
+			"whether the daemon runs or not, reading the state directory. The kernel part needs root;\n" +
+			"without it status reports the rest and says so. It changes nothing; `recidivist check`\n" +
+			"explains problems and their fixes.\n\n" +
+			"Examples:\n" +
+			"   sudo recidivist status\n" +
+			"   sudo recidivist status --json | jq .sets",
+		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON instead of text"}},
+		Action: func(c *cli.Context) error {
+			cfg, err := settings(c)
+			if err != nil {
+				return err
+			}
+			var store ipsetstore.Store
+			s, kerr := openStore(cfg)
+			if kerr == nil {
+				store = s
+			}
+			st := readStatus(cfg, store, kerr, time.Now())
+			if c.Bool("json") {
+				return writeJSON(c.App.Writer, st)
+			}
+			st.print(c.App.Writer)
+			return nil
+		},
+	}, "state-dir", "threshold", "window", "set-name", "chain", "target", "ports", "maxelem", "log-level", "log-format")
+}
+
+// statusJSON is what status reports; its JSON field names are stable.
+type statusJSON struct {
+	Daemon  daemonJSON   `json:"daemon"`
+	Kernel  *kernelJSON  `json:"kernel,omitempty"`
+	Mirror  mirrorJSON   `json:"mirror"`
+	Watcher *watcherJSON `json:"watcher,omitempty"`
+	// Problems are what kept status from reading a part, in words.
+	Problems []string `json:"problems,omitempty"`
+}
+
+type daemonJSON struct {
+	Running  bool   `json:"running"`
+	PID      int    `json:"pid,omitempty"`
+	StateDir string `json:"state_dir"`
+}
+
+type kernelJSON struct {
+	Healthy bool       `json:"healthy"`
+	Sets    []setJSON  `json:"sets"`
+	Rules   []ruleJSON `json:"rules"`
+}
+
+type setJSON struct {
+	Name    string `json:"name"`
+	Family  string `json:"family"`
+	Exists  bool   `json:"exists"`
+	Entries int    `json:"entries"`
+	Mirror  int    `json:"mirror_entries"`
+	MaxElem uint32 `json:"maxelem,omitempty"`
+}
+
+type ruleJSON struct {
+	Chain       string `json:"chain"`
+	Family      string `json:"family"`
+	ChainExists bool   `json:"chain_exists"`
+	Present     bool   `json:"present"`
+	Count       int    `json:"count"`
+}
+
+type mirrorJSON struct {
+	Path     string `json:"path"`
+	Entries  int    `json:"entries"`
+	IPv4     int    `json:"ipv4"`
+	IPv6     int    `json:"ipv6"`
+	BadLines int    `json:"bad_lines"`
+}
+
+type watcherJSON struct {
+	Saved   time.Time  `json:"saved"`
+	Tracked int        `json:"tracked"`
+	Pending int        `json:"pending"`
+	Logs    []logJSON  `json:"logs"`
+	Stats   *statsJSON `json:"stats,omitempty"`
+}
+
+type logJSON struct {
+	Path        string     `json:"path"`
+	Offset      int64      `json:"offset"`
+	LastBan     *time.Time `json:"last_ban,omitempty"`
+	LastBanLine string     `json:"last_ban_line,omitempty"`
+}
+
+type statsJSON struct {
+	Lines      int64            `json:"lines"`
+	Bans       int64            `json:"bans"`
+	Filtered   int64            `json:"filtered"`
+	BansByJail map[string]int64 `json:"bans_by_jail,omitempty"`
+	Skipped    map[string]int64 `json:"skipped,omitempty"`
+}
+
+// readStatus gathers what can be read; a part that cannot be read is left
+// out and explained in Problems. store is nil when kerr says why.
+func readStatus(cfg *config.Config, store ipsetstore.Store, kerr error, now time.Time) statusJSON {
+	st := statusJSON{Daemon: daemonJSON{StateDir: cfg.StateDir}}
+	switch pid, err := daemon.Holder(cfg.StateDir); {
+	case err != nil:
+		st.Problems = append(st.Problems, err.Error())
+	case pid != 0:
+		st.Daemon.Running, st.Daemon.PID = true, max(pid, 0)
+	}
+
+	entries, bad, err := blocklist.Open(daemon.MirrorPath(cfg.StateDir)).Load()
+	st.Mirror = mirrorJSON{Path: daemon.MirrorPath(cfg.StateDir), BadLines: len(bad)}
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		// No mirror yet: nothing blocked.
+	case err != nil:
+		st.Problems = append(st.Problems, fmt.Sprintf("reading the mirror: %v", err))
+	}
+	var inForce []blocklist.Entry
+	for _, e := range entries {
+		if !e.Expires.IsZero() && !e.Expires.After(now) {
+			continue // due to leave at the next expiry pass
+		}
+		inForce = append(inForce, e)
+		if e.Prefix.Addr().Is4() {
+			st.Mirror.IPv4++
+		} else {
+			st.Mirror.IPv6++
+		}
+	}
+	st.Mirror.Entries = len(inForce)
+
+	if store == nil {
+		st.Problems = append(st.Problems, "kernel not read: "+explainKernel(kerr).Error())
+	} else if ks, err := store.Status(); err != nil {
+		st.Problems = append(st.Problems, "kernel not read: "+explainKernel(err).Error())
+	} else {
+		st.Kernel = kernelStatus(ks, st.Mirror)
+	}
+
+	snap, err := watcher.ReadSnapshot(cfg.StateDir, cfg.Threshold, cfg.Window)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		st.Problems = append(st.Problems, "no watcher state yet: the daemon has not run with this state directory")
+	case err != nil:
+		st.Problems = append(st.Problems, fmt.Sprintf("reading the watcher state: %v", err))
+	default:
+		st.Watcher = watcherStatus(snap)
+	}
+	return st
+}
+
+func kernelStatus(ks ipsetstore.Status, m mirrorJSON) *kernelJSON {
+	k := &kernelJSON{Healthy: ks.Healthy(), Sets: []setJSON{}, Rules: []ruleJSON{}}
+	for _, s := range ks.Sets {
+		mirror := m.IPv4
+		if s.Family == ipsetstore.IPv6 {
+			mirror = m.IPv6
+		}
+		k.Sets = append(k.Sets, setJSON{Name: s.Name, Family: s.Family.String(), Exists: s.Exists, Entries: s.Entries, Mirror: mirror, MaxElem: s.MaxElem})
+	}
+	for _, r := range ks.Rules {
+		k.Rules = append(k.Rules, ruleJSON{Chain: r.Chain, Family: r.Family.String(), ChainExists: r.ChainExists, Present: r.Present, Count: r.Count})
+	}
+	return k
+}
+
+func watcherStatus(s watcher.Snapshot) *watcherJSON {
+	w := &watcherJSON{Saved: s.Saved, Tracked: len(s.Tracked), Pending: len(s.Pending), Logs: []logJSON{}}
+	for _, cp := range s.Checkpoints {
+		l := logJSON{Path: cp.Log, Offset: cp.Offset, LastBanLine: cp.LastBanLine}
+		if !cp.LastBan.IsZero() {
+			t := cp.LastBan
+			l.LastBan = &t
+		}
+		w.Logs = append(w.Logs, l)
+	}
+	return w
+}
+
+func (st statusJSON) print(w io.Writer) {
+	if st.Daemon.Running {
+		pid := "unknown PID"
+		if st.Daemon.PID > 0 {
+			pid = fmt.Sprintf("PID %d", st.Daemon.PID)
+		}
+		fmt.Fprintf(w, "daemon:   running (%s), state dir %s\n", pid, st.Daemon.StateDir)
+	} else {
+		fmt.Fprintf(w, "daemon:   not running (state dir %s); blocks in the kernel stay in force\n", st.Daemon.StateDir)
+	}
+	if k := st.Kernel; k != nil {
+		for _, r := range k.Rules {
+			state := "present"
+			switch {
+			case !r.ChainExists:
+				state = "MISSING (the chain does not exist)"
+			case r.Count == 0:
+				state = "MISSING"
+			case !r.Present:
+				state = fmt.Sprintf("NOT AT THE TOP (%d rules)", r.Count)
+			case r.Count > 1:
+				state = fmt.Sprintf("DUPLICATED (%d rules)", r.Count)
+			}
+			fmt.Fprintf(w, "rule:     %s/%s %s\n", r.Chain, r.Family, state)
+		}
+		for _, s := range k.Sets {
+			if !s.Exists {
+				fmt.Fprintf(w, "set:      %s (%s) MISSING; the mirror holds %d\n", s.Name, s.Family, s.Mirror)
+				continue
+			}
+			drift := ""
+			if s.Entries != s.Mirror {
+				drift = " — differs from the mirror"
+			}
+			fmt.Fprintf(w, "set:      %s (%s) %d entries, mirror %d%s\n", s.Name, s.Family, s.Entries, s.Mirror, drift)
+		}
+	}
+	bad := ""
+	if st.Mirror.BadLines > 0 {
+		bad = fmt.Sprintf(", %d bad lines skipped", st.Mirror.BadLines)
+	}
+	fmt.Fprintf(w, "mirror:   %s, %d entries (%d IPv4, %d IPv6)%s\n", st.Mirror.Path, st.Mirror.Entries, st.Mirror.IPv4, st.Mirror.IPv6, bad)
+	if wj := st.Watcher; wj != nil {
+		fmt.Fprintf(w, "tracked:  %d addresses with bans in the window, %d offenders waiting to be blocked (state saved %s)\n",
+			wj.Tracked, wj.Pending, wj.Saved.Local().Format(time.RFC3339))
+		for _, l := range wj.Logs {
+			if l.LastBan == nil {
+				fmt.Fprintf(w, "log:      %s read to byte %d, no ban seen yet\n", l.Path, l.Offset)
+				continue
+			}
+			fmt.Fprintf(w, "log:      %s read to byte %d, last ban %s (%s ago)\n", l.Path, l.Offset,
+				l.LastBan.Local().Format(time.RFC3339), time.Since(*l.LastBan).Round(time.Second))
+			if l.LastBanLine != "" {
+				fmt.Fprintf(w, "          %s\n", strings.TrimSpace(l.LastBanLine))
+			}
+		}
+		if s := wj.Stats; s != nil {
+			fmt.Fprintf(w, "lines:    %d read, %d countable bans, %d filtered, %d skipped%s\n",
+				s.Lines, s.Bans, s.Filtered, sum(s.Skipped), reasons(s.Skipped))
+		}
+	}
+	for _, p := range st.Problems {
+		fmt.Fprintf(w, "note:     %s\n", p)
+	}
+}
+
+func sum(m map[string]int64) int64 {
+	var n int64
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// reasons writes counts by reason as " (long line 2, not UTF-8 1)".
+func reasons(m map[string]int64) string {
+	if len(m) == 0 {
+		return ""
+	}
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
+}

@@ -1,0 +1,34 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+)
+
+func teardownCommand() *cli.Command {
+	return command(&cli.Command{
+		Name:  "teardown",
+		Usage: "remove the match rules and the sets; keep the mirror",
+		Description: "teardown removes recidivist's iptables/ip6tables rules, then its two ipsets. The\n" +
+			"mirror file stays, so `recidivist restore` brings every block back. Stop the daemon\n" +
+			"first, or its next reconcile re-creates them.\n\n" +
+			"Example:\n" +
+			"   systemctl stop recidivist && recidivist teardown",
+		Action: func(c *cli.Context) error {
+			cfg, err := settings(c)
+			if err != nil {
+				return err
+			}
+			store, err := openStore(cfg)
+			if err != nil {
+				return err
+			}
+			if err := store.Teardown(); err != nil {
+				return explainKernel(err)
+			}
+			fmt.Fprintf(c.App.Writer, "removed the rules and the sets %s and %s6; the mirror %s is kept\n", cfg.SetName, cfg.SetName, cfg.StateDir+"/blocklist")
+			return nil
+		},
+	}, "set-name", "chain", "target", "ports", "maxelem", "state-dir", "log-level", "log-format")
+}

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/recidivist/recidivist/blocklist"
+	"github.com/recidivist/recidivist/daemon"
+	"github.com/recidivist/recidivist/ipsetstore"
+)
+
+func unbanCommand() *cli.Command {
+	return command(&cli.Command{
+		Name:      "unban",
+		Usage:     "unblock an address or range and forgive its past bans",
+		ArgsUsage: "ADDR[/PREFIX]...",
+		Description: "unban removes entries from the mirror file and from the kernel sets at once. The\n" +
+			"address is forgiven: the Ban lines logged before now never count against it again,\n" +
+			"whether the daemon runs or not (a stopped daemon notices at its next start). Later\n" +
+			"bans count afresh. Deleting the line from the mirror by hand has the same effect.\n\n" +
+			"Example:\n" +
+			"   recidivist unban 203.0.113.7",
+		Action: func(c *cli.Context) error {
+			cfg, err := settings(c)
+			if err != nil {
+				return err
+			}
+			if c.NArg() == 0 {
+				return usageErrorf("unban needs an address, e.g. recidivist unban 203.0.113.7")
+			}
+			var ps []netip.Prefix
+			for _, arg := range c.Args().Slice() {
+				p, err := blocklist.ParsePrefix(arg)
+				if err != nil {
+					return usageErrorf("%q is not an address or CIDR: %v", arg, err)
+				}
+				ps = append(ps, p)
+			}
+			if cfg.DryRun {
+				for _, p := range ps {
+					fmt.Fprintf(c.App.Writer, "dry run: would unban %s\n", p)
+				}
+				return nil
+			}
+			mirror := blocklist.Open(daemon.MirrorPath(cfg.StateDir))
+			removed, err := mirror.Remove(ps...)
+			if err != nil {
+				return err
+			}
+			var store *ipsetstore.NetlinkStore
+			if os.Geteuid() == 0 {
+				if store, err = openStore(cfg); err != nil {
+					return err
+				}
+			}
+			missing := 0
+			for _, p := range ps {
+				if store != nil {
+					if err := store.Del(p); err != nil {
+						return fmt.Errorf("%s is out of the mirror but still in the kernel set: %w", p, explainKernel(err))
+					}
+				}
+				if containsPrefix(removed, p) {
+					fmt.Fprintf(c.App.Writer, "unbanned %s\n", p)
+				} else {
+					fmt.Fprintf(c.App.ErrWriter, "recidivist: %s was not in the blocklist %s\n", p, mirror.Path())
+					missing++
+				}
+			}
+			if missing == len(ps) {
+				return cli.Exit("", 1)
+			}
+			return nil
+		},
+	}, "set-name", "chain", "target", "ports", "maxelem", "state-dir", "dry-run", "log-level", "log-format")
+}
+
+func containsPrefix(es []blocklist.Entry, p netip.Prefix) bool {
+	for _, e := range es {
+		if e.Prefix == p {
+			return true
+		}
+	}
+	return false
+}
