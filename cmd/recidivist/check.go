@@ -125,6 +125,7 @@ func (d *doctor) problem(what, fix string) {
 
 // run performs every check and returns the number of problems found.
 func (d *doctor) run() int {
+	d.problems = 0
 	d.checkConfig()
 	d.checkLogs()
 	privileged := d.checkPrivilege()

@@ -1,0 +1,335 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/recidivist/recidivist/blocklist"
+	"github.com/recidivist/recidivist/config"
+	"github.com/recidivist/recidivist/daemon"
+	"github.com/recidivist/recidivist/internal/netnstest"
+	"github.com/recidivist/recidivist/ipsetstore"
+	"github.com/recidivist/recidivist/ipsetstore/ipsettest"
+)
+
+// world is a healthy host for the doctor: a log with a Ban line, fail2ban
+// configured to write it at INFO, privilege, iptables, sets and rules that
+// hold exactly the mirror, no other daemon. Each test breaks one thing.
+type world struct {
+	dir    string
+	cfg    *config.Config
+	fake   *ipsettest.Fake
+	doctor *doctor
+	out    *bytes.Buffer
+}
+
+func f2bLine(at time.Time, jail, addr string) string {
+	return fmt.Sprintf("%s,%03d fail2ban.actions        [9091]: NOTICE  [%s] Ban %s\n",
+		at.Format("2006-01-02 15:04:05"), at.Nanosecond()/1e6, jail, addr)
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := &config.Config{
+		Logs:              []string{filepath.Join(dir, "fail2ban.log")},
+		Location:          time.Local,
+		Threshold:         3,
+		Window:            7 * 24 * time.Hour,
+		ExcludeJails:      []string{"recidive"},
+		SetName:           "recidivist",
+		Chains:            []string{"INPUT"},
+		Target:            "DROP",
+		MaxElem:           1 << 20,
+		StateDir:          filepath.Join(dir, "state"),
+		ReconcileInterval: time.Minute,
+	}
+	write(t, cfg.Logs[0], f2bLine(time.Now().Add(-time.Minute), "sshd", "192.0.2.10"))
+	write(t, filepath.Join(dir, "fail2ban", "fail2ban.conf"), "[Definition]\nloglevel = INFO\nlogtarget = "+cfg.Logs[0]+"\n")
+	if err := os.MkdirAll(filepath.Join(dir, "proc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(cfg.StateDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	mirror := blocklist.Open(daemon.MirrorPath(cfg.StateDir))
+	entries, err := mirror.Add(blocklist.Entry{Prefix: netip.MustParsePrefix("203.0.113.7/32"), Added: time.Now(), Jails: []string{"sshd"}, Bans: 3},
+		blocklist.Entry{Prefix: netip.MustParsePrefix("2001:db8::7/128"), Added: time.Now(), Manual: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake, err := ipsettest.New(ipsetstore.Config{SetName: cfg.SetName, Chains: cfg.Chains, Target: cfg.Target, MaxElem: cfg.MaxElem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := daemon.Restore(fake, entries, time.Now(), slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	out := &bytes.Buffer{}
+	d := newDoctor(cfg, out)
+	d.f2bDir = filepath.Join(dir, "fail2ban")
+	d.capEff = func() (uint64, error) { return 1 << capNetAdmin, nil }
+	d.lookPath = func(bin string) (string, error) { return "/usr/sbin/" + bin, nil }
+	d.store = func() (ipsetstore.Store, error) { return fake, nil }
+	d.procDir = filepath.Join(dir, "proc")
+	return &world{dir: dir, cfg: cfg, fake: fake, doctor: d, out: out}
+}
+
+func write(t *testing.T, path, text string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fakeDaemon writes /proc/PID/cmdline for a process the doctor should find.
+func (w *world) fakeDaemon(t *testing.T, pid int, args ...string) {
+	t.Helper()
+	write(t, filepath.Join(w.dir, "proc", fmt.Sprint(pid), "cmdline"), strings.Join(args, "\x00")+"\x00")
+}
+
+func TestDoctor_finds_each_problem_and_prints_its_fix(t *testing.T) {
+	cases := []struct {
+		name   string
+		break_ func(t *testing.T, w *world)
+		// problems is how many the breakage must cause; want and fix must
+		// appear in the output.
+		problems  int
+		want, fix string
+	}{
+		{"a healthy host has no problem", func(*testing.T, *world) {}, 0, "sets hold exactly the mirror's 2 entries", ""},
+		{"the log is missing", func(t *testing.T, w *world) { os.Remove(w.cfg.Logs[0]) }, 1,
+			"fail2ban.log does not exist", "point log at the file fail2ban writes"},
+		{"the log is not readable", func(t *testing.T, w *world) {
+			w.doctor.open = func(p string) (*os.File, error) {
+				return nil, &fs.PathError{Op: "open", Path: p, Err: fs.ErrPermission}
+			}
+		}, 1, "is not readable by this user", "run recidivist as root"},
+		{"the log is a directory", func(t *testing.T, w *world) { w.cfg.Logs = []string{w.dir} }, 2,
+			"cannot be read: not a regular file", "a regular file"},
+		{"fail2ban's loglevel hides bans", func(t *testing.T, w *world) {
+			write(t, filepath.Join(w.dir, "fail2ban", "fail2ban.local"), "[Definition]\nloglevel = WARNING\n")
+		}, 1, "loglevel = WARNING (set in " + "", "set loglevel = INFO (or NOTICE)"},
+		{"fail2ban logs elsewhere", func(t *testing.T, w *world) {
+			write(t, filepath.Join(w.dir, "fail2ban", "fail2ban.local"), "[Definition]\nlogtarget = /var/log/elsewhere.log\n")
+		}, 1, "fail2ban logs to /var/log/elsewhere.log", `set log = "/var/log/elsewhere.log"`},
+		{"fail2ban is not installed", func(t *testing.T, w *world) { w.doctor.f2bDir = filepath.Join(w.dir, "none") }, 1,
+			"fail2ban's configuration " + "", "apt-get install fail2ban"},
+		{"no privilege", func(t *testing.T, w *world) { w.doctor.capEff = func() (uint64, error) { return 0, nil } }, 1,
+			"no privilege to change ipsets", "run as root (sudo recidivist check)"},
+		{"no iptables binary", func(t *testing.T, w *world) {
+			w.doctor.lookPath = func(bin string) (string, error) { return "", &exec.Error{Name: bin, Err: exec.ErrNotFound} }
+		}, 2, "ip6tables is not installed", "apt-get install iptables"},
+		{"no kernel ipset support", func(t *testing.T, w *world) {
+			w.fake.FailNext(fmt.Errorf("listing sets: %w", ipsetstore.ErrNoKernelSupport))
+		}, 1, "no kernel ipset support", "modprobe ip_set ip_set_hash_net xt_set"},
+		{"sets and rules destroyed", func(t *testing.T, w *world) { w.fake.DestroySets() }, 4,
+			"set recidivist6 (inet6) does not exist", "sudo recidivist restore"},
+		{"rules flushed", func(t *testing.T, w *world) { w.fake.FlushRules() }, 2,
+			"no recidivist match rule in INPUT/inet6", "sudo recidivist restore"},
+		{"a rule buried under another", func(t *testing.T, w *world) { w.fake.BuryRule("INPUT", ipsetstore.IPv4) }, 1,
+			"rule in INPUT/inet is not at the top", "moves the rule to the top"},
+		{"a chain missing", func(t *testing.T, w *world) { w.fake.RemoveChain("INPUT") }, 2,
+			"chain INPUT does not exist (inet)", "remove INPUT from chain"},
+		{"a mirror entry missing from the set", func(t *testing.T, w *world) {
+			if err := w.fake.Del(netip.MustParsePrefix("203.0.113.7/32")); err != nil {
+				t.Fatal(err)
+			}
+		}, 1, "1 mirror entries are not in the sets: 203.0.113.7/32", "sudo recidivist restore makes the sets equal the mirror"},
+		{"a set entry missing from the mirror", func(t *testing.T, w *world) {
+			if err := w.fake.Add(ipsetstore.Entry{Prefix: netip.MustParsePrefix("198.51.100.9/32")}); err != nil {
+				t.Fatal(err)
+			}
+		}, 1, "1 set entries are not in the mirror: 198.51.100.9/32", "within reconcile-interval 1m"},
+		{"a second daemon on the same sets", func(t *testing.T, w *world) {
+			w.fakeDaemon(t, 4242, "/usr/local/bin/recidivist", "run", "--state-dir", "/srv/other")
+		}, 1, "another recidivist daemon (PID 4242, state dir /srv/other) manages the same sets recidivist and recidivist6", "stop one of them (kill 4242)"},
+		{"a second daemon with its own sets is fine", func(t *testing.T, w *world) {
+			w.fakeDaemon(t, 4243, "recidivist", "run", "--state-dir=/srv/other", "--set-name=other")
+		}, 0, "another recidivist daemon (PID 4243, state dir /srv/other) manages other sets (other)", ""},
+		{"another program is no daemon", func(t *testing.T, w *world) {
+			w.fakeDaemon(t, 4244, "/usr/bin/vim", "recidivist", "run")
+		}, 0, "sets hold exactly", ""},
+		{"a world-writable mirror", func(t *testing.T, w *world) {
+			if err := os.Chmod(daemon.MirrorPath(w.cfg.StateDir), 0o666); err != nil {
+				t.Fatal(err)
+			}
+		}, 1, "is writable by other users (mode -rw-rw-rw-)", "chmod 600 "},
+		{"a bad line in the mirror", func(t *testing.T, w *world) {
+			f, err := os.OpenFile(daemon.MirrorPath(w.cfg.StateDir), os.O_APPEND|os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintln(f, "not-an-address")
+			f.Close()
+		}, 1, "not-an-address", "correct or delete that line"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t)
+			tc.break_(t, w)
+			n := w.doctor.run()
+			out := w.out.String()
+			if n != tc.problems || strings.Count(out, "PROBLEM") != tc.problems {
+				t.Errorf("found %d problems (%d printed), want %d:\n%s", n, strings.Count(out, "PROBLEM"), tc.problems, out)
+			}
+			if !strings.Contains(out, tc.want) {
+				t.Errorf("output does not say %q:\n%s", tc.want, out)
+			}
+			if tc.fix != "" && !strings.Contains(out, "fix: "+tc.fix) && !strings.Contains(out, tc.fix) {
+				t.Errorf("output does not give the fix %q:\n%s", tc.fix, out)
+			}
+			if tc.fix != "" && !strings.Contains(out, "fix:") {
+				t.Errorf("a problem without a fix line:\n%s", out)
+			}
+		})
+	}
+}
+
+func TestDoctor_without_privilege_skips_the_kernel_rather_than_failing_on_it(t *testing.T) {
+	w := newWorld(t)
+	w.doctor.capEff = func() (uint64, error) { return 0, nil }
+	w.doctor.store = func() (ipsetstore.Store, error) {
+		t.Error("the doctor touched the kernel without privilege")
+		return nil, errors.New("unreachable")
+	}
+	w.doctor.run()
+	if strings.Contains(w.out.String(), "set recidivist") {
+		t.Errorf("kernel results printed without privilege:\n%s", w.out.String())
+	}
+}
+
+func TestDoctor_reads_the_capability_set_of_this_process(t *testing.T) {
+	caps, err := readCapEff()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if root := os.Geteuid() == 0; root != (caps&(1<<capNetAdmin) != 0) && root {
+		t.Errorf("root without CAP_NET_ADMIN in CapEff %x: is this a restricted container?", caps)
+	}
+}
+
+func TestCheck_exits_2_naming_key_value_and_what_is_allowed_for_a_bad_config_file(t *testing.T) {
+	cases := []struct {
+		name, toml string
+		want       []string
+	}{
+		{"unknown key", "treshold = 3\n", []string{"treshold", "no such key", "threshold"}},
+		{"wrong type", "threshold = \"three\"\n", []string{"threshold", "three"}},
+		{"bad duration", "window = \"1fortnight\"\n", []string{"window", "1fortnight", "duration"}},
+		{"bad cidr", "ignore = [\"10.0.0.0/33\"]\n", []string{"ignore", "10.0.0.0/33"}},
+		{"set name too long", "set-name = \"" + strings.Repeat("x", 31) + "\"\n", []string{"set-name", strings.Repeat("x", 31), "31"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "recidivist.toml")
+			if err := os.WriteFile(path, []byte(tc.toml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var stderr bytes.Buffer
+			code := run(context.Background(), []string{"recidivist", "check", "--config", path}, io.Discard, &stderr)
+			if code != 2 {
+				t.Fatalf("exit %d, want 2; stderr: %s", code, stderr.String())
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(stderr.String(), w) {
+					t.Errorf("stderr %q does not mention %q", stderr.String(), w)
+				}
+			}
+		})
+	}
+}
+
+// TestDoctor_against_the_kernel runs the kernel checks on real sets and rules
+// in a fresh network namespace: missing before restore, healthy after,
+// drift after an entry is deleted behind the daemon's back.
+func TestDoctor_against_the_kernel(t *testing.T) {
+	netnstest.Enter(t)
+	w := newWorld(t)
+	store, err := ipsetstore.New(ipsetstore.Config{SetName: "rcdvck", Chains: []string{"INPUT"}, Target: "DROP", MaxElem: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.cfg.SetName = "rcdvck"
+	w.doctor.store = func() (ipsetstore.Store, error) { return store, nil }
+	w.doctor.capEff = readCapEff
+	w.doctor.lookPath = exec.LookPath
+
+	if n := w.doctor.run(); n != 4 || !strings.Contains(w.out.String(), "set rcdvck (inet) does not exist") {
+		t.Fatalf("before restore: %d problems, want 4 (two sets, two rules):\n%s", n, w.out)
+	}
+	entries, _, err := blocklist.Open(daemon.MirrorPath(w.cfg.StateDir)).Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := daemon.Restore(store, entries, time.Now(), slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	w.out.Reset()
+	if n := w.doctor.run(); n != 0 {
+		t.Fatalf("after restore: %d problems, want 0:\n%s", n, w.out)
+	}
+	if err := store.Del(netip.MustParsePrefix("2001:db8::7/128")); err != nil {
+		t.Fatal(err)
+	}
+	w.out.Reset()
+	if n := w.doctor.run(); n != 1 || !strings.Contains(w.out.String(), "1 mirror entries are not in the sets: 2001:db8::7/128") {
+		t.Fatalf("after a deletion in the kernel: %d problems, want the drift:\n%s", n, w.out)
+	}
+}
+
+// TestDoctor_finds_a_second_daemon_among_real_processes starts a process
+// whose command line is that of `recidivist run` on another state dir.
+func TestDoctor_finds_a_second_daemon_among_real_processes(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe)
+	cmd.Args = []string{filepath.Join(t.TempDir(), "recidivist"), "run", "--state-dir", "/srv/elsewhere"}
+	cmd.Env = append(os.Environ(), "RECIDIVIST_TEST_IDLE=1")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+
+	w := newWorld(t)
+	w.doctor.procDir = "/proc"
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		w.out.Reset()
+		w.doctor.checkDaemons()
+		want := fmt.Sprintf("another recidivist daemon (PID %d, state dir /srv/elsewhere)", cmd.Process.Pid)
+		if strings.Contains(w.out.String(), want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the doctor did not find PID %d:\n%s", cmd.Process.Pid, w.out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestMain lets the test binary stand in for a running daemon process.
+func TestMain(m *testing.M) {
+	if os.Getenv("RECIDIVIST_TEST_IDLE") == "1" {
+		time.Sleep(time.Minute)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
