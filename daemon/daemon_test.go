@@ -405,3 +405,36 @@ func TestDaemon_ban_time_carries_into_the_kernel_and_expired_lines_leave_the_mir
 		t.Error("an expired block is still in the mirror or the set")
 	}
 }
+
+// progressFake is a fake kernel that, like the real one, reports how far a
+// Replace has got.
+type progressFake struct {
+	*ipsettest.Fake
+	fn    func(int)
+	heard int
+}
+
+func (p *progressFake) SetProgress(fn func(int)) { p.fn = fn }
+
+func (p *progressFake) Replace(es []ipsetstore.Entry) error {
+	if p.fn != nil {
+		p.heard++
+		p.fn(len(es))
+	}
+	return p.Fake.Replace(es)
+}
+
+func TestRestore_reports_progress_through_a_store_that_can_and_unhooks_after(t *testing.T) {
+	fake, err := ipsettest.New(ipsetstore.Config{SetName: "recidivist", Chains: []string{"INPUT"}, Target: "DROP"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &progressFake{Fake: fake}
+	entries := []blocklist.Entry{{Prefix: prefix("192.0.2.1")}, {Prefix: prefix("2001:db8::1")}}
+	if err := Restore(p, entries, time.Now(), slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	if p.heard != 1 || p.fn != nil {
+		t.Errorf("Replace reported progress %d times and the hook is %v after Restore; want once, then unhooked", p.heard, p.fn != nil)
+	}
+}

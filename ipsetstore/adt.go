@@ -18,8 +18,9 @@ const maxBatch = 60000
 // IPSET_ATTR_DATA per element. Adding an existing element updates it;
 // deleting an absent one is no error. On failure it returns the index of
 // the element the kernel refused; the elements before it are applied.
+// progress, if not nil, hears the size of each acknowledged batch.
 // Callers hold s.mu.
-func (s *NetlinkStore) adt(cmd uint16, set string, es []Entry) (int, error) {
+func (s *NetlinkStore) adt(cmd uint16, set string, es []Entry, progress func(int)) (int, error) {
 	withExt := cmd == cmdAdd
 	for i := 0; i < len(es); {
 		first := i
@@ -44,14 +45,17 @@ func (s *NetlinkStore) adt(cmd uint16, set string, es []Entry) (int, error) {
 			}
 			return idx, re.err
 		}
+		if progress != nil {
+			progress(i - first)
+		}
 	}
 	return -1, nil
 }
 
 // addAll adds es to set, turning a refusal into an error that names the
 // entry (and for a full set, what to do). Callers hold s.mu.
-func (s *NetlinkStore) addAll(set string, es []Entry) error {
-	idx, err := s.adt(cmdAdd, set, es)
+func (s *NetlinkStore) addAll(set string, es []Entry, progress func(int)) error {
+	idx, err := s.adt(cmdAdd, set, es, progress)
 	switch {
 	case err == nil:
 		return nil

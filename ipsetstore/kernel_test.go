@@ -197,3 +197,30 @@ func TestBatchesSpanManyMessagesAndNameTheRefusedEntry(t *testing.T) {
 		t.Fatalf("Replace of 5000 into maxelem 3000 = %v, want ErrSetFull naming %s", err, es[3000].Prefix)
 	}
 }
+
+func TestReplaceReportsProgressOnceEveryEntryIsInTheKernel(t *testing.T) {
+	s := newKernelStore(t, ipsetstore.Config{SetName: "recidivist", Chains: []string{"INPUT"}, Target: "DROP"})
+	mustEnsure(t, s)
+	var es []ipsetstore.Entry
+	for i := range 20000 {
+		es = append(es, ipsetstore.Entry{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 32)})
+	}
+	for i := range 3000 {
+		es = append(es, ipsetstore.Entry{Prefix: netip.PrefixFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 14: byte(i >> 8), 15: byte(i)}), 128)})
+	}
+	var reports, added int
+	s.SetProgress(func(n int) { reports++; added += n })
+	if err := s.Replace(es); err != nil {
+		t.Fatalf("Replace: %v", err)
+	}
+	if added != len(es) || reports < 2 {
+		t.Errorf("progress heard %d entries in %d reports, want all %d in several batches", added, reports, len(es))
+	}
+	s.SetProgress(nil)
+	if err := s.Replace(es[:10]); err != nil {
+		t.Fatalf("Replace after SetProgress(nil): %v", err)
+	}
+	if added != len(es) {
+		t.Errorf("progress heard %d entries after SetProgress(nil)", added-len(es))
+	}
+}

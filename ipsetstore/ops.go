@@ -38,7 +38,7 @@ func (s *NetlinkStore) Add(e Entry) error {
 	if err := s.open(); err != nil {
 		return err
 	}
-	return s.addAll(s.cfg.Set(FamilyOf(e.Prefix)), []Entry{e})
+	return s.addAll(s.cfg.Set(FamilyOf(e.Prefix)), []Entry{e}, nil)
 }
 
 // Del removes p from its set; an absent entry or set is not an error.
@@ -53,7 +53,7 @@ func (s *NetlinkStore) Del(p netip.Prefix) error {
 		return err
 	}
 	set := s.cfg.Set(FamilyOf(e.Prefix))
-	if _, err := s.adt(cmdDel, set, []Entry{e}); err != nil && !isNoSet(err) {
+	if _, err := s.adt(cmdDel, set, []Entry{e}, nil); err != nil && !isNoSet(err) {
 		return fmt.Errorf("deleting %s from set %s: %w", e.Prefix, set, err)
 	}
 	return nil

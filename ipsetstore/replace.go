@@ -38,7 +38,7 @@ func (s *NetlinkStore) Replace(entries []Entry) error {
 		if err := s.create(tmp, f); err != nil {
 			return err
 		}
-		if err := s.addAll(tmp, parts[f]); err != nil {
+		if err := s.addAll(tmp, parts[f], s.progress); err != nil {
 			fill := fmt.Errorf("filling %s to replace %s (left unchanged): %w", tmp, live, err)
 			return errors.Join(fill, s.destroy(tmp))
 		}
