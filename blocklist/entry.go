@@ -174,3 +174,26 @@ func (e *Entry) parseField(w string) bool {
 	}
 	return true
 }
+
+// Note returns the comment's free text: what follows the metadata of a
+// comment recidivist wrote, or the whole comment of one written by hand.
+func (e Entry) Note() string {
+	c := e.Comment
+	if !isMarked(c) {
+		return c
+	}
+	var scratch Entry
+	rest := strings.TrimLeftFunc(c[len(marker):], unicode.IsSpace)
+	for i := 2; rest != ""; i++ { // word 1 is the marker, as in parseComment
+		end := strings.IndexFunc(rest, unicode.IsSpace)
+		if end < 0 {
+			end = len(rest)
+		}
+		w := rest[:end]
+		if !(i == 2 && scratch.parseAdded(w)) && !scratch.parseField(w) {
+			return rest
+		}
+		rest = strings.TrimLeftFunc(rest[end:], unicode.IsSpace)
+	}
+	return ""
+}

@@ -102,3 +102,24 @@ func TestRoundTrip(t *testing.T) {
 		t.Errorf("Comment of a loaded manual entry = %q, want the full comment text", got[2].Comment)
 	}
 }
+
+func TestNote(t *testing.T) {
+	tests := []struct{ name, line, want string }{
+		{"free text after the metadata", "203.0.113.7 # recidivist 2026-11-24T13:55:51Z manual webmail brute force", "webmail brute force"},
+		{"metadata only", "203.0.113.7 # recidivist 2026-11-24T13:55:51Z jails=sshd,postfix bans=3 expires=2026-12-01T13:55:51Z", ""},
+		{"a hand-written comment is all note", "203.0.113.7 # the office printer, compromised", "the office printer, compromised"},
+		{"a field that does not parse starts the note", "203.0.113.7 # recidivist 2026-11-24T13:55:51Z bans=many and more", "bans=many and more"},
+		{"no comment", "203.0.113.7", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			es := mustLoad(t, mirrorIn(t, tt.line+"\n"))
+			if len(es) != 1 {
+				t.Fatalf("loaded %d entries from %q", len(es), tt.line)
+			}
+			if got := es[0].Note(); got != tt.want {
+				t.Errorf("Note() = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
