@@ -3,11 +3,13 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/recidivist/recidivist/blocklist"
+	"github.com/recidivist/recidivist/config"
 	"github.com/recidivist/recidivist/daemon"
 )
 
@@ -22,7 +24,7 @@ func banCommand() *cli.Command {
 			"Lines of an iptables-repeater ip.blocklist can be imported with\n" +
 			"   cut -d' ' -f1 ip.blocklist | xargs recidivist ban\n\n" +
 			"Examples:\n" +
-			"   recidivist ban 203.0.113.7 --comment \"brute force on webmail\"\n" +
+			"   recidivist ban --comment \"brute force on webmail\" 203.0.113.7\n" +
 			"   recidivist ban 2001:db8:bad::/48",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "comment", Usage: "text kept with the entry in the mirror"},
@@ -40,6 +42,9 @@ func banCommand() *cli.Command {
 			now := time.Now().UTC().Truncate(time.Second)
 			var entries []blocklist.Entry
 			for _, arg := range c.Args().Slice() {
+				if strings.HasPrefix(arg, "-") {
+					return usageErrorf("%s after the addresses: options go first, e.g. recidivist ban --comment TEXT 203.0.113.7", arg)
+				}
 				p, err := blocklist.ParsePrefix(arg)
 				if err != nil {
 					return usageErrorf("%q is not an address or CIDR: %v", arg, err)
@@ -60,7 +65,9 @@ func banCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			if os.Geteuid() == 0 {
+			if os.Geteuid() != 0 {
+				fmt.Fprintln(c.App.ErrWriter, kernelLater(cfg))
+			} else {
 				store, err := openStore(cfg)
 				if err != nil {
 					return err
@@ -93,4 +100,12 @@ func contains(es []blocklist.Entry, e blocklist.Entry) bool {
 		}
 	}
 	return false
+}
+
+// kernelLater says when a change made without root reaches the kernel.
+func kernelLater(cfg *config.Config) string {
+	if pid, err := daemon.Holder(cfg.StateDir); err == nil && pid != 0 {
+		return fmt.Sprintf("recidivist: not root: the mirror is changed; the daemon (PID %d) applies it to the kernel sets within a moment", pid)
+	}
+	return "recidivist: not root: the mirror is changed but not the kernel sets; run sudo recidivist restore (or start the daemon) to apply it"
 }

@@ -55,7 +55,7 @@ type entryJSON struct {
 func entriesJSON(es []blocklist.Entry) []entryJSON {
 	out := make([]entryJSON, 0, len(es))
 	for _, e := range es {
-		j := entryJSON{Address: prefixString(e), Jails: e.Jails, Bans: e.Bans, Manual: e.Manual, Comment: e.Comment}
+		j := entryJSON{Address: prefixString(e), Jails: e.Jails, Bans: e.Bans, Manual: e.Manual, Comment: e.Note()}
 		if !e.Added.IsZero() {
 			t := e.Added
 			j.Added = &t
@@ -89,11 +89,14 @@ func printEntries(w io.Writer, es []blocklist.Entry) {
 			expires = e.Expires.Format(time.RFC3339)
 		}
 		why := "manual"
-		switch {
-		case len(e.Jails) > 0:
+		if len(e.Jails) > 0 {
 			why = fmt.Sprintf("%d bans in %s", e.Bans, strings.Join(e.Jails, ","))
-		case !e.Manual && e.Comment != "":
-			why = e.Comment
+		}
+		switch note := e.Note(); {
+		case note != "" && (e.Manual || len(e.Jails) > 0):
+			why += ": " + note
+		case note != "":
+			why = note
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", prefixString(e), added, why, expires)
 	}

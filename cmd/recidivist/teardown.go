@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/recidivist/recidivist/daemon"
 )
 
 func teardownCommand() *cli.Command {
@@ -19,6 +21,9 @@ func teardownCommand() *cli.Command {
 			cfg, err := settings(c)
 			if err != nil {
 				return err
+			}
+			if pid, err := daemon.Holder(cfg.StateDir); err == nil && pid != 0 {
+				return fmt.Errorf("the daemon (PID %d) runs on %s and would re-create the sets and rules at its next reconcile: stop it first (systemctl stop recidivist)", pid, cfg.StateDir)
 			}
 			store, err := openStore(cfg)
 			if err != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -33,6 +34,9 @@ func unbanCommand() *cli.Command {
 			}
 			var ps []netip.Prefix
 			for _, arg := range c.Args().Slice() {
+				if strings.HasPrefix(arg, "-") {
+					return usageErrorf("%s after the addresses: options go first, e.g. recidivist unban --state-dir DIR 203.0.113.7", arg)
+				}
 				p, err := blocklist.ParsePrefix(arg)
 				if err != nil {
 					return usageErrorf("%q is not an address or CIDR: %v", arg, err)
@@ -55,6 +59,8 @@ func unbanCommand() *cli.Command {
 				if store, err = openStore(cfg); err != nil {
 					return err
 				}
+			} else if len(removed) > 0 {
+				fmt.Fprintln(c.App.ErrWriter, kernelLater(cfg))
 			}
 			missing := 0
 			for _, p := range ps {
