@@ -34,7 +34,7 @@ func benchMirror(b *testing.B, n int) *blocklist.File {
 }
 
 func BenchmarkLoad(b *testing.B) {
-	for _, n := range []int{1_000, 100_000} {
+	for _, n := range []int{1_000, 100_000, 1_000_000} {
 		b.Run(fmt.Sprintf("%d_entries", n), func(b *testing.B) {
 			f := benchMirror(b, n)
 			b.ReportAllocs()
