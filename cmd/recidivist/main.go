@@ -39,6 +39,7 @@ func main() {
 // 0 success, 1 runtime failure, 2 bad usage or configuration.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
+	app.Metadata = map[string]any{argsKey: args}
 	err := app.RunContext(ctx, args)
 	if err == nil {
 		return 0
@@ -57,6 +58,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	return code
 }
+
+// argsKey is where the app keeps its command line, for the reload on SIGHUP.
+const argsKey = "args"
 
 // errUsage marks errors in how a command was called (exit status 2).
 var errUsage = errors.New("bad usage")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -83,11 +84,8 @@ func reloadOnHUP(ctx context.Context, c *cli.Context, d *daemon.Daemon) {
 		case <-ctx.Done():
 			return
 		case <-hup:
-			if err := config.Apply(c); err != nil {
-				slog.Error("reload: keeping the old configuration", "err", err)
-				continue
-			}
-			cfg, err := config.Load(c)
+			args, _ := c.App.Metadata[argsKey].([]string)
+			cfg, err := freshConfig(ctx, args)
 			if err != nil {
 				slog.Error("reload: keeping the old configuration", "err", err)
 				continue
@@ -95,6 +93,29 @@ func reloadOnHUP(ctx context.Context, c *cli.Context, d *daemon.Daemon) {
 			d.Reload(cfg)
 		}
 	}
+}
+
+// freshConfig reads the settings of the command line args anew: flags,
+// environment and config file. It parses the whole command line again in a
+// new app, because altsrc never overwrites a flag it has filled once, so
+// applying the file to the running command's context would change nothing.
+func freshConfig(ctx context.Context, args []string) (*config.Config, error) {
+	app := newApp(io.Discard, io.Discard)
+	var cfg *config.Config
+	for _, cmd := range app.Commands {
+		cmd.Action = func(c *cli.Context) error {
+			var err error
+			cfg, err = config.Load(c)
+			return err
+		}
+	}
+	if err := app.RunContext(ctx, args); err != nil {
+		return nil, err
+	}
+	if cfg == nil {
+		return nil, fmt.Errorf("reading the settings of %q: no command ran", args)
+	}
+	return cfg, nil
 }
 
 func serveMetrics(ctx context.Context, addr string, m *daemon.Metrics, d *daemon.Daemon) error {
