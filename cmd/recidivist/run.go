@@ -63,7 +63,12 @@ func runCommand() *cli.Command {
 					return err
 				}
 			}
-			go reloadOnHUP(ctx, c, d)
+			// Registered before the daemon starts: SIGHUP's default action
+			// would kill it.
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			go reloadOnHUP(ctx, c, d, hup)
 			slog.Info("recidivist starting", "logs", cfg.Logs, "threshold", cfg.Threshold, "window", config.FormatDuration(cfg.Window), "state_dir", cfg.StateDir, "dry_run", cfg.DryRun)
 			if err := d.Run(ctx); err != nil {
 				return explainKernel(err)
@@ -75,10 +80,7 @@ func runCommand() *cli.Command {
 }
 
 // reloadOnHUP re-reads the configuration (file and environment) on SIGHUP.
-func reloadOnHUP(ctx context.Context, c *cli.Context, d *daemon.Daemon) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+func reloadOnHUP(ctx context.Context, c *cli.Context, d *daemon.Daemon, hup <-chan os.Signal) {
 	for {
 		select {
 		case <-ctx.Done():
