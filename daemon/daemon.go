@@ -124,7 +124,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer daemon.SdNotify(false, daemon.SdNotifyStopping) //nolint:errcheck // nothing to do if systemd is gone
 
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return d.watcher.Run(ctx, d.onOffender) })
+	g.Go(func() error {
+		return d.watcher.Run(ctx, func(o watcher.Offender) error { return d.onOffenders([]watcher.Offender{o}) })
+	})
 	g.Go(func() error { return d.reconcileLoop(ctx) })
 	err = g.Wait()
 	if errors.Is(err, context.Canceled) || ctx.Err() != nil && err == nil {
@@ -189,49 +191,78 @@ type progressStore interface {
 	SetProgress(fn func(added int))
 }
 
-// onOffender records a new offender in the mirror and the kernel. It runs on
-// the watcher's goroutine; an error makes the watcher retry the offender.
-func (d *Daemon) onOffender(o watcher.Offender) error {
+// onOffenders records new offenders in the kernel and the mirror. It runs on
+// the watcher's goroutine with every offender found since the last call (one
+// while following the log, many during a first-start backfill); an error
+// makes the watcher hand over the same offenders again. The mirror and the
+// seen set are written once per call: each write costs fsyncs.
+func (d *Daemon) onOffenders(batch []watcher.Offender) error {
 	start := time.Now()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	p := netip.PrefixFrom(o.Addr, o.Addr.BitLen())
-	if err := d.policy.Check(p, false); err != nil {
-		d.log.Info("offender not blocked", "addr", o.Addr, "reason", err)
-		return nil
-	}
-	e := blocklist.Entry{Prefix: p, Added: d.now().UTC().Truncate(time.Second), Jails: o.Jails, Bans: o.Bans}
-	if d.cfg.BanTime > 0 {
-		e.Expires = e.Added.Add(d.cfg.BanTime)
+	now := d.now().UTC().Truncate(time.Second)
+	entries := make([]blocklist.Entry, 0, len(batch))
+	offenders := make([]watcher.Offender, 0, len(batch))
+	for _, o := range batch {
+		p := netip.PrefixFrom(o.Addr, o.Addr.BitLen())
+		if err := d.policy.Check(p, false); err != nil {
+			d.log.Info("offender not blocked", "addr", o.Addr, "reason", err)
+			continue
+		}
+		e := blocklist.Entry{Prefix: p, Added: now, Jails: o.Jails, Bans: o.Bans}
+		if d.cfg.BanTime > 0 {
+			e.Expires = e.Added.Add(d.cfg.BanTime)
+		}
+		entries = append(entries, e)
+		offenders = append(offenders, o)
 	}
 	if d.store == nil {
-		d.log.Info("dry run: would block offender", "addr", o.Addr, "bans", o.Bans, "jails", strings.Join(o.Jails, ","), "first", o.First, "last", o.Last)
+		for _, o := range offenders {
+			d.log.Info("dry run: would block offender", "addr", o.Addr, "bans", o.Bans, "jails", strings.Join(o.Jails, ","), "first", o.First, "last", o.Last)
+		}
+		return nil
+	}
+	if len(entries) == 0 {
 		return nil
 	}
 	// The kernel first: that is what stops the attacker, and it takes
 	// microseconds where the mirror's fsyncs take milliseconds. Nothing is
-	// lost if the mirror write then fails: the watcher retries the offender
-	// until it is accepted (and after a crash re-reads its lines).
-	kerr := d.store.Add(KernelEntry(e, d.now()))
-	if kerr == nil {
-		d.metrics.latency.Observe(d.now().Sub(o.Last).Seconds())
+	// lost if the mirror write then fails: the watcher hands the offenders
+	// over again until they are accepted (and after a crash re-reads their
+	// lines).
+	kerrs := make([]error, len(entries))
+	for i, e := range entries {
+		if kerrs[i] = d.store.Add(KernelEntry(e, d.now())); kerrs[i] == nil {
+			d.metrics.latency.Observe(d.now().Sub(offenders[i].Last).Seconds())
+		}
 	}
-	added, err := d.mirror.Add(e)
+	added, err := d.mirror.Add(entries...)
 	if err != nil {
-		return fmt.Errorf("recording offender %s in the mirror: %w", o.Addr, err)
+		return fmt.Errorf("recording %d offenders in the mirror: %w", len(entries), err)
 	}
-	if err := d.seen.add(p); err != nil {
+	ps := make([]netip.Prefix, len(entries))
+	for i, e := range entries {
+		ps[i] = e.Prefix
+	}
+	if err := d.seen.add(ps...); err != nil {
 		d.log.Warn("remembering the mirror's entries", "err", err) // only a hand deletion while stopped could go unforgiven
 	}
-	if kerr != nil {
-		// The mirror has it; the reconcile retries the kernel and keeps saying so.
-		d.log.Error("offender recorded in the mirror but not in the kernel set", "addr", o.Addr, "err", kerr)
-		d.metrics.kernelErrors.Inc()
-		return nil
+	isNew := make(map[netip.Prefix]bool, len(added))
+	for _, e := range added {
+		isNew[e.Prefix] = true
 	}
-	if len(added) > 0 {
-		d.metrics.blocked.Inc()
-		d.log.Info("blocked offender", "addr", o.Addr, "bans", o.Bans, "jails", strings.Join(o.Jails, ","), "first", o.First, "last", o.Last, "took", time.Since(start))
+	took := time.Since(start)
+	for i, o := range offenders {
+		if kerrs[i] != nil {
+			// The mirror has it; the reconcile retries the kernel and keeps saying so.
+			d.log.Error("offender recorded in the mirror but not in the kernel set", "addr", o.Addr, "err", kerrs[i])
+			d.metrics.kernelErrors.Inc()
+			continue
+		}
+		if isNew[entries[i].Prefix] {
+			d.metrics.blocked.Inc()
+			d.log.Info("blocked offender", "addr", o.Addr, "bans", o.Bans, "jails", strings.Join(o.Jails, ","), "first", o.First, "last", o.Last, "took", took)
+		}
 	}
 	return nil
 }

@@ -50,13 +50,19 @@ func (s *seenSet) load(current []blocklist.Entry, _ time.Time) error {
 	return nil
 }
 
-// add remembers p at once: if the daemon stops before the next update, a
-// hand deletion of p's line must still be noticed at the next start.
-func (s *seenSet) add(p netip.Prefix) error {
-	if _, ok := s.set[p]; ok {
+// add remembers ps at once: if the daemon stops before the next update, a
+// hand deletion of their lines must still be noticed at the next start.
+func (s *seenSet) add(ps ...netip.Prefix) error {
+	changed := false
+	for _, p := range ps {
+		if _, ok := s.set[p]; !ok {
+			s.set[p] = struct{}{}
+			changed = true
+		}
+	}
+	if !changed {
 		return nil
 	}
-	s.set[p] = struct{}{}
 	return s.save()
 }
 
