@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -24,7 +23,7 @@ func banCommand() *cli.Command {
 			"Lines of an iptables-repeater ip.blocklist can be imported with\n" +
 			"   cut -d' ' -f1 ip.blocklist | xargs recidivist ban\n\n" +
 			"Examples:\n" +
-			"   recidivist ban --comment \"brute force on webmail\" 203.0.113.7\n" +
+			"   recidivist ban 203.0.113.7 --comment \"brute force on webmail\"\n" +
 			"   recidivist ban 2001:db8:bad::/48",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "comment", Usage: "text kept with the entry in the mirror"},
@@ -42,9 +41,6 @@ func banCommand() *cli.Command {
 			now := time.Now().UTC().Truncate(time.Second)
 			var entries []blocklist.Entry
 			for _, arg := range c.Args().Slice() {
-				if strings.HasPrefix(arg, "-") {
-					return usageErrorf("%s after the addresses: options go first, e.g. recidivist ban --comment TEXT 203.0.113.7", arg)
-				}
 				p, err := blocklist.ParsePrefix(arg)
 				if err != nil {
 					return usageErrorf("%q is not an address or CIDR: %v", arg, err)

@@ -61,8 +61,15 @@ func TestCommands_ban_list_unban_restore_teardown_in_a_fresh_namespace(t *testin
 	if got := kernelSet(t, "rcdvcmd"); !slices.Equal(got, []string{"2001:db8:bad::/48", "203.0.113.7/32"}) {
 		t.Errorf("sets after ban = %v", got)
 	}
-	if code, _, errOut := do("ban", "192.0.2.1", "--comment", "late"); code != 2 || !strings.Contains(errOut, "options go first") {
-		t.Errorf("ban with an option after the address: exit %d, stderr %q", code, errOut)
+	// Options after the addresses, as PRODUCT.md writes them.
+	if code, out, errOut := do("ban", "192.0.2.1", "--comment", "late", "198.51.100.1"); code != 0 || out != "banned 192.0.2.1/32\nbanned 198.51.100.1/32\n" {
+		t.Errorf("ban with an option between the addresses: exit %d, %q, %q", code, out, errOut)
+	}
+	if code, out, errOut := do("unban", "192.0.2.1", "--dry-run"); code != 0 || out != "dry run: would unban 192.0.2.1/32\n" {
+		t.Errorf("unban ADDR --dry-run: exit %d, %q, %q", code, out, errOut)
+	}
+	if code, out, errOut := do("unban", "192.0.2.1", "198.51.100.1"); code != 0 || !strings.Contains(out, "unbanned 198.51.100.1/32") {
+		t.Errorf("unban of both: exit %d, %q, %q", code, out, errOut)
 	}
 	if code, out, _ := do("ban", "203.0.113.7"); code != 0 || out != "already banned 203.0.113.7/32\n" {
 		t.Errorf("second ban: exit %d, %q", code, out)

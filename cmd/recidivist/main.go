@@ -13,6 +13,8 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -40,7 +42,7 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
 	app.Metadata = map[string]any{argsKey: args}
-	err := app.RunContext(ctx, args)
+	err := app.RunContext(ctx, interspersed(app, args))
 	if err == nil {
 		return 0
 	}
@@ -57,6 +59,52 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "recidivist: %s\n", msg)
 	}
 	return code
+}
+
+// interspersed moves the options of a command before its arguments, so that
+// `recidivist ban 203.0.113.7 --comment "…"` works as PRODUCT.md writes it:
+// urfave/cli v2 stops reading options at the first argument. Everything
+// after a "--" stays where it is.
+func interspersed(app *cli.App, args []string) []string {
+	i := 1
+	for i < len(args) && strings.HasPrefix(args[i], "-") {
+		i++ // global options (--help, --version) before the command
+	}
+	if i >= len(args) {
+		return args
+	}
+	cmd := app.Command(args[i])
+	if cmd == nil {
+		return args
+	}
+	takesValue := map[string]bool{}
+	for _, f := range cmd.Flags {
+		tv, ok := f.(interface{ TakesValue() bool })
+		for _, n := range f.Names() {
+			takesValue[n] = !ok || tv.TakesValue()
+		}
+	}
+	var opts, rest []string
+	tail := args[i+1:]
+	for j := 0; j < len(tail); j++ {
+		a := tail[j]
+		switch {
+		case a == "--":
+			rest = append(rest, tail[j:]...)
+			j = len(tail)
+		case len(a) > 1 && a[0] == '-':
+			opts = append(opts, a)
+			name := strings.TrimLeft(a, "-")
+			if takesValue[name] && !strings.Contains(a, "=") && j+1 < len(tail) {
+				j++
+				opts = append(opts, tail[j])
+			}
+		default:
+			rest = append(rest, a)
+		}
+	}
+	out := append(slices.Clone(args[:i+1]), opts...)
+	return append(out, rest...)
 }
 
 // argsKey is where the app keeps its command line, for the reload on SIGHUP.

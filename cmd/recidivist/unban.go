@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -34,9 +33,6 @@ func unbanCommand() *cli.Command {
 			}
 			var ps []netip.Prefix
 			for _, arg := range c.Args().Slice() {
-				if strings.HasPrefix(arg, "-") {
-					return usageErrorf("%s after the addresses: options go first, e.g. recidivist unban --state-dir DIR 203.0.113.7", arg)
-				}
 				p, err := blocklist.ParsePrefix(arg)
 				if err != nil {
 					return usageErrorf("%q is not an address or CIDR: %v", arg, err)
