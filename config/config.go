@@ -101,13 +101,15 @@ func Load(c *cli.Context) (*Config, error) {
 		}
 		return out
 	}
-	dur := func(k string) time.Duration {
+	// dur reports whether the value parsed, so that a range check after it
+	// adds nothing to a parse error of the same key.
+	dur := func(k string) (time.Duration, bool) {
 		v := str(k)
 		d, err := ParseDuration(v)
 		if err != nil {
 			bad(k, v, `a duration like "90s", "10m", "1w2d" (units s m h d w y)`)
 		}
-		return d
+		return d, err == nil
 	}
 
 	cfg.Logs = strs("log")
@@ -128,11 +130,11 @@ func Load(c *cli.Context) (*Config, error) {
 	if cfg.Threshold < 1 || cfg.Threshold > 1000 {
 		bad("threshold", fmt.Sprint(cfg.Threshold), "a whole number from 1 to 1000")
 	}
-	cfg.Window = dur("window")
-	if cfg.Window <= 0 && len(errs) == 0 {
+	var ok bool
+	if cfg.Window, ok = dur("window"); ok && cfg.Window <= 0 {
 		bad("window", str("window"), "a duration greater than 0")
 	}
-	cfg.BanTime = dur("ban-time")
+	cfg.BanTime, _ = dur("ban-time") // any duration that parses is allowed; 0 = permanent
 	cfg.Jails = strs("jails")
 	cfg.ExcludeJails = strs("exclude-jails")
 	for _, v := range strs("ignore") {
@@ -176,8 +178,7 @@ func Load(c *cli.Context) (*Config, error) {
 	if !strings.HasPrefix(cfg.StateDir, "/") {
 		bad("state-dir", cfg.StateDir, "an absolute directory path")
 	}
-	cfg.ReconcileInterval = dur("reconcile-interval")
-	if cfg.ReconcileInterval < time.Second && len(errs) == 0 {
+	if cfg.ReconcileInterval, ok = dur("reconcile-interval"); ok && cfg.ReconcileInterval < time.Second {
 		bad("reconcile-interval", str("reconcile-interval"), "a duration of at least 1s")
 	}
 	if has("dry-run") {
