@@ -186,16 +186,21 @@ func (p *Parser) Parse(line []byte) (Ban, Verdict) {
 	if len(line) > MaxLineLength {
 		return p.skip(TooLong)
 	}
-	if n := len(line); n > 0 && line[n-1] == '\r' {
-		line = line[:n-1]
-	}
 	if bytes.IndexByte(line, 0) >= 0 {
 		return p.skip(NULByte)
 	}
 	if !utf8.Valid(line) {
 		return p.skip(InvalidUTF8)
 	}
+	return p.parseText(line)
+}
 
+// parseText is Parse for a line already known to be at most MaxLineLength
+// bytes, free of NUL bytes and valid UTF-8 (with or without its "\r").
+func (p *Parser) parseText(line []byte) (Ban, Verdict) {
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
 	// Every timestamp is read, not only those of ban lines, so that the
 	// journal line and the DST fall-back see the line just before them.
 	st, n, shape := parseStamp(line)

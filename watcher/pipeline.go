@@ -116,10 +116,13 @@ func (p *Pipeline) Stats() Stats {
 // through p, calling onOffender for each offender. A file may be plain or
 // gzip (recognised by its magic bytes, not its name). Lines longer than
 // MaxLineLength are passed on cut, so the Parser counts them too long. It
-// stops at the first file that cannot be read.
+// stops at the first file that cannot be read. A big plain file is parsed
+// on every core (see scan_parallel.go), with exactly the same decisions and
+// Stats.
 func ScanFiles(paths []string, p *Pipeline, onOffender func(Offender)) error {
+	c := defaultChunking()
 	for _, path := range paths {
-		if err := scanFile(path, p, onOffender); err != nil {
+		if err := scanPath(path, p, onOffender, c); err != nil {
 			return err
 		}
 	}

@@ -1,0 +1,68 @@
+package watcher
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// benchLog writes a realistic 1M-line native log (benchLines' mix) once per
+// benchmark run and returns its path and line count.
+func benchLog(b *testing.B, loc *time.Location) (string, int) {
+	b.Helper()
+	const n = 1_000_000
+	var buf bytes.Buffer
+	for _, l := range benchLines("native", n, loc) {
+		buf.Write(l)
+		buf.WriteByte('\n')
+	}
+	path := filepath.Join(b.TempDir(), "fail2ban.log")
+	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	return path, n
+}
+
+// BenchmarkScanFiles1M scans a 1M-line, ~110 MB log end to end (reading,
+// parsing, filtering, tracking) line by line and in parallel chunks, and
+// reports lines/s and MB/s of each. The goal of the parallel path is to be
+// no slower than `mawk '/\] Ban /{c[$NF]++} ...'` on the same file.
+func BenchmarkScanFiles1M(b *testing.B) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		b.Fatal(err)
+	}
+	path, lines := benchLog(b, berlin)
+	fi, err := os.Stat(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := func() time.Time { return time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC) }
+	for _, tc := range []struct {
+		name string
+		scan func(*Pipeline, func(Offender)) error
+	}{
+		{"sequential", func(p *Pipeline, f func(Offender)) error { return scanFile(path, p, f) }},
+		{"parallel", func(p *Pipeline, f func(Offender)) error { return scanPath(path, p, f, defaultChunking()) }},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			offenders := 0
+			for b.Loop() {
+				p := NewPipeline(NewParser(ParserConfig{Location: berlin, Now: now}), NewFilter(nil, []string{"recidive"}, nil), NewTracker(3, 7*24*time.Hour))
+				if err := tc.scan(p, func(Offender) { offenders++ }); err != nil {
+					b.Fatal(err)
+				}
+				if got := p.Stats().Lines; got != uint64(lines) {
+					b.Fatalf("scanned %d lines, want %d", got, lines)
+				}
+			}
+			secs := b.Elapsed().Seconds()
+			b.ReportMetric(float64(lines)*float64(b.N)/secs, "lines/s")
+			b.ReportMetric(float64(fi.Size())*float64(b.N)/secs/1e6, "MB/s")
+			b.ReportMetric(float64(offenders)/float64(b.N), "offenders")
+		})
+	}
+}
