@@ -75,12 +75,17 @@ var Keys = []Key{
 // not given. A missing file at the default path is not an error.
 const DefaultPath = "/etc/recidivist/recidivist.toml"
 
-// ConfigFlag is the --config flag every command that reads settings carries.
-var ConfigFlag = &cli.StringFlag{
-	Name:    "config",
-	Usage:   "TOML configuration file",
-	Value:   DefaultPath,
-	EnvVars: []string{"RECIDIVIST_CONFIG"},
+// configFlag is the --config flag every command that reads settings carries.
+// It is built afresh for each command: urfave/cli writes an env var's value
+// into the flag it applies, so a shared flag would carry one run's
+// RECIDIVIST_CONFIG into the next app built in the same process.
+func configFlag() cli.Flag {
+	return &cli.StringFlag{
+		Name:    "config",
+		Usage:   "TOML configuration file",
+		Value:   DefaultPath,
+		EnvVars: []string{"RECIDIVIST_CONFIG"},
+	}
 }
 
 func lookup(name string) (Key, bool) {
@@ -111,7 +116,7 @@ func Flags(names ...string) []cli.Flag {
 	for _, k := range ks {
 		flags = append(flags, flag(k))
 	}
-	return append(flags, ConfigFlag)
+	return append(flags, configFlag())
 }
 
 func flag(k Key) cli.Flag {
