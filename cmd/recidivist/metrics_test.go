@@ -3,15 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -23,12 +26,13 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/vishvananda/netns"
 
+	"github.com/recidivist/recidivist/daemon"
 	"github.com/recidivist/recidivist/internal/netnstest"
 )
 
 // asDaemonEnv, set to 1 in the environment of a re-executed test binary,
 // makes that process the recidivist command itself, with its own os.Args.
-// The metrics test runs the daemon that way, as a process of its own, because
+// The metrics tests run the daemon that way, as a process of its own, because
 // a process started from the test's locked thread is wholly inside the test's
 // network namespace, all its threads included; the daemon run in-process
 // would reach the kernel from threads that are not.
@@ -40,12 +44,14 @@ func init() {
 	}
 }
 
-// metricsDaemon is `recidivist run` with metrics on, running as a child
-// process inside a network namespace.
-type metricsDaemon struct {
+// daemonProc is `recidivist run` running as a child process inside a
+// network namespace.
+type daemonProc struct {
 	cmd    *exec.Cmd
-	stderr *lockedBuffer
-	url    string
+	output *lockedBuffer // its stdout and stderr
+	exited chan error    // receives Wait's result once
+	gone   bool          // the exit was already received and reported
+	url    string        // of the metrics, when served
 	client *http.Client
 }
 
@@ -67,51 +73,70 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
-// startMetricsDaemon runs `recidivist run ARGS --metrics-listen 127.0.0.1:0
-// --log-format json` in ns, which must be the namespace of the calling
-// goroutine's locked thread (netnstest.Enter), and waits for it to say where
-// it serves metrics. At cleanup it sends SIGTERM and expects a clean exit.
-func startMetricsDaemon(t *testing.T, ns netns.NsHandle, args ...string) *metricsDaemon {
+// startDaemon runs `recidivist run --log-format json ARGS` in the namespace
+// of the calling goroutine's locked thread (netnstest.Enter) and waits until
+// it holds the lock of stateDir, by which time it serves metrics if told to.
+// At cleanup it sends SIGTERM and expects a clean exit.
+func startDaemon(t *testing.T, stateDir string, args ...string) *daemonProc {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &metricsDaemon{stderr: &lockedBuffer{}}
+	d := &daemonProc{output: &lockedBuffer{}, exited: make(chan error, 1)}
 	d.cmd = exec.Command(exe)
-	d.cmd.Args = append([]string{"recidivist", "run", "--metrics-listen", "127.0.0.1:0", "--log-format", "json"}, args...)
+	d.cmd.Args = append([]string{"recidivist", "run", "--log-format", "json", "--state-dir", stateDir}, args...)
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "RECIDIVIST_") { // the host's settings must not leak in
 			d.cmd.Env = append(d.cmd.Env, kv)
 		}
 	}
 	d.cmd.Env = append(d.cmd.Env, asDaemonEnv+"=1")
-	d.cmd.Stdout = d.stderr
-	d.cmd.Stderr = d.stderr
-	// The child is forked from this goroutine's thread, so it is born in ns.
+	d.cmd.Stdout = d.output
+	d.cmd.Stderr = d.output
+	// The child is forked from this goroutine's thread, so it is born in
+	// that thread's namespace.
 	if err := d.cmd.Start(); err != nil {
 		t.Fatalf("starting the daemon: %v", err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- d.cmd.Wait() }()
-	t.Cleanup(func() { d.stop(t, exited) })
+	go func() { d.exited <- d.cmd.Wait() }()
+	t.Cleanup(func() { d.stop(t) })
+	d.await(t, "the daemon to hold the lock of its state dir", func() bool {
+		pid, err := daemon.Holder(stateDir)
+		return err == nil && pid == d.cmd.Process.Pid
+	})
+	return d
+}
 
+// await polls cond for at most 10s, failing at once if the daemon exits.
+func (d *daemonProc) await(t *testing.T, what string, cond func() bool) {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for d.url == "" {
-		if addr := d.loggedAddr(t); addr != "" {
-			d.url = "http://" + addr + "/metrics"
-			break
-		}
+	for !cond() {
 		select {
-		case err := <-exited:
-			exited <- err // for stop
-			t.Fatalf("the daemon exited at start (%v):\n%s", err, d.stderr)
+		case err := <-d.exited:
+			d.gone = true
+			t.Fatalf("the daemon exited (%v) while the test waited for %s:\n%s", err, what, d.output)
 		case <-time.After(10 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the daemon did not log where it serves metrics within 10s:\n%s", d.stderr)
+			t.Fatalf("timed out waiting for %s:\n%s", what, d.output)
 		}
 	}
+}
+
+// startMetricsDaemon is startDaemon with --metrics-listen 127.0.0.1:0; it
+// finds the port in the daemon's log and readies a client that connects
+// from inside ns.
+func startMetricsDaemon(t *testing.T, ns netns.NsHandle, stateDir string, args ...string) *daemonProc {
+	t.Helper()
+	d := startDaemon(t, stateDir, append([]string{"--metrics-listen", "127.0.0.1:0"}, args...)...)
+	addr := ""
+	d.await(t, "the daemon to log where it serves metrics", func() bool {
+		addr = d.loggedAddr(t)
+		return addr != ""
+	})
+	d.url = "http://" + addr + "/metrics"
 	d.client = &http.Client{
 		Timeout: 5 * time.Second,
 		Transport: &http.Transport{
@@ -132,9 +157,9 @@ func startMetricsDaemon(t *testing.T, ns netns.NsHandle, args ...string) *metric
 }
 
 // loggedAddr finds the address in the daemon's "serving metrics" log record.
-func (d *metricsDaemon) loggedAddr(t *testing.T) string {
+func (d *daemonProc) loggedAddr(t *testing.T) string {
 	t.Helper()
-	for line := range strings.Lines(d.stderr.String()) {
+	for line := range strings.Lines(d.output.String()) {
 		var rec struct{ Msg, Addr string }
 		if !strings.HasSuffix(line, "\n") || json.Unmarshal([]byte(line), &rec) != nil {
 			continue // not a whole JSON record (yet)
@@ -146,31 +171,78 @@ func (d *metricsDaemon) loggedAddr(t *testing.T) string {
 	return ""
 }
 
-func (d *metricsDaemon) stop(t *testing.T, exited chan error) {
+func (d *daemonProc) stop(t *testing.T) {
 	t.Helper()
+	if d.gone {
+		return
+	}
 	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Errorf("stopping the daemon: %v", err)
 	}
 	select {
-	case err := <-exited:
+	case err := <-d.exited:
 		if err != nil {
-			t.Errorf("the daemon did not stop cleanly on SIGTERM (%v):\n%s", err, d.stderr)
+			t.Errorf("the daemon did not stop cleanly on SIGTERM (%v):\n%s", err, d.output)
 		}
 	case <-time.After(10 * time.Second):
 		d.cmd.Process.Kill() //nolint:errcheck // the error below is the one to report
-		t.Errorf("the daemon did not stop within 10s of SIGTERM:\n%s", d.stderr)
+		t.Errorf("the daemon did not stop within 10s of SIGTERM:\n%s", d.output)
 	}
+}
+
+// listeners returns the TCP sockets the process pid listens on, read from
+// /proc/PID/net, which shows the process's own network namespace.
+func listeners(t *testing.T, pid int) []netip.AddrPort {
+	t.Helper()
+	var out []netip.AddrPort
+	for _, file := range []string{"tcp", "tcp6"} {
+		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/%s", pid, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for line := range strings.Lines(string(raw)) {
+			f := strings.Fields(line)
+			if len(f) < 4 || f[3] != "0A" { // the header, or not TCP_LISTEN
+				continue
+			}
+			ap, err := procAddrPort(f[1])
+			if err != nil {
+				t.Fatalf("/proc/%d/net/%s: %v", pid, file, err)
+			}
+			out = append(out, ap)
+		}
+	}
+	return out
+}
+
+// procAddrPort reads /proc/net/tcp's "0100007F:1F90": the address in
+// 32-bit words of host (little-endian) order, the port in hex.
+func procAddrPort(s string) (netip.AddrPort, error) {
+	hexAddr, hexPort, ok := strings.Cut(s, ":")
+	b, err := hex.DecodeString(hexAddr)
+	if !ok || err != nil || len(b) != 4 && len(b) != 16 {
+		return netip.AddrPort{}, fmt.Errorf("reading socket address %q", s)
+	}
+	for w := 0; w < len(b); w += 4 {
+		slices.Reverse(b[w : w+4])
+	}
+	port, err := strconv.ParseUint(hexPort, 16, 16)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("reading socket port %q: %w", s, err)
+	}
+	addr, _ := netip.AddrFromSlice(b) // 4 or 16 bytes, checked above
+	return netip.AddrPortFrom(addr, uint16(port)), nil
 }
 
 // samples is one scrape, flattened: `name{label="value",...}` (labels
 // sorted) to value; a histogram gives its _count and _sum.
 type samples map[string]float64
 
-func (d *metricsDaemon) scrape(t *testing.T) samples {
+func (d *daemonProc) scrape(t *testing.T) samples {
 	t.Helper()
 	resp, err := d.client.Get(d.url)
 	if err != nil {
-		t.Fatalf("scraping %s: %v\ndaemon log:\n%s", d.url, err, d.stderr)
+		t.Fatalf("scraping %s: %v\ndaemon log:\n%s", d.url, err, d.output)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -226,7 +298,7 @@ func (s samples) String() string {
 }
 
 // waitFor scrapes until cond holds, for at most 10s, and returns that scrape.
-func (d *metricsDaemon) waitFor(t *testing.T, what string, cond func(samples) bool) samples {
+func (d *daemonProc) waitFor(t *testing.T, what string, cond func(samples) bool) samples {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -235,7 +307,7 @@ func (d *metricsDaemon) waitFor(t *testing.T, what string, cond func(samples) bo
 			return s
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s; last scrape:\n%s\ndaemon log:\n%s", what, s, d.stderr)
+			t.Fatalf("timed out waiting for %s; last scrape:\n%s\ndaemon log:\n%s", what, s, d.output)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -284,8 +356,11 @@ func TestMetrics_move_as_bans_arrive_at_a_running_daemon(t *testing.T) {
 	dir := t.TempDir()
 	logPath := filepath.Join(dir, "fail2ban.log")
 	write(t, logPath, "")
-	d := startMetricsDaemon(t, ns, "--log", logPath, "--state-dir", filepath.Join(dir, "state"),
+	d := startMetricsDaemon(t, ns, filepath.Join(dir, "state"), "--log", logPath,
 		"--set-name", "rcdvmetrics", "--reconcile-interval", "1s")
+	if got, want := listeners(t, d.cmd.Process.Pid), strings.TrimSuffix(strings.TrimPrefix(d.url, "http://"), "/metrics"); len(got) != 1 || got[0].String() != want {
+		t.Errorf("the daemon listens on %v, want only the metrics address %s", got, want)
+	}
 	const set4, set6 = `recidivist_set_entries{set="rcdvmetrics"}`, `recidivist_set_entries{set="rcdvmetrics6"}`
 
 	base := d.waitFor(t, "a reconcile to count the entries of both sets", func(s samples) bool {
@@ -389,5 +464,22 @@ func TestMetrics_move_as_bans_arrive_at_a_running_daemon(t *testing.T) {
 	if out, err := exec.Command("iptables", "-w", "-C", "INPUT", "-m", "set", "--match-set", "rcdvmetrics", "src",
 		"-m", "comment", "--comment", "recidivist", "-j", "DROP").CombinedOutput(); err != nil {
 		t.Errorf("after the repair the match rule is not back in INPUT: %v: %s", err, out)
+	}
+}
+
+// TestMetrics_are_off_unless_metrics_listen_is_set runs the daemon without
+// metrics-listen: once it holds its lock (after the point where it would
+// have started serving) it listens on nothing.
+func TestMetrics_are_off_unless_metrics_listen_is_set(t *testing.T) {
+	netnstest.Enter(t)
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "fail2ban.log")
+	write(t, logPath, f2bLine(time.Now(), "sshd", "192.0.2.10"))
+	d := startDaemon(t, filepath.Join(dir, "state"), "--log", logPath, "--set-name", "rcdvnometrics")
+	if got := listeners(t, d.cmd.Process.Pid); len(got) != 0 {
+		t.Errorf("without metrics-listen the daemon listens on %v", got)
+	}
+	if strings.Contains(d.output.String(), "serving metrics") {
+		t.Errorf("without metrics-listen the daemon says it serves metrics:\n%s", d.output)
 	}
 }
