@@ -99,6 +99,13 @@ type chunkResult struct {
 	err         error
 }
 
+// reset empties r for the chunk [start, end) parsed from initial, keeping
+// its slices' and map's memory.
+func (r *chunkResult) reset(start, end int64, initial parseState) {
+	*r = chunkResult{start: start, end: end, initial: initial, bans: r.bans[:0], byJail: r.byJail, lastBanLine: r.lastBanLine[:0]}
+	clear(r.byJail)
+}
+
 // scanPath scans one file, in parallel when it is plain and big enough.
 func scanPath(path string, p *Pipeline, onOffender func(Offender), c chunking) error {
 	f, err := os.Open(path)
@@ -152,6 +159,7 @@ func scanParallel(r io.ReaderAt, size int64, p *Pipeline, onOffender func(Offend
 	g, ctx := errgroup.WithContext(ctx)
 	jobs := make(chan int)
 	tokens := make(chan struct{}, max(c.ahead, 1))
+	spare := make(chan *chunkResult, max(c.ahead, 1)+max(c.workers, 1))
 	g.Go(func() error {
 		defer close(jobs)
 		for k := range n {
@@ -172,7 +180,13 @@ func scanParallel(r io.ReaderAt, size int64, p *Pipeline, onOffender func(Offend
 		g.Go(func() error {
 			buf := make([]byte, min(c.chunk+primeWindow, size))
 			for k := range jobs {
-				res := parseChunk(r, bounds[k], bounds[k+1], base, p, buf)
+				var res *chunkResult
+				select {
+				case res = <-spare:
+				default:
+					res = &chunkResult{byJail: make(map[string]uint64)}
+				}
+				parseChunk(r, bounds[k], bounds[k+1], base, p, buf, res)
 				results[k] <- res
 				if res.err != nil {
 					return res.err
@@ -199,12 +213,18 @@ func scanParallel(r io.ReaderAt, size int64, p *Pipeline, onOffender func(Offend
 				// state the previous chunk really ended in.
 				q := base.fork()
 				q.setState(state)
-				res = parseChunkFrom(r, res.start, res.end, q, p, nil)
+				start, end := res.start, res.end
+				res = &chunkResult{byJail: make(map[string]uint64)}
+				parseChunkFrom(r, start, end, q, p, nil, res)
 				if res.err != nil {
 					return res.err
 				}
 			}
 			p.addChunk(res, onOffender)
+			select {
+			case spare <- res: // its slices and map serve a later chunk
+			default:
+			}
 			state = res.final
 			<-tokens
 		}
@@ -262,16 +282,18 @@ func nextLineStart(r io.ReaderAt, from, size int64, buf []byte) (int64, error) {
 
 // parseChunk primes a Parser forked from base for the chunk [start, end)
 // and parses the chunk with it.
-func parseChunk(r io.ReaderAt, start, end int64, base *Parser, p *Pipeline, buf []byte) *chunkResult {
+func parseChunk(r io.ReaderAt, start, end int64, base *Parser, p *Pipeline, buf []byte, res *chunkResult) {
 	q := base.fork()
 	if start > 0 {
 		s, err := primedState(r, start, base, buf)
 		if err != nil {
-			return &chunkResult{start: start, end: end, err: err}
+			res.reset(start, end, parseState{})
+			res.err = err
+			return
 		}
 		q.setState(s)
 	}
-	return parseChunkFrom(r, start, end, q, p, buf)
+	parseChunkFrom(r, start, end, q, p, buf, res)
 }
 
 // primedState guesses the Parser state at start, which must follow a
@@ -320,8 +342,8 @@ func lastStamped(win []byte, whole bool, base *Parser) (parseState, bool) {
 // parseChunkFrom parses the lines of [start, end) with q, filters and
 // tallies them as Pipeline.Line does, without the Tracker. buf, when big
 // enough, holds the whole chunk; otherwise the chunk is read in pieces.
-func parseChunkFrom(r io.ReaderAt, start, end int64, q *Parser, p *Pipeline, buf []byte) *chunkResult {
-	res := &chunkResult{start: start, end: end, initial: q.state(), byJail: make(map[string]uint64)}
+func parseChunkFrom(r io.ReaderAt, start, end int64, q *Parser, p *Pipeline, buf []byte, res *chunkResult) {
+	res.reset(start, end, q.state())
 	if int64(len(buf)) < min(end-start, 1<<20) {
 		buf = make([]byte, min(end-start, 1<<20))
 	}
@@ -356,7 +378,6 @@ func parseChunkFrom(r io.ReaderAt, start, end int64, q *Parser, p *Pipeline, buf
 	for i := range res.skipped {
 		res.skipped[i] = q.skipped[i].Load()
 	}
-	return res
 }
 
 // eachLine calls fn with every line of [start, end) of r, split and cut to
