@@ -260,3 +260,65 @@ func TestLoadReportsABadDurationOnce(t *testing.T) {
 		})
 	}
 }
+
+func TestLoadAcceptsTheEdgesOfEachRange(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		get  func(*config.Config) any
+		want any
+	}{
+		{"a_set_name_of_30_characters", []string{"--set-name", "abcdefghijklmnopqrstuvwxyz0123"},
+			func(c *config.Config) any { return c.SetName }, "abcdefghijklmnopqrstuvwxyz0123"},
+		{"a_threshold_of_one", []string{"--threshold", "1"},
+			func(c *config.Config) any { return c.Threshold }, 1},
+		{"a_threshold_of_a_thousand", []string{"--threshold", "1000"},
+			func(c *config.Config) any { return c.Threshold }, 1000},
+		{"a_reconcile_interval_of_one_second", []string{"--reconcile-interval", "1s"},
+			func(c *config.Config) any { return c.ReconcileInterval }, time.Second},
+		{"ports_as_a_list_and_a_range", []string{"--ports", "udp:53,1000:2000"},
+			func(c *config.Config) any { return c.Ports }, "udp:53,1000:2000"},
+		{"sctp_ports", []string{"--ports", "sctp:65535"},
+			func(c *config.Config) any { return c.Ports }, "sctp:65535"},
+		{"an_ignored_ipv4_mapped_address_is_unmapped", []string{"--ignore", "::ffff:192.0.2.1"},
+			func(c *config.Config) any { return c.Ignore }, []netip.Prefix{netip.MustParsePrefix("192.0.2.1/32")}},
+		{"an_ignored_prefix_is_masked", []string{"--ignore", "2001:db8::1/64"},
+			func(c *config.Config) any { return c.Ignore }, []netip.Prefix{netip.MustParsePrefix("2001:db8::/64")}},
+		{"an_ignored_address_loses_its_zone", []string{"--ignore", "fe80::1%eth0"},
+			func(c *config.Config) any { return c.Ignore }, []netip.Prefix{netip.MustParsePrefix("fe80::1/128")}},
+		{"several_chains_in_one_flag_value", []string{"--chain", "INPUT,DOCKER-USER"},
+			func(c *config.Config) any { return c.Chains }, []string{"INPUT", "DOCKER-USER"}},
+		{"a_log_level_in_capitals", []string{"--log-level", "DEBUG"},
+			func(c *config.Config) any { return c.LogLevel }, slog.LevelDebug},
+		{"a_permanent_ban_time_written_as_0s", []string{"--ban-time", "0s"},
+			func(c *config.Config) any { return c.BanTime }, time.Duration(0)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := mustLoad(t, nil, append([]string{"--config", writeConfig(t, "")}, tt.args...)...)
+			if got := tt.get(cfg); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadNamesABadEnvironmentVariable(t *testing.T) {
+	tests := []struct{ name, env, value string }{
+		{"a_word_for_an_int", "RECIDIVIST_THRESHOLD", "three"},
+		{"a_word_for_a_bool", "RECIDIVIST_DRY_RUN", "maybe"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := load(t, map[string]string{tt.env: tt.value}, "--config", writeConfig(t, ""))
+			if err == nil {
+				t.Fatalf("%s=%s loaded without error", tt.env, tt.value)
+			}
+			for _, part := range []string{tt.env, tt.value} {
+				if !strings.Contains(err.Error(), part) {
+					t.Errorf("message %q lacks %q", err, part)
+				}
+			}
+		})
+	}
+}
