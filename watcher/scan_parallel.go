@@ -187,9 +187,10 @@ func scanParallel(r io.ReaderAt, size int64, p *Pipeline, onOffender func(Offend
 					res = &chunkResult{byJail: make(map[string]uint64)}
 				}
 				parseChunk(r, bounds[k], bounds[k+1], base, p, buf, res)
+				err := res.err // res belongs to the merger once sent
 				results[k] <- res
-				if res.err != nil {
-					return res.err
+				if err != nil {
+					return err
 				}
 			}
 			return nil
@@ -221,11 +222,11 @@ func scanParallel(r io.ReaderAt, size int64, p *Pipeline, onOffender func(Offend
 				}
 			}
 			p.addChunk(res, onOffender)
+			state = res.final
 			select {
 			case spare <- res: // its slices and map serve a later chunk
 			default:
 			}
-			state = res.final
 			<-tokens
 		}
 		p.parser.setState(state)
