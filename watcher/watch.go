@@ -378,6 +378,15 @@ func (w *Watcher) Candidates() []Offender {
 	return w.tracker.Candidates()
 }
 
+// Tracked returns how many addresses the Tracker holds: those with bans in
+// the window that are not offenders yet, the length Candidates would have,
+// without building that list. It only takes the Tracker's own lock, so a
+// metrics collector may call it from any goroutine, as often as it likes,
+// while Run goes on.
+func (w *Watcher) Tracked() int {
+	return w.tracker.Len()
+}
+
 // Stats returns the counts of every log together. After a restart the
 // counts start from zero but the last ban line is the one saved. Safe to
 // call from any goroutine.
