@@ -1,0 +1,128 @@
+package e2e
+
+import (
+	"fmt"
+	"net/netip"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// setHas reports whether the ipset named set, in namespace ns, holds addr
+// as a single-address entry. It reads the set over netlink, as the kernel
+// sees it, not through recidivist.
+func setHas(ns, set string, addr netip.Addr) (bool, error) {
+	members, err := setMembers(ns, set)
+	if err != nil {
+		return false, err
+	}
+	for _, m := range members {
+		if m == netip.PrefixFrom(addr, addr.BitLen()) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// setMembers lists the entries of the ipset named set in namespace ns.
+func setMembers(ns, set string) ([]netip.Prefix, error) {
+	h, err := netns.GetFromName(ns)
+	if err != nil {
+		return nil, fmt.Errorf("opening namespace %s: %w", ns, err)
+	}
+	defer h.Close() //nolint:errcheck // a handle on /run/netns; nothing to recover
+	nl, err := netlink.NewHandleAt(h, unix.NETLINK_NETFILTER)
+	if err != nil {
+		return nil, fmt.Errorf("opening netlink in %s: %w", ns, err)
+	}
+	defer nl.Close()
+	res, err := nl.IpsetList(set)
+	if err != nil {
+		return nil, fmt.Errorf("listing ipset %s in %s: %w", set, ns, err)
+	}
+	out := make([]netip.Prefix, 0, len(res.Entries))
+	for _, e := range res.Entries {
+		a, ok := netip.AddrFromSlice(e.IP)
+		if !ok {
+			return nil, fmt.Errorf("listing ipset %s: entry with a bad address %v", set, e.IP)
+		}
+		a = a.Unmap()
+		bits := int(e.CIDR)
+		if bits == 0 {
+			bits = a.BitLen()
+		}
+		out = append(out, netip.PrefixFrom(a, bits))
+	}
+	return out, nil
+}
+
+// chainRules returns the rules ("-A ..." lines of iptables -S, or of
+// ip6tables -S for six) of chain in namespace ns, in order.
+func chainRules(ns, chain string, six bool) ([]string, error) {
+	tool := "iptables"
+	if six {
+		tool = "ip6tables"
+	}
+	out, err := exec.Command("ip", inNS(ns, tool, "-w", "-S", chain)...).CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("%s -S %s in %s: %w: %s", tool, chain, ns, err, out)
+	}
+	var rules []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(line, "-A ") {
+			rules = append(rules, line)
+		}
+	}
+	return rules, nil
+}
+
+// rulesInPlace reports whether both families' INPUT chains in namespace
+// ns match on set (set+"6" for IPv6).
+func rulesInPlace(ns, set string) (bool, error) {
+	for _, six := range []bool{false, true} {
+		name := set
+		if six {
+			name += "6"
+		}
+		rules, err := chainRules(ns, "INPUT", six)
+		if err != nil {
+			return false, err
+		}
+		if !slices.ContainsFunc(rules, func(r string) bool { return strings.Contains(r, "--match-set "+name+" ") }) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// checkRules fails t unless namespace ns has exactly one rule matching set
+// in iptables' INPUT and one matching set+"6" in ip6tables' INPUT, each the
+// first of its chain and of the shape PRODUCT.md fixes.
+func checkRules(t *testing.T, ns, set string) {
+	t.Helper()
+	for _, six := range []bool{false, true} {
+		name := set
+		if six {
+			name += "6"
+		}
+		rules, err := chainRules(ns, "INPUT", six)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "-A INPUT -m set --match-set " + name + " src -m comment --comment recidivist -j DROP"
+		n := 0
+		for _, r := range rules {
+			if strings.Contains(r, "--match-set "+name+" ") {
+				n++
+			}
+		}
+		if n != 1 || len(rules) == 0 || rules[0] != want {
+			t.Errorf("INPUT in %s (six=%v): %q, want exactly one rule on %s, first: %q", ns, six, rules, name, want)
+		}
+	}
+}
