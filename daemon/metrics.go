@@ -104,7 +104,7 @@ func (c *watcherCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.skipped, prometheus.CounterValue, float64(n), reason.String())
 	}
 	ch <- prometheus.MustNewConstMetric(c.lines, prometheus.CounterValue, float64(st.Lines))
-	ch <- prometheus.MustNewConstMetric(c.tracked, prometheus.GaugeValue, float64(len(c.d.watcher.Candidates())))
+	ch <- prometheus.MustNewConstMetric(c.tracked, prometheus.GaugeValue, float64(c.d.watcher.Tracked()))
 	if !st.LastBan.IsZero() {
 		ch <- prometheus.MustNewConstMetric(c.lastBan, prometheus.GaugeValue, float64(st.LastBan.UnixNano())/1e9)
 	}
