@@ -35,6 +35,9 @@ type savedState struct {
 	Checkpoints []Checkpoint `json:"checkpoints"`
 	// Pending are offenders found but not yet accepted by the callback.
 	Pending []Offender `json:"pending,omitempty"`
+	// Stats are each log's counts so far; absent in files written before
+	// they were kept, which load as zero counts.
+	Stats []savedStats `json:"stats,omitempty"`
 }
 
 // encodeState writes the state file's content: header, one JSON line, then
@@ -121,6 +124,10 @@ type Snapshot struct {
 	Checkpoints []Checkpoint // one per log read so far, with its last ban line
 	Pending     []Offender   // found but not yet accepted by the blocklist
 	Tracked     []Offender   // addresses with bans in the window, most bans first
+	// Stats are the counts of every log together since the state began
+	// (lines, bans, skipped lines...): zero for a state saved before they
+	// were kept.
+	Stats Stats
 }
 
 // ReadSnapshot reads the state in stateDir without changing it, counting
@@ -138,5 +145,9 @@ func ReadSnapshot(stateDir string, threshold int, window time.Duration) (Snapsho
 	if !found {
 		return Snapshot{}, fmt.Errorf("reading watcher state in %s: %w", stateDir, fs.ErrNotExist)
 	}
-	return Snapshot{Saved: st.Saved, Checkpoints: st.Checkpoints, Pending: st.Pending, Tracked: t.Candidates()}, nil
+	stats := Stats{BansByJail: map[string]uint64{}, Skipped: map[SkipReason]uint64{}}
+	for _, ss := range st.Stats {
+		stats = stats.merge(ss.stats())
+	}
+	return Snapshot{Saved: st.Saved, Checkpoints: st.Checkpoints, Pending: st.Pending, Tracked: t.Candidates(), Stats: stats}, nil
 }

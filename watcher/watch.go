@@ -149,6 +149,13 @@ func (w *Watcher) load() error {
 			}
 		}
 	}
+	for _, ss := range st.Stats {
+		for _, l := range w.logs {
+			if l.path == ss.Log {
+				l.pipe.continueFrom(ss.stats())
+			}
+		}
+	}
 	return nil
 }
 
@@ -342,6 +349,7 @@ func (w *Watcher) save() error {
 			cp.LastBanLine = string(l.pipe.lastLine)
 			st.Checkpoints = append(st.Checkpoints, cp)
 		}
+		st.Stats = append(st.Stats, saveStats(l.path, l.pipe.Stats()))
 	}
 	var buf bytes.Buffer
 	err := encodeState(&buf, st, w.tracker)
@@ -387,9 +395,9 @@ func (w *Watcher) Tracked() int {
 	return w.tracker.Len()
 }
 
-// Stats returns the counts of every log together. After a restart the
-// counts start from zero but the last ban line is the one saved. Safe to
-// call from any goroutine.
+// Stats returns the counts of every log together. They are saved with the
+// state, so after a restart they go on from the saved counts. Safe to call
+// from any goroutine.
 func (w *Watcher) Stats() Stats {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -428,7 +436,9 @@ func (w *Watcher) Reload(cfg Config) {
 	for _, l := range w.logs {
 		l.pipe.filter = w.filter
 		if zoneChanged {
-			l.pipe.parser = NewParser(ParserConfig{Location: cfg.Location, Now: cfg.Now})
+			p := NewParser(ParserConfig{Location: cfg.Location, Now: cfg.Now})
+			p.adoptSkipped(l.pipe.parser)
+			l.pipe.parser = p
 		}
 	}
 }
