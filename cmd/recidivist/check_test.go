@@ -333,3 +333,24 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(m.Run())
 }
+
+func TestCheck_reports_the_example_config_valid(t *testing.T) {
+	example, err := os.ReadFile("../../examples/recidivist.toml")
+	if err != nil {
+		t.Fatalf("the example config: %v", err)
+	}
+	// A copy: a checkout made under umask 002 would leave the example
+	// group-writable, which recidivist rightly refuses.
+	path := filepath.Join(t.TempDir(), "recidivist.toml")
+	if err := os.WriteFile(path, example, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if os.Geteuid() == 0 {
+		netnstest.Enter(t) // the kernel checks look at a fresh namespace, not the host
+	}
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), []string{"recidivist", "check", "--config", path, "--state-dir", t.TempDir(), "--fail2ban-config", t.TempDir()}, &out, &errOut)
+	if code == 2 || !strings.Contains(out.String(), "ok       config: "+path+" is valid") {
+		t.Errorf("check --config examples/recidivist.toml: exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+}
