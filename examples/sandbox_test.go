@@ -20,7 +20,8 @@ import (
 // The units' sandbox cannot be tried without systemd as PID 1, so these
 // tests trace recidivist (and the iptables it runs, with either backend)
 // doing its work in a fresh network namespace, and check that every system
-// call, socket family and file write it made is one the unit lets through.
+// call, socket family and file write it made is one the unit lets through,
+// holding only the capabilities the unit grants.
 
 // needTracing skips the test unless it can trace in a network namespace.
 func needTracing(t *testing.T) (analyze, strace string) {
@@ -252,9 +253,36 @@ func withBackend(t *testing.T, backend string) []string {
 }
 
 // traced returns the command that runs bin with args under strace in a fresh
-// network namespace, writing the trace to tracePath.
-func traced(strace, tracePath, bin string, args ...string) *exec.Cmd {
-	return exec.Command("unshare", append([]string{"-n", strace, "-f", "-qq", "-s", "4096", "-o", tracePath, bin}, args...)...)
+// network namespace, writing the trace to tracePath, with no capabilities but
+// those the unit keeps (CapabilityBoundingSet=, AmbientCapabilities=) and
+// its NoNewPrivileges=.
+func traced(t *testing.T, unitPath, strace, tracePath, bin string, args ...string) *exec.Cmd {
+	t.Helper()
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		skipOrFail(t, "setpriv is not installed (apt-get install util-linux)")
+	}
+	unit := readUnit(t, unitPath)["Service"]
+	caps := func(key string) string {
+		list := "-all"
+		for _, v := range unit[key] {
+			for _, c := range strings.Fields(v) {
+				list += ",+" + strings.ToLower(strings.TrimPrefix(c, "CAP_"))
+			}
+		}
+		return list
+	}
+	if !slices.Equal(unit["CapabilityBoundingSet"], unit["AmbientCapabilities"]) {
+		t.Fatalf("%s: CapabilityBoundingSet= %q and AmbientCapabilities= %q differ; the iptables recidivist runs would lack some", unitPath, unit["CapabilityBoundingSet"], unit["AmbientCapabilities"])
+	}
+	cmd := []string{"-n", "setpriv",
+		"--bounding-set=" + caps("CapabilityBoundingSet"),
+		"--inh-caps=" + caps("AmbientCapabilities"),
+		"--ambient-caps=" + caps("AmbientCapabilities")}
+	if slices.Contains(unit["NoNewPrivileges"], "yes") {
+		cmd = append(cmd, "--no-new-privs")
+	}
+	cmd = append(cmd, "--", strace, "-f", "-qq", "-s", "4096", "-o", tracePath, bin)
+	return exec.Command("unshare", append(cmd, args...)...)
 }
 
 func TestRestoreUnitSandboxLetsRestoreWork(t *testing.T) {
@@ -269,7 +297,7 @@ func TestRestoreUnitSandboxLetsRestoreWork(t *testing.T) {
 				t.Fatal(err)
 			}
 			trace := filepath.Join(dir, "trace")
-			cmd := traced(strace, trace, bin, "restore", "--config", conf)
+			cmd := traced(t, filepath.Join("systemd", "recidivist-restore.service"), strace, trace, bin, "restore", "--config", conf)
 			cmd.Env = withBackend(t, backend)
 			if out, err := cmd.CombinedOutput(); err != nil {
 				t.Fatalf("recidivist restore in a fresh network namespace: %v\n%s", err, out)
@@ -286,7 +314,8 @@ func TestDaemonUnitSandboxLetsTheDaemonWork(t *testing.T) {
 		t.Run("with_iptables_"+backend, func(t *testing.T) {
 			dir := t.TempDir()
 			trace := filepath.Join(dir, "trace")
-			runDaemonTraced(t, traced(strace, trace, bin, "run", "--config", stateConfig(t, dir)), withBackend(t, backend), dir)
+			cmd := traced(t, filepath.Join("systemd", "recidivist.service"), strace, trace, bin, "run", "--config", stateConfig(t, dir))
+			runDaemonTraced(t, cmd, withBackend(t, backend), dir)
 			checkSandbox(t, analyze, filepath.Join("systemd", "recidivist.service"), trace, filepath.Join(dir, "state"))
 		})
 	}
@@ -310,20 +339,17 @@ func runDaemonTraced(t *testing.T, cmd *exec.Cmd, env []string, dir string) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	stopped := false
+	exited := make(chan struct{})
+	var waitErr error // set before exited is closed
+	go func() { waitErr = cmd.Wait(); close(exited) }()
 	stop := func() string { // kills a daemon still running after a failure
-		if !stopped {
-			cmd.Process.Kill() //nolint:errcheck // it may have exited on its own; Wait tells
-			<-done
-			stopped = true
-		}
+		cmd.Process.Kill() //nolint:errcheck // it may have exited already, which is as good
+		<-exited
 		return output.String()
 	}
 	t.Cleanup(func() { stop() })
 
-	if err := notes.wait("READY=1"); err != nil {
+	if err := notes.wait("READY=1", exited); err != nil {
 		t.Fatalf("%v\n%s", err, stop())
 	}
 	// Follow the log: three more bans make another offender.
@@ -352,14 +378,13 @@ func runDaemonTraced(t *testing.T, cmd *exec.Cmd, env []string, dir string) {
 	if err := syscall.Kill(childOf(t, cmd.Process.Pid), syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if err := notes.wait("STOPPING=1"); err != nil {
+	if err := notes.wait("STOPPING=1", nil); err != nil {
 		t.Fatalf("%v\n%s", err, stop())
 	}
 	select {
-	case err := <-done:
-		stopped = true
-		if err != nil {
-			t.Fatalf("the daemon did not stop cleanly on SIGTERM: %v\n%s", err, output.String())
+	case <-exited:
+		if waitErr != nil {
+			t.Fatalf("the daemon did not stop cleanly on SIGTERM: %v\n%s", waitErr, output.String())
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatalf("the daemon did not stop within 30s of SIGTERM\n%s", stop())
@@ -400,11 +425,14 @@ func notifySocket(t *testing.T) *notifications {
 	return n
 }
 
-// wait waits up to 30s for a notification carrying the assignment want.
-func (n *notifications) wait(want string) error {
+// wait waits up to 30s for a notification carrying the assignment want, and
+// gives up early when exited is closed.
+func (n *notifications) wait(want string, exited <-chan struct{}) error {
 	deadline := time.After(30 * time.Second)
 	for {
 		select {
+		case <-exited:
+			return fmt.Errorf("the daemon exited before it sent %s", want)
 		case note, ok := <-n.notes:
 			if !ok {
 				return fmt.Errorf("the notify socket closed before %s", want)
