@@ -3,18 +3,23 @@ package examples_test
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // The units' sandbox cannot be tried without systemd as PID 1, so these
@@ -215,6 +220,10 @@ func banLines(addr string, n int) string {
 	return b.String()
 }
 
+// metricsAddr is where the traced daemon serves metrics, inside its own
+// network namespace.
+const metricsAddr = "127.0.0.1:9732"
+
 // stateConfig writes a config file naming the log and state directory under
 // dir and returns its path.
 func stateConfig(t *testing.T, dir string) string {
@@ -224,7 +233,7 @@ func stateConfig(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	conf := filepath.Join(dir, "recidivist.toml")
-	body := fmt.Sprintf("log = %q\nstate-dir = %q\n", filepath.Join(dir, "fail2ban.log"), state)
+	body := fmt.Sprintf("log = %q\nstate-dir = %q\nmetrics-listen = %q\n", filepath.Join(dir, "fail2ban.log"), state, metricsAddr)
 	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -374,8 +383,17 @@ func runDaemonTraced(t *testing.T, cmd *exec.Cmd, env []string, dir string) {
 		}
 	}
 
-	// SIGTERM the daemon itself: unshare exec'd strace, whose one child it is.
-	if err := syscall.Kill(childOf(t, cmd.Process.Pid), syscall.SIGTERM); err != nil {
+	// unshare exec'd setpriv, which exec'd strace, whose one child is the daemon.
+	daemonPID := childOf(t, cmd.Process.Pid)
+	metrics, err := scrape(daemonPID)
+	if err != nil {
+		t.Fatalf("scraping the metrics: %v\n%s", err, stop())
+	}
+	if !regexp.MustCompile(`(?m)^recidivist_offenders_blocked_total 2$`).MatchString(metrics) {
+		t.Errorf("the metrics do not count the two offenders blocked:\n%s", metrics)
+	}
+
+	if err := syscall.Kill(daemonPID, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	if err := notes.wait("STOPPING=1", nil); err != nil {
@@ -462,4 +480,56 @@ func childOf(t *testing.T, pid int) int {
 		t.Fatal(err)
 	}
 	return child
+}
+
+// scrape reads /metrics from the daemon pid inside its network namespace,
+// bringing up the namespace's loopback first.
+func scrape(pid int) (string, error) {
+	type result struct {
+		body string
+		err  error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		// This goroutine's thread enters the daemon's namespace and is never
+		// unlocked, so it ends with the goroutine instead of serving others.
+		runtime.LockOSThread()
+		body, err := func() (string, error) {
+			ns, err := os.Open(fmt.Sprintf("/proc/%d/ns/net", pid))
+			if err != nil {
+				return "", err
+			}
+			defer ns.Close()
+			if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
+				return "", fmt.Errorf("entering the daemon's network namespace: %w", err)
+			}
+			lo, err := netlink.LinkByName("lo")
+			if err != nil {
+				return "", err
+			}
+			if err := netlink.LinkSetUp(lo); err != nil {
+				return "", fmt.Errorf("bringing up lo: %w", err)
+			}
+			// Dial on this thread (an http.Client would dial on another).
+			conn, err := net.DialTimeout("tcp", metricsAddr, 10*time.Second)
+			if err != nil {
+				return "", err
+			}
+			defer conn.Close()
+			if err := conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+				return "", err
+			}
+			if _, err := io.WriteString(conn, "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n"); err != nil {
+				return "", err
+			}
+			b, err := io.ReadAll(conn)
+			if !bytes.HasPrefix(b, []byte("HTTP/1.0 200")) && !bytes.HasPrefix(b, []byte("HTTP/1.1 200")) {
+				return "", fmt.Errorf("GET /metrics: %q", b)
+			}
+			return string(b), err
+		}()
+		ch <- result{body, err}
+	}()
+	r := <-ch
+	return r.body, r.err
 }
