@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"maps"
 	"time"
+
+	"github.com/recidivist/recidivist/internal/progress"
 )
 
 // Pipeline is the one decision path from log lines to offenders, shared by
@@ -120,17 +122,45 @@ func (p *Pipeline) Stats() Stats {
 // on every core (see scan_parallel.go), with exactly the same decisions and
 // Stats.
 func ScanFiles(paths []string, p *Pipeline, onOffender func(Offender)) error {
+	return ScanFilesWith(paths, p, onOffender, ScanOptions{})
+}
+
+// ScanOptions tune ScanFilesWith.
+type ScanOptions struct {
+	// Progress, when not nil, reports the bytes read of all the files
+	// together, with rate and ETA: a live line on its Terminal (default
+	// stderr when it is one) or periodic log lines otherwise, never on
+	// stdout. A scan that ends within the first interval reports nothing.
+	Progress *progress.Options
+}
+
+// ScanFilesWith is ScanFiles with options.
+func ScanFilesWith(paths []string, p *Pipeline, onOffender func(Offender), opt ScanOptions) error {
+	var rep *readProgress
+	if opt.Progress != nil {
+		var total int64
+		for _, path := range paths {
+			n, err := logSize(path)
+			if err != nil {
+				return err
+			}
+			total += n
+		}
+		rep = newReadProgress("scan", total, *opt.Progress)
+		defer rep.rep.Done()
+	}
 	c := defaultChunking()
 	for _, path := range paths {
-		if err := scanPath(path, p, onOffender, c); err != nil {
+		if err := scanPath(path, p, onOffender, c, rep); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// scanFile reads one file with the same line splitting as the Follower.
-func scanFile(path string, p *Pipeline, onOffender func(Offender)) error {
+// scanFile reads one file with the same line splitting as the Follower,
+// reporting the bytes read to rep unless it is nil.
+func scanFile(path string, p *Pipeline, onOffender func(Offender), rep *readProgress) error {
 	f, err := NewFollower(FollowConfig{Path: path, MaxLine: MaxLineLength})
 	if err != nil {
 		return err
@@ -145,6 +175,9 @@ func scanFile(path string, p *Pipeline, onOffender func(Offender)) error {
 			if o, ok := p.Line(l.Text); ok {
 				onOffender(o)
 			}
+		}
+		if rep != nil {
+			rep.rep.Add(rep.advance(lines[len(lines)-1]))
 		}
 		return nil
 	})

@@ -106,8 +106,9 @@ func (r *chunkResult) reset(start, end int64, initial parseState) {
 	clear(r.byJail)
 }
 
-// scanPath scans one file, in parallel when it is plain and big enough.
-func scanPath(path string, p *Pipeline, onOffender func(Offender), c chunking) error {
+// scanPath scans one file, in parallel when it is plain and big enough,
+// reporting the bytes read to rep unless it is nil.
+func scanPath(path string, p *Pipeline, onOffender func(Offender), c chunking, rep *readProgress) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("opening log %s: %w", path, err)
@@ -118,16 +119,16 @@ func scanPath(path string, p *Pipeline, onOffender func(Offender), c chunking) e
 		return fmt.Errorf("inspecting log %s: %w", path, err)
 	}
 	if !fi.Mode().IsRegular() || fi.Size() < c.minSize || fi.Size() == 0 {
-		return scanFile(path, p, onOffender)
+		return scanFile(path, p, onOffender, rep)
 	}
 	gz, err := startsWithGzip(f)
 	if err != nil {
 		return fmt.Errorf("reading log %s: %w", path, err)
 	}
 	if gz {
-		return scanFile(path, p, onOffender)
+		return scanFile(path, p, onOffender, rep)
 	}
-	if err := scanParallel(f, fi.Size(), p, onOffender, c); err != nil {
+	if err := scanParallel(f, fi.Size(), p, onOffender, c, rep); err != nil {
 		return fmt.Errorf("scanning %s: %w", path, err)
 	}
 	return nil
@@ -143,7 +144,7 @@ func startsWithGzip(r io.ReaderAt) (bool, error) {
 }
 
 // scanParallel scans the first size bytes of r through p.
-func scanParallel(r io.ReaderAt, size int64, p *Pipeline, onOffender func(Offender), c chunking) error {
+func scanParallel(r io.ReaderAt, size int64, p *Pipeline, onOffender func(Offender), c chunking, rep *readProgress) error {
 	bounds, err := chunkBounds(r, size, c.chunk)
 	if err != nil {
 		return err
@@ -222,6 +223,9 @@ func scanParallel(r io.ReaderAt, size int64, p *Pipeline, onOffender func(Offend
 				}
 			}
 			p.addChunk(res, onOffender)
+			if rep != nil {
+				rep.rep.Add(res.end - res.start)
+			}
 			state = res.final
 			select {
 			case spare <- res: // its slices and map serve a later chunk

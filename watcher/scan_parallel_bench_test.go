@@ -44,8 +44,8 @@ func BenchmarkScanFiles1M(b *testing.B) {
 		name string
 		scan func(*Pipeline, func(Offender)) error
 	}{
-		{"sequential", func(p *Pipeline, f func(Offender)) error { return scanFile(path, p, f) }},
-		{"parallel", func(p *Pipeline, f func(Offender)) error { return scanPath(path, p, f, defaultChunking()) }},
+		{"sequential", func(p *Pipeline, f func(Offender)) error { return scanFile(path, p, f, nil) }},
+		{"parallel", func(p *Pipeline, f func(Offender)) error { return scanPath(path, p, f, defaultChunking(), nil) }},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			b.ReportAllocs()

@@ -42,7 +42,7 @@ func scanSequential(t *testing.T, sp scanPolicy, paths ...string) scanResult {
 	p := sp.pipeline()
 	var res scanResult
 	for _, path := range paths {
-		if err := scanFile(path, p, func(o Offender) { res.offenders = append(res.offenders, o) }); err != nil {
+		if err := scanFile(path, p, func(o Offender) { res.offenders = append(res.offenders, o) }, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -56,7 +56,7 @@ func scanChunked(t *testing.T, sp scanPolicy, c chunking, paths ...string) scanR
 	p := sp.pipeline()
 	var res scanResult
 	for _, path := range paths {
-		if err := scanPath(path, p, func(o Offender) { res.offenders = append(res.offenders, o) }, c); err != nil {
+		if err := scanPath(path, p, func(o Offender) { res.offenders = append(res.offenders, o) }, c, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/recidivist/recidivist/internal/progress"
 )
 
 // Config configures a Watcher.
@@ -28,6 +30,11 @@ type Config struct {
 	Ignore       []netip.Prefix
 	Now          func() time.Time // nil is time.Now
 	Logger       *slog.Logger     // nil is slog.Default
+	// Progress tunes the report of a first-start backfill (bytes read of
+	// the current and rotated logs, rate, ETA); its Logger defaults to
+	// Logger. A backfill that ends within the first interval reports
+	// nothing.
+	Progress progress.Options
 }
 
 // saveEvery is how often a changed state is written: often enough that a
@@ -76,9 +83,10 @@ type Watcher struct {
 
 // followed is one configured log.
 type followed struct {
-	path string
-	pipe *Pipeline
-	cp   *Checkpoint // nil until a line of it was processed, or loaded
+	path     string
+	pipe     *Pipeline
+	cp       *Checkpoint // nil until a line of it was processed, or loaded
+	backfill *backfill   // nil unless a first-start backfill is under way
 }
 
 // New validates cfg, loads the state (history, checkpoints, queued
@@ -178,6 +186,7 @@ func (w *Watcher) Run(ctx context.Context, onOffender func(Offender) error) erro
 		if err != nil {
 			return err
 		}
+		defer w.endBackfill(l)
 		f, err := NewFollower(FollowConfig{Path: l.path, Start: plan, MaxLine: MaxLineLength, Logger: w.log})
 		if err != nil {
 			return err
@@ -217,6 +226,15 @@ func (w *Watcher) plan(l *followed) ([]Segment, error) {
 	if fresh && l.cp != nil {
 		l.pipe.countedUntil = l.cp.LastBan
 	}
+	if fresh {
+		opt := w.cfg.Progress
+		if opt.Logger == nil {
+			opt.Logger = w.log
+		}
+		if l.backfill, err = startBackfill(l.path, plan, opt); err != nil {
+			return nil, err
+		}
+	}
 	return plan, nil
 }
 
@@ -234,9 +252,16 @@ func (w *Watcher) process(l *followed, lines []Line) {
 	last := lines[len(lines)-1]
 	l.cp = &Checkpoint{Log: l.path, File: last.File, Offset: last.Offset, LastBan: l.pipe.stats.LastBan}
 	w.dirty = true
+	b := l.backfill
+	if b != nil && b.read(last) {
+		l.backfill = nil
+	}
 	w.mu.Unlock()
 	if found {
 		w.wake()
+	}
+	if b != nil {
+		b.report() // outside mu: it may write a log line
 	}
 }
 
