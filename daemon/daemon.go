@@ -34,11 +34,12 @@ type Daemon struct {
 
 	// mu guards the fields below, shared by the watcher's offender callback
 	// and the reconcile loop.
-	mu     sync.Mutex
-	cfg    *config.Config
-	policy blocklist.Policy
-	store  ipsetstore.Store // nil in dry-run
-	seen   *seenSet
+	mu      sync.Mutex
+	started time.Time // ban lines logged before it are history, not latency
+	cfg     *config.Config
+	policy  blocklist.Policy
+	store   ipsetstore.Store // nil in dry-run
+	seen    *seenSet
 }
 
 // Options are the parts of a Daemon that tests replace.
@@ -140,6 +141,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 func (d *Daemon) start() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.started = d.now()
 	entries, err := d.loadMirror()
 	if err != nil {
 		return err
@@ -158,6 +160,7 @@ func (d *Daemon) start() error {
 	}
 	d.log.Info("blocklist in force", "entries", len(entries), "took", time.Since(start).Round(time.Millisecond))
 	d.metrics.observeMirror(entries)
+	d.observeSets()
 	return nil
 }
 
@@ -232,8 +235,9 @@ func (d *Daemon) onOffenders(batch []watcher.Offender) error {
 	// lines).
 	kerrs := make([]error, len(entries))
 	for i, e := range entries {
-		if kerrs[i] = d.store.Add(KernelEntry(e, d.now())); kerrs[i] == nil {
-			d.metrics.latency.Observe(d.now().Sub(offenders[i].Last).Seconds())
+		kerrs[i] = d.store.Add(KernelEntry(e, d.now()))
+		if last := offenders[i].Last; kerrs[i] == nil && !last.Before(d.started) {
+			d.metrics.latency.Observe(d.now().Sub(last).Seconds())
 		}
 	}
 	added, err := d.mirror.Add(entries...)
@@ -260,6 +264,12 @@ func (d *Daemon) onOffenders(batch []watcher.Offender) error {
 			continue
 		}
 		if isNew[entries[i].Prefix] {
+			set := d.cfg.SetName
+			if entries[i].Prefix.Addr().Is6() {
+				set += "6"
+			}
+			d.metrics.setEntries.WithLabelValues(set).Inc() // until the next reconcile counts them
+			d.metrics.mirrorEntries.Inc()
 			d.metrics.blocked.Inc()
 			d.log.Info("blocked offender", "addr", o.Addr, "bans", o.Bans, "jails", strings.Join(o.Jails, ","), "first", o.First, "last", o.Last, "took", took)
 		}

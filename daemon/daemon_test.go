@@ -14,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/recidivist/recidivist/blocklist"
 	"github.com/recidivist/recidivist/config"
 	"github.com/recidivist/recidivist/ipsetstore"
@@ -436,5 +439,34 @@ func TestRestore_reports_progress_through_a_store_that_can_and_unhooks_after(t *
 	}
 	if p.heard != 1 || p.fn != nil {
 		t.Errorf("Replace reported progress %d times and the hook is %v after Restore; want once, then unhooked", p.heard, p.fn != nil)
+	}
+}
+
+func histogramCount(t *testing.T, h prometheus.Histogram) uint64 {
+	t.Helper()
+	var m dto.Metric
+	if err := h.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetHistogram().GetSampleCount()
+}
+
+func TestDaemon_latency_counts_ban_lines_logged_while_it_runs_not_the_catch_up(t *testing.T) {
+	h := newHarness(t, nil)
+	old := time.Now().Add(-2 * time.Hour)
+	for i, jail := range []string{"sshd", "postfix", "sshd"} {
+		h.ban(old.Add(time.Duration(i)*time.Minute), jail, "192.0.2.20") // logged before the daemon started
+	}
+	h.start()
+	h.eventually("the caught-up offender is blocked", func() bool { return h.inSet("192.0.2.20") })
+	if n := histogramCount(t, h.d.metrics.latency); n != 0 {
+		t.Errorf("latency observed %d times for an offender of old lines, want 0", n)
+	}
+	for _, jail := range []string{"sshd", "postfix", "sshd"} {
+		h.ban(time.Now(), jail, "192.0.2.21")
+	}
+	h.eventually("the live offender is blocked", func() bool { return h.inSet("192.0.2.21") })
+	if n := histogramCount(t, h.d.metrics.latency); n != 1 {
+		t.Errorf("latency observed %d times, want 1 for the live offender", n)
 	}
 }

@@ -43,7 +43,7 @@ func NewMetrics() *Metrics {
 		}, []string{"set"}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "recidivist_block_latency_seconds",
-			Help:    "Time from the deciding Ban line's timestamp to the address being in the kernel set.",
+			Help:    "Time from the deciding Ban line's timestamp to the address being in the kernel set, for lines logged while the daemon runs.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}),
 	}
