@@ -38,7 +38,7 @@ func TestDaemon_blocks_repeat_offenders_by_real_packets_across_a_reboot_and_an_u
 		}
 		return rulesInPlace(r.tp.srv, r.set)
 	})
-	checkRules(t, r.tp.srv, r.set)
+	checkRules(t, r.tp.srv, r.set, true)
 	// Every client gets through before any ban: a later timeout is the
 	// firewall, not the network.
 	r.checkReachable(offender4, offender6, twice4, twice6, ignored4, ignored6)
@@ -90,13 +90,13 @@ func TestDaemon_blocks_repeat_offenders_by_real_packets_across_a_reboot_and_an_u
 		t.Fatalf("a fresh namespace already has set %s: %v", r.set, m)
 	}
 	r.command("restore")
-	checkRules(t, r.tp.srv, r.set)
+	checkRules(t, r.tp.srv, r.set, true)
 	r.checkBlocked(offender4, offender6)
 	r.checkReachable(twice4, twice6, ignored4, ignored6)
 
 	r.startDaemon()
 	r.sync(markers[0])
-	checkRules(t, r.tp.srv, r.set)
+	checkRules(t, r.tp.srv, r.set, true)
 	r.checkBlocked(offender4, offender6)
 	r.checkReachable(twice4, twice6, ignored4, ignored6)
 	// twice4's two bans were kept and not counted again: one more makes

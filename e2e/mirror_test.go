@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // mirrorEntries reads the blocklist mirror at path into its entries and
@@ -56,4 +58,25 @@ func commentField(comment, key string) string {
 		}
 	}
 	return ""
+}
+
+// checkMirrorEntry waits up to 2s for the mirror at path to hold a (the
+// daemon puts an offender in the kernel first, then in the mirror) and
+// fails t unless its comment says exactly bans bans from jails
+// (comma-separated and sorted, as the mirror writes them).
+func checkMirrorEntry(t *testing.T, path string, a netip.Addr, bans int, jails string) {
+	t.Helper()
+	p := netip.PrefixFrom(a, a.BitLen())
+	deadline := time.Now().Add(2 * time.Second)
+	m := mirrorEntries(t, path)
+	for ; m[p] == "" && time.Now().Before(deadline); m = mirrorEntries(t, path) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	comment, ok := m[p]
+	switch {
+	case !ok:
+		t.Errorf("mirror lacks %s 2s on, want bans=%d jails=%s; mirror: %v", a, bans, jails, m)
+	case commentField(comment, "bans") != strconv.Itoa(bans) || commentField(comment, "jails") != jails:
+		t.Errorf("mirror entry of %s: %q, want bans=%d jails=%s", a, comment, bans, jails)
+	}
 }

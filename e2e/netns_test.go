@@ -125,3 +125,23 @@ func inNamespace(name string, fn func() error) error {
 func inNS(ns, name string, args ...string) []string {
 	return append([]string{"netns", "exec", ns, name}, args...)
 }
+
+// newNamespace creates a named network namespace with loopback up;
+// t.Cleanup deletes it.
+func newNamespace(t *testing.T, tag string) string {
+	t.Helper()
+	netnstest.RequireRoot(t)
+	name := fmt.Sprintf("rcdv-%s-%d", tag, os.Getpid())
+	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add %s: %v\n%s", name, err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
+			t.Errorf("ip netns del %s: %v\n%s", name, err, out)
+		}
+	})
+	if out, err := exec.Command("ip", "-n", name, "link", "set", "lo", "up").CombinedOutput(); err != nil {
+		t.Fatalf("bringing lo up in %s: %v\n%s", name, err, out)
+	}
+	return name
+}

@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 )
@@ -210,14 +209,7 @@ func (r *rig) sync(marker netip.Addr) {
 // from jails (comma-separated, sorted, as the mirror writes them).
 func (r *rig) checkMirror(a netip.Addr, bans int, jails string) {
 	r.t.Helper()
-	m := mirrorEntries(r.t, filepath.Join(r.state, "blocklist"))
-	comment, ok := m[netip.PrefixFrom(a, a.BitLen())]
-	switch {
-	case !ok:
-		r.t.Errorf("mirror lacks %s, want bans=%d jails=%s; mirror: %v", a, bans, jails, m)
-	case commentField(comment, "bans") != strconv.Itoa(bans) || commentField(comment, "jails") != jails:
-		r.t.Errorf("mirror entry of %s: %q, want bans=%d jails=%s", a, comment, bans, jails)
-	}
+	checkMirrorEntry(r.t, filepath.Join(r.state, "blocklist"), a, bans, jails)
 }
 
 // checkMirrorLacks fails t when the mirror holds any of addrs.
