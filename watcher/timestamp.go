@@ -65,17 +65,18 @@ func parseISOStamp(b []byte) (st stamp, n int, shape stampShape) {
 	if b[i] == '.' || b[i] == ',' {
 		i++
 		start := i
-		scale := int(time.Second)
+		frac, digits := 0, 0
 		for i < len(b) && isDigit(b[i]) {
-			if i-start < 9 {
-				scale /= 10
-				st.nsec += int(b[i]-'0') * scale
+			if digits < 9 { // finer than a nanosecond is dropped
+				frac = frac*10 + int(b[i]-'0')
+				digits++
 			}
 			i++
 		}
 		if i == start {
 			return stamp{}, 0, shapeNone
 		}
+		st.nsec = frac * pow10[9-digits] // a multiplication: this runs on every line
 	}
 	if i < len(b) {
 		switch b[i] {
@@ -103,6 +104,10 @@ func parseISOStamp(b []byte) (st stamp, n int, shape stampShape) {
 	}
 	return st, i, shapeValid
 }
+
+// pow10[n] is 10 to the n, for scaling a fraction of n digits fewer than 9
+// to nanoseconds.
+var pow10 = [10]int{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9}
 
 // minStampYear rejects dates before the Unix epoch: fail2ban did not exist,
 // so such a stamp is corruption, and year 1 would even be Go's zero Time.
