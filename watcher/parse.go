@@ -203,11 +203,12 @@ func (p *Parser) parseText(line []byte) (Ban, Verdict) {
 	}
 	// Every timestamp is read, not only those of ban lines, so that the
 	// journal line and the DST fall-back see the line just before them.
-	st, n, shape := parseStamp(line)
+	var st stamp
+	n, shape := parseStamp(line, &st)
 	var sec int64
 	var nsec int
 	if shape == shapeValid {
-		sec, nsec = p.instant(st)
+		sec, nsec = p.instant(&st)
 		p.lastSec, p.lastNsec, p.haveLast = sec, nsec, true
 	}
 
@@ -246,7 +247,7 @@ func (p *Parser) parseText(line []byte) (Ban, Verdict) {
 }
 
 // instant converts a parsed timestamp to Unix seconds and nanoseconds.
-func (p *Parser) instant(st stamp) (int64, int) {
+func (p *Parser) instant(st *stamp) (int64, int) {
 	if st.noYear {
 		st.year = p.years.inferYear(st, p.now, p.loc)
 	}
