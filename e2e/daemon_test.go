@@ -11,8 +11,9 @@ import (
 // with real packets from a second namespace: offenders are dropped within
 // a second of the deciding Ban line, others are not; after SIGKILL and a
 // fresh namespace (a reboot) `restore` brings every block back and the
-// restarted daemon counts no line twice; `unban` lets the address in at
-// once and for good, until three new bans.
+// restarted daemon counts no line twice; `unban`, with the daemon running
+// or stopped, lets the address in at once and for good, until three new
+// bans.
 func TestDaemon_blocks_repeat_offenders_by_real_packets_across_a_reboot_and_an_unban(t *testing.T) {
 	var (
 		srv4, srv6         = netip.MustParseAddr("10.231.0.1"), netip.MustParseAddr("fd00:e2e::1")
@@ -90,6 +91,7 @@ func TestDaemon_blocks_repeat_offenders_by_real_packets_across_a_reboot_and_an_u
 		t.Fatalf("a fresh namespace already has set %s: %v", r.set, m)
 	}
 	r.command("restore")
+	r.command("restore") // idempotent: no second rule, no error
 	checkRules(t, r.tp.srv, r.set, true)
 	r.checkBlocked(offender4, offender6)
 	r.checkReachable(twice4, twice6, ignored4, ignored6)
@@ -114,11 +116,16 @@ func TestDaemon_blocks_repeat_offenders_by_real_packets_across_a_reboot_and_an_u
 	r.sync(markers[1])
 	r.checkReachable(offender4)
 	r.d.term(t)
+	// An unban while the daemon is stopped holds too: the next start
+	// forgives offender6's three old bans instead of blocking it again.
+	start = time.Now()
+	r.command("unban", offender6.String())
+	t.Logf("%s: reachable %v after unban began (daemon stopped)", offender6, r.waitReachable(offender6, start))
 	r.startDaemon()
 	r.sync(markers[2])
-	r.checkReachable(offender4)
-	r.checkMirrorLacks(offender4)
-	r.checkBlocked(offender6, twice4)
+	r.checkReachable(offender4, offender6)
+	r.checkMirrorLacks(offender4, offender6)
+	r.checkBlocked(twice4)
 
 	// Later bans count afresh: two are not enough, the third blocks.
 	now = time.Now()
