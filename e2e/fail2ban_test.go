@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -31,7 +32,7 @@ func TestFail2ban_real_server_bans_count_once_each_and_its_restart_counts_nothin
 	conf, state := filepath.Join(dir, "recidivist.toml"), filepath.Join(dir, "state")
 	// The settings go in the config file: every command reads the same
 	// ones, whatever flags it takes.
-	settings := fmt.Sprintf("threshold = 3\nwindow = \"1h\"\nset-name = %q\nstate-dir = %q\n", set, state)
+	settings := fmt.Sprintf("threshold = 3\nwindow = \"1h\"\nreconcile-interval = \"2s\"\nset-name = %q\nstate-dir = %q\n", set, state)
 	if err := os.WriteFile(conf, []byte(settings), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +147,21 @@ func TestFail2ban_real_server_bans_count_once_each_and_its_restart_counts_nothin
 	if got := caughtUp(); got[b] != 2 || inSet(addrB) {
 		t.Errorf("B: %d bans tracked, in set %v; want 2 and not blocked", got[b], inSet(addrB))
 	}
-	checkRules(t, ns, set, false)
+	// fail2ban inserted its own jumps at the top of INPUT; the reconcile
+	// puts recidivist's rule back above them, once.
+	eventually(t, time.Now(), 5*time.Second, "the reconcile puts the rules back on top of fail2ban's", d, func() (bool, error) {
+		return rulesOnTop(ns, set)
+	})
+	checkRules(t, ns, set, true)
+	for _, six := range []bool{false, true} {
+		rules, err := chainRules(ns, "INPUT", six)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.ContainsFunc(rules, func(r string) bool { return strings.HasSuffix(r, "-j f2b-postfix-sasl") }) {
+			t.Errorf("INPUT (six=%v) lacks fail2ban's jump to f2b-postfix-sasl: %q; did fail2ban really act in the namespace?", six, rules)
+		}
+	}
 
 	// The offline scan of the same log agrees: A with three bans, no B.
 	var scan []struct {

@@ -83,7 +83,13 @@ func chainRules(ns, chain string, six bool) ([]string, error) {
 
 // rulesInPlace reports whether both families' INPUT chains in namespace
 // ns match on set (set+"6" for IPv6).
-func rulesInPlace(ns, set string) (bool, error) {
+func rulesInPlace(ns, set string) (bool, error) { return rulesAt(ns, set, false) }
+
+// rulesOnTop reports whether the first rule of both families' INPUT chains
+// in namespace ns matches on set (set+"6" for IPv6).
+func rulesOnTop(ns, set string) (bool, error) { return rulesAt(ns, set, true) }
+
+func rulesAt(ns, set string, top bool) (bool, error) {
 	for _, six := range []bool{false, true} {
 		name := set
 		if six {
@@ -92,6 +98,9 @@ func rulesInPlace(ns, set string) (bool, error) {
 		rules, err := chainRules(ns, "INPUT", six)
 		if err != nil {
 			return false, err
+		}
+		if top && len(rules) > 0 {
+			rules = rules[:1]
 		}
 		if !slices.ContainsFunc(rules, func(r string) bool { return strings.Contains(r, "--match-set "+name+" ") }) {
 			return false, nil
