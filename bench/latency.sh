@@ -4,6 +4,7 @@
 # to the address being in force in the kernel, per offender, one at a time.
 #
 #   bench/latency.sh [OFFENDERS] [FAIL2BAN_OFFENDERS]   (default 1000 and 100)
+#   RECIDIVIST=/tmp/recidivist bench/latency.sh 1000 0  (a given build; 0: no fail2ban)
 #
 # 1. `recidivist run` (threshold 3) in a fresh network namespace; the time
 #    ends when the address is in its ipset (netlink ipset test every 100µs).
@@ -34,7 +35,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-go build -o "$work/recidivist" ./cmd/recidivist
+# RECIDIVIST=/path/to/binary measures that build instead of ./cmd/recidivist.
+if [ -n "${RECIDIVIST:-}" ]; then
+  cp "$RECIDIVIST" "$work/recidivist"
+else
+  go build -o "$work/recidivist" ./cmd/recidivist
+fi
 go build -o "$work/latency" ./bench/latency
 
 # --- recidivist -------------------------------------------------------------
@@ -52,6 +58,10 @@ got=$(ip netns exec "$ns" "$work/recidivist" list --json --config "$work/recidiv
 [ "$got" = "$n" ] || { echo "bench/latency.sh: the mirror holds $got entries, want $n" >&2; exit 1; }
 
 # --- fail2ban's recidive jail -------------------------------------------------
+if [ "$nf2b" = 0 ]; then
+  echo "fail2ban   not measured: FAIL2BAN_OFFENDERS is 0"
+  exit 0
+fi
 if ! command -v fail2ban-server >/dev/null; then
   echo "fail2ban   not measured: fail2ban-server is not installed (apt-get install fail2ban)"
   exit 0
