@@ -58,7 +58,8 @@ func (p *setProber) Close()         { p.h.Close() }
 func (p *setProber) String() string { return "netlink ipset test every 100µs" }
 
 // chainProber lists fail2ban's chain with iptables -S: a fork and exec per
-// poll (a few ms), fine beside fail2ban's latencies of tenths of seconds.
+// poll (a few ms) plus a 2ms pause, fine beside fail2ban's latencies of
+// tenths of seconds.
 type chainProber struct {
 	chain string
 	torn  int // listings that met the chain in the middle of a change
@@ -82,8 +83,10 @@ func (p *chainProber) Has(a netip.Addr) (bool, error) {
 	return strings.Contains(string(out), " -s "+a.String()+"/32 "), nil
 }
 
-func (p *chainProber) Pause() {}
+// Pause leaves fail2ban's own iptables calls some room between listings
+// (a faster loop was tried: fail2ban's figures did not change).
+func (p *chainProber) Pause() { time.Sleep(2 * time.Millisecond) }
 func (p *chainProber) Close() {}
 func (p *chainProber) String() string {
-	return fmt.Sprintf("iptables -S %s in a loop, %d torn listings retried", p.chain, p.torn)
+	return fmt.Sprintf("iptables -S %s every 2ms, %d torn listings retried", p.chain, p.torn)
 }
