@@ -391,3 +391,68 @@ func TestPlainASCIIRefusesNULAndNonASCII(t *testing.T) {
 		})
 	}
 }
+
+// reparsedChunks scans path in chunks of one line each and returns how many
+// chunks the merger had to parse again because priming guessed wrong.
+func reparsedChunks(t *testing.T, sp scanPolicy, path string) (reparsed, chunks int) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := chunking{chunk: 1, workers: 2, ahead: 4}
+	bounds, err := chunkBounds(f, fi.Size(), c.chunk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reparsed, err = scanParallel(f, fi.Size(), sp.pipeline(), func(Offender) {}, c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reparsed, len(bounds) - 1
+}
+
+func TestPrimingGuessesEveryChunkStateOutsideTheRareCases(t *testing.T) {
+	// Priming is what keeps the scan parallel: a chunk whose guessed state
+	// is wrong is parsed a second time, by the one merging goroutine.
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("ordinary_logs_need_no_second_parse", func(t *testing.T) {
+		sp := scanPolicy{loc: time.UTC, now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC), threshold: 3, window: 7 * 24 * time.Hour}
+		var big strings.Builder
+		for _, l := range benchLines("syslog-traditional", 2_000, berlin) {
+			big.Write(l)
+			big.WriteByte('\n')
+		}
+		// The upstream sample files mix syslog and ISO stamps line by line:
+		// there a chunk after an ISO line cannot know which syslog day's
+		// year the Parser caches, and is rightly parsed again.
+		logs := []string{writeLog(t, "generated.log", big.String())}
+		for _, path := range corpusLogs(t) {
+			if strings.Contains(path, "fail2ban-1.0.2") {
+				logs = append(logs, path)
+			}
+		}
+		for _, path := range logs {
+			if reparsed, chunks := reparsedChunks(t, sp, path); reparsed != 0 {
+				t.Errorf("%s: %d of %d one-line chunks parsed twice, want none", filepath.Base(path), reparsed, chunks)
+			}
+		}
+	})
+	t.Run("the_repeated_hour_of_a_fall_back_is_parsed_again", func(t *testing.T) {
+		sp := scanPolicy{loc: berlin, now: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), threshold: 3, window: time.Hour}
+		reparsed, chunks := reparsedChunks(t, sp, writeLog(t, "fail2ban.log", berlinFallBack()))
+		// The second 02:xx hour is 360 lines plus its journal lines; a
+		// chunk starting in it is primed with the first occurrence.
+		if reparsed < 300 || reparsed > 420 {
+			t.Errorf("%d of %d chunks parsed twice, want about the repeated hour's 360 lines", reparsed, chunks)
+		}
+	})
+}
