@@ -116,11 +116,11 @@ type logJSON struct {
 }
 
 type statsJSON struct {
-	Lines      int64            `json:"lines"`
-	Bans       int64            `json:"bans"`
-	Filtered   int64            `json:"filtered"`
-	BansByJail map[string]int64 `json:"bans_by_jail,omitempty"`
-	Skipped    map[string]int64 `json:"skipped,omitempty"`
+	Lines      uint64            `json:"lines"`
+	Bans       uint64            `json:"bans"`
+	Filtered   uint64            `json:"filtered"`
+	BansByJail map[string]uint64 `json:"bans_by_jail"`
+	Skipped    map[string]uint64 `json:"skipped"`
 }
 
 // readStatus gathers what can be read; a part that cannot be read is left
@@ -201,6 +201,12 @@ func watcherStatus(s watcher.Snapshot) *watcherJSON {
 		}
 		w.Logs = append(w.Logs, l)
 	}
+	st := s.Stats
+	w.Stats = &statsJSON{Lines: st.Lines, Bans: st.Bans, Filtered: st.Filtered, BansByJail: map[string]uint64{}, Skipped: map[string]uint64{}}
+	maps.Copy(w.Stats.BansByJail, st.BansByJail)
+	for r, n := range st.Skipped {
+		w.Stats.Skipped[r.String()] = n
+	}
 	return w
 }
 
@@ -270,8 +276,8 @@ func (st statusJSON) print(w io.Writer) {
 	}
 }
 
-func sum(m map[string]int64) int64 {
-	var n int64
+func sum(m map[string]uint64) uint64 {
+	var n uint64
 	for _, v := range m {
 		n += v
 	}
@@ -279,7 +285,7 @@ func sum(m map[string]int64) int64 {
 }
 
 // reasons writes counts by reason as " (long line 2, not UTF-8 1)".
-func reasons(m map[string]int64) string {
+func reasons(m map[string]uint64) string {
 	if len(m) == 0 {
 		return ""
 	}

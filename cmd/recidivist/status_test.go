@@ -84,6 +84,7 @@ func TestStatus_reports_the_daemon_kernel_mirror_and_log_while_running_and_after
 		w.ban(t, now.Add(time.Duration(i)*time.Second), jail, "198.51.100.23")
 	}
 	w.ban(t, now, "nginx", "2001:db8::99")
+	w.ban(t, now, "sshd", "999.1.2.3") // not an address: skipped, counted
 	eventually(t, "the offender is blocked", func() bool {
 		st := readStatus(w.cfg, w.fake, nil, time.Now())
 		return st.Mirror.Entries == 3 && st.Watcher != nil && st.Watcher.Tracked >= 2
@@ -129,6 +130,13 @@ func TestStatus_reports_the_daemon_kernel_mirror_and_log_while_running_and_after
 	st = readStatus(w.cfg, w.fake, nil, time.Now())
 	out.Reset()
 	st.print(&out)
+	// The world's log began with one ban line; then four bans and a bad one.
+	if s := st.Watcher.Stats; s == nil || s.Lines != 6 || s.Bans != 5 || s.BansByJail["sshd"] != 3 || s.Skipped["bad-address"] != 1 {
+		t.Errorf("stats after stop = %+v, want 6 lines, 5 bans (3 sshd), 1 bad-address", s)
+	}
+	if !strings.Contains(out.String(), "lines:    6 read, 5 countable bans, 0 filtered, 1 skipped (bad-address 1)") {
+		t.Errorf("status does not show the line counts:\n%s", out.String())
+	}
 	if st.Daemon.Running || !strings.Contains(out.String(), "daemon:   not running") {
 		t.Errorf("after stop, status says:\n%s", out.String())
 	}
