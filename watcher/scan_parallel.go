@@ -389,15 +389,10 @@ func parseChunkFrom(r io.ReaderAt, start, end int64, q *Parser, p *Pipeline, buf
 	}
 }
 
-// eachLine calls fn with every line of [start, end) of r, split and cut to
-// MaxLineLength+1 bytes as the Follower does; a last line without newline
-// is passed too. A line is only valid during the call. plain says the line
-// is known to hold only ASCII other than NUL, so the Parser need not check
-// it: each piece read is checked at once, far faster than line by line.
+// eachLine calls fn with every line of [start, end) of r, reading it in
+// pieces of len(buf) bytes. A line is only valid during the call.
 func eachLine(r io.ReaderAt, start, end int64, buf []byte, fn func(line []byte, plain bool)) error {
-	const limit = MaxLineLength + 1
-	var partial []byte
-	cut := false
+	var sp lineSplitter
 	for off := start; off < end; {
 		n := min(int64(len(buf)), end-off)
 		block := buf[:n]
@@ -408,34 +403,52 @@ func eachLine(r io.ReaderAt, start, end int64, buf []byte, fn func(line []byte, 
 			return fmt.Errorf("reading at %d: %w", off, err)
 		}
 		off += n
-		plain := plainASCII(block)
-		for {
-			i := bytes.IndexByte(block, '\n')
-			if i < 0 {
-				break
-			}
-			text := block[:i]
-			if len(partial) > 0 || cut {
-				partial, _ = appendCapped(partial, text, limit)
-				text, partial, cut = partial, partial[:0], false
-				fn(text, false)
-				block = block[i+1:]
-				continue
-			}
-			if len(text) > limit {
-				text = text[:limit]
-			}
-			fn(text, plain)
-			block = block[i+1:]
-		}
-		var c bool
-		partial, c = appendCapped(partial, block, limit)
-		cut = cut || c
+		sp.feed(block, fn)
 	}
-	if len(partial) > 0 || cut {
-		fn(partial, false)
-	}
+	sp.finish(fn)
 	return nil
+}
+
+// lineSplitter splits consecutive pieces of a log into lines, cut to
+// MaxLineLength+1 bytes, exactly as the Follower does; finish passes a last
+// line that has no newline. fn's plain says the line is known to hold only
+// ASCII other than NUL, so the Parser need not check it: each piece is
+// checked at once, far faster than line by line.
+type lineSplitter struct {
+	partial []byte // a line begun in an earlier piece, at most the limit
+	cut     bool   // partial lost bytes
+}
+
+func (sp *lineSplitter) feed(block []byte, fn func(line []byte, plain bool)) {
+	const limit = MaxLineLength + 1
+	plain := plainASCII(block)
+	for {
+		i := bytes.IndexByte(block, '\n')
+		if i < 0 {
+			break
+		}
+		text := block[:i]
+		block = block[i+1:]
+		if len(sp.partial) > 0 || sp.cut {
+			sp.partial, _ = appendCapped(sp.partial, text, limit)
+			fn(sp.partial, false)
+			sp.partial, sp.cut = sp.partial[:0], false
+			continue
+		}
+		if len(text) > limit {
+			text = text[:limit]
+		}
+		fn(text, plain)
+	}
+	var c bool
+	sp.partial, c = appendCapped(sp.partial, block, limit)
+	sp.cut = sp.cut || c
+}
+
+func (sp *lineSplitter) finish(fn func(line []byte, plain bool)) {
+	if len(sp.partial) > 0 || sp.cut {
+		fn(sp.partial, false)
+	}
 }
 
 // plainASCII reports whether b holds only ASCII bytes and no NUL.
