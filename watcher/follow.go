@@ -49,8 +49,8 @@ type FollowConfig struct {
 	// MaxLine is the longest line delivered whole; longer lines arrive cut,
 	// with Truncated set, and are never buffered beyond MaxLine+1 bytes.
 	MaxLine int
-	// Debounce is how long a burst of file events is gathered before the
-	// log is read (default 50ms).
+	// Debounce is how long the rest of a burst of file events is gathered
+	// after its first event, which is acted on at once (default 50ms).
 	Debounce time.Duration
 	// Logger receives warnings and rotation notices (default slog.Default).
 	Logger *slog.Logger
@@ -60,7 +60,7 @@ type FollowConfig struct {
 var ErrBadConfig = errors.New("invalid configuration")
 
 // defaultDebounce gathers the handful of events one write or one rotation
-// raises, while keeping a new ban's latency well under a second.
+// raises after the first, which is read at once.
 const defaultDebounce = 50 * time.Millisecond
 
 // readChunk is how much of the log is read at once.
@@ -126,15 +126,22 @@ func (f *Follower) Run(ctx context.Context, emit func([]Line) error) error {
 	if err := f.check(emit); err != nil {
 		return err
 	}
+	// The first event of a burst is acted on at once, so that a new Ban
+	// line is read within microseconds; the rest of the burst (the other
+	// events of one write or one rotation, or a flood of lines) is gathered
+	// for Debounce and read once at its end.
 	timer := time.NewTimer(f.cfg.Debounce)
 	timer.Stop()
 	defer timer.Stop()
-	armed := false
-	arm := func() {
-		if !armed {
-			timer.Reset(f.cfg.Debounce)
-			armed = true
+	inBurst, more := false, false
+	changed := func() error {
+		if inBurst {
+			more = true
+			return nil
 		}
+		inBurst = true
+		timer.Reset(f.cfg.Debounce)
+		return f.check(emit)
 	}
 	for {
 		select {
@@ -144,8 +151,11 @@ func (f *Follower) Run(ctx context.Context, emit func([]Line) error) error {
 			if !ok {
 				return fmt.Errorf("watching directory %s: event stream closed", dir)
 			}
-			if strings.HasPrefix(filepath.Base(ev.Name), f.base) {
-				arm()
+			if !strings.HasPrefix(filepath.Base(ev.Name), f.base) {
+				continue
+			}
+			if err := changed(); err != nil {
+				return err
 			}
 		case err, ok := <-w.Errors:
 			if !ok {
@@ -154,11 +164,16 @@ func (f *Follower) Run(ctx context.Context, emit func([]Line) error) error {
 			if !errors.Is(err, fsnotify.ErrEventOverflow) {
 				f.log.Warn("file watch error; rereading the log", "err", err)
 			}
-			arm() // events may have been lost: look at the files themselves
-		case <-timer.C:
-			armed = false
-			if err := f.check(emit); err != nil {
+			if err := changed(); err != nil { // events may have been lost: look at the files themselves
 				return err
+			}
+		case <-timer.C:
+			inBurst = false
+			if more {
+				more = false
+				if err := f.check(emit); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -554,7 +569,9 @@ func (lf *logFile) truncated() (bool, error) {
 		return true, nil
 	}
 	now := make([]byte, len(lf.head))
-	if _, err := lf.f.ReadAt(now, 0); err != nil {
+	if _, err := lf.f.ReadAt(now, 0); errors.Is(err, io.EOF) {
+		return true, nil // it shrank between the Stat and the read
+	} else if err != nil {
 		return false, fmt.Errorf("reading start of log %s: %w", lf.name, err)
 	}
 	return !bytes.Equal(now, lf.head), nil
