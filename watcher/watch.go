@@ -79,7 +79,18 @@ type Watcher struct {
 	filter  *Filter
 
 	kick chan struct{} // wakes the delivery loop; buffered 1
+
+	found func([]Offender) // see OnFound; set before Run
 }
+
+// OnFound makes Run and RunBatch call fn with the offenders each batch of
+// lines produced, at once, on the goroutine that read the lines, before
+// they are queued for the callback. It is for quick, best-effort work that
+// must not wait behind the callback's durable work: the daemon puts
+// offenders in the kernel here, ahead of the mirror's fsyncs. fn is called
+// without the watcher's lock, never retried, and must not block for long:
+// reading the log waits for it. Call OnFound before Run.
+func (w *Watcher) OnFound(fn func([]Offender)) { w.found = fn }
 
 // followed is one configured log.
 type followed struct {
@@ -173,6 +184,24 @@ func (w *Watcher) load() error {
 // nil when ctx ends, or the first error that stopped a follower or the
 // final save.
 func (w *Watcher) Run(ctx context.Context, onOffender func(Offender) error) error {
+	return w.RunBatch(ctx, func(batch []Offender) error {
+		for i, o := range batch {
+			if err := onOffender(o); err != nil {
+				// The ones before o were accepted: do not hand them over again.
+				w.accepted(batch[:i])
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// RunBatch is Run handing over every queued offender at once (up to
+// maxBatch, oldest first) instead of one by one, so that a backfill that
+// finds thousands costs the callback one write, not thousands. A refused
+// batch is offered again whole (with whatever was queued meanwhile); the
+// callback must be idempotent, as for Run.
+func (w *Watcher) RunBatch(ctx context.Context, onOffenders func([]Offender) error) error {
 	// Bans older than the window are history, not evidence: a backfill of
 	// a log that goes back further must not block on them.
 	if w.tracker.Expire(w.cfg.Now()) > 0 {
@@ -201,7 +230,7 @@ func (w *Watcher) Run(ctx context.Context, onOffender func(Offender) error) erro
 			})
 		})
 	}
-	g.Go(func() error { return w.deliver(gctx, onOffender) })
+	g.Go(func() error { return w.deliver(gctx, onOffenders) })
 	g.Go(func() error { return w.maintain(gctx) })
 	err := g.Wait()
 	if saveErr := w.save(); saveErr != nil {
@@ -242,13 +271,17 @@ func (w *Watcher) plan(l *followed) ([]Segment, error) {
 // offenders and moves l's checkpoint past the batch.
 func (w *Watcher) process(l *followed, lines []Line) {
 	w.mu.Lock()
-	found := false
+	queued := len(w.pending)
 	for _, line := range lines {
 		if o, ok := l.pipe.Line(line.Text); ok {
 			w.pending = append(w.pending, o)
-			found = true
 		}
 	}
+	var found []Offender
+	if len(w.pending) > queued && w.found != nil {
+		found = slices.Clone(w.pending[queued:])
+	}
+	wake := len(w.pending) > queued
 	last := lines[len(lines)-1]
 	l.cp = &Checkpoint{Log: l.path, File: last.File, Offset: last.Offset, LastBan: l.pipe.stats.LastBan}
 	w.dirty = true
@@ -257,7 +290,10 @@ func (w *Watcher) process(l *followed, lines []Line) {
 		l.backfill = nil
 	}
 	w.mu.Unlock()
-	if found {
+	if len(found) > 0 {
+		w.found(found)
+	}
+	if wake {
 		w.wake()
 	}
 	if b != nil {
@@ -273,10 +309,13 @@ func (w *Watcher) wake() {
 	}
 }
 
-// deliver hands queued offenders to onOffender in the order found,
-// retrying a refused one with growing delays until it is accepted or ctx
-// ends.
-func (w *Watcher) deliver(ctx context.Context, onOffender func(Offender) error) error {
+// maxBatch is the most offenders handed to the callback in one call.
+const maxBatch = 1024
+
+// deliver hands queued offenders to onOffenders in the order found, as
+// many at a time as are queued (up to maxBatch), retrying a refused batch
+// with growing delays until it is accepted or ctx ends.
+func (w *Watcher) deliver(ctx context.Context, onOffenders func([]Offender) error) error {
 	w.wake() // offenders queued before a restart
 	delay := firstRetry
 	for {
@@ -286,12 +325,12 @@ func (w *Watcher) deliver(ctx context.Context, onOffender func(Offender) error) 
 		case <-w.kick:
 		}
 		for {
-			o, ok := w.nextPending()
-			if !ok {
+			batch := w.nextPending()
+			if len(batch) == 0 {
 				break
 			}
-			if err := onOffender(o); err != nil {
-				w.log.Error("offender not accepted; retrying", "addr", o.Addr, "retry_in", delay, "err", err)
+			if err := onOffenders(batch); err != nil {
+				w.log.Error("offenders not accepted; retrying", "count", len(batch), "first", batch[0].Addr, "retry_in", delay, "err", err)
 				t := time.NewTimer(delay)
 				select {
 				case <-ctx.Done():
@@ -303,34 +342,49 @@ func (w *Watcher) deliver(ctx context.Context, onOffender func(Offender) error) 
 				continue
 			}
 			delay = firstRetry
-			w.accepted(o)
+			w.accepted(batch)
 		}
 	}
 }
 
-// nextPending returns the oldest queued offender.
-func (w *Watcher) nextPending() (Offender, bool) {
+// nextPending returns a copy of the oldest queued offenders, at most
+// maxBatch of them.
+func (w *Watcher) nextPending() []Offender {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if len(w.pending) == 0 {
-		return Offender{}, false
-	}
-	return w.pending[0], true
+	return slices.Clone(w.pending[:min(len(w.pending), maxBatch)])
 }
 
-// accepted removes o from the queue (Forgive may have removed it already).
-func (w *Watcher) accepted(o Offender) {
+// offence identifies one offender report: the same address reported again
+// after more bans is a new report.
+type offence struct {
+	addr netip.Addr
+	last int64
+	bans int
+}
+
+func (o Offender) offence() offence { return offence{o.Addr, o.Last.UnixNano(), o.Bans} }
+
+// accepted removes batch from the queue (Forgive may have removed some of
+// it already, and more may have been queued behind it).
+func (w *Watcher) accepted(batch []Offender) {
+	if len(batch) == 0 {
+		return
+	}
+	done := make(map[offence]struct{}, len(batch))
+	for _, o := range batch {
+		done[o.offence()] = struct{}{}
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if i := slices.IndexFunc(w.pending, func(p Offender) bool { return sameOffence(p, o) }); i >= 0 {
-		w.pending = slices.Delete(w.pending, i, i+1)
+	n := len(w.pending)
+	w.pending = slices.DeleteFunc(w.pending, func(p Offender) bool {
+		_, ok := done[p.offence()]
+		return ok
+	})
+	if len(w.pending) != n {
 		w.dirty = true
 	}
-}
-
-// sameOffence tells whether a and b are one offender report.
-func sameOffence(a, b Offender) bool {
-	return a.Addr == b.Addr && a.Last.Equal(b.Last) && a.Bans == b.Bans
 }
 
 // maintain saves the state while it changes and expires old addresses.

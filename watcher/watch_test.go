@@ -546,3 +546,180 @@ func TestReadSnapshotShowsWhatTheDaemonSaved(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+func TestBackfillHandsOverOffendersInBatches(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "fail2ban.log")
+	cfg := testConfig(t, path, 2, time.Hour)
+	now := time.Now().Add(-30 * time.Minute)
+	const n = 3000
+	var bans []ban
+	for i := range n {
+		addr := fmt.Sprintf("10.%d.%d.%d", i>>16, (i>>8)&255, i&255)
+		bans = append(bans, ban{now, "sshd", addr}, ban{now.Add(time.Second), "postfix-sasl", addr})
+	}
+	appendLog(t, path, bans...)
+	w, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var (
+		mu      sync.Mutex
+		calls   int
+		largest int
+		got     = map[netip.Addr]int{}
+	)
+	done := make(chan error, 1)
+	go func() {
+		done <- w.RunBatch(ctx, func(batch []Offender) error {
+			time.Sleep(5 * time.Millisecond) // a mirror write: fsyncs
+			mu.Lock()
+			defer mu.Unlock()
+			calls++
+			largest = max(largest, len(batch))
+			for _, o := range batch {
+				got[o.Addr]++
+			}
+			return nil
+		})
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		mu.Lock()
+		k := len(got)
+		mu.Unlock()
+		if k == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d offenders handed over", k, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for a, c := range got {
+		if c != 1 {
+			t.Errorf("%v handed over %d times, want once", a, c)
+		}
+	}
+	// One call per offender would be 3000 mirror writes; a batch per chunk
+	// of the log read is a few dozen at most.
+	if calls > n/30 || largest > maxBatch {
+		t.Errorf("%d offenders in %d calls (largest %d): want them batched, at most %d per call", n, calls, largest, maxBatch)
+	}
+	if len(w.pending) != 0 {
+		t.Errorf("%d offenders still queued after all were accepted", len(w.pending))
+	}
+}
+
+func TestRefusedBatchIsOfferedAgainWhole(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "fail2ban.log")
+	cfg := testConfig(t, path, 2, time.Hour)
+	now := time.Now()
+	var bans []ban
+	for _, a := range []string{"192.0.2.1", "192.0.2.2", "2001:db8::3"} {
+		bans = append(bans, ban{now, "sshd", a}, ban{now.Add(time.Second), "sshd", a})
+	}
+	appendLog(t, path, bans...)
+	w, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	batches := make(chan []string, 10)
+	done := make(chan error, 1)
+	refused := false
+	go func() {
+		done <- w.RunBatch(ctx, func(batch []Offender) error {
+			batches <- addrsOf(batch)
+			if !refused {
+				refused = true
+				return errors.New("mirror on a full disk")
+			}
+			return nil
+		})
+	}()
+	first, second := <-batches, <-batches
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"192.0.2.1", "192.0.2.2", "2001:db8::3"}
+	if !slices.Equal(first, want) || !slices.Equal(second, want) {
+		t.Errorf("batches %v then %v, want %v twice", first, second, want)
+	}
+}
+
+func TestRunDoesNotHandOverAgainWhatItsCallbackAccepted(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "fail2ban.log")
+	cfg := testConfig(t, path, 2, time.Hour)
+	now := time.Now()
+	var bans []ban
+	for _, a := range []string{"192.0.2.1", "192.0.2.2", "192.0.2.3"} {
+		bans = append(bans, ban{now, "sshd", a}, ban{now.Add(time.Second), "sshd", a})
+	}
+	appendLog(t, path, bans...)
+	var refusedOnce atomic.Bool
+	r := startWatcher(t, cfg, func(o Offender) error {
+		if o.Addr == netip.MustParseAddr("192.0.2.2") && refusedOnce.CompareAndSwap(false, true) {
+			return errors.New("kernel busy")
+		}
+		return nil
+	})
+	got := r.waitOffenders(t, 3)
+	time.Sleep(50 * time.Millisecond) // a wrongly repeated hand-over would land now
+	got = r.offenders()
+	if want := []string{"192.0.2.1", "192.0.2.2", "192.0.2.3"}; !slices.Equal(addrsOf(got), want) {
+		t.Errorf("handed over %v, want %v, each once", addrsOf(got), want)
+	}
+}
+
+func TestOnFoundHearsOffendersWhileTheCallbackIsBusy(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "fail2ban.log")
+	cfg := testConfig(t, path, 2, time.Hour)
+	now := time.Now()
+	appendLog(t, path, ban{now, "sshd", "192.0.2.1"}, ban{now.Add(time.Second), "sshd", "192.0.2.1"})
+	w, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := make(chan []string, 10)
+	w.OnFound(func(os []Offender) { found <- addrsOf(os) })
+	release := make(chan struct{})
+	accepted := make(chan []string, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- w.RunBatch(ctx, func(batch []Offender) error {
+			<-release // a slow mirror write
+			accepted <- addrsOf(batch)
+			return nil
+		})
+	}()
+	if got := <-found; !slices.Equal(got, []string{"192.0.2.1"}) {
+		t.Fatalf("OnFound heard %v, want 192.0.2.1", got)
+	}
+	appendLog(t, path, ban{now.Add(2 * time.Second), "sshd", "192.0.2.2"}, ban{now.Add(3 * time.Second), "sshd", "192.0.2.2"})
+	select {
+	case got := <-found:
+		if !slices.Equal(got, []string{"192.0.2.2"}) {
+			t.Errorf("OnFound heard %v, want 192.0.2.2", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("OnFound waited for the busy callback")
+	}
+	close(release)
+	got := append(<-accepted, <-accepted...)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, []string{"192.0.2.1", "192.0.2.2"}) {
+		t.Errorf("callback accepted %v, want both, in order", got)
+	}
+}
