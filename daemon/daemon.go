@@ -38,8 +38,21 @@ type Daemon struct {
 	started time.Time // ban lines logged before it are history, not latency
 	cfg     *config.Config
 	policy  blocklist.Policy
-	store   ipsetstore.Store // nil in dry-run
+	store   ipsetstore.Store // nil in dry-run; never changes after New
 	seen    *seenSet
+
+	// fast is what onFound needs to put a new offender in the kernel at
+	// once, under its own lock so that it never waits behind a mirror
+	// write (which holds mu through its fsyncs). Lock order: mu, then fast.
+	fast struct {
+		sync.Mutex
+		started time.Time
+		policy  blocklist.Policy
+		banTime time.Duration
+		// ahead holds the offenders put in the kernel that the mirror does
+		// not record yet; the reconcile keeps them in force meanwhile.
+		ahead map[netip.Prefix]blocklist.Entry
+	}
 }
 
 // Options are the parts of a Daemon that tests replace.
@@ -65,7 +78,7 @@ func New(cfg *config.Config, opt Options) (*Daemon, error) {
 	if opt.Store == nil && !cfg.DryRun {
 		return nil, errors.New("daemon: no kernel store")
 	}
-	w, err := watcher.New(watcherConfig(cfg, opt.Now))
+	w, err := watcher.New(watcherConfig(cfg, opt.Now, opt.Logger))
 	if err != nil {
 		return nil, err
 	}
@@ -83,10 +96,13 @@ func New(cfg *config.Config, opt Options) (*Daemon, error) {
 	if cfg.DryRun {
 		d.store = nil
 	}
+	d.fast.policy, d.fast.banTime = d.policy, cfg.BanTime
+	d.fast.ahead = make(map[netip.Prefix]blocklist.Entry)
+	w.OnFound(d.onFound)
 	return d, nil
 }
 
-func watcherConfig(cfg *config.Config, now func() time.Time) watcher.Config {
+func watcherConfig(cfg *config.Config, now func() time.Time, log *slog.Logger) watcher.Config {
 	return watcher.Config{
 		Logs:         cfg.Logs,
 		StateDir:     cfg.StateDir,
@@ -97,6 +113,7 @@ func watcherConfig(cfg *config.Config, now func() time.Time) watcher.Config {
 		ExcludeJails: cfg.ExcludeJails,
 		Ignore:       cfg.Ignore,
 		Now:          now,
+		Logger:       log,
 	}
 }
 
@@ -126,7 +143,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		return d.watcher.Run(ctx, func(o watcher.Offender) error { return d.onOffenders([]watcher.Offender{o}) })
+		return d.watcher.RunBatch(ctx, d.onOffenders)
 	})
 	g.Go(func() error { return d.reconcileLoop(ctx) })
 	err = g.Wait()
@@ -142,6 +159,9 @@ func (d *Daemon) start() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.started = d.now()
+	d.fast.Lock()
+	d.fast.started = d.started
+	d.fast.Unlock()
 	entries, err := d.loadMirror()
 	if err != nil {
 		return err
@@ -194,6 +214,38 @@ type progressStore interface {
 	SetProgress(fn func(added int))
 }
 
+// onFound puts offenders in the kernel the moment the watcher finds them,
+// on the goroutine that read their lines, ahead of onOffenders: the mirror
+// write there costs fsyncs (milliseconds, more on a busy disk) and would
+// otherwise hold every new block behind the previous one's. Nothing here is
+// durable or retried: onOffenders records the same offenders in the mirror,
+// and tries the kernel again for any this could not add.
+func (d *Daemon) onFound(batch []watcher.Offender) {
+	if d.store == nil {
+		return
+	}
+	d.fast.Lock()
+	defer d.fast.Unlock()
+	now := d.now()
+	for _, o := range batch {
+		p := netip.PrefixFrom(o.Addr, o.Addr.BitLen())
+		if d.fast.policy.Check(p, false) != nil {
+			continue // onOffenders says why
+		}
+		e := blocklist.Entry{Prefix: p, Added: now.UTC().Truncate(time.Second), Jails: o.Jails, Bans: o.Bans}
+		if d.fast.banTime > 0 {
+			e.Expires = e.Added.Add(d.fast.banTime)
+		}
+		if err := d.store.Add(KernelEntry(e, now)); err != nil {
+			continue // onOffenders tries again and reports it
+		}
+		d.fast.ahead[p] = e
+		if !o.Last.Before(d.fast.started) {
+			d.metrics.latency.Observe(d.now().Sub(o.Last).Seconds())
+		}
+	}
+}
+
 // onOffenders records new offenders in the kernel and the mirror. It runs on
 // the watcher's goroutine with every offender found since the last call (one
 // while following the log, many during a first-start backfill); an error
@@ -233,17 +285,24 @@ func (d *Daemon) onOffenders(batch []watcher.Offender) error {
 	// lost if the mirror write then fails: the watcher hands the offenders
 	// over again until they are accepted (and after a crash re-reads their
 	// lines).
+	// onFound has put most of them there already.
 	kerrs := make([]error, len(entries))
+	d.fast.Lock()
 	for i, e := range entries {
-		kerrs[i] = d.store.Add(KernelEntry(e, d.now()))
-		if last := offenders[i].Last; kerrs[i] == nil && !last.Before(d.started) {
-			d.metrics.latency.Observe(d.now().Sub(last).Seconds())
+		if _, ok := d.fast.ahead[e.Prefix]; !ok {
+			kerrs[i] = d.store.Add(KernelEntry(e, d.now()))
 		}
 	}
+	d.fast.Unlock()
 	added, err := d.mirror.Add(entries...)
 	if err != nil {
 		return fmt.Errorf("recording %d offenders in the mirror: %w", len(entries), err)
 	}
+	d.fast.Lock()
+	for _, e := range entries {
+		delete(d.fast.ahead, e.Prefix)
+	}
+	d.fast.Unlock()
 	ps := make([]netip.Prefix, len(entries))
 	for i, e := range entries {
 		ps[i] = e.Prefix

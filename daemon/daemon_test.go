@@ -470,3 +470,62 @@ func TestDaemon_latency_counts_ban_lines_logged_while_it_runs_not_the_catch_up(t
 		t.Errorf("latency observed %d times, want 1 for the live offender", n)
 	}
 }
+
+func TestDaemon_an_offender_reaches_the_kernel_without_waiting_for_the_mirror_write(t *testing.T) {
+	h := newHarness(t, nil)
+	h.start()
+	// Hold the lock every mirror write takes, as a write stuck in fsync on
+	// a busy disk does.
+	h.d.mu.Lock()
+	now := time.Now()
+	for range 3 {
+		h.ban(now, "sshd", "192.0.2.20")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !h.inSet("192.0.2.20") && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	inSet, inMirror := h.inSet("192.0.2.20"), h.inMirror("192.0.2.20")
+	h.d.mu.Unlock()
+	if !inSet || inMirror {
+		t.Fatalf("while the mirror write waits: in the set %v, in the mirror %v; want the set first", inSet, inMirror)
+	}
+	h.eventually("192.0.2.20 in the mirror once the write goes through", func() bool { return h.inMirror("192.0.2.20") })
+}
+
+func TestDaemon_a_reconcile_keeps_an_offender_the_mirror_could_not_record_yet(t *testing.T) {
+	h := newHarness(t, nil)
+	h.start()
+	// A mirror whose temp file cannot be created (name too long): reading
+	// it works (a missing file is empty), every write fails.
+	broken := blocklist.Open(filepath.Join(h.cfg.StateDir, strings.Repeat("m", 245)))
+	h.d.mu.Lock()
+	real := h.d.mirror
+	h.d.mirror = broken
+	h.d.mu.Unlock()
+	now := time.Now()
+	for range 3 {
+		h.ban(now, "sshd", "2001:db8::20")
+	}
+	h.eventually("the failed mirror write logged", func() bool {
+		return strings.Contains(h.logs.String(), "recording 1 offenders in the mirror")
+	})
+	h.d.Reconcile()
+	if !h.inSet("2001:db8::20") {
+		t.Fatal("a reconcile took out an offender only because its mirror write failed")
+	}
+	h.d.mu.Lock()
+	h.d.mirror = real
+	h.d.mu.Unlock()
+	h.eventually("2001:db8::20 in the mirror after the retry", func() bool { return h.inMirror("2001:db8::20") })
+	h.d.fast.Lock()
+	ahead := len(h.d.fast.ahead)
+	h.d.fast.Unlock()
+	if ahead != 0 {
+		t.Errorf("%d offenders still marked ahead of the mirror after it recorded them", ahead)
+	}
+	h.d.Reconcile()
+	if !h.inSet("2001:db8::20") {
+		t.Error("the offender left the set once the mirror recorded it")
+	}
+}

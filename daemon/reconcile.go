@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
@@ -98,7 +99,22 @@ func (d *Daemon) reconcile(why string) {
 	if d.store == nil {
 		return
 	}
+	// Offenders onFound put in the kernel ahead of the mirror stay; holding
+	// fast keeps onFound from adding one between the listing and the repair.
+	d.fast.Lock()
+	if len(d.fast.ahead) > 0 {
+		inMirror := make(map[netip.Prefix]bool, len(entries))
+		for _, e := range entries {
+			inMirror[e.Prefix] = true
+		}
+		for p, e := range d.fast.ahead {
+			if !inMirror[p] {
+				entries = append(entries, e)
+			}
+		}
+	}
 	report, err := ipsetstore.Reconcile(d.store, kernelEntries(entries, now))
+	d.fast.Unlock()
 	if err != nil {
 		d.log.Error("reconcile: making the kernel equal the mirror", "why", why, "err", err)
 		d.metrics.kernelErrors.Inc()
@@ -170,6 +186,9 @@ func (d *Daemon) Reload(cfg *config.Config) {
 	}
 	d.cfg = cfg
 	d.policy = blocklist.Policy{Ignore: cfg.Ignore}
-	d.watcher.Reload(watcherConfig(cfg, d.now))
+	d.fast.Lock()
+	d.fast.policy, d.fast.banTime = d.policy, cfg.BanTime
+	d.fast.Unlock()
+	d.watcher.Reload(watcherConfig(cfg, d.now, d.log))
 	d.log.Info("configuration reloaded", "threshold", cfg.Threshold, "window", config.FormatDuration(cfg.Window), "ignore", len(cfg.Ignore))
 }
