@@ -54,7 +54,13 @@ ip netns exec "$ns" "$work/recidivist" run --config "$work/recidivist.toml" \
 pids+=($!)
 ip netns exec "$ns" "$work/latency" -mode recidivist -log "$work/fail2ban.log" \
   -set rcdvlat -n "$n" -out "$work/recidivist.result"
-got=$(ip netns exec "$ns" "$work/recidivist" list --json --config "$work/recidivist.toml" --state-dir "$work/state" | grep -c '"address"' || true)
+# The set comes first; the mirror records the same offenders a moment later
+# (batched writes with fsyncs): give it a few seconds.
+for _ in $(seq 100); do
+  got=$(ip netns exec "$ns" "$work/recidivist" list --json --config "$work/recidivist.toml" --state-dir "$work/state" | grep -c '"address"' || true)
+  [ "$got" = "$n" ] && break
+  sleep 0.1
+done
 [ "$got" = "$n" ] || { echo "bench/latency.sh: the mirror holds $got entries, want $n" >&2; exit 1; }
 
 # --- fail2ban's recidive jail -------------------------------------------------

@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/fsnotify/fsnotify"
 )
@@ -49,19 +48,12 @@ type FollowConfig struct {
 	// MaxLine is the longest line delivered whole; longer lines arrive cut,
 	// with Truncated set, and are never buffered beyond MaxLine+1 bytes.
 	MaxLine int
-	// Debounce is how long the rest of a burst of file events is gathered
-	// after its first event, which is acted on at once (default 50ms).
-	Debounce time.Duration
 	// Logger receives warnings and rotation notices (default slog.Default).
 	Logger *slog.Logger
 }
 
 // ErrBadConfig is returned for a configuration that cannot work.
 var ErrBadConfig = errors.New("invalid configuration")
-
-// defaultDebounce gathers the handful of events one write or one rotation
-// raises after the first, which is read at once.
-const defaultDebounce = 50 * time.Millisecond
 
 // readChunk is how much of the log is read at once.
 const readChunk = 64 << 10
@@ -87,9 +79,6 @@ func NewFollower(cfg FollowConfig) (*Follower, error) {
 	}
 	if cfg.MaxLine <= 0 {
 		return nil, fmt.Errorf("following %s: MaxLine %d must be positive: %w", cfg.Path, cfg.MaxLine, ErrBadConfig)
-	}
-	if cfg.Debounce <= 0 {
-		cfg.Debounce = defaultDebounce
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -126,23 +115,13 @@ func (f *Follower) Run(ctx context.Context, emit func([]Line) error) error {
 	if err := f.check(emit); err != nil {
 		return err
 	}
-	// The first event of a burst is acted on at once, so that a new Ban
-	// line is read within microseconds; the rest of the burst (the other
-	// events of one write or one rotation, or a flood of lines) is gathered
-	// for Debounce and read once at its end.
-	timer := time.NewTimer(f.cfg.Debounce)
-	timer.Stop()
-	defer timer.Stop()
-	inBurst, more := false, false
-	changed := func() error {
-		if inBurst {
-			more = true
-			return nil
-		}
-		inBurst = true
-		timer.Reset(f.cfg.Debounce)
-		return f.check(emit)
-	}
+	// Every event is acted on at once, so that a new Ban line is read
+	// within microseconds of its write. Events already queued behind it
+	// (the rest of one rotation, a flood of writes; inotify itself merges
+	// repeated modifications that were not read yet) are taken along: one
+	// read to the end of the file covers them all, and any event that
+	// comes after that read starts another.
+	ours := func(ev fsnotify.Event) bool { return strings.HasPrefix(filepath.Base(ev.Name), f.base) }
 	for {
 		select {
 		case <-ctx.Done():
@@ -151,11 +130,8 @@ func (f *Follower) Run(ctx context.Context, emit func([]Line) error) error {
 			if !ok {
 				return fmt.Errorf("watching directory %s: event stream closed", dir)
 			}
-			if !strings.HasPrefix(filepath.Base(ev.Name), f.base) {
+			if !ours(ev) {
 				continue
-			}
-			if err := changed(); err != nil {
-				return err
 			}
 		case err, ok := <-w.Errors:
 			if !ok {
@@ -164,17 +140,28 @@ func (f *Follower) Run(ctx context.Context, emit func([]Line) error) error {
 			if !errors.Is(err, fsnotify.ErrEventOverflow) {
 				f.log.Warn("file watch error; rereading the log", "err", err)
 			}
-			if err := changed(); err != nil { // events may have been lost: look at the files themselves
-				return err
+			// Events may have been lost: look at the files themselves.
+		}
+		if !drain(w.Events) {
+			return fmt.Errorf("watching directory %s: event stream closed", dir)
+		}
+		if err := f.check(emit); err != nil {
+			return err
+		}
+	}
+}
+
+// drain takes the events already queued on events without waiting; false
+// means the stream is closed.
+func drain(events <-chan fsnotify.Event) bool {
+	for {
+		select {
+		case _, ok := <-events:
+			if !ok {
+				return false
 			}
-		case <-timer.C:
-			inBurst = false
-			if more {
-				more = false
-				if err := f.check(emit); err != nil {
-					return err
-				}
-			}
+		default:
+			return true
 		}
 	}
 }
