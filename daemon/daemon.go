@@ -323,6 +323,7 @@ func (d *Daemon) onOffenders(batch []watcher.Offender) error {
 			continue
 		}
 		if isNew[entries[i].Prefix] {
+			delete(isNew, entries[i].Prefix) // a batch may report an address twice (a second offence): block and count it once
 			set := d.cfg.SetName
 			if entries[i].Prefix.Addr().Is6() {
 				set += "6"

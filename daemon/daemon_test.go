@@ -451,6 +451,15 @@ func histogramCount(t *testing.T, h prometheus.Histogram) uint64 {
 	return m.GetHistogram().GetSampleCount()
 }
 
+func counterValue(t *testing.T, c prometheus.Counter) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
+}
+
 func TestDaemon_latency_counts_ban_lines_logged_while_it_runs_not_the_catch_up(t *testing.T) {
 	h := newHarness(t, nil)
 	old := time.Now().Add(-2 * time.Hour)
@@ -527,5 +536,31 @@ func TestDaemon_a_reconcile_keeps_an_offender_the_mirror_could_not_record_yet(t 
 	h.d.Reconcile()
 	if !h.inSet("2001:db8::20") {
 		t.Error("the offender left the set once the mirror recorded it")
+	}
+}
+
+func TestDaemon_two_offences_of_one_address_read_together_block_and_count_it_once(t *testing.T) {
+	h := newHarness(t, nil)
+	// Six bans in one write: the watcher reports the address twice (a
+	// second offence once the first was reported), in one batch.
+	var sb strings.Builder
+	at := time.Now().Add(-time.Hour)
+	for i := range 6 {
+		fmt.Fprintf(&sb, "%s fail2ban.actions        [9091]: NOTICE  [sshd] Ban 192.0.2.30\n", at.Add(time.Duration(i)*time.Second).UTC().Format("2006-01-02 15:04:05,000"))
+	}
+	if err := os.WriteFile(h.log, []byte(sb.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.start()
+	h.eventually("192.0.2.30 in the mirror", func() bool { return h.inMirror("192.0.2.30") })
+	h.settle()
+	if n := strings.Count(h.logs.String(), `msg="blocked offender"`); n != 1 {
+		t.Errorf("%d \"blocked offender\" log lines for one address, want 1:\n%s", n, h.logs.String())
+	}
+	if n := counterValue(t, h.d.metrics.blocked); n != 1 {
+		t.Errorf("offenders blocked metric = %v, want 1", n)
+	}
+	if n := len(h.mirror()); n != 1 {
+		t.Errorf("mirror holds %d entries, want 1", n)
 	}
 }
