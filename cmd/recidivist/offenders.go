@@ -46,7 +46,9 @@ func offendersCommand() *cli.Command {
 			if c.Bool("json") {
 				return writeJSON(c.App.Writer, offendersJSON(list))
 			}
-			printOffenders(c.App.Writer, list)
+			if err := printOffenders(c.App.Writer, list); err != nil {
+				return err
+			}
 			if len(list) < total {
 				fmt.Fprintf(c.App.ErrWriter, "%d of %d addresses shown; --top 0 shows all\n", len(list), total)
 			}

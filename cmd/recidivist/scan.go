@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -46,7 +47,9 @@ func scanCommand() *cli.Command {
 			if c.Bool("json") {
 				return writeJSON(c.App.Writer, offendersJSON(offenders))
 			}
-			printOffenders(c.App.Writer, offenders)
+			if err := printOffenders(c.App.Writer, offenders); err != nil {
+				return err
+			}
 			fmt.Fprintf(c.App.ErrWriter, "%d lines, %d countable bans, %d lines skipped; %d offenders (threshold %d within %s)\n",
 				stats.Lines, stats.Bans, stats.SkippedTotal(), len(offenders), cfg.Threshold, config.FormatDuration(cfg.Window))
 			return nil
@@ -90,6 +93,9 @@ func scan(cfg *config.Config, files []string) ([]watcher.Offender, watcher.Stats
 }
 
 func mergeJails(a, b []string) []string {
+	if !slices.ContainsFunc(b, func(j string) bool { return !slices.Contains(a, j) }) {
+		return a // the usual case: no new jail
+	}
 	out := append(slices.Clone(a), b...)
 	slices.Sort(out)
 	return slices.Compact(out)
@@ -112,17 +118,25 @@ func offendersJSON(os []watcher.Offender) []offenderJSON {
 	return out
 }
 
-func printOffenders(w io.Writer, os []watcher.Offender) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+func printOffenders(w io.Writer, os []watcher.Offender) error {
+	bw := bufio.NewWriter(w) // tabwriter writes cell by cell: thousands of writes to a pipe otherwise
+	tw := tabwriter.NewWriter(bw, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ADDRESS\tBANS\tJAILS\tFIRST BAN\tLAST BAN")
 	for _, o := range os {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", o.Addr, o.Bans, strings.Join(o.Jails, ","), o.First.Format(time.RFC3339), o.Last.Format(time.RFC3339))
 	}
-	tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return bw.Flush()
 }
 
 func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
+	bw := bufio.NewWriter(w)
+	enc := json.NewEncoder(bw)
 	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	return bw.Flush()
 }
