@@ -51,26 +51,28 @@ type document struct {
 	index map[netip.Prefix]int // prefix → index in lines of the line in force
 }
 
-var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
+const utf8BOM = "\xEF\xBB\xBF"
 
 // parseDocument splits data into lines and parses each; path only labels
 // the errors.
-func parseDocument(path string, data []byte) (*document, []*LineError) {
+// Every line's text is a substring of data: no allocation per line.
+func parseDocument(path string, data string) (*document, []*LineError) {
 	// Sized up front: for a large mirror, growing these by doubling costs
 	// more than the parsing.
-	n := bytes.Count(data, []byte{'\n'}) + 1
+	n := strings.Count(data, "\n") + 1
 	d := &document{lines: make([]line, 0, n), index: make(map[netip.Prefix]int, n)}
-	if rest, ok := bytes.CutPrefix(data, utf8BOM); ok {
+	if rest, ok := strings.CutPrefix(data, utf8BOM); ok {
 		d.bom, data = true, rest
 	}
+	all := data
 	var errs []*LineError
-	for n := 1; len(data) > 0; n++ {
-		raw, rest, found := bytes.Cut(data, []byte{'\n'})
-		data = rest
-		if n == 1 && found && bytes.HasSuffix(raw, []byte{'\r'}) {
+	for n := 1; len(all) > 0; n++ {
+		raw, rest, found := strings.Cut(all, "\n")
+		all = rest
+		if n == 1 && found && strings.HasSuffix(raw, "\r") {
 			d.crlf = true
 		}
-		text := string(bytes.TrimSuffix(raw, []byte{'\r'}))
+		text := strings.TrimSuffix(raw, "\r")
 		l := line{text: text}
 		e, isEntry, err := parseLine(text)
 		switch {
@@ -186,7 +188,7 @@ func (d *document) bytes() []byte {
 	}
 	var b bytes.Buffer
 	if d.bom {
-		b.Write(utf8BOM)
+		b.WriteString(utf8BOM)
 	}
 	for _, l := range d.lines {
 		if l.kind == kindDuplicate {
