@@ -124,7 +124,7 @@ func (f *File) Expire(now time.Time) ([]Entry, error) {
 func (f *File) read() (*document, []*LineError, error) {
 	fh, err := os.Open(f.path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return &document{index: make(map[netip.Prefix]int)}, nil, nil
+		return &document{}, nil, nil
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("opening %s: %w", f.path, err)

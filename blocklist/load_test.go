@@ -41,6 +41,12 @@ func TestLoad(t *testing.T) {
 			badAt:   []int{2, 3, 5},
 		},
 		{
+			name:    "duplicates_and_bad_lines_are_reported_in_line_order",
+			content: "2001:db8::9\n192.0.2.9\nnot an address\n2001:db8::9 # again\n10.0.0.1\n192.0.2.9\n",
+			want:    []string{"2001:db8::9/128", "192.0.2.9/32", "10.0.0.1/32"},
+			badAt:   []int{3, 4, 6},
+		},
+		{
 			name:    "crlf_line_endings_are_read",
 			content: "# from windows\r\n192.0.2.1 # one\r\n\r\n2001:db8::1\r\n",
 			want:    []string{"192.0.2.1/32", "2001:db8::1/128"},
@@ -85,6 +91,26 @@ func TestLoad(t *testing.T) {
 				t.Errorf("bad lines reported = %v, want %v", lines, tt.badAt)
 			}
 		})
+	}
+}
+
+func TestLoadNamesTheLineADuplicateRepeats(t *testing.T) {
+	f := mirrorIn(t, "192.0.2.1\n198.51.100.7\n# note\n192.0.2.1\n198.51.100.7/32\n198.51.100.7\n")
+	_, bad, err := f.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, le := range bad {
+		got = append(got, le.Error()[len(f.Path()):])
+	}
+	want := []string{
+		":4: 192.0.2.1: address already listed on line 1; delete this line",
+		":5: 198.51.100.7: address already listed on line 2; delete this line",
+		":6: 198.51.100.7: address already listed on line 2; delete this line",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
 
