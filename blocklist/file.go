@@ -56,11 +56,17 @@ func (f *File) Add(es ...Entry) ([]Entry, error) {
 	}
 	var added []Entry
 	err := f.modify(true, func(d *document) error {
+		ps := make(map[netip.Prefix]bool, len(want))
 		for _, e := range want {
-			if d.has(e.Prefix) {
+			ps[e.Prefix] = true
+		}
+		listed := d.listed(ps)
+		for _, e := range want {
+			if listed[e.Prefix] {
 				continue
 			}
 			d.add(e)
+			listed[e.Prefix] = true // given twice: written once
 			added = append(added, e)
 		}
 		return nil
@@ -88,8 +94,9 @@ func (f *File) Remove(ps ...netip.Prefix) ([]Entry, error) {
 	}
 	var removed []Entry
 	err := f.modify(false, func(d *document) error {
+		listed := d.listed(drop)
 		for p := range drop {
-			if d.has(p) {
+			if listed[p] {
 				continue
 			}
 			if r, ok := d.rangeContaining(p); ok {

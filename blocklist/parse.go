@@ -50,10 +50,6 @@ type document struct {
 	lines []line
 	crlf  bool // the file used CRLF line endings: keep them
 	bom   bool // the file started with a UTF-8 byte order mark: keep it
-	// index maps each prefix in force to its line. Only changes need it, so
-	// it is built on first use: a plain Load (restore at boot, list) of a
-	// big mirror skips a million random map writes.
-	index map[netip.Prefix]int
 }
 
 const utf8BOM = "\xEF\xBB\xBF"
@@ -180,21 +176,22 @@ func (d *document) entries() []Entry {
 	return es
 }
 
-// has reports whether p is listed.
-func (d *document) has(p netip.Prefix) bool {
-	if d.index == nil {
-		d.reindex()
+// listed returns those of ps that a line in force lists. One pass over
+// the lines: a change names a handful of prefixes, and a map of every
+// line's prefix would cost far more to build (a million random writes for
+// a big mirror) than the comparisons.
+func (d *document) listed(ps map[netip.Prefix]bool) map[netip.Prefix]bool {
+	found := make(map[netip.Prefix]bool, len(ps))
+	for _, l := range d.lines {
+		if l.kind == kindEntry && ps[l.entry.Prefix] {
+			found[l.entry.Prefix] = true
+		}
 	}
-	_, ok := d.index[p]
-	return ok
+	return found
 }
 
-// add appends e as a new line.
+// add appends e as a new line; the caller knows e.Prefix is not listed.
 func (d *document) add(e Entry) {
-	if d.index == nil {
-		d.reindex()
-	}
-	d.index[e.Prefix] = len(d.lines)
 	d.lines = append(d.lines, line{text: e.String(), kind: kindEntry, entry: e})
 }
 
@@ -213,21 +210,7 @@ func (d *document) remove(drop func(Entry) bool) []Entry {
 		kept = append(kept, l)
 	}
 	d.lines = kept
-	d.reindex()
 	return removed
-}
-
-// reindex builds the index, or rebuilds it after lines moved.
-func (d *document) reindex() {
-	if d.index == nil {
-		d.index = make(map[netip.Prefix]int, len(d.lines))
-	}
-	clear(d.index)
-	for i, l := range d.lines {
-		if l.kind == kindEntry {
-			d.index[l.entry.Prefix] = i
-		}
-	}
 }
 
 // bytes renders the file: every line kept verbatim except duplicates, which
