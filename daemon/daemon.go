@@ -278,6 +278,7 @@ func (d *Daemon) onOffenders(batch []watcher.Offender) error {
 		return nil
 	}
 	if len(entries) == 0 {
+		d.settled(batch)
 		return nil
 	}
 	// The kernel first: that is what stops the attacker, and it takes
@@ -298,11 +299,7 @@ func (d *Daemon) onOffenders(batch []watcher.Offender) error {
 	if err != nil {
 		return fmt.Errorf("recording %d offenders in the mirror: %w", len(entries), err)
 	}
-	d.fast.Lock()
-	for _, e := range entries {
-		delete(d.fast.ahead, e.Prefix)
-	}
-	d.fast.Unlock()
+	d.settled(batch)
 	ps := make([]netip.Prefix, len(entries))
 	for i, e := range entries {
 		ps[i] = e.Prefix
@@ -335,6 +332,17 @@ func (d *Daemon) onOffenders(batch []watcher.Offender) error {
 		}
 	}
 	return nil
+}
+
+// settled ends the stay ahead of the mirror of the batch's offenders: the
+// mirror records them now, or the policy (changed by a reload since onFound)
+// refused them and the next reconcile takes them out of the kernel.
+func (d *Daemon) settled(batch []watcher.Offender) {
+	d.fast.Lock()
+	defer d.fast.Unlock()
+	for _, o := range batch {
+		delete(d.fast.ahead, netip.PrefixFrom(o.Addr, o.Addr.BitLen()))
+	}
 }
 
 func kernelEntries(es []blocklist.Entry, now time.Time) []ipsetstore.Entry {

@@ -564,3 +564,24 @@ func TestDaemon_two_offences_of_one_address_read_together_block_and_count_it_onc
 		t.Errorf("mirror holds %d entries, want 1", n)
 	}
 }
+
+func TestDaemon_an_offender_the_policy_refuses_after_it_reached_the_kernel_leaves_it(t *testing.T) {
+	h := newHarness(t, nil)
+	h.start()
+	h.d.mu.Lock() // the mirror write waits, as behind a slow fsync
+	for range 3 {
+		h.ban(time.Now(), "sshd", "192.0.2.40")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !h.inSet("192.0.2.40") && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	// A reload lands in between that puts the address on the ignore list.
+	h.d.policy = blocklist.Policy{Ignore: []netip.Prefix{prefix("192.0.2.0/24")}}
+	h.d.mu.Unlock()
+	h.eventually("the refusal logged", func() bool { return strings.Contains(h.logs.String(), "offender not blocked") })
+	h.d.Reconcile()
+	if h.inSet("192.0.2.40") || h.inMirror("192.0.2.40") {
+		t.Errorf("an ignored address stayed blocked: in the set %v, in the mirror %v", h.inSet("192.0.2.40"), h.inMirror("192.0.2.40"))
+	}
+}
