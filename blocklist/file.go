@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/recidivist/recidivist/internal/atomicfile"
@@ -20,6 +21,9 @@ import (
 // lock, so an edit made in between (by a human or another process) is kept.
 type File struct {
 	path string
+
+	mu    sync.Mutex
+	wrote fs.FileInfo // the file as this File last wrote it; nil before
 }
 
 // Open returns the mirror at path. It does not touch the disk.
@@ -55,7 +59,7 @@ func (f *File) Add(es ...Entry) ([]Entry, error) {
 		want = append(want, e)
 	}
 	var added []Entry
-	err := f.modify(true, func(d *document) error {
+	err := f.modify(true, func(d *document) (bool, error) {
 		ps := make(map[netip.Prefix]bool, len(want))
 		for _, e := range want {
 			ps[e.Prefix] = true
@@ -69,7 +73,7 @@ func (f *File) Add(es ...Entry) ([]Entry, error) {
 			listed[e.Prefix] = true // given twice: written once
 			added = append(added, e)
 		}
-		return nil
+		return len(added) > 0, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("adding to %s: %w", f.path, err)
@@ -93,19 +97,20 @@ func (f *File) Remove(ps ...netip.Prefix) ([]Entry, error) {
 		drop[canonical(p)] = true
 	}
 	var removed []Entry
-	err := f.modify(false, func(d *document) error {
+	err := f.modify(false, func(d *document) (bool, error) {
 		listed := d.listed(drop)
 		for p := range drop {
 			if listed[p] {
 				continue
 			}
 			if r, ok := d.rangeContaining(p); ok {
-				return fmt.Errorf("unbanning %s: %w %s; unban %s instead (and ban again what should stay blocked)",
+				return false, fmt.Errorf("unbanning %s: %w %s; unban %s instead (and ban again what should stay blocked)",
 					formatPrefix(p), ErrInsideRange, r, r)
 			}
 		}
-		removed = d.remove(func(e Entry) bool { return drop[e.Prefix] })
-		return nil
+		var dropped int
+		removed, dropped = d.remove(func(e Entry) bool { return drop[e.Prefix] })
+		return dropped > 0, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("removing from %s: %w", f.path, err)
@@ -117,9 +122,10 @@ func (f *File) Remove(ps ...netip.Prefix) ([]Entry, error) {
 // returns them.
 func (f *File) Expire(now time.Time) ([]Entry, error) {
 	var removed []Entry
-	err := f.modify(false, func(d *document) error {
-		removed = d.remove(func(e Entry) bool { return !e.Expires.IsZero() && !e.Expires.After(now) })
-		return nil
+	err := f.modify(false, func(d *document) (bool, error) {
+		var dropped int
+		removed, dropped = d.remove(func(e Entry) bool { return !e.Expires.IsZero() && !e.Expires.After(now) })
+		return dropped > 0, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("expiring entries of %s: %w", f.path, err)
@@ -162,7 +168,7 @@ func (f *File) read() (*document, []*LineError, error) {
 // modify runs change on the current content under the lock and writes the
 // result back atomically if the content changed. With create unset a
 // missing directory means there is nothing to change.
-func (f *File) modify(create bool, change func(*document) error) (err error) {
+func (f *File) modify(create bool, change func(*document) (changed bool, err error)) (err error) {
 	dir := filepath.Dir(f.path)
 	if create {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -187,15 +193,39 @@ func (f *File) modify(create bool, change func(*document) error) (err error) {
 	if err != nil {
 		return err
 	}
-	before := d.bytes()
-	if err := change(d); err != nil {
+	changed, err := change(d)
+	if err != nil || !changed {
 		return err
 	}
-	after := d.bytes()
-	if string(after) == string(before) {
-		return nil
+	if err := atomicfile.WriteFile(f.target(), d.bytes(), 0o600); err != nil {
+		return err
 	}
-	return atomicfile.WriteFile(f.target(), after, 0o600)
+	// Still under the lock: no other writer can have replaced it yet.
+	fi, err := os.Stat(f.path)
+	f.mu.Lock()
+	f.wrote = fi
+	f.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("checking %s after writing it: %w", f.path, err)
+	}
+	return nil
+}
+
+// Unchanged reports whether the file is still exactly as this File last
+// wrote it: the same file (device and inode), size and modification time.
+// A daemon tells its own writes from a person's or another command's by
+// it. An edit in place that keeps the size within the same tick of the
+// file system's clock would pass for unchanged; editors and `sed -i`
+// replace the file, and appending changes the size.
+func (f *File) Unchanged() bool {
+	f.mu.Lock()
+	wrote := f.wrote
+	f.mu.Unlock()
+	if wrote == nil {
+		return false
+	}
+	fi, err := os.Stat(f.path)
+	return err == nil && os.SameFile(fi, wrote) && fi.Size() == wrote.Size() && fi.ModTime().Equal(wrote.ModTime())
 }
 
 // target is the file to replace: when the mirror is a symlink (say to an

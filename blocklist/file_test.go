@@ -329,3 +329,46 @@ func mustLoadAllowingBad(t *testing.T, f *blocklist.File) []blocklist.Entry {
 	}
 	return es
 }
+
+func TestUnchangedTellsOwnWritesFromOthers(t *testing.T) {
+	f := mirrorIn(t, "")
+	if f.Unchanged() {
+		t.Error("Unchanged before any write")
+	}
+	e := blocklist.Entry{Prefix: pfx("192.0.2.1/32"), Added: at("2026-11-25T00:00:00Z"), Bans: 3}
+	if _, err := f.Add(e); err != nil {
+		t.Fatal(err)
+	}
+	if !f.Unchanged() {
+		t.Error("not Unchanged right after its own write")
+	}
+	if blocklist.Open(f.Path()).Unchanged() {
+		t.Error("another File (another command) takes the write for its own")
+	}
+	// An editor's save: same bytes, a new file renamed over the old one.
+	content := readFile(t, f)
+	tmp := f.Path() + ".swp"
+	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, f.Path()); err != nil {
+		t.Fatal(err)
+	}
+	if f.Unchanged() {
+		t.Error("Unchanged after an editor replaced the file")
+	}
+	if _, err := f.Add(blocklist.Entry{Prefix: pfx("192.0.2.2/32")}); err != nil {
+		t.Fatal(err)
+	}
+	h, err := os.OpenFile(f.Path(), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.WriteString("198.51.100.9\n"); err != nil {
+		t.Fatal(err)
+	}
+	h.Close()
+	if f.Unchanged() {
+		t.Error("Unchanged after a line was appended by hand")
+	}
+}

@@ -196,9 +196,9 @@ func (d *document) add(e Entry) {
 }
 
 // remove drops every line that lists a prefix for which drop is true, and
-// returns the entries of those in force.
-func (d *document) remove(drop func(Entry) bool) []Entry {
-	var removed []Entry
+// returns the entries of those in force and how many lines went (a
+// duplicate line goes too).
+func (d *document) remove(drop func(Entry) bool) (removed []Entry, lines int) {
 	kept := d.lines[:0]
 	for _, l := range d.lines {
 		if (l.kind == kindEntry || l.kind == kindDuplicate) && drop(l.entry) {
@@ -209,8 +209,9 @@ func (d *document) remove(drop func(Entry) bool) []Entry {
 		}
 		kept = append(kept, l)
 	}
+	lines = len(d.lines) - len(kept)
 	d.lines = kept
-	return removed
+	return removed, lines
 }
 
 // bytes renders the file: every line kept verbatim except duplicates, which
