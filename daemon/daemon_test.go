@@ -585,3 +585,39 @@ func TestDaemon_an_offender_the_policy_refuses_after_it_reached_the_kernel_leave
 		t.Errorf("an ignored address stayed blocked: in the set %v, in the mirror %v", h.inSet("192.0.2.40"), h.inMirror("192.0.2.40"))
 	}
 }
+
+func TestDaemon_its_own_mirror_writes_do_not_set_off_a_reconcile_but_a_hand_edit_does(t *testing.T) {
+	h := newHarness(t, nil)
+	if _, err := blocklist.Open(MirrorPath(h.cfg.StateDir)).Add(blocklist.Entry{Prefix: prefix("192.0.2.50")}); err != nil {
+		t.Fatal(err)
+	}
+	h.start()
+	if !h.inSet("192.0.2.50") {
+		t.Fatal("the mirror was not restored at start")
+	}
+	// Drift that only a reconcile repairs: it shows whether one ran.
+	h.fake.FlushSets()
+	for range 3 {
+		h.ban(time.Now(), "sshd", "192.0.2.51")
+	}
+	h.eventually("192.0.2.51 in the mirror", func() bool { return h.inMirror("192.0.2.51") })
+	h.settle()
+	if h.inSet("192.0.2.50") {
+		t.Fatal("the daemon's own mirror write set off a reconcile (a million-entry one costs seconds of CPU)")
+	}
+	if !h.inSet("192.0.2.51") {
+		t.Fatal("the new offender is not in the set")
+	}
+	// A hand edit (appending) does.
+	f, err := os.OpenFile(MirrorPath(h.cfg.StateDir), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("198.51.100.50 # by hand\n"); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	h.eventually("the hand edit reconciled: the drift healed and the new line in force", func() bool {
+		return h.inSet("192.0.2.50") && h.inSet("198.51.100.50")
+	})
+}

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -59,7 +60,7 @@ func (d *Daemon) reconcileLoop(ctx context.Context) error {
 			}
 			d.log.Warn("watching the mirror", "err", err) // an overflow is healed by the next tick
 		case <-settle.C:
-			d.reconcile("mirror changed")
+			d.reconcileChanged()
 		case <-tick.C:
 			d.reconcile("interval")
 		}
@@ -70,6 +71,20 @@ func (d *Daemon) reconcileLoop(ctx context.Context) error {
 // any goroutine.
 func (d *Daemon) Reconcile() { d.reconcile("requested") }
 
+// reconcileChanged reconciles after a change of the mirror, unless the
+// change is the daemon's own write: the kernel had those entries before the
+// mirror did, and with a million entries a reconcile costs seconds of CPU.
+// The periodic reconcile still looks, whatever happened.
+func (d *Daemon) reconcileChanged() {
+	d.mu.Lock()
+	own := d.mirror.Unchanged()
+	d.mu.Unlock()
+	if own {
+		return
+	}
+	d.reconcile("mirror changed")
+}
+
 func (d *Daemon) reconcile(why string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -79,7 +94,7 @@ func (d *Daemon) reconcile(why string) {
 		return
 	}
 	now := d.now()
-	if d.store != nil && d.cfg.BanTime >= 0 {
+	if d.store != nil && d.cfg.BanTime >= 0 && anyExpired(entries, now) {
 		expired, err := d.mirror.Expire(now)
 		if err != nil {
 			d.log.Error("reconcile: removing expired entries from the mirror", "err", err)
@@ -125,6 +140,12 @@ func (d *Daemon) reconcile(why string) {
 		d.log.Info("reconciled the kernel with the mirror", "why", why, "repaired", report.String())
 	}
 	d.observeSets()
+}
+
+// anyExpired reports whether an entry's expiry has come: only then is the
+// mirror rewritten (re-read under its lock) without them.
+func anyExpired(es []blocklist.Entry, now time.Time) bool {
+	return slices.ContainsFunc(es, func(e blocklist.Entry) bool { return !e.Expires.IsZero() && !e.Expires.After(now) })
 }
 
 // loadMirror reads the mirror, reporting bad lines (they are skipped, every

@@ -1,13 +1,13 @@
 package daemon
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
 	"os"
-	"sort"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/recidivist/recidivist/blocklist"
@@ -17,6 +17,10 @@ import (
 // seenSet remembers which prefixes the mirror held the last time the daemon
 // looked, in STATE-DIR/seen, so that a line deleted while the daemon was
 // stopped is still noticed — and forgiven — at the next start.
+//
+// The file is a prefix per line. New offenders are appended (a few bytes
+// and an fsync, whatever the size of the blocklist); it is rewritten whole
+// only when prefixes leave. So it never holds more lines than the set.
 type seenSet struct {
 	path string
 	set  map[netip.Prefix]struct{}
@@ -38,10 +42,19 @@ func (s *seenSet) load(current []blocklist.Entry, _ time.Time) error {
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", s.path, err)
 	}
-	s.set = make(map[netip.Prefix]struct{})
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for n := 1; sc.Scan(); n++ {
-		p, err := netip.ParsePrefix(string(bytes.TrimSpace(sc.Bytes())))
+	s.set = make(map[netip.Prefix]struct{}, bytes.Count(b, []byte{'\n'}))
+	text := string(b)
+	for n := 1; text != ""; n++ {
+		line, rest, complete := strings.Cut(text, "\n")
+		text = rest
+		if !complete {
+			// An append cut short by a crash: the prefix may be cut too
+			// ("192.0.2.1" of "192.0.2.123"). Drop it, and rewrite the file
+			// so that the next append does not run on from it; its mirror
+			// line is still there, and the next update remembers it again.
+			return s.save()
+		}
+		p, err := netip.ParsePrefix(strings.TrimSpace(line))
 		if err != nil {
 			return fmt.Errorf("reading %s:%d: %w (delete the file to start afresh)", s.path, n, err)
 		}
@@ -53,25 +66,26 @@ func (s *seenSet) load(current []blocklist.Entry, _ time.Time) error {
 // add remembers ps at once: if the daemon stops before the next update, a
 // hand deletion of their lines must still be noticed at the next start.
 func (s *seenSet) add(ps ...netip.Prefix) error {
-	changed := false
+	var fresh []netip.Prefix
 	for _, p := range ps {
 		if _, ok := s.set[p]; !ok {
 			s.set[p] = struct{}{}
-			changed = true
+			fresh = append(fresh, p)
 		}
 	}
-	if !changed {
-		return nil
-	}
-	return s.save()
+	return s.append(fresh)
 }
 
 // update replaces the remembered set with current and returns the prefixes
 // that were remembered but are no longer there.
 func (s *seenSet) update(current []blocklist.Entry) ([]netip.Prefix, error) {
 	now := make(map[netip.Prefix]struct{}, len(current))
+	var fresh []netip.Prefix
 	for _, e := range current {
 		now[e.Prefix] = struct{}{}
+		if _, ok := s.set[e.Prefix]; !ok {
+			fresh = append(fresh, e.Prefix)
+		}
 	}
 	var removed []netip.Prefix
 	for p := range s.set {
@@ -79,21 +93,48 @@ func (s *seenSet) update(current []blocklist.Entry) ([]netip.Prefix, error) {
 			removed = append(removed, p)
 		}
 	}
-	changed := len(removed) > 0 || len(now) != len(s.set)
 	s.set = now
-	if !changed {
-		return nil, nil
+	if len(removed) == 0 {
+		return nil, s.append(fresh)
 	}
-	sort.Slice(removed, func(i, j int) bool { return removed[i].Addr().Less(removed[j].Addr()) })
+	slices.SortFunc(removed, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
 	return removed, s.save()
 }
 
+// append adds ps, new to the set, to the end of the file.
+func (s *seenSet) append(ps []netip.Prefix) error {
+	if len(ps) == 0 {
+		return nil
+	}
+	var b bytes.Buffer
+	for _, p := range ps {
+		b.WriteString(p.String())
+		b.WriteByte('\n')
+	}
+	f, err := os.OpenFile(s.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("saving %s: %w", s.path, err)
+	}
+	_, err = f.Write(b.Bytes())
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("saving %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// save rewrites the file with exactly the set, atomically.
 func (s *seenSet) save() error {
 	ps := make([]netip.Prefix, 0, len(s.set))
 	for p := range s.set {
 		ps = append(ps, p)
 	}
-	sort.Slice(ps, func(i, j int) bool { return ps[i].Addr().Less(ps[j].Addr()) })
+	slices.SortFunc(ps, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
 	var b bytes.Buffer
 	for _, p := range ps {
 		b.WriteString(p.String())
