@@ -91,12 +91,14 @@ func Load(c *cli.Context) (*Config, error) {
 		} else if key, ok := lookup(k); ok {
 			in = key.Default
 		}
+		// urfave/cli has already split "a,b" in a flag or an environment
+		// variable into two values; a list in the file arrives element by
+		// element and is not split again, so a TOML list can name a path
+		// with a comma in it.
 		var out []string
 		for _, v := range in {
-			for _, p := range strings.Split(v, ",") { // "a,b" in an env var or flag means two values
-				if p = strings.TrimSpace(p); p != "" {
-					out = append(out, p)
-				}
+			if v = strings.TrimSpace(v); v != "" {
+				out = append(out, v)
 			}
 		}
 		return out

@@ -116,6 +116,10 @@ func TestLoadTakesFlagOverEnvOverFileOverDefault(t *testing.T) {
 			func(c *config.Config) any { return c.Logs }, []string{"/f1.log", "/f2.log"}},
 		{"a_list_key_given_once_on_the_command_line_drops_the_default", "", nil, []string{"--log", "/f.log"},
 			func(c *config.Config) any { return c.Logs }, []string{"/f.log"}},
+		{"a_list_element_in_the_file_may_hold_a_comma", `log = ["/var/log/a,b.log", "/y.log"]`, nil, nil,
+			func(c *config.Config) any { return c.Logs }, []string{"/var/log/a,b.log", "/y.log"}},
+		{"a_comma_in_a_flag_separates_values", "", nil, []string{"--exclude-jails", "recidive, sshd"},
+			func(c *config.Config) any { return c.ExcludeJails }, []string{"recidive", "sshd"}},
 		{"a_list_key_of_addresses_from_the_file", `ignore = ["192.0.2.0/24", "2001:db8::1"]`, nil, nil,
 			func(c *config.Config) any { return c.Ignore }, []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("2001:db8::1/128")}},
 		// an int key
