@@ -109,7 +109,7 @@ func Load(c *cli.Context) (*Config, error) {
 		v := str(k)
 		d, err := ParseDuration(v)
 		if err != nil {
-			bad(k, v, `a duration like "90s", "10m", "1w2d" (units s m h d w y)`)
+			bad(k, v, `a duration like "90s", "10m", "1w2d", "1.5h" (units s m h d w mo y)`)
 		}
 		return d, err == nil
 	}

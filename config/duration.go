@@ -8,15 +8,31 @@ import (
 	"time"
 )
 
+// year and month are fail2ban's: a year is 365.25 days, a month a twelfth
+// of it (30.4375 days).
+const (
+	day   = 24 * time.Hour
+	year  = 365*day + 6*time.Hour
+	month = year / 12
+)
+
+// units are fail2ban's unit words (MyTime.str2seconds), any case, plus ms.
 var units = map[string]time.Duration{
-	"s": time.Second, "sec": time.Second, "m": time.Minute, "min": time.Minute,
-	"h": time.Hour, "d": 24 * time.Hour, "w": 7 * 24 * time.Hour, "y": 365 * 24 * time.Hour,
 	"ms": time.Millisecond,
+	"s":  time.Second, "ss": time.Second, "se": time.Second, "sec": time.Second, "second": time.Second, "seconds": time.Second,
+	"m": time.Minute, "mm": time.Minute, "mi": time.Minute, "min": time.Minute, "minute": time.Minute, "minutes": time.Minute,
+	"h": time.Hour, "hh": time.Hour, "ho": time.Hour, "hou": time.Hour, "hour": time.Hour, "hours": time.Hour,
+	"d": day, "dd": day, "da": day, "day": day, "days": day,
+	"w": 7 * day, "ww": 7 * day, "we": 7 * day, "wee": 7 * day, "week": 7 * day, "weeks": 7 * day,
+	"mo": month, "mon": month, "month": month, "months": month,
+	"y": year, "yy": year, "ye": year, "yea": year, "year": year, "years": year,
 }
 
-// ParseDuration reads a duration the way fail2ban writes them: a plain number
-// of seconds ("600"), or numbers with units s m h d w y in any combination
-// ("1w2d", "1h30m", "90s"). A year is 365 days.
+// ParseDuration reads a duration the way fail2ban does: a plain number of
+// seconds ("600"), or numbers with units in any combination and any case
+// ("1w2d", "1h30m", "90s", "1.5h", "2 weeks", "1mo"). The units are
+// fail2ban's: s m h d w mo y and their long forms; a year is 365.25 days
+// and a month a twelfth of that, as in fail2ban.
 func ParseDuration(s string) (time.Duration, error) {
 	in := strings.TrimSpace(s)
 	if in == "" {
@@ -28,6 +44,7 @@ func ParseDuration(s string) (time.Duration, error) {
 		}
 		return time.Duration(n) * time.Second, nil
 	}
+	tooLong := fmt.Errorf("duration %q is too long", s)
 	var total time.Duration
 	rest := strings.ReplaceAll(in, " ", "")
 	for rest != "" {
@@ -38,24 +55,47 @@ func ParseDuration(s string) (time.Duration, error) {
 		if i == 0 {
 			return 0, fmt.Errorf("duration %q: expected a number at %q", s, rest)
 		}
-		n, err := strconv.ParseInt(rest[:i], 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("duration %q: %w", s, err)
-		}
+		whole, frac := rest[:i], ""
 		rest = rest[i:]
+		if strings.HasPrefix(rest, ".") {
+			k := 1
+			for k < len(rest) && rest[k] >= '0' && rest[k] <= '9' {
+				k++
+			}
+			if k == 1 {
+				return 0, fmt.Errorf("duration %q: expected digits after the point in %q", s, whole+rest)
+			}
+			frac, rest = rest[1:k], rest[k:]
+		}
 		j := 0
 		for j < len(rest) && (rest[j] < '0' || rest[j] > '9') {
 			j++
 		}
 		unit, ok := units[strings.ToLower(rest[:j])]
 		if !ok {
-			return 0, fmt.Errorf("duration %q: unknown unit %q (use s m h d w y)", s, rest[:j])
+			return 0, fmt.Errorf("duration %q: unknown unit %q (use s m h d w mo y)", s, rest[:j])
 		}
 		rest = rest[j:]
-		if n > int64(math.MaxInt64/unit) || total > math.MaxInt64-time.Duration(n)*unit {
-			return 0, fmt.Errorf("duration %q is too long", s)
+		n, err := strconv.ParseInt(whole, 10, 64)
+		if err != nil || n > int64(math.MaxInt64/unit) {
+			return 0, tooLong
 		}
-		total += time.Duration(n) * unit
+		part := time.Duration(n) * unit
+		if frac != "" {
+			f, err := strconv.ParseFloat("0."+frac, 64)
+			if err != nil {
+				return 0, fmt.Errorf("duration %q: %w", s, err)
+			}
+			extra := time.Duration(math.Round(f * float64(unit)))
+			if part > math.MaxInt64-extra {
+				return 0, tooLong
+			}
+			part += extra
+		}
+		if total > math.MaxInt64-part {
+			return 0, tooLong
+		}
+		total += part
 	}
 	return total, nil
 }

@@ -10,7 +10,7 @@ import (
 const (
 	day  = 24 * time.Hour
 	week = 7 * day
-	year = 365 * day
+	year = 365*day + 6*time.Hour // fail2ban's: (365*3+366)/4 days
 )
 
 func TestParseDurationReadsFail2banDurations(t *testing.T) {
@@ -25,7 +25,13 @@ func TestParseDurationReadsFail2banDurations(t *testing.T) {
 		{"minutes", "10m", 10 * time.Minute},
 		{"hours_and_minutes_combine", "1h30m", 90 * time.Minute},
 		{"weeks_and_days_combine", "1w2d", 9 * day},
-		{"a_year_is_365_days", "1y", year},
+		{"a_year_is_fail2bans_365_and_a_quarter_days", "1y", 31557600 * time.Second},
+		{"a_month_is_fail2bans_twelfth_of_a_year", "1mo", 2629800 * time.Second},
+		{"twelve_months_are_a_year", "12months", year},
+		{"a_fraction_as_fail2ban_evaluates_it", "1.5h", 90 * time.Minute},
+		{"a_fraction_of_a_day_in_a_combination", "1d0.25d", day + 6*time.Hour},
+		{"fail2bans_long_unit_words", "2 weeks 1 day 3 hours 4 minutes 5 seconds", 2*week + day + 3*time.Hour + 4*time.Minute + 5*time.Second},
+		{"fail2bans_doubled_unit_letters", "1yy2ww3dd4hh5mm6ss", year + 2*week + 3*day + 4*time.Hour + 5*time.Minute + 6*time.Second},
 		{"every_unit_at_once", "1y1w1d1h1m1s", year + week + day + time.Hour + time.Minute + time.Second},
 		{"units_in_any_order_add_up", "30m1h", 90 * time.Minute},
 		{"spaces_between_parts_are_ignored", " 1d 12h ", day + 12*time.Hour},
@@ -52,11 +58,12 @@ func TestParseDurationRefusesWhatIsNotADuration(t *testing.T) {
 		{"only_spaces", "   "},
 		{"a_word", "soon"},
 		{"an_unknown_unit", "10x"},
-		{"a_month_which_fail2ban_has_but_recidivist_does_not", "1mo"},
+		{"a_point_without_digits_after_it", "1.h"},
+		{"two_points", "1.2.3h"},
 		{"a_unit_without_a_number", "m"},
 		{"a_number_after_the_unit_first", "m10"},
 		{"a_negative_duration", "-5m"},
-		{"a_fraction", "1.5h"},
+		{"a_fraction_without_a_unit_after_a_unit", "1h0.5"},
 		{"go_syntax_with_a_micro_sign", "10µs"},
 		{"more_seconds_than_a_duration_holds", "9223372037"},
 		{"more_years_than_a_duration_holds", "300y"},

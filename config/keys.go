@@ -28,7 +28,7 @@ func (k Kind) String() string {
 	case Bool:
 		return "true or false"
 	case Duration:
-		return `a duration like "90s", "10m", "1w2d" (units s m h d w y)`
+		return `a duration like "90s", "10m", "1w2d", "1.5h" (units s m h d w mo y)`
 	default:
 		return "a string"
 	}
