@@ -691,11 +691,13 @@ func TestOnFoundHearsOffendersWhileTheCallbackIsBusy(t *testing.T) {
 	found := make(chan []string, 10)
 	w.OnFound(func(os []Offender) { found <- addrsOf(os) })
 	release := make(chan struct{})
+	entered := make(chan struct{}, 10)
 	accepted := make(chan []string, 10)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
 		done <- w.RunBatch(ctx, func(batch []Offender) error {
+			entered <- struct{}{}
 			<-release // a slow mirror write
 			accepted <- addrsOf(batch)
 			return nil
@@ -704,6 +706,7 @@ func TestOnFoundHearsOffendersWhileTheCallbackIsBusy(t *testing.T) {
 	if got := <-found; !slices.Equal(got, []string{"192.0.2.1"}) {
 		t.Fatalf("OnFound heard %v, want 192.0.2.1", got)
 	}
+	<-entered // the callback is busy with 192.0.2.1
 	appendLog(t, path, ban{now.Add(2 * time.Second), "sshd", "192.0.2.2"}, ban{now.Add(3 * time.Second), "sshd", "192.0.2.2"})
 	select {
 	case got := <-found:
@@ -714,7 +717,15 @@ func TestOnFoundHearsOffendersWhileTheCallbackIsBusy(t *testing.T) {
 		t.Fatal("OnFound waited for the busy callback")
 	}
 	close(release)
-	got := append(<-accepted, <-accepted...)
+	var got []string
+	for len(got) < 2 {
+		select {
+		case batch := <-accepted:
+			got = append(got, batch...)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("callback accepted %v, want both offenders", got)
+		}
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
