@@ -218,39 +218,55 @@ func (f *Follower) check(emit func([]Line) error) error {
 	if err != nil {
 		return err
 	}
-	if f.cur != nil {
-		if dev == f.cur.dev && ino == f.cur.ino {
-			return nil
-		}
-		if fi.Size() == 0 {
-			// Rotated with create, but the writer has not reopened yet (fail2ban
-			// writes to the old file until flushlogs): keep reading the old one.
-			return nil
-		}
-		// The writer has moved: whatever it wrote to the old file came first,
-		// then whatever it wrote to files rotated away since.
-		if err := f.finish(f.cur, emit); err != nil {
-			return err
-		}
-		missed, err := f.missedRotations()
-		if err != nil {
-			return err
-		}
-		f.closeCur()
-		for _, path := range missed {
-			f.log.Warn("log was rotated more than once before it could be read; reading the file in between", "file", path)
-			if err := f.readWhole(path, emit); err != nil {
-				return err
-			}
-		}
-		f.log.Info("log was rotated or re-created; following the new file")
+	if f.cur != nil && dev == f.cur.dev && ino == f.cur.ino {
+		return nil // the usual case: lines appended to the followed file
 	}
+	// Another file is at Path. Every decision from here on is about the file
+	// opened, not the one stat'ed: a second rotation can replace it in
+	// between, and adopting the newer file would skip the one before it.
 	lf, err := openAt(f.cfg.Path, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil // gone again between stat and open; the next event brings it back
 	}
 	if err != nil {
 		return err
+	}
+	if f.cur != nil {
+		if lf.dev == f.cur.dev && lf.ino == f.cur.ino {
+			lf.Close()
+			return nil
+		}
+		lfi, err := lf.f.Stat()
+		if err != nil {
+			lf.Close()
+			return fmt.Errorf("inspecting log %s: %w", f.cfg.Path, err)
+		}
+		if lfi.Size() == 0 {
+			// Rotated with create, but the writer has not reopened yet (fail2ban
+			// writes to the old file until flushlogs): keep reading the old one.
+			lf.Close()
+			return nil
+		}
+		// The writer has moved: whatever it wrote to the old file came first,
+		// then whatever it wrote to files rotated away since, then lf.
+		if err := f.finish(f.cur, emit); err != nil {
+			lf.Close()
+			return err
+		}
+		missed, err := f.missedRotations(lf)
+		if err != nil {
+			lf.Close()
+			return err
+		}
+		f.closeCur()
+		for _, path := range missed {
+			f.log.Warn("log was rotated more than once before it could be read; reading the file in between", "file", path)
+			if err := f.readWhole(path, emit); err != nil {
+				lf.Close()
+				return err
+			}
+		}
+		f.log.Info("log was rotated or re-created; following the new file")
 	}
 	if f.warnedMissing {
 		f.log.Info("log file appeared")
@@ -311,10 +327,11 @@ func (f *Follower) readCopy(lf *logFile, emit func([]Line) error) error {
 }
 
 // missedRotations lists, oldest first, the rotated siblings the writer
-// filled after the followed file and before the one now at Path: a file
-// modified no earlier than the followed one that is neither it nor a copy
-// of it. They exist when the log rotates twice between two reads.
-func (f *Follower) missedRotations() ([]string, error) {
+// filled after the followed file and before next, the file opened at Path:
+// a file modified no earlier than the followed one that is neither it, nor
+// a copy of it, nor next (which may have been rotated away itself since it
+// was opened). They exist when the log rotates twice between two reads.
+func (f *Follower) missedRotations(next *logFile) ([]string, error) {
 	fi, err := f.cur.f.Stat()
 	if err != nil {
 		return nil, fmt.Errorf("inspecting log %s: %w", f.cur.name, err)
@@ -337,6 +354,9 @@ func (f *Follower) missedRotations() ([]string, error) {
 		}
 		if dev == f.cur.dev && ino == f.cur.ino || len(f.cur.head) > 0 && fingerprintOf(head) == f.cur.fp {
 			continue // the followed file itself, renamed or compressed
+		}
+		if dev == next.dev && ino == next.ino {
+			continue // the file about to be followed, rotated away already: read once, as it
 		}
 		missed = append(missed, r.Path)
 	}
