@@ -23,7 +23,7 @@ type File struct {
 	path string
 
 	mu    sync.Mutex
-	wrote fs.FileInfo // the file as this File last wrote it; nil before
+	known fs.FileInfo // the file as this File last read or wrote it; nil before
 }
 
 // Open returns the mirror at path. It does not touch the disk.
@@ -162,7 +162,15 @@ func (f *File) read() (*document, []*LineError, error) {
 		return nil, nil, fmt.Errorf("reading %s: %w", f.path, err)
 	}
 	d, errs := parseDocument(f.path, sb.String())
+	f.remember(fi)
 	return d, errs, nil
+}
+
+// remember records fi as the version of the file this File knows.
+func (f *File) remember(fi fs.FileInfo) {
+	f.mu.Lock()
+	f.known = fi
+	f.mu.Unlock()
 }
 
 // modify runs change on the current content under the lock and writes the
@@ -202,9 +210,7 @@ func (f *File) modify(create bool, change func(*document) (changed bool, err err
 	}
 	// Still under the lock: no other writer can have replaced it yet.
 	fi, err := os.Stat(f.path)
-	f.mu.Lock()
-	f.wrote = fi
-	f.mu.Unlock()
+	f.remember(fi)
 	if err != nil {
 		return fmt.Errorf("checking %s after writing it: %w", f.path, err)
 	}
@@ -212,20 +218,21 @@ func (f *File) modify(create bool, change func(*document) (changed bool, err err
 }
 
 // Unchanged reports whether the file is still exactly as this File last
-// wrote it: the same file (device and inode), size and modification time.
-// A daemon tells its own writes from a person's or another command's by
-// it. An edit in place that keeps the size within the same tick of the
-// file system's clock would pass for unchanged; editors and `sed -i`
-// replace the file, and appending changes the size.
+// read or wrote it: the same file (device and inode), size and
+// modification time. A daemon tells its own writes, and versions it has
+// already acted on, from a person's or another command's changes by it. An
+// edit in place that keeps the size within the same tick of the file
+// system's clock would pass for unchanged; editors and `sed -i` replace the
+// file, and appending changes the size.
 func (f *File) Unchanged() bool {
 	f.mu.Lock()
-	wrote := f.wrote
+	known := f.known
 	f.mu.Unlock()
-	if wrote == nil {
+	if known == nil {
 		return false
 	}
 	fi, err := os.Stat(f.path)
-	return err == nil && os.SameFile(fi, wrote) && fi.Size() == wrote.Size() && fi.ModTime().Equal(wrote.ModTime())
+	return err == nil && os.SameFile(fi, known) && fi.Size() == known.Size() && fi.ModTime().Equal(known.ModTime())
 }
 
 // target is the file to replace: when the mirror is a symlink (say to an

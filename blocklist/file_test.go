@@ -330,7 +330,7 @@ func mustLoadAllowingBad(t *testing.T, f *blocklist.File) []blocklist.Entry {
 	return es
 }
 
-func TestUnchangedTellsOwnWritesFromOthers(t *testing.T) {
+func TestUnchangedTellsVersionsItKnowsFromOthers(t *testing.T) {
 	f := mirrorIn(t, "")
 	if f.Unchanged() {
 		t.Error("Unchanged before any write")
@@ -342,8 +342,15 @@ func TestUnchangedTellsOwnWritesFromOthers(t *testing.T) {
 	if !f.Unchanged() {
 		t.Error("not Unchanged right after its own write")
 	}
-	if blocklist.Open(f.Path()).Unchanged() {
+	other := blocklist.Open(f.Path())
+	if other.Unchanged() {
 		t.Error("another File (another command) takes the write for its own")
+	}
+	if _, _, err := other.Load(); err != nil {
+		t.Fatal(err)
+	}
+	if !other.Unchanged() {
+		t.Error("not Unchanged right after reading the file")
 	}
 	// An editor's save: same bytes, a new file renamed over the old one.
 	content := readFile(t, f)

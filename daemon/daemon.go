@@ -40,6 +40,7 @@ type Daemon struct {
 	policy  blocklist.Policy
 	store   ipsetstore.Store // nil in dry-run; never changes after New
 	seen    *seenSet
+	quick   quickCheck // see Daemon.quickCheck
 
 	// fast is what onFound needs to put a new offender in the kernel at
 	// once, under its own lock so that it never waits behind a mirror
@@ -180,7 +181,9 @@ func (d *Daemon) start() error {
 	}
 	d.log.Info("blocklist in force", "entries", len(entries), "took", time.Since(start).Round(time.Millisecond))
 	d.metrics.observeMirror(entries)
-	d.observeSets()
+	if st, ok := d.observeSets(); ok {
+		d.quick = quickCheck{valid: true, status: st, expires: earliestExpiry(entries)}
+	}
 	return nil
 }
 
@@ -317,10 +320,12 @@ func (d *Daemon) onOffenders(batch []watcher.Offender) error {
 			// The mirror has it; the reconcile retries the kernel and keeps saying so.
 			d.log.Error("offender recorded in the mirror but not in the kernel set", "addr", o.Addr, "err", kerrs[i])
 			d.metrics.kernelErrors.Inc()
+			d.counted(entries[i], kerrs[i])
 			continue
 		}
 		if isNew[entries[i].Prefix] {
 			delete(isNew, entries[i].Prefix) // a batch may report an address twice (a second offence): block and count it once
+			d.counted(entries[i], nil)
 			set := d.cfg.SetName
 			if entries[i].Prefix.Addr().Is6() {
 				set += "6"

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -620,4 +621,75 @@ func TestDaemon_its_own_mirror_writes_do_not_set_off_a_reconcile_but_a_hand_edit
 	h.eventually("the hand edit reconciled: the drift healed and the new line in force", func() bool {
 		return h.inSet("192.0.2.50") && h.inSet("198.51.100.50")
 	})
+}
+
+// listCounter is the fake kernel, counting full listings of the sets.
+type listCounter struct {
+	*ipsettest.Fake
+	lists atomic.Int32
+}
+
+func (l *listCounter) List() ([]ipsetstore.Entry, error) {
+	l.lists.Add(1)
+	return l.Fake.List()
+}
+
+func TestDaemon_interval_reconciles_list_every_entry_only_when_something_changed(t *testing.T) {
+	h := newHarness(t, func(c *config.Config) { c.ReconcileInterval = 20 * time.Millisecond })
+	for _, a := range []string{"192.0.2.60", "192.0.2.61", "2001:db8::60"} {
+		if _, err := blocklist.Open(MirrorPath(h.cfg.StateDir)).Add(blocklist.Entry{Prefix: prefix(a)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lc := &listCounter{Fake: h.fake}
+	d, err := New(h.cfg, Options{Store: lc, Logger: slog.New(slog.NewTextHandler(h.logs, nil)), Now: h.clock.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	h.eventually("the mirror in force", func() bool { return h.inSet("192.0.2.60") })
+
+	// Quiet: 50 intervals; only every tenth compares every entry.
+	time.Sleep(50 * 20 * time.Millisecond)
+	if n := lc.lists.Load(); n > 8 {
+		t.Errorf("%d full listings in 50 quiet intervals, want about 5", n)
+	}
+	if n := lc.lists.Load(); n == 0 {
+		t.Error("no full listing at all in 50 intervals, want one every tenth")
+	}
+	// New offenders are counted in, not a reason for full listings.
+	before := lc.lists.Load()
+	for range 3 {
+		h.ban(time.Now(), "sshd", "198.51.100.60")
+	}
+	h.eventually("the offender in the mirror", func() bool { return h.inMirror("198.51.100.60") })
+	time.Sleep(30 * 20 * time.Millisecond)
+	if n := lc.lists.Load() - before; n > 6 {
+		t.Errorf("%d full listings in 30 intervals after an offender, want about 3", n)
+	}
+	// What the headers and rules show is healed at the next interval.
+	h.fake.FlushSets()
+	h.eventually("flushed sets refilled", func() bool { return h.inSet("192.0.2.60") && h.inSet("198.51.100.60") })
+	h.fake.FlushRules()
+	h.eventually("rules restored", func() bool {
+		st, err := h.fake.Status()
+		return err == nil && st.Healthy()
+	})
+	// An entry swapped for another keeps the counts: the next full
+	// comparison (within ten intervals) heals it.
+	if err := h.fake.Del(prefix("192.0.2.61")); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.fake.Add(ipsetstore.Entry{Prefix: prefix("203.0.113.99")}); err != nil {
+		t.Fatal(err)
+	}
+	h.eventually("the swap undone", func() bool { return h.inSet("192.0.2.61") && !h.inSet("203.0.113.99") })
 }

@@ -62,7 +62,9 @@ func (d *Daemon) reconcileLoop(ctx context.Context) error {
 		case <-settle.C:
 			d.reconcileChanged()
 		case <-tick.C:
-			d.reconcile("interval")
+			if !d.quickCheck() {
+				d.reconcile("interval")
+			}
 		}
 	}
 }
@@ -85,9 +87,69 @@ func (d *Daemon) reconcileChanged() {
 	d.reconcile("mirror changed")
 }
 
+// fullEvery bounds the quick checks in a row: every fullEvery-th interval
+// reconcile compares every entry, which also catches what keeps the counts
+// (an entry deleted and another added by hand).
+const fullEvery = 10
+
+// quickCheck is what the last full reconcile left in the kernel, kept up to
+// date by onOffenders, so that an interval reconcile can see from the sets'
+// headers and the rules alone that nothing changed: listing a million
+// entries and reading a million-line mirror costs seconds of CPU.
+type quickCheck struct {
+	valid   bool
+	status  ipsetstore.Status // sets (with entry counts) and rules as they should be now
+	expires time.Time         // the earliest expiry among the blocks; zero: none
+	skipped int               // quick checks since the last full reconcile
+}
+
+// quickCheck reports whether an interval reconcile has nothing to do: the
+// mirror is the version last reconciled, no block has expired since, and
+// the sets' entry counts and the rules are what the last full reconcile and
+// the offenders added since leave. Callers then skip the full reconcile.
+// A flushed or destroyed set, a removed or buried rule, an entry added or
+// deleted by hand all show in the status.
+func (d *Daemon) quickCheck() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	q := &d.quick
+	if d.store == nil || !q.valid || q.skipped+1 >= fullEvery ||
+		!q.expires.IsZero() && !d.now().Before(q.expires) || !d.mirror.Unchanged() {
+		return false
+	}
+	st, err := d.store.Status()
+	if err != nil || !slices.Equal(st.Sets, q.status.Sets) || !slices.Equal(st.Rules, q.status.Rules) {
+		return false
+	}
+	q.skipped++
+	d.metrics.observeStatus(st)
+	return true
+}
+
+// counted adds the blocks onOffenders put in force to what the next quick
+// check expects, or makes it fall back to a full reconcile when the kernel
+// refused one. Callers hold d.mu.
+func (d *Daemon) counted(e blocklist.Entry, kerr error) {
+	q := &d.quick
+	if kerr != nil {
+		q.valid = false
+		return
+	}
+	fam := ipsetstore.FamilyOf(e.Prefix)
+	for i := range q.status.Sets {
+		if q.status.Sets[i].Family == fam {
+			q.status.Sets[i].Entries++
+		}
+	}
+	if !e.Expires.IsZero() && (q.expires.IsZero() || e.Expires.Before(q.expires)) {
+		q.expires = e.Expires
+	}
+}
+
 func (d *Daemon) reconcile(why string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.quick.valid = false // until this one succeeds
 	entries, err := d.loadMirror()
 	if err != nil {
 		d.log.Error("reconcile: reading the mirror", "err", err)
@@ -139,7 +201,20 @@ func (d *Daemon) reconcile(why string) {
 		d.metrics.repairs.Inc()
 		d.log.Info("reconciled the kernel with the mirror", "why", why, "repaired", report.String())
 	}
-	d.observeSets()
+	if st, ok := d.observeSets(); ok {
+		d.quick = quickCheck{valid: true, status: st, expires: earliestExpiry(entries)}
+	}
+}
+
+// earliestExpiry returns the first expiry among es; zero if none expires.
+func earliestExpiry(es []blocklist.Entry) time.Time {
+	var first time.Time
+	for _, e := range es {
+		if !e.Expires.IsZero() && (first.IsZero() || e.Expires.Before(first)) {
+			first = e.Expires
+		}
+	}
+	return first
 }
 
 // anyExpired reports whether an entry's expiry has come: only then is the
@@ -184,12 +259,13 @@ func (d *Daemon) forgiveRemoved(entries []blocklist.Entry, at time.Time) {
 	}
 }
 
-func (d *Daemon) observeSets() {
+func (d *Daemon) observeSets() (ipsetstore.Status, bool) {
 	st, err := d.store.Status()
 	if err != nil {
-		return // the metric keeps its last value; the next reconcile logs kernel errors
+		return st, false // the metric keeps its last value; the next reconcile logs kernel errors
 	}
 	d.metrics.observeStatus(st)
+	return st, true
 }
 
 // Reload applies a new configuration (SIGHUP): thresholds, window, jails and
