@@ -40,7 +40,7 @@ type Daemon struct {
 	policy  blocklist.Policy
 	store   ipsetstore.Store // nil in dry-run; never changes after New
 	seen    *seenSet
-	quick   quickCheck // see Daemon.quickCheck
+	full    lastFull // for the interval reconcile; see Daemon.quickCheck
 
 	// fast is what onFound needs to put a new offender in the kernel at
 	// once, under its own lock so that it never waits behind a mirror
@@ -182,7 +182,7 @@ func (d *Daemon) start() error {
 	d.log.Info("blocklist in force", "entries", len(entries), "took", time.Since(start).Round(time.Millisecond))
 	d.metrics.observeMirror(entries)
 	if st, ok := d.observeSets(); ok {
-		d.quick = quickCheck{valid: true, status: st, expires: earliestExpiry(entries)}
+		d.full = lastFull{valid: true, status: st, expires: earliestExpiry(entries)}
 	}
 	return nil
 }

@@ -73,10 +73,10 @@ func (d *Daemon) reconcileLoop(ctx context.Context) error {
 // any goroutine.
 func (d *Daemon) Reconcile() { d.reconcile("requested") }
 
-// reconcileChanged reconciles after a change of the mirror, unless the
-// change is the daemon's own write: the kernel had those entries before the
-// mirror did, and with a million entries a reconcile costs seconds of CPU.
-// The periodic reconcile still looks, whatever happened.
+// reconcileChanged reconciles after a change of the mirror, unless the file
+// is a version the daemon already acted on: its own write (the kernel had
+// those entries before the mirror did) or one a reconcile has read since.
+// With a million entries a reconcile costs seconds of CPU.
 func (d *Daemon) reconcileChanged() {
 	d.mu.Lock()
 	own := d.mirror.Unchanged()
@@ -92,11 +92,11 @@ func (d *Daemon) reconcileChanged() {
 // (an entry deleted and another added by hand).
 const fullEvery = 10
 
-// quickCheck is what the last full reconcile left in the kernel, kept up to
+// lastFull is what the last full reconcile left in the kernel, kept up to
 // date by onOffenders, so that an interval reconcile can see from the sets'
 // headers and the rules alone that nothing changed: listing a million
 // entries and reading a million-line mirror costs seconds of CPU.
-type quickCheck struct {
+type lastFull struct {
 	valid   bool
 	status  ipsetstore.Status // sets (with entry counts) and rules as they should be now
 	expires time.Time         // the earliest expiry among the blocks; zero: none
@@ -112,7 +112,7 @@ type quickCheck struct {
 func (d *Daemon) quickCheck() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	q := &d.quick
+	q := &d.full
 	if d.store == nil || !q.valid || q.skipped+1 >= fullEvery ||
 		!q.expires.IsZero() && !d.now().Before(q.expires) || !d.mirror.Unchanged() {
 		return false
@@ -130,7 +130,7 @@ func (d *Daemon) quickCheck() bool {
 // check expects, or makes it fall back to a full reconcile when the kernel
 // refused one. Callers hold d.mu.
 func (d *Daemon) counted(e blocklist.Entry, kerr error) {
-	q := &d.quick
+	q := &d.full
 	if kerr != nil {
 		q.valid = false
 		return
@@ -149,7 +149,7 @@ func (d *Daemon) counted(e blocklist.Entry, kerr error) {
 func (d *Daemon) reconcile(why string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.quick.valid = false // until this one succeeds
+	d.full.valid = false // until this one succeeds
 	entries, err := d.loadMirror()
 	if err != nil {
 		d.log.Error("reconcile: reading the mirror", "err", err)
@@ -202,7 +202,7 @@ func (d *Daemon) reconcile(why string) {
 		d.log.Info("reconciled the kernel with the mirror", "why", why, "repaired", report.String())
 	}
 	if st, ok := d.observeSets(); ok {
-		d.quick = quickCheck{valid: true, status: st, expires: earliestExpiry(entries)}
+		d.full = lastFull{valid: true, status: st, expires: earliestExpiry(entries)}
 	}
 }
 
