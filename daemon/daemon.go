@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -184,8 +185,17 @@ func (d *Daemon) start() error {
 	if st, ok := d.observeSets(); ok {
 		d.full = lastFull{valid: true, status: st, expires: earliestExpiry(entries)}
 	}
+	if len(entries) >= bigMirror {
+		// Reading and restoring a big mirror leaves hundreds of MB of
+		// garbage that the runtime would hand back only over minutes.
+		debug.FreeOSMemory()
+	}
 	return nil
 }
+
+// bigMirror is the size from which the start frees the memory its load
+// and restore used at once.
+const bigMirror = 100_000
 
 // Restore makes the sets and rules exist and loads exactly entries into the
 // sets in one atomic swap. It is the whole of `recidivist restore`.
