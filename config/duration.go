@@ -86,7 +86,8 @@ func ParseDuration(s string) (time.Duration, error) {
 			if err != nil {
 				return 0, fmt.Errorf("duration %q: %w", s, err)
 			}
-			extra := time.Duration(math.Round(f * float64(unit)))
+			// To the millisecond, the finest unit written back (FormatDuration).
+			extra := time.Duration(math.Round(f*float64(unit)/float64(time.Millisecond))) * time.Millisecond
 			if part > math.MaxInt64-extra {
 				return 0, tooLong
 			}
@@ -100,7 +101,9 @@ func ParseDuration(s string) (time.Duration, error) {
 	return total, nil
 }
 
-// FormatDuration writes d in the largest units that divide it ("1w2d", "90s").
+// FormatDuration writes d in the largest units that divide it ("1w2d",
+// "90s"). Months are used only for whole months ("1mo", "1y6mo"): 45 days
+// read better as "6w3d" than in months and hours.
 func FormatDuration(d time.Duration) string {
 	if d == 0 {
 		return "0"
@@ -109,7 +112,10 @@ func FormatDuration(d time.Duration) string {
 	for _, u := range []struct {
 		s string
 		d time.Duration
-	}{{"y", units["y"]}, {"w", units["w"]}, {"d", units["d"]}, {"h", time.Hour}, {"m", time.Minute}, {"s", time.Second}} {
+	}{{"y", year}, {"mo", month}, {"w", 7 * day}, {"d", day}, {"h", time.Hour}, {"m", time.Minute}, {"s", time.Second}} {
+		if u.d == month && d%month != 0 {
+			continue
+		}
 		if n := d / u.d; n > 0 {
 			fmt.Fprintf(&b, "%d%s", n, u.s)
 			d -= n * u.d

@@ -91,6 +91,9 @@ func TestFormatDurationWritesTheLargestUnits(t *testing.T) {
 		{"a_year_and_a_day", year + day, "1y1d"},
 		{"an_hour_and_a_half", 90 * time.Minute, "1h30m"},
 		{"milliseconds_are_kept", 1500 * time.Millisecond, "1s500ms"},
+		{"a_month", 2629800 * time.Second, "1mo"},
+		{"a_year_and_a_half", year + 6*2629800*time.Second, "1y6mo"},
+		{"not_whole_months_in_weeks", 45 * day, "6w3d"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -115,8 +118,22 @@ func TestFormatDurationRoundTripsThroughParseDuration(t *testing.T) {
 	}
 }
 
+func TestFractionsRoundToTheMillisecondAndRoundTrip(t *testing.T) {
+	for in, want := range map[string]time.Duration{
+		"0.0000001s": 0, "0.5ms": time.Millisecond, "1.0000001h": time.Hour, "0.001s": time.Millisecond,
+	} {
+		d, err := config.ParseDuration(in)
+		if err != nil || d != want {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v", in, d, err, want)
+		}
+		if back, err := config.ParseDuration(config.FormatDuration(d)); err != nil || back != d {
+			t.Errorf("%q: formatted %q parses back to %v, %v", in, config.FormatDuration(d), back, err)
+		}
+	}
+}
+
 func FuzzParseDurationRoundTrip(f *testing.F) {
-	for _, s := range []string{"600", "90s", "10m", "1h30m", "1w2d", "1y", "1500ms", "5min30sec", " 1d 12h ", "0"} {
+	for _, s := range []string{"600", "90s", "10m", "1h30m", "1w2d", "1y", "1500ms", "5min30sec", " 1d 12h ", "0", "1.5h", "0.0000001s", "1mo", "2 weeks"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
