@@ -35,20 +35,19 @@ type Daemon struct {
 
 	// mu guards the fields below, shared by the watcher's offender callback
 	// and the reconcile loop.
-	mu      sync.Mutex
-	started time.Time // ban lines logged before it are history, not latency
-	cfg     *config.Config
-	policy  blocklist.Policy
-	store   ipsetstore.Store // nil in dry-run; never changes after New
-	seen    *seenSet
-	full    lastFull // for the interval reconcile; see Daemon.quickCheck
+	mu     sync.Mutex
+	cfg    *config.Config
+	policy blocklist.Policy
+	store  ipsetstore.Store // nil in dry-run; never changes after New
+	seen   *seenSet
+	full   lastFull // for the interval reconcile; see Daemon.quickCheck
 
 	// fast is what onFound needs to put a new offender in the kernel at
 	// once, under its own lock so that it never waits behind a mirror
 	// write (which holds mu through its fsyncs). Lock order: mu, then fast.
 	fast struct {
 		sync.Mutex
-		started time.Time
+		started time.Time // ban lines logged before it are history, not latency
 		policy  blocklist.Policy
 		banTime time.Duration
 		// ahead holds the offenders put in the kernel that the mirror does
@@ -160,9 +159,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 func (d *Daemon) start() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.started = d.now()
 	d.fast.Lock()
-	d.fast.started = d.started
+	d.fast.started = d.now()
 	d.fast.Unlock()
 	entries, err := d.loadMirror()
 	if err != nil {
@@ -241,18 +239,14 @@ func (d *Daemon) onFound(batch []watcher.Offender) {
 	defer d.fast.Unlock()
 	now := d.now()
 	for _, o := range batch {
-		p := netip.PrefixFrom(o.Addr, o.Addr.BitLen())
-		if d.fast.policy.Check(p, false) != nil {
+		e := offenderEntry(o, now, d.fast.banTime)
+		if d.fast.policy.Check(e.Prefix, false) != nil {
 			continue // onOffenders says why
-		}
-		e := blocklist.Entry{Prefix: p, Added: now.UTC().Truncate(time.Second), Jails: o.Jails, Bans: o.Bans}
-		if d.fast.banTime > 0 {
-			e.Expires = e.Added.Add(d.fast.banTime)
 		}
 		if err := d.store.Add(KernelEntry(e, now)); err != nil {
 			continue // onOffenders tries again and reports it
 		}
-		d.fast.ahead[p] = e
+		d.fast.ahead[e.Prefix] = e
 		if !o.Last.Before(d.fast.started) {
 			d.metrics.latency.Observe(d.now().Sub(o.Last).Seconds())
 		}
@@ -268,18 +262,14 @@ func (d *Daemon) onOffenders(batch []watcher.Offender) error {
 	start := time.Now()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	now := d.now().UTC().Truncate(time.Second)
+	now := d.now()
 	entries := make([]blocklist.Entry, 0, len(batch))
 	offenders := make([]watcher.Offender, 0, len(batch))
 	for _, o := range batch {
-		p := netip.PrefixFrom(o.Addr, o.Addr.BitLen())
-		if err := d.policy.Check(p, false); err != nil {
+		e := offenderEntry(o, now, d.cfg.BanTime)
+		if err := d.policy.Check(e.Prefix, false); err != nil {
 			d.log.Info("offender not blocked", "addr", o.Addr, "reason", err)
 			continue
-		}
-		e := blocklist.Entry{Prefix: p, Added: now, Jails: o.Jails, Bans: o.Bans}
-		if d.cfg.BanTime > 0 {
-			e.Expires = e.Added.Add(d.cfg.BanTime)
 		}
 		entries = append(entries, e)
 		offenders = append(offenders, o)
@@ -294,17 +284,16 @@ func (d *Daemon) onOffenders(batch []watcher.Offender) error {
 		d.settled(batch)
 		return nil
 	}
-	// The kernel first: that is what stops the attacker, and it takes
-	// microseconds where the mirror's fsyncs take milliseconds. Nothing is
-	// lost if the mirror write then fails: the watcher hands the offenders
-	// over again until they are accepted (and after a crash re-reads their
-	// lines).
-	// onFound has put most of them there already.
+	// onFound has put them in the kernel already, unless it could not or
+	// the policy changed in between: try those again before the mirror.
+	// Nothing is lost if the mirror write then fails: the watcher hands the
+	// offenders over again until they are accepted (and after a crash
+	// re-reads their lines).
 	kerrs := make([]error, len(entries))
 	d.fast.Lock()
 	for i, e := range entries {
 		if _, ok := d.fast.ahead[e.Prefix]; !ok {
-			kerrs[i] = d.store.Add(KernelEntry(e, d.now()))
+			kerrs[i] = d.store.Add(KernelEntry(e, now))
 		}
 	}
 	d.fast.Unlock()
@@ -336,10 +325,7 @@ func (d *Daemon) onOffenders(batch []watcher.Offender) error {
 		if isNew[entries[i].Prefix] {
 			delete(isNew, entries[i].Prefix) // a batch may report an address twice (a second offence): block and count it once
 			d.counted(entries[i], nil)
-			set := d.cfg.SetName
-			if entries[i].Prefix.Addr().Is6() {
-				set += "6"
-			}
+			set := ipsetstore.Config{SetName: d.cfg.SetName}.Set(ipsetstore.FamilyOf(entries[i].Prefix))
 			d.metrics.setEntries.WithLabelValues(set).Inc() // until the next reconcile counts them
 			d.metrics.mirrorEntries.Inc()
 			d.metrics.blocked.Inc()
@@ -358,6 +344,21 @@ func (d *Daemon) settled(batch []watcher.Offender) {
 	for _, o := range batch {
 		delete(d.fast.ahead, netip.PrefixFrom(o.Addr, o.Addr.BitLen()))
 	}
+}
+
+// offenderEntry is the mirror entry that blocks o, added at now (to the
+// second, as the mirror writes it); banTime > 0 sets its expiry.
+func offenderEntry(o watcher.Offender, now time.Time, banTime time.Duration) blocklist.Entry {
+	e := blocklist.Entry{
+		Prefix: netip.PrefixFrom(o.Addr, o.Addr.BitLen()),
+		Added:  now.UTC().Truncate(time.Second),
+		Jails:  o.Jails,
+		Bans:   o.Bans,
+	}
+	if banTime > 0 {
+		e.Expires = e.Added.Add(banTime)
+	}
+	return e
 }
 
 func kernelEntries(es []blocklist.Entry, now time.Time) []ipsetstore.Entry {

@@ -153,13 +153,22 @@ func (h *harness) ban(at time.Time, jail, addr string) {
 
 func (h *harness) eventually(what string, cond func() bool) {
 	h.t.Helper()
+	if !within(cond) {
+		h.t.Fatalf("timed out waiting for: %s\ndaemon log:\n%s", what, h.logs.String())
+	}
+}
+
+// within waits up to 5 s for cond and reports whether it came true; for
+// waits that must not fail the test on the spot (while holding d.mu, say).
+func within(cond func() bool) bool {
 	deadline := time.Now().Add(5 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
-			h.t.Fatalf("timed out waiting for: %s\ndaemon log:\n%s", what, h.logs.String())
+			return false
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	return true
 }
 
 func (h *harness) inSet(addr string) bool {
@@ -491,10 +500,7 @@ func TestDaemon_an_offender_reaches_the_kernel_without_waiting_for_the_mirror_wr
 	for range 3 {
 		h.ban(now, "sshd", "192.0.2.20")
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for !h.inSet("192.0.2.20") && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	within(func() bool { return h.inSet("192.0.2.20") })
 	inSet, inMirror := h.inSet("192.0.2.20"), h.inMirror("192.0.2.20")
 	h.d.mu.Unlock()
 	if !inSet || inMirror {
@@ -573,10 +579,7 @@ func TestDaemon_an_offender_the_policy_refuses_after_it_reached_the_kernel_leave
 	for range 3 {
 		h.ban(time.Now(), "sshd", "192.0.2.40")
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for !h.inSet("192.0.2.40") && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	within(func() bool { return h.inSet("192.0.2.40") })
 	// A reload lands in between that puts the address on the ignore list.
 	h.d.policy = blocklist.Policy{Ignore: []netip.Prefix{prefix("192.0.2.0/24")}}
 	h.d.mu.Unlock()

@@ -141,9 +141,7 @@ func (d *Daemon) counted(e blocklist.Entry, kerr error) {
 			q.status.Sets[i].Entries++
 		}
 	}
-	if !e.Expires.IsZero() && (q.expires.IsZero() || e.Expires.Before(q.expires)) {
-		q.expires = e.Expires
-	}
+	q.expires = sooner(q.expires, e.Expires)
 }
 
 func (d *Daemon) reconcile(why string) {
@@ -156,7 +154,7 @@ func (d *Daemon) reconcile(why string) {
 		return
 	}
 	now := d.now()
-	if d.store != nil && d.cfg.BanTime >= 0 && anyExpired(entries, now) {
+	if first := earliestExpiry(entries); d.store != nil && !first.IsZero() && !first.After(now) {
 		expired, err := d.mirror.Expire(now)
 		if err != nil {
 			d.log.Error("reconcile: removing expired entries from the mirror", "err", err)
@@ -210,17 +208,17 @@ func (d *Daemon) reconcile(why string) {
 func earliestExpiry(es []blocklist.Entry) time.Time {
 	var first time.Time
 	for _, e := range es {
-		if !e.Expires.IsZero() && (first.IsZero() || e.Expires.Before(first)) {
-			first = e.Expires
-		}
+		first = sooner(first, e.Expires)
 	}
 	return first
 }
 
-// anyExpired reports whether an entry's expiry has come: only then is the
-// mirror rewritten (re-read under its lock) without them.
-func anyExpired(es []blocklist.Entry, now time.Time) bool {
-	return slices.ContainsFunc(es, func(e blocklist.Entry) bool { return !e.Expires.IsZero() && !e.Expires.After(now) })
+// sooner returns the earlier of two expiries, zero meaning never.
+func sooner(a, b time.Time) time.Time {
+	if a.IsZero() || !b.IsZero() && b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // loadMirror reads the mirror, reporting bad lines (they are skipped, every
