@@ -90,6 +90,12 @@ type doctor struct {
 	procDir  string                           // where to look for other daemons
 	self     int                              // this process's PID
 
+	// The mirror as run read it: the drift check and the mirror check both
+	// look at it, and a big mirror is costly to read twice.
+	mirror    []blocklist.Entry
+	mirrorBad []*blocklist.LineError
+	mirrorErr error
+
 	problems int
 }
 
@@ -126,6 +132,7 @@ func (d *doctor) problem(what, fix string) {
 // run performs every check and returns the number of problems found.
 func (d *doctor) run() int {
 	d.problems = 0
+	d.mirror, d.mirrorBad, d.mirrorErr = blocklist.Open(daemon.MirrorPath(d.cfg.StateDir)).Load()
 	d.checkConfig()
 	d.checkLogs()
 	privileged := d.checkPrivilege()
@@ -353,8 +360,7 @@ func (d *doctor) checkKernel(haveIptables bool) {
 
 // checkDrift compares the sets with the mirror.
 func (d *doctor) checkDrift(store ipsetstore.Store) {
-	mirror, _, err := blocklist.Open(daemon.MirrorPath(d.cfg.StateDir)).Load()
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if d.mirrorErr != nil {
 		return // checkMirror explains it
 	}
 	inKernel, err := store.List()
@@ -367,8 +373,8 @@ func (d *doctor) checkDrift(store ipsetstore.Store) {
 		kernel[e.Prefix] = true
 	}
 	var missing []string
-	want := make(map[netip.Prefix]bool, len(mirror))
-	for _, e := range mirror {
+	want := make(map[netip.Prefix]bool, len(d.mirror))
+	for _, e := range d.mirror {
 		if !e.Expires.IsZero() && !e.Expires.After(d.now) {
 			continue
 		}
@@ -521,15 +527,14 @@ func (d *doctor) checkMirror() {
 			"chmod 600 "+path)
 		return
 	}
-	entries, bad, err := blocklist.Open(path).Load()
-	if err != nil {
-		d.problem(fmt.Sprintf("reading the mirror: %v", err), "fix the file named above")
+	if d.mirrorErr != nil {
+		d.problem(fmt.Sprintf("reading the mirror: %v", d.mirrorErr), "fix the file named above")
 		return
 	}
-	for _, le := range bad {
+	for _, le := range d.mirrorBad {
 		d.problem(fmt.Sprintf("mirror: %v (the line is skipped)", le), "correct or delete that line in "+path)
 	}
-	if len(bad) == 0 {
-		d.ok("mirror: %s, %d entries, no bad lines", path, len(entries))
+	if len(d.mirrorBad) == 0 {
+		d.ok("mirror: %s, %d entries, no bad lines", path, len(d.mirror))
 	}
 }
