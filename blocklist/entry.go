@@ -116,19 +116,27 @@ func isMarked(comment string) bool {
 // too and is kept as text: the line, and so the block, stays in force.
 func (e *Entry) parseComment(comment string) {
 	e.Comment = comment
-	if !isMarked(comment) {
-		return
+	if isMarked(comment) {
+		e.parseMetadata(comment)
 	}
-	i := 0
-	for w := range strings.FieldsSeq(comment) {
-		i++
-		switch {
-		case i == 1: // the marker
-		case i == 2 && e.parseAdded(w):
-		case !e.parseField(w):
-			return
+}
+
+// parseMetadata reads the metadata words of a comment recidivist wrote into
+// e and returns the free text that follows them.
+func (e *Entry) parseMetadata(comment string) (note string) {
+	rest := strings.TrimLeftFunc(comment[len(marker):], unicode.IsSpace)
+	for i := 2; rest != ""; i++ { // word 1 is the marker
+		end := strings.IndexFunc(rest, unicode.IsSpace)
+		if end < 0 {
+			end = len(rest)
 		}
+		w := rest[:end]
+		if !(i == 2 && e.parseAdded(w)) && !e.parseField(w) {
+			return rest
+		}
+		rest = strings.TrimLeftFunc(rest[end:], unicode.IsSpace)
 	}
+	return ""
 }
 
 // parseAdded reads the time that follows the marker, if it is one.
@@ -178,22 +186,9 @@ func (e *Entry) parseField(w string) bool {
 // Note returns the comment's free text: what follows the metadata of a
 // comment recidivist wrote, or the whole comment of one written by hand.
 func (e Entry) Note() string {
-	c := e.Comment
-	if !isMarked(c) {
-		return c
+	if !isMarked(e.Comment) {
+		return e.Comment
 	}
 	var scratch Entry
-	rest := strings.TrimLeftFunc(c[len(marker):], unicode.IsSpace)
-	for i := 2; rest != ""; i++ { // word 1 is the marker, as in parseComment
-		end := strings.IndexFunc(rest, unicode.IsSpace)
-		if end < 0 {
-			end = len(rest)
-		}
-		w := rest[:end]
-		if !(i == 2 && scratch.parseAdded(w)) && !scratch.parseField(w) {
-			return rest
-		}
-		rest = strings.TrimLeftFunc(rest[end:], unicode.IsSpace)
-	}
-	return ""
+	return scratch.parseMetadata(e.Comment)
 }

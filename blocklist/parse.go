@@ -106,15 +106,7 @@ func (d *document) markDuplicates(path string) []*LineError {
 			all = append(all, at{l.entry.Prefix, i})
 		}
 	}
-	slices.SortFunc(all, func(a, b at) int {
-		if c := a.p.Addr().Compare(b.p.Addr()); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(a.p.Bits(), b.p.Bits()); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.i, b.i)
-	})
+	slices.SortFunc(all, func(a, b at) int { return cmp.Or(a.p.Compare(b.p), cmp.Compare(a.i, b.i)) })
 	var errs []*LineError
 	for k := 1; k < len(all); k++ {
 		first := k - 1

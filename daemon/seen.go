@@ -97,7 +97,7 @@ func (s *seenSet) update(current []blocklist.Entry) ([]netip.Prefix, error) {
 	if len(removed) == 0 {
 		return nil, s.append(fresh)
 	}
-	slices.SortFunc(removed, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
+	slices.SortFunc(removed, netip.Prefix.Compare)
 	return removed, s.save()
 }
 
@@ -134,7 +134,7 @@ func (s *seenSet) save() error {
 	for p := range s.set {
 		ps = append(ps, p)
 	}
-	slices.SortFunc(ps, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
+	slices.SortFunc(ps, netip.Prefix.Compare)
 	var b bytes.Buffer
 	for _, p := range ps {
 		b.WriteString(p.String())
