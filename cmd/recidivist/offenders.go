@@ -67,8 +67,8 @@ func unblocked(cfg *config.Config, top int) ([]watcher.Offender, int, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	entries, _, err := blocklist.Open(daemon.MirrorPath(cfg.StateDir)).Load()
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	entries, _, err := blocklist.Open(daemon.MirrorPath(cfg.StateDir)).Load() // no mirror yet: no entries
+	if err != nil {
 		return nil, 0, err
 	}
 	blocked := newCoverage(entries)

@@ -134,12 +134,9 @@ func readStatus(cfg *config.Config, store ipsetstore.Store, kerr error, now time
 		st.Daemon.Running, st.Daemon.PID = true, max(pid, 0)
 	}
 
-	entries, bad, err := blocklist.Open(daemon.MirrorPath(cfg.StateDir)).Load()
+	entries, bad, err := blocklist.Open(daemon.MirrorPath(cfg.StateDir)).Load() // no mirror yet: no entries
 	st.Mirror = mirrorJSON{Path: daemon.MirrorPath(cfg.StateDir), BadLines: len(bad)}
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		// No mirror yet: nothing blocked.
-	case err != nil:
+	if err != nil {
 		st.Problems = append(st.Problems, fmt.Sprintf("reading the mirror: %v", err))
 	}
 	var inForce []blocklist.Entry
