@@ -79,7 +79,7 @@ func banCommand() *cli.Command {
 			}
 			for _, e := range entries {
 				state := "banned"
-				if !contains(added, e) {
+				if !containsPrefix(added, e.Prefix) {
 					state = "already banned"
 				}
 				fmt.Fprintf(c.App.Writer, "%s %s\n", state, e.Prefix)
@@ -87,15 +87,6 @@ func banCommand() *cli.Command {
 			return nil
 		},
 	}, "ignore", "set-name", "chain", "target", "ports", "maxelem", "state-dir", "dry-run", "log-level", "log-format")
-}
-
-func contains(es []blocklist.Entry, e blocklist.Entry) bool {
-	for _, x := range es {
-		if x.Prefix == e.Prefix {
-			return true
-		}
-	}
-	return false
 }
 
 // kernelLater says when a change made without root reaches the kernel.

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"net/netip"
 
 	"github.com/recidivist/recidivist/blocklist"
 	"github.com/recidivist/recidivist/config"
@@ -20,4 +21,15 @@ func loadMirror(cfg *config.Config, w io.Writer) (*blocklist.File, []blocklist.E
 		fmt.Fprintf(w, "recidivist: warning: skipping bad line: %v\n", le)
 	}
 	return f, entries, nil
+}
+
+// containsPrefix reports whether es, entries ban or unban got back from the
+// mirror, hold p.
+func containsPrefix(es []blocklist.Entry, p netip.Prefix) bool {
+	for _, e := range es {
+		if e.Prefix == p {
+			return true
+		}
+	}
+	return false
 }

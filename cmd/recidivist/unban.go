@@ -79,12 +79,3 @@ func unbanCommand() *cli.Command {
 		},
 	}, "set-name", "chain", "target", "ports", "maxelem", "state-dir", "dry-run", "log-level", "log-format")
 }
-
-func containsPrefix(es []blocklist.Entry, p netip.Prefix) bool {
-	for _, e := range es {
-		if e.Prefix == p {
-			return true
-		}
-	}
-	return false
-}
