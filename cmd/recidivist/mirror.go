@@ -11,16 +11,15 @@ import (
 )
 
 // loadMirror reads the mirror of cfg, warning about each bad line on w.
-func loadMirror(cfg *config.Config, w io.Writer) (*blocklist.File, []blocklist.Entry, error) {
-	f := blocklist.Open(daemon.MirrorPath(cfg.StateDir))
-	entries, bad, err := f.Load()
+func loadMirror(cfg *config.Config, w io.Writer) ([]blocklist.Entry, error) {
+	entries, bad, err := blocklist.Open(daemon.MirrorPath(cfg.StateDir)).Load()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	for _, le := range bad {
 		fmt.Fprintf(w, "recidivist: warning: skipping bad line: %v\n", le)
 	}
-	return f, entries, nil
+	return entries, nil
 }
 
 // containsPrefix reports whether es, entries ban or unban got back from the

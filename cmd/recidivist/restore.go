@@ -28,7 +28,7 @@ func restoreCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			_, entries, err := loadMirror(cfg, c.App.ErrWriter)
+			entries, err := loadMirror(cfg, c.App.ErrWriter)
 			if err != nil {
 				return err
 			}
