@@ -109,7 +109,7 @@ func newDoctor(cfg *config.Config, out io.Writer) *doctor {
 		capEff:   readCapEff,
 		lookPath: exec.LookPath,
 		store: func() (ipsetstore.Store, error) {
-			return ipsetstore.New(ipsetstore.Config{SetName: cfg.SetName, Chains: cfg.Chains, Target: cfg.Target, Ports: cfg.Ports, MaxElem: cfg.MaxElem})
+			return ipsetstore.New(storeConfig(cfg))
 		},
 		procDir: "/proc",
 		self:    os.Getpid(),

@@ -70,7 +70,7 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fake, err := ipsettest.New(ipsetstore.Config{SetName: cfg.SetName, Chains: cfg.Chains, Target: cfg.Target, MaxElem: cfg.MaxElem})
+	fake, err := ipsettest.New(storeConfig(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,11 +14,16 @@ func openStore(cfg *config.Config) (*ipsetstore.NetlinkStore, error) {
 	if os.Geteuid() != 0 {
 		return nil, fmt.Errorf("%w: changing ipsets and iptables rules needs root — run with sudo, or as a service with CAP_NET_ADMIN (see examples/systemd/recidivist.service)", ipsetstore.ErrNotPermitted)
 	}
-	s, err := ipsetstore.New(ipsetstore.Config{SetName: cfg.SetName, Chains: cfg.Chains, Target: cfg.Target, Ports: cfg.Ports, MaxElem: cfg.MaxElem})
+	s, err := ipsetstore.New(storeConfig(cfg))
 	if err != nil {
 		return nil, &config.Error{Key: "set-name/chain/target/ports", Value: cfg.SetName, Allowed: err.Error()}
 	}
 	return s, nil
+}
+
+// storeConfig is the part of cfg that names the kernel objects.
+func storeConfig(cfg *config.Config) ipsetstore.Config {
+	return ipsetstore.Config{SetName: cfg.SetName, Chains: cfg.Chains, Target: cfg.Target, Ports: cfg.Ports, MaxElem: cfg.MaxElem}
 }
 
 // explainKernel adds the fix to kernel errors the user can act on.
