@@ -32,7 +32,7 @@ func teardownCommand() *cli.Command {
 			if err := store.Teardown(); err != nil {
 				return explainKernel(err)
 			}
-			fmt.Fprintf(c.App.Writer, "removed the rules and the sets %s and %s6; the mirror %s is kept\n", cfg.SetName, cfg.SetName, cfg.StateDir+"/blocklist")
+			fmt.Fprintf(c.App.Writer, "removed the rules and the sets %s and %s6; the mirror %s is kept\n", cfg.SetName, cfg.SetName, daemon.MirrorPath(cfg.StateDir))
 			return nil
 		},
 	}, "set-name", "chain", "target", "ports", "maxelem", "state-dir", "log-level", "log-format")
