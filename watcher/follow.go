@@ -509,13 +509,12 @@ func positioned(f *os.File, offset int64) (*logFile, error) {
 		return nil, err
 	}
 	lf := &logFile{name: f.Name(), f: f, r: f, dev: dev, ino: ino, read: offset, off: offset}
-	var magic [2]byte
-	n, err := f.ReadAt(magic[:], 0)
-	if err != nil && !errors.Is(err, io.EOF) {
+	gz, err := startsWithGzip(f)
+	if err != nil {
 		return nil, err
 	}
 	headLen := min(offset, headSize)
-	if n == len(magic) && bytes.Equal(magic[:], gzipMagic) {
+	if gz {
 		lf.gz = true
 		rc, err := decompressing(f)
 		if err != nil {

@@ -2,6 +2,7 @@ package watcher
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"errors"
 	"fmt"
@@ -133,14 +134,22 @@ func isGzip(path string) (bool, error) {
 		return false, fmt.Errorf("opening log %s: %w", path, err)
 	}
 	defer f.Close()
-	var magic [2]byte
-	if _, err := io.ReadFull(f, magic[:]); err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return false, nil
-		}
+	gz, err := startsWithGzip(f)
+	if err != nil {
 		return false, fmt.Errorf("reading log %s: %w", path, err)
 	}
-	return magic[0] == gzipMagic[0] && magic[1] == gzipMagic[1], nil
+	return gz, nil
+}
+
+// startsWithGzip tells whether r begins with gzip's magic bytes; an empty
+// or one-byte r does not.
+func startsWithGzip(r io.ReaderAt) (bool, error) {
+	var magic [2]byte
+	n, err := r.ReadAt(magic[:], 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return false, err
+	}
+	return n == len(magic) && bytes.Equal(magic[:], gzipMagic), nil
 }
 
 // readCloser reads from one reader and closes another (the file under a

@@ -136,15 +136,6 @@ func scanPath(path string, p *Pipeline, onOffender func(Offender), c chunking, r
 	return nil
 }
 
-func startsWithGzip(r io.ReaderAt) (bool, error) {
-	var magic [2]byte
-	n, err := r.ReadAt(magic[:], 0)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return false, err
-	}
-	return n == len(magic) && bytes.Equal(magic[:], gzipMagic), nil
-}
-
 // scanParallel scans the first size bytes of r through p and returns how
 // many chunks it had to parse again because their primed state was wrong.
 func scanParallel(r io.ReaderAt, size int64, p *Pipeline, onOffender func(Offender), c chunking, rep *readProgress) (reparsed int, err error) {
