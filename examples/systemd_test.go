@@ -2,6 +2,7 @@ package examples_test
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -37,17 +39,42 @@ func systemdAnalyze(t *testing.T) string {
 	return path
 }
 
-// buildBinary builds ./cmd/recidivist into a temporary directory and returns
-// its path.
-func buildBinary(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "recidivist")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/recidivist")
+// buildDir holds the binary built once for the whole test run; TestMain
+// removes it.
+var buildDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "recidivist-examples-")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "creating the build directory: %v\n", err)
+		os.Exit(1)
+	}
+	buildDir = dir
+	code := m.Run()
+	if err := os.RemoveAll(dir); err != nil {
+		fmt.Fprintf(os.Stderr, "removing %s: %v\n", dir, err)
+	}
+	os.Exit(code)
+}
+
+// build builds ./cmd/recidivist into buildDir, the first time it is called.
+var build = sync.OnceValue(func() error {
+	cmd := exec.Command("go", "build", "-o", filepath.Join(buildDir, "recidivist"), "./cmd/recidivist")
 	cmd.Dir = ".."
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building ./cmd/recidivist: %v\n%s", err, out)
+		return fmt.Errorf("building ./cmd/recidivist: %w\n%s", err, out)
 	}
-	return bin
+	return nil
+})
+
+// buildBinary returns the path of ./cmd/recidivist, built once per test run
+// however many tests ask for it.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	if err := build(); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(buildDir, "recidivist")
 }
 
 // installedCopies writes copies of the units into a temporary directory with
