@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,7 +18,9 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
+	"github.com/vishvananda/netns"
+
+	"github.com/recidivist/recidivist/internal/netnstest"
 )
 
 // The units' sandbox cannot be tried without systemd as PID 1, so these
@@ -32,9 +33,7 @@ import (
 func needTracing(t *testing.T) (analyze, strace string) {
 	t.Helper()
 	analyze = systemdAnalyze(t)
-	if os.Geteuid() != 0 {
-		skipOrFail(t, "tracing recidivist in a network namespace needs root")
-	}
+	netnstest.RequireRoot(t)
 	strace, err := exec.LookPath("strace")
 	if err != nil {
 		skipOrFail(t, "strace is not installed (apt-get install strace)")
@@ -485,51 +484,38 @@ func childOf(t *testing.T, pid int) int {
 // scrape reads /metrics from the daemon pid inside its network namespace,
 // bringing up the namespace's loopback first.
 func scrape(pid int) (string, error) {
-	type result struct {
-		body string
-		err  error
+	ns, err := netns.GetFromPid(pid)
+	if err != nil {
+		return "", fmt.Errorf("opening the daemon's network namespace: %w", err)
 	}
-	ch := make(chan result, 1)
-	go func() {
-		// This goroutine's thread enters the daemon's namespace and is never
-		// unlocked, so it ends with the goroutine instead of serving others.
-		runtime.LockOSThread()
-		body, err := func() (string, error) {
-			ns, err := os.Open(fmt.Sprintf("/proc/%d/ns/net", pid))
-			if err != nil {
-				return "", err
-			}
-			defer ns.Close()
-			if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
-				return "", fmt.Errorf("entering the daemon's network namespace: %w", err)
-			}
-			lo, err := netlink.LinkByName("lo")
-			if err != nil {
-				return "", err
-			}
-			if err := netlink.LinkSetUp(lo); err != nil {
-				return "", fmt.Errorf("bringing up lo: %w", err)
-			}
-			// Dial on this thread (an http.Client would dial on another).
-			conn, err := net.DialTimeout("tcp", metricsAddr, 10*time.Second)
-			if err != nil {
-				return "", err
-			}
-			defer conn.Close()
-			if err := conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
-				return "", err
-			}
-			if _, err := io.WriteString(conn, "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n"); err != nil {
-				return "", err
-			}
-			b, err := io.ReadAll(conn)
-			if !bytes.HasPrefix(b, []byte("HTTP/1.0 200")) && !bytes.HasPrefix(b, []byte("HTTP/1.1 200")) {
-				return "", fmt.Errorf("GET /metrics: %q", b)
-			}
-			return string(b), err
-		}()
-		ch <- result{body, err}
-	}()
-	r := <-ch
-	return r.body, r.err
+	defer ns.Close() //nolint:errcheck // a handle on /proc; nothing to recover
+	var body string
+	err = netnstest.InNamespace(ns, func() error {
+		lo, err := netlink.LinkByName("lo")
+		if err != nil {
+			return err
+		}
+		if err := netlink.LinkSetUp(lo); err != nil {
+			return fmt.Errorf("bringing up lo: %w", err)
+		}
+		// Dial on this thread (an http.Client would dial on another).
+		conn, err := net.DialTimeout("tcp", metricsAddr, 10*time.Second)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		if err := conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+			return err
+		}
+		if _, err := io.WriteString(conn, "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n"); err != nil {
+			return err
+		}
+		b, err := io.ReadAll(conn)
+		if !bytes.HasPrefix(b, []byte("HTTP/1.0 200")) && !bytes.HasPrefix(b, []byte("HTTP/1.1 200")) {
+			return fmt.Errorf("GET /metrics: %q", b)
+		}
+		body = string(b)
+		return err
+	})
+	return body, err
 }
