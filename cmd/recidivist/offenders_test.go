@@ -14,10 +14,10 @@ import (
 	"github.com/recidivist/recidivist/daemon"
 )
 
-// offendersWorld runs the daemon over bans for five addresses and stops it:
+// offendersWorld runs the daemon over bans for six addresses and stops it:
 // 198.51.100.1 (3 bans) is blocked, 198.51.100.2 (2) and 2001:db8::3 (1) are
-// not, 203.0.113.40 (2) is inside a range banned by hand, 192.0.2.10 has the
-// one ban of the world's log.
+// not, 203.0.113.40 (2) is inside a range banned by hand, 2001:db8::7 (1) is
+// listed in the world's mirror, 192.0.2.10 has the one ban of the world's log.
 func offendersWorld(t *testing.T) *world {
 	t.Helper()
 	w := newWorld(t)
@@ -29,7 +29,7 @@ func offendersWorld(t *testing.T) *world {
 	bans := []struct{ jail, addr string }{
 		{"sshd", "198.51.100.1"}, {"sshd", "198.51.100.2"}, {"postfix", "198.51.100.1"},
 		{"nginx", "2001:db8::3"}, {"postfix", "198.51.100.2"}, {"sshd", "203.0.113.40"},
-		{"sshd", "203.0.113.40"}, {"nginx", "198.51.100.1"},
+		{"sshd", "203.0.113.40"}, {"sshd", "2001:db8::7"}, {"nginx", "198.51.100.1"}, // read before the offender is blocked
 	}
 	for i, b := range bans {
 		w.ban(t, now.Add(time.Duration(i)*time.Minute), b.jail, b.addr)
@@ -60,7 +60,7 @@ func TestOffenders_lists_unblocked_addresses_most_bans_first(t *testing.T) {
 	// 192.0.2.10 and 2001:db8::3 both have one ban: most bans first, then
 	// the tracker's order among equals.
 	if len(got) != 3 || summary[0] != "198.51.100.2:2:postfix,sshd" {
-		t.Fatalf("offenders = %v, want 198.51.100.2 (2 bans) first, then the two one-ban addresses; never the blocked 198.51.100.1 nor 203.0.113.40 inside a banned range", summary)
+		t.Fatalf("offenders = %v, want 198.51.100.2 (2 bans) first, then the two one-ban addresses; never the blocked 198.51.100.1, 2001:db8::7 listed in the mirror, nor 203.0.113.40 inside a banned range", summary)
 	}
 	if !strings.Contains(strings.Join(summary, " "), "2001:db8::3:1:nginx") || !strings.Contains(strings.Join(summary, " "), "192.0.2.10:1:sshd") {
 		t.Errorf("offenders = %v, want 2001:db8::3 and 192.0.2.10 with one ban each", summary)
