@@ -33,7 +33,7 @@ func TestDaemon_blocks_repeat_offenders_by_real_packets_across_a_reboot_and_an_u
 	eventually(t, time.Now(), 10*time.Second, "the daemon creates its sets and rules", r.d, func() (bool, error) {
 		r.d.alive(t)
 		_, err4 := setMembers(r.tp.srv, r.set)
-		_, err6 := setMembers(r.tp.srv, r.set+"6")
+		_, err6 := setMembers(r.tp.srv, familySet(r.set, true))
 		if err4 != nil || err6 != nil {
 			return false, nil
 		}

@@ -44,18 +44,6 @@ func TestFail2ban_real_server_bans_count_once_each_and_its_restart_counts_nothin
 		d.alive(t)
 		return rulesInPlace(ns, set)
 	})
-	inSet := func(addr netip.Addr) bool {
-		t.Helper()
-		s := set
-		if addr.Is6() {
-			s += "6"
-		}
-		ok, err := setHas(ns, s, addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ok
-	}
 	// caughtUp waits until the daemon's saved checkpoint covers all of
 	// fail2ban's log, then returns the tracked, unblocked addresses.
 	caughtUp := func() map[string]int {
@@ -99,8 +87,8 @@ func TestFail2ban_real_server_bans_count_once_each_and_its_restart_counts_nothin
 		if got[a] != 2 || got[b] != 2 {
 			t.Errorf("%s: offenders (not blocked) %v, want %s and %s with 2 bans each", when, got, a, b)
 		}
-		if inSet(addrA) || inSet(addrB) {
-			t.Errorf("%s: A in set %v, B in set %v; want neither", when, inSet(addrA), inSet(addrB))
+		if inSet(t, ns, set, addrA) || inSet(t, ns, set, addrB) {
+			t.Errorf("%s: A in set %v, B in set %v; want neither", when, inSet(t, ns, set, addrA), inSet(t, ns, set, addrB))
 		}
 		if m := mirrorEntries(t, filepath.Join(state, "blocklist")); len(m) != 0 {
 			t.Errorf("%s: mirror %v, want empty", when, m)
@@ -137,15 +125,15 @@ func TestFail2ban_real_server_bans_count_once_each_and_its_restart_counts_nothin
 	f.waitCount(t, "NOTICE  [sshd] Ban "+a, 2, 15*time.Second)
 	banned := time.Now()
 	took := eventually(t, banned, 2*time.Second, "A in the set after its third Ban line", d, func() (bool, error) {
-		return inSet(addrA), nil
+		return inSet(t, ns, set, addrA), nil
 	})
 	t.Logf("A in the set %v after the test saw fail2ban's third Ban line", took)
 	checkMirrorEntry(t, filepath.Join(state, "blocklist"), addrA, 3, "postfix-sasl,sshd")
 	if m := mirrorEntries(t, filepath.Join(state, "blocklist")); len(m) != 1 {
 		t.Errorf("mirror %v, want A only", m)
 	}
-	if got := caughtUp(); got[b] != 2 || inSet(addrB) {
-		t.Errorf("B: %d bans tracked, in set %v; want 2 and not blocked", got[b], inSet(addrB))
+	if got := caughtUp(); got[b] != 2 || inSet(t, ns, set, addrB) {
+		t.Errorf("B: %d bans tracked, in set %v; want 2 and not blocked", got[b], inSet(t, ns, set, addrB))
 	}
 	// fail2ban inserted its own jumps at the top of INPUT; the reconcile
 	// puts recidivist's rule back above them, once.

@@ -29,6 +29,26 @@ func setHas(ns, set string, addr netip.Addr) (bool, error) {
 	return false, nil
 }
 
+// familySet is the set recidivist keeps one family in: set for IPv4,
+// set+"6" for IPv6.
+func familySet(set string, six bool) string {
+	if six {
+		return set + "6"
+	}
+	return set
+}
+
+// inSet reports whether the set of a's family (see familySet) in namespace
+// ns holds a; it fails t when the set cannot be read.
+func inSet(t *testing.T, ns, set string, a netip.Addr) bool {
+	t.Helper()
+	ok, err := setHas(ns, familySet(set, a.Is6()), a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ok
+}
+
 // setMembers lists the entries of the ipset named set in namespace ns.
 func setMembers(ns, set string) ([]netip.Prefix, error) {
 	h, err := netns.GetFromName(ns)
@@ -91,10 +111,7 @@ func rulesOnTop(ns, set string) (bool, error) { return rulesAt(ns, set, true) }
 
 func rulesAt(ns, set string, top bool) (bool, error) {
 	for _, six := range []bool{false, true} {
-		name := set
-		if six {
-			name += "6"
-		}
+		name := familySet(set, six)
 		rules, err := chainRules(ns, "INPUT", six)
 		if err != nil {
 			return false, err
@@ -117,10 +134,7 @@ func rulesAt(ns, set string, top bool) (bool, error) {
 func checkRules(t *testing.T, ns, set string, first bool) {
 	t.Helper()
 	for _, six := range []bool{false, true} {
-		name := set
-		if six {
-			name += "6"
-		}
+		name := familySet(set, six)
 		rules, err := chainRules(ns, "INPUT", six)
 		if err != nil {
 			t.Fatal(err)

@@ -88,12 +88,7 @@ func (r *rig) reboot() {
 	r.srv = listen(r.t, r.tp.srv)
 }
 
-func (r *rig) setFor(a netip.Addr) string {
-	if a.Is6() {
-		return r.set + "6"
-	}
-	return r.set
-}
+func (r *rig) setFor(a netip.Addr) string { return familySet(r.set, a.Is6()) }
 
 func (r *rig) dst(src netip.Addr) netip.Addr {
 	if src.Is6() {
@@ -105,11 +100,7 @@ func (r *rig) dst(src netip.Addr) netip.Addr {
 // inSet reports whether the kernel set of a's family holds a.
 func (r *rig) inSet(a netip.Addr) bool {
 	r.t.Helper()
-	ok, err := setHas(r.tp.srv, r.setFor(a), a)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	return ok
+	return inSet(r.t, r.tp.srv, r.set, a)
 }
 
 // waitBlocked waits until a connection from src is dropped, at most 1s
