@@ -138,14 +138,37 @@ func TestCommands_ban_list_unban_restore_teardown_in_a_fresh_namespace(t *testin
 	}
 }
 
+// TestTeardown_refuses_while_the_daemon_runs runs teardown beside a daemon.
+// Teardown works on the real kernel, not on the daemon's fake: as root the
+// test puts real sets and rules in a fresh namespace and checks they are
+// still there, so a teardown that wrongly went ahead fails the test there
+// instead of removing the host's.
 func TestTeardown_refuses_while_the_daemon_runs(t *testing.T) {
+	root := os.Geteuid() == 0
+	if root {
+		netnstest.Enter(t)
+	}
 	w := newWorld(t)
 	w.runDaemon(t)
-	code, _, errOut := invoke(t, "teardown", "--state-dir", w.cfg.StateDir)
+	common := []string{"--state-dir", w.cfg.StateDir, "--set-name", "rcdvteardown"}
+	if root {
+		if code, _, errOut := invoke(t, append([]string{"restore"}, common...)...); code != 0 {
+			t.Fatalf("restore: exit %d: %s", code, errOut)
+		}
+	}
+	code, _, errOut := invoke(t, append([]string{"teardown"}, common...)...)
 	if code != 1 || !strings.Contains(errOut, "stop it first") {
 		t.Errorf("teardown beside a running daemon: exit %d, stderr %q", code, errOut)
 	}
-	if st, _ := w.fake.Status(); !st.Healthy() {
-		t.Errorf("the fake kernel was changed: %+v", st)
+	if !root {
+		return
+	}
+	s, err := ipsetstore.New(ipsetstore.Config{SetName: "rcdvteardown", Chains: []string{"INPUT"}, Target: "DROP"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if st, err := s.Status(); err != nil || !st.Healthy() {
+		t.Errorf("the kernel was changed by a refused teardown: %+v (%v)", st, err)
 	}
 }
