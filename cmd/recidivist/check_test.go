@@ -191,14 +191,21 @@ func TestDoctor_finds_each_problem_and_prints_its_fix(t *testing.T) {
 			if !strings.Contains(out, tc.want) {
 				t.Errorf("output does not say %q:\n%s", tc.want, out)
 			}
-			if tc.fix != "" && !strings.Contains(out, "fix: "+tc.fix) && !strings.Contains(out, tc.fix) {
-				t.Errorf("output does not give the fix %q:\n%s", tc.fix, out)
-			}
-			if tc.fix != "" && !strings.Contains(out, "fix:") {
-				t.Errorf("a problem without a fix line:\n%s", out)
+			if tc.fix != "" && !givesFix(out, tc.fix) {
+				t.Errorf("output does not give the fix %q on a fix line:\n%s", tc.fix, out)
 			}
 		})
 	}
+}
+
+// givesFix reports whether one of the doctor's "fix:" lines in out says fix.
+func givesFix(out, fix string) bool {
+	for line := range strings.Lines(out) {
+		if f, ok := strings.CutPrefix(strings.TrimSpace(line), "fix: "); ok && strings.Contains(f, fix) {
+			return true
+		}
+	}
+	return false
 }
 
 func TestDoctor_without_privilege_skips_the_kernel_rather_than_failing_on_it(t *testing.T) {
