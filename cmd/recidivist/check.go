@@ -513,7 +513,7 @@ func findDaemons(procDir string) []otherDaemon {
 
 func (d *doctor) checkMirror() {
 	path := daemon.MirrorPath(d.cfg.StateDir)
-	fi, err := os.Lstat(path)
+	fi, err := os.Stat(path) // the file the mirror is read from: blocklist follows a symlink
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		d.note("mirror: %s does not exist yet; nothing is blocked", path)

@@ -170,6 +170,16 @@ func TestDoctor_finds_each_problem_and_prints_its_fix(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, 1, "is writable by other users (mode -rw-rw-rw-)", "chmod 600 "},
+		{"a symlinked mirror is read through its link", func(t *testing.T, w *world) {
+			path := daemon.MirrorPath(w.cfg.StateDir)
+			target := filepath.Join(w.cfg.StateDir, "blocklist.real")
+			if err := os.Rename(path, target); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(target, path); err != nil {
+				t.Fatal(err)
+			}
+		}, 0, "sets hold exactly the mirror's 2 entries", ""},
 		{"a bad line in the mirror", func(t *testing.T, w *world) {
 			f, err := os.OpenFile(daemon.MirrorPath(w.cfg.StateDir), os.O_APPEND|os.O_WRONLY, 0)
 			if err != nil {
