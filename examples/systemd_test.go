@@ -216,7 +216,7 @@ func TestUnitsKeepTheirContract(t *testing.T) {
 		{"the_daemon_runs_recidivist_run", daemon, "Service", "ExecStart", []string{installedBinary, "run"}},
 		{"the_daemon_is_restarted_when_it_fails", daemon, "Service", "Restart", []string{"on-failure"}},
 		{"the_daemon_pulls_in_the_boot_restore", daemon, "Unit", "Wants", []string{"recidivist-restore.service"}},
-		{"the_daemon_starts_after_fail2ban_and_the_restore", daemon, "Unit", "After", []string{"fail2ban.service", "network-pre.target"}},
+		{"the_daemon_starts_after_fail2ban_and_the_restore", daemon, "Unit", "After", []string{"fail2ban.service", "network-pre.target", "recidivist-restore.service"}},
 		{"the_daemon_reloads_on_sighup", daemon, "Service", "ExecReload", []string{"-HUP", "$MAINPID"}},
 		{"the_daemon_keeps_only_the_network_capabilities", daemon, "Service", "CapabilityBoundingSet", []string{"CAP_NET_ADMIN", "CAP_NET_RAW"}},
 		{"the_daemon_hands_those_capabilities_to_iptables", daemon, "Service", "AmbientCapabilities", []string{"CAP_NET_ADMIN", "CAP_NET_RAW"}},
