@@ -493,17 +493,23 @@ func findDaemons(procDir string) []otherDaemon {
 			}
 		}
 		for i, a := range args {
-			for _, f := range []struct {
-				name string
-				dst  *string
-			}{{"state-dir", &o.stateDir}, {"set-name", &o.setName}} {
-				for _, dash := range []string{"-", "--"} {
-					if v, ok := strings.CutPrefix(a, dash+f.name+"="); ok {
-						*f.dst = v
-					} else if a == dash+f.name && i+1 < len(args) {
-						*f.dst = args[i+1]
-					}
+			flag, value, inline := strings.Cut(a, "=")
+			name, ok := strings.CutPrefix(flag, "-")
+			if !ok {
+				continue
+			}
+			name = strings.TrimPrefix(name, "-") // -name or --name
+			if !inline {
+				if i+1 >= len(args) {
+					continue
 				}
+				value = args[i+1]
+			}
+			switch name {
+			case "state-dir":
+				o.stateDir = value
+			case "set-name":
+				o.setName = value
 			}
 		}
 		out = append(out, o)
