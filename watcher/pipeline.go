@@ -81,26 +81,37 @@ func (s Stats) merge(o Stats) Stats {
 // reports whether it made an address an offender. The Tracker then forgets
 // that address: each offender is reported once.
 func (p *Pipeline) Line(line []byte) (Offender, bool) {
-	p.stats.Lines++
 	ban, verdict := p.parser.Parse(line)
-	if verdict != Countable {
+	if !p.admit(&p.stats, &p.lastLine, line, ban, verdict) {
 		return Offender{}, false
-	}
-	if !p.filter.Allow(ban) {
-		p.stats.Filtered++
-		return Offender{}, false
-	}
-	if !ban.Time.After(p.countedUntil) && !p.countedUntil.IsZero() {
-		p.stats.Recounted++
-		return Offender{}, false
-	}
-	p.stats.Bans++
-	p.stats.BansByJail[ban.Jail]++
-	if !ban.Time.Before(p.stats.LastBan) {
-		p.stats.LastBan = ban.Time
-		p.lastLine = append(p.lastLine[:0], line...)
 	}
 	return p.tracker.Observe(ban)
+}
+
+// admit is the decision between the Parser and the Tracker, shared by Line
+// and the chunks of a parallel scan, which count into their own s and
+// lastLine: it counts the parsed line in s, keeps the text of the latest
+// ban in lastLine, and reports whether ban goes on to the Tracker.
+func (p *Pipeline) admit(s *Stats, lastLine *[]byte, line []byte, ban Ban, verdict Verdict) bool {
+	s.Lines++
+	if verdict != Countable {
+		return false
+	}
+	if !p.filter.Allow(ban) {
+		s.Filtered++
+		return false
+	}
+	if !ban.Time.After(p.countedUntil) && !p.countedUntil.IsZero() {
+		s.Recounted++
+		return false
+	}
+	s.Bans++
+	s.BansByJail[ban.Jail]++
+	if !ban.Time.Before(s.LastBan) {
+		s.LastBan = ban.Time
+		*lastLine = append((*lastLine)[:0], line...)
+	}
+	return true
 }
 
 // Stats returns a copy of the counts so far.

@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"runtime"
-	"time"
 
 	"golang.org/x/sync/errgroup"
 )
@@ -85,25 +84,25 @@ func (p *Parser) fork() *Parser {
 // chunkResult is what parsing one chunk yields: its countable bans in file
 // order and its share of the Stats.
 type chunkResult struct {
-	start, end  int64
-	initial     parseState // the state the chunk was parsed from
-	final       parseState // the state after its last line
-	bans        []Ban      // passed the filter and the recount check
-	lines       uint64
-	filtered    uint64
-	recounted   uint64
-	byJail      map[string]uint64
-	skipped     [numSkipReasons]uint64
-	lastBan     time.Time
-	lastBanLine []byte
-	err         error
+	start, end int64
+	initial    parseState // the state the chunk was parsed from
+	final      parseState // the state after its last line
+	bans       []Ban      // admitted by Pipeline.admit, for the Tracker
+	stats      Stats      // counted by Pipeline.admit; Skipped and LastBanLine unused
+	lastLine   []byte     // the text of stats.LastBan's line
+	skipped    [numSkipReasons]uint64
+	err        error
 }
 
 // reset empties r for the chunk [start, end) parsed from initial, keeping
 // its slices' and map's memory.
 func (r *chunkResult) reset(start, end int64, initial parseState) {
-	*r = chunkResult{start: start, end: end, initial: initial, bans: r.bans[:0], byJail: r.byJail, lastBanLine: r.lastBanLine[:0]}
-	clear(r.byJail)
+	byJail := r.stats.BansByJail
+	if byJail == nil {
+		byJail = make(map[string]uint64)
+	}
+	clear(byJail)
+	*r = chunkResult{start: start, end: end, initial: initial, bans: r.bans[:0], stats: Stats{BansByJail: byJail}, lastLine: r.lastLine[:0]}
 }
 
 // scanPath scans one file, in parallel when it is plain and big enough,
@@ -179,7 +178,7 @@ func scanParallel(r io.ReaderAt, size int64, p *Pipeline, onOffender func(Offend
 				select {
 				case res = <-spare:
 				default:
-					res = &chunkResult{byJail: make(map[string]uint64)}
+					res = &chunkResult{}
 				}
 				parseChunk(r, bounds[k], bounds[k+1], base, p, buf, res)
 				err := res.err // res belongs to the merger once sent
@@ -210,7 +209,7 @@ func scanParallel(r io.ReaderAt, size int64, p *Pipeline, onOffender func(Offend
 				q := base.fork()
 				q.setState(state)
 				start, end := res.start, res.end
-				res = &chunkResult{byJail: make(map[string]uint64)}
+				res = &chunkResult{}
 				parseChunkFrom(r, start, end, q, p, nil, res)
 				reparsed++
 				if res.err != nil {
@@ -339,8 +338,8 @@ func lastStamped(win []byte, whole bool, base *Parser) (parseState, bool) {
 	}
 }
 
-// parseChunkFrom parses the lines of [start, end) with q, filters and
-// tallies them as Pipeline.Line does, without the Tracker. buf, when big
+// parseChunkFrom parses the lines of [start, end) with q and decides and
+// counts them as Pipeline.Line does, without the Tracker. buf, when big
 // enough, holds the whole chunk; otherwise the chunk is read in pieces.
 func parseChunkFrom(r io.ReaderAt, start, end int64, q *Parser, p *Pipeline, buf []byte, res *chunkResult) {
 	res.reset(start, end, q.state())
@@ -348,7 +347,6 @@ func parseChunkFrom(r io.ReaderAt, start, end int64, q *Parser, p *Pipeline, buf
 		buf = make([]byte, min(end-start, 1<<20))
 	}
 	res.err = eachLine(r, start, end, buf, func(line []byte, plain bool) {
-		res.lines++
 		var ban Ban
 		var verdict Verdict
 		if plain && len(line) <= MaxLineLength {
@@ -356,22 +354,8 @@ func parseChunkFrom(r io.ReaderAt, start, end int64, q *Parser, p *Pipeline, buf
 		} else {
 			ban, verdict = q.Parse(line)
 		}
-		if verdict != Countable {
-			return
-		}
-		if !p.filter.Allow(ban) {
-			res.filtered++
-			return
-		}
-		if !ban.Time.After(p.countedUntil) && !p.countedUntil.IsZero() {
-			res.recounted++
-			return
-		}
-		res.bans = append(res.bans, ban)
-		res.byJail[ban.Jail]++
-		if !ban.Time.Before(res.lastBan) {
-			res.lastBan = ban.Time
-			res.lastBanLine = append(res.lastBanLine[:0], line...)
+		if p.admit(&res.stats, &res.lastLine, line, ban, verdict) {
+			res.bans = append(res.bans, ban)
 		}
 	})
 	res.final = q.state()
@@ -462,11 +446,11 @@ func plainASCII(b []byte) bool {
 // addChunk counts a chunk as Line would have counted its lines one by one
 // and feeds its bans to the Tracker, reporting offenders in file order.
 func (p *Pipeline) addChunk(c *chunkResult, onOffender func(Offender)) {
-	p.stats.Lines += c.lines
-	p.stats.Filtered += c.filtered
-	p.stats.Recounted += c.recounted
-	p.stats.Bans += uint64(len(c.bans))
-	for j, n := range c.byJail {
+	p.stats.Lines += c.stats.Lines
+	p.stats.Filtered += c.stats.Filtered
+	p.stats.Recounted += c.stats.Recounted
+	p.stats.Bans += c.stats.Bans
+	for j, n := range c.stats.BansByJail {
 		p.stats.BansByJail[j] += n
 	}
 	for r, n := range c.skipped {
@@ -474,9 +458,9 @@ func (p *Pipeline) addChunk(c *chunkResult, onOffender func(Offender)) {
 			p.parser.skipped[r].Add(n)
 		}
 	}
-	if len(c.bans) > 0 && !c.lastBan.Before(p.stats.LastBan) {
-		p.stats.LastBan = c.lastBan
-		p.lastLine = append(p.lastLine[:0], c.lastBanLine...)
+	if c.stats.Bans > 0 && !c.stats.LastBan.Before(p.stats.LastBan) {
+		p.stats.LastBan = c.stats.LastBan
+		p.lastLine = append(p.lastLine[:0], c.lastLine...)
 	}
 	for _, b := range c.bans {
 		if o, ok := p.tracker.Observe(b); ok {
