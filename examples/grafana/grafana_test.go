@@ -290,14 +290,7 @@ func (m metrics) lookup(series string) (string, bool) {
 	return "", false
 }
 
-func (m metrics) String() string {
-	names := make([]string, 0, len(m))
-	for n := range m {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return strings.Join(names, ", ")
-}
+func (m metrics) String() string { return strings.Join(slices.Sorted(maps.Keys(m)), ", ") }
 
 var fqName = regexp.MustCompile(`fqName: "([^"]*)"`)
 
