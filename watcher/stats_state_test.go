@@ -125,3 +125,21 @@ func TestAStateFileWithoutStatsStillLoads(t *testing.T) {
 		t.Errorf("tracked %v, want 192.0.2.9 with its saved ban and the new one", c)
 	}
 }
+
+func TestAReloadWithANewTimeZoneKeepsTheSkipCounts(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "fail2ban.log")
+	cfg := testConfig(t, path, 5, time.Hour)
+	writeRaw(t, path, ban{time.Now(), "sshd", "999.1.2.3"}.line(), "zero\x00filled")
+	r := startWatcher(t, cfg, nil)
+	r.waitLines(t, 2)
+	// A new zone brings a new Parser, which holds the skip counts: the
+	// old one's must not be lost with it.
+	cfg.Location = time.FixedZone("UTC+2", 2*60*60)
+	r.w.Reload(cfg)
+	writeRaw(t, path, "\xff\xfe not text")
+	r.waitLines(t, 3)
+	want := map[SkipReason]uint64{BadAddress: 1, NULByte: 1, InvalidUTF8: 1}
+	if got := r.w.Stats().Skipped; !reflect.DeepEqual(got, want) {
+		t.Errorf("Stats.Skipped after a reload with a new zone = %v, want %v", got, want)
+	}
+}
