@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/recidivist/recidivist/daemon"
 	"github.com/recidivist/recidivist/internal/netnstest"
 )
 
@@ -73,8 +74,9 @@ func TestRun_reloads_on_SIGHUP_and_leaves_sets_and_rules_on_SIGTERM(t *testing.T
 	if err := os.WriteFile(conf, []byte("threshold = 3\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	state := filepath.Join(dir, "state")
 	cmd := exec.Command("ip", "netns", "exec", ns, bin, "run", "--config", conf, "--log", log,
-		"--state-dir", filepath.Join(dir, "state"), "--set-name", "rcdvsig")
+		"--state-dir", state, "--set-name", "rcdvsig")
 	var stderr outputBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -103,18 +105,13 @@ func TestRun_reloads_on_SIGHUP_and_leaves_sets_and_rules_on_SIGTERM(t *testing.T
 	if err := os.WriteFile(conf, []byte("threshold = 5\nignore = [\"192.0.2.0/24\"]\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	// ip netns exec runs the daemon as its own child: signal the daemon.
-	daemonPID := func() int {
-		t.Helper()
-		out, err := exec.Command("pgrep", "-P", fmt.Sprint(cmd.Process.Pid)).Output()
-		if err != nil || len(bytes.Fields(out)) == 0 {
-			return cmd.Process.Pid // ip exec'd it in place
-		}
-		var pid int
-		fmt.Sscan(string(bytes.Fields(out)[0]), &pid)
-		return pid
+	// Signal the daemon itself, whether ip exec'd it in place or runs it as
+	// its child: the PID it wrote into its lock. (A child of ip's PID may be
+	// an iptables the daemon runs.)
+	pid, err := daemon.Holder(state)
+	if err != nil || pid <= 0 {
+		t.Fatalf("the daemon's PID in its lock: %d, %v", pid, err)
 	}
-	pid := daemonPID()
 	if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
