@@ -396,3 +396,39 @@ func TestFollowerSkipsAResumedGzipShorterThanItsCheckpoint(t *testing.T) {
 	c := startFollower(t, FollowConfig{Path: path, Start: []Segment{{Path: path + ".1.gz", Offset: 1 << 20}}})
 	assertSameLines(t, c.waitFor(t, len(w.sent)), w.sent)
 }
+
+// The file opened at Path may be rotated away before the rotated siblings
+// are listed; it is followed from its start, so it is no missed rotation
+// to read whole as well.
+func TestFollowerDoesNotCountTheFileItMovesToAsAMissedRotation(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "fail2ban.log")
+	w := newLogWriter(t, path)
+	w.bans(2)
+	f, err := NewFollower(FollowConfig{Path: path, MaxLine: MaxLineLength})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.cur, err = openAt(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	defer f.closeCur()
+	mustRename(t, path, path+".1")
+	w.reopen()
+	w.bans(1)
+	next, err := openAt(path, 0) // what check opens after its Stat
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer next.Close()
+	// A second rotation before the siblings are listed.
+	mustRename(t, path+".1", path+".2")
+	mustRename(t, path, path+".1")
+	w.reopen()
+	missed, err := f.missedRotations(next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(missed) != 0 {
+		t.Errorf("missed rotations %v, want none: .2 is the followed file, .1 the one about to be followed", missed)
+	}
+}
