@@ -28,6 +28,12 @@ type Entry struct {
 	Comment string
 }
 
+// Expired reports whether e's expiry has come by now; an entry without one
+// never expires.
+func (e Entry) Expired(now time.Time) bool {
+	return !e.Expires.IsZero() && !e.Expires.After(now)
+}
+
 // String returns the line as recidivist writes it, without a line ending:
 //
 //	203.0.113.7 # recidivist 2026-11-24T13:55:51Z jails=sshd,postfix bans=3 expires=2026-12-01T13:55:51Z

@@ -123,3 +123,20 @@ func TestNote(t *testing.T) {
 		})
 	}
 }
+
+func TestExpiredAtItsExpiryAndNeverWithoutOne(t *testing.T) {
+	now := at("2026-11-25T12:00:00Z")
+	for _, tt := range []struct {
+		expires time.Time
+		want    bool
+	}{
+		{time.Time{}, false},
+		{now.Add(time.Second), false},
+		{now, true},
+		{now.Add(-time.Second), true},
+	} {
+		if got := (blocklist.Entry{Expires: tt.expires}).Expired(now); got != tt.want {
+			t.Errorf("Expires %v: Expired(%v) = %v, want %v", tt.expires, now, got, tt.want)
+		}
+	}
+}

@@ -124,7 +124,7 @@ func (f *File) Expire(now time.Time) ([]Entry, error) {
 	var removed []Entry
 	err := f.modify(false, func(d *document) (bool, error) {
 		var dropped int
-		removed, dropped = d.remove(func(e Entry) bool { return !e.Expires.IsZero() && !e.Expires.After(now) })
+		removed, dropped = d.remove(func(e Entry) bool { return e.Expired(now) })
 		return dropped > 0, nil
 	})
 	if err != nil {

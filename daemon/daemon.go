@@ -364,7 +364,7 @@ func offenderEntry(o watcher.Offender, now time.Time, banTime time.Duration) blo
 func kernelEntries(es []blocklist.Entry, now time.Time) []ipsetstore.Entry {
 	out := make([]ipsetstore.Entry, 0, len(es))
 	for _, e := range es {
-		if !e.Expires.IsZero() && !e.Expires.After(now) {
+		if e.Expired(now) {
 			continue
 		}
 		out = append(out, KernelEntry(e, now))

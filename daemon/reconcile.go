@@ -154,7 +154,7 @@ func (d *Daemon) reconcile(why string) {
 		return
 	}
 	now := d.now()
-	if first := earliestExpiry(entries); d.store != nil && !first.IsZero() && !first.After(now) {
+	if d.store != nil && slices.ContainsFunc(entries, func(e blocklist.Entry) bool { return e.Expired(now) }) {
 		expired, err := d.mirror.Expire(now)
 		if err != nil {
 			d.log.Error("reconcile: removing expired entries from the mirror", "err", err)

@@ -375,7 +375,7 @@ func (d *doctor) checkDrift(store ipsetstore.Store) {
 	var missing []string
 	want := make(map[netip.Prefix]bool, len(d.mirror))
 	for _, e := range d.mirror {
-		if !e.Expires.IsZero() && !e.Expires.After(d.now) {
+		if e.Expired(d.now) {
 			continue
 		}
 		p := e.Prefix.Masked()

@@ -141,7 +141,7 @@ func readStatus(cfg *config.Config, store ipsetstore.Store, kerr error, now time
 	}
 	var inForce []blocklist.Entry
 	for _, e := range entries {
-		if !e.Expires.IsZero() && !e.Expires.After(now) {
+		if e.Expired(now) {
 			continue // due to leave at the next expiry pass
 		}
 		inForce = append(inForce, e)
