@@ -21,6 +21,7 @@ import (
 	"github.com/vishvananda/netns"
 
 	"github.com/recidivist/recidivist/internal/netnstest"
+	"github.com/recidivist/recidivist/internal/testenv"
 )
 
 // The units' sandbox cannot be tried without systemd as PID 1, so these
@@ -36,10 +37,10 @@ func needTracing(t *testing.T) (analyze, strace string) {
 	netnstest.RequireRoot(t)
 	strace, err := exec.LookPath("strace")
 	if err != nil {
-		skipOrFail(t, "strace is not installed (apt-get install strace)")
+		testenv.SkipOrFail(t, "strace is not installed (apt-get install strace)")
 	}
 	if _, err := exec.LookPath("unshare"); err != nil {
-		skipOrFail(t, "unshare is not installed (apt-get install util-linux)")
+		testenv.SkipOrFail(t, "unshare is not installed (apt-get install util-linux)")
 	}
 	return analyze, strace
 }
@@ -251,7 +252,7 @@ func withBackend(t *testing.T, backend string) []string {
 	for _, name := range []string{"iptables", "ip6tables"} {
 		target, err := exec.LookPath(name + "-" + backend)
 		if err != nil {
-			skipOrFail(t, name+"-"+backend+" is not installed (apt-get install iptables)")
+			testenv.SkipOrFail(t, name+"-"+backend+" is not installed (apt-get install iptables)")
 		}
 		if err := os.Symlink(target, filepath.Join(dir, name)); err != nil {
 			t.Fatal(err)
@@ -267,7 +268,7 @@ func withBackend(t *testing.T, backend string) []string {
 func traced(t *testing.T, unitPath, strace, tracePath, bin string, args ...string) *exec.Cmd {
 	t.Helper()
 	if _, err := exec.LookPath("setpriv"); err != nil {
-		skipOrFail(t, "setpriv is not installed (apt-get install util-linux)")
+		testenv.SkipOrFail(t, "setpriv is not installed (apt-get install util-linux)")
 	}
 	unit := readUnit(t, unitPath)["Service"]
 	caps := func(key string) string {

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/recidivist/recidivist/internal/testenv"
 )
 
 // installedBinary is the path the units run recidivist from.
@@ -19,22 +21,12 @@ const installedBinary = "/usr/local/bin/recidivist"
 
 var units = []string{"recidivist.service", "recidivist-restore.service"}
 
-// skipOrFail skips the test with reason, or fails it when CI=true, where
-// every check must run.
-func skipOrFail(t *testing.T, reason string) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("cannot run under CI=true: %s", reason)
-	}
-	t.Skip(reason)
-}
-
 // systemdAnalyze returns the path of systemd-analyze, or skips the test.
 func systemdAnalyze(t *testing.T) string {
 	t.Helper()
 	path, err := exec.LookPath("systemd-analyze")
 	if err != nil {
-		skipOrFail(t, "systemd-analyze is not installed (apt-get install systemd)")
+		testenv.SkipOrFail(t, "systemd-analyze is not installed (apt-get install systemd)")
 	}
 	return path
 }
@@ -159,7 +151,7 @@ var exposureRE = regexp.MustCompile(`Overall exposure level for (\S+): ([0-9]+\.
 func TestUnitsAreHardenedToAnExposureBelowFive(t *testing.T) {
 	analyze := systemdAnalyze(t)
 	if out, err := exec.Command(analyze, "security", "--help").CombinedOutput(); err != nil || !strings.Contains(string(out), "--offline") {
-		skipOrFail(t, "this systemd-analyze has no security --offline (systemd older than 250)")
+		testenv.SkipOrFail(t, "this systemd-analyze has no security --offline (systemd older than 250)")
 	}
 	dir := installedCopies(t, buildBinary(t))
 	for _, u := range units {
