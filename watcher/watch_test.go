@@ -101,6 +101,43 @@ func startWatcher(t *testing.T, cfg Config, accept func(Offender) error) *runnin
 	return r
 }
 
+// newWatcher is New that fails t on error.
+func newWatcher(t *testing.T, cfg Config) *Watcher {
+	t.Helper()
+	w, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// runBatch runs w.RunBatch with fn in the background. The stop it returns
+// (also called at cleanup, once) ends Run and fails t if Run failed.
+func runBatch(t *testing.T, w *Watcher, fn func([]Offender) error) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.RunBatch(ctx, fn) }()
+	stop = sync.OnceFunc(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("RunBatch: %v", err)
+		}
+	})
+	t.Cleanup(stop)
+	return stop
+}
+
+// banTwice appends two sshd bans of each address, at and a second after at.
+func banTwice(t *testing.T, path string, at time.Time, addrs ...string) {
+	t.Helper()
+	var bans []ban
+	for _, a := range addrs {
+		bans = append(bans, ban{at, "sshd", a}, ban{at.Add(time.Second), "sshd", a})
+	}
+	appendLog(t, path, bans...)
+}
+
 // stop ends Run cleanly (once).
 func (r *running) stop(t *testing.T) {
 	t.Helper()
@@ -558,31 +595,24 @@ func TestBackfillHandsOverOffendersInBatches(t *testing.T) {
 		bans = append(bans, ban{now, "sshd", addr}, ban{now.Add(time.Second), "postfix-sasl", addr})
 	}
 	appendLog(t, path, bans...)
-	w, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
+	w := newWatcher(t, cfg)
 	var (
 		mu      sync.Mutex
 		calls   int
 		largest int
 		got     = map[netip.Addr]int{}
 	)
-	done := make(chan error, 1)
-	go func() {
-		done <- w.RunBatch(ctx, func(batch []Offender) error {
-			time.Sleep(5 * time.Millisecond) // a mirror write: fsyncs
-			mu.Lock()
-			defer mu.Unlock()
-			calls++
-			largest = max(largest, len(batch))
-			for _, o := range batch {
-				got[o.Addr]++
-			}
-			return nil
-		})
-	}()
+	stop := runBatch(t, w, func(batch []Offender) error {
+		time.Sleep(5 * time.Millisecond) // a mirror write: fsyncs
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		largest = max(largest, len(batch))
+		for _, o := range batch {
+			got[o.Addr]++
+		}
+		return nil
+	})
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		mu.Lock()
@@ -596,10 +626,7 @@ func TestBackfillHandsOverOffendersInBatches(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	stop()
 	mu.Lock()
 	defer mu.Unlock()
 	for a, c := range got {
@@ -620,35 +647,20 @@ func TestBackfillHandsOverOffendersInBatches(t *testing.T) {
 func TestRefusedBatchIsOfferedAgainWhole(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "fail2ban.log")
 	cfg := testConfig(t, path, 2, time.Hour)
-	now := time.Now()
-	var bans []ban
-	for _, a := range []string{"192.0.2.1", "192.0.2.2", "2001:db8::3"} {
-		bans = append(bans, ban{now, "sshd", a}, ban{now.Add(time.Second), "sshd", a})
-	}
-	appendLog(t, path, bans...)
-	w, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
+	banTwice(t, path, time.Now(), "192.0.2.1", "192.0.2.2", "2001:db8::3")
+	w := newWatcher(t, cfg)
 	batches := make(chan []string, 10)
-	done := make(chan error, 1)
 	refused := false
-	go func() {
-		done <- w.RunBatch(ctx, func(batch []Offender) error {
-			batches <- addrsOf(batch)
-			if !refused {
-				refused = true
-				return errors.New("mirror on a full disk")
-			}
-			return nil
-		})
-	}()
+	stop := runBatch(t, w, func(batch []Offender) error {
+		batches <- addrsOf(batch)
+		if !refused {
+			refused = true
+			return errors.New("mirror on a full disk")
+		}
+		return nil
+	})
 	first, second := <-batches, <-batches
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	stop()
 	want := []string{"192.0.2.1", "192.0.2.2", "2001:db8::3"}
 	if !slices.Equal(first, want) || !slices.Equal(second, want) {
 		t.Errorf("batches %v then %v, want %v twice", first, second, want)
@@ -658,12 +670,7 @@ func TestRefusedBatchIsOfferedAgainWhole(t *testing.T) {
 func TestRunDoesNotHandOverAgainWhatItsCallbackAccepted(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "fail2ban.log")
 	cfg := testConfig(t, path, 2, time.Hour)
-	now := time.Now()
-	var bans []ban
-	for _, a := range []string{"192.0.2.1", "192.0.2.2", "192.0.2.3"} {
-		bans = append(bans, ban{now, "sshd", a}, ban{now.Add(time.Second), "sshd", a})
-	}
-	appendLog(t, path, bans...)
+	banTwice(t, path, time.Now(), "192.0.2.1", "192.0.2.2", "192.0.2.3")
 	var refusedOnce atomic.Bool
 	r := startWatcher(t, cfg, func(o Offender) error {
 		if o.Addr == netip.MustParseAddr("192.0.2.2") && refusedOnce.CompareAndSwap(false, true) {
@@ -683,26 +690,21 @@ func TestOnFoundHearsOffendersWhileTheCallbackIsBusy(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "fail2ban.log")
 	cfg := testConfig(t, path, 2, time.Hour)
 	now := time.Now()
-	appendLog(t, path, ban{now, "sshd", "192.0.2.1"}, ban{now.Add(time.Second), "sshd", "192.0.2.1"})
-	w, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	banTwice(t, path, now, "192.0.2.1")
+	w := newWatcher(t, cfg)
 	found := make(chan []string, 10)
 	w.OnFound(func(os []Offender) { found <- addrsOf(os) })
 	release := make(chan struct{})
 	entered := make(chan struct{}, 10)
 	accepted := make(chan []string, 10)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- w.RunBatch(ctx, func(batch []Offender) error {
-			entered <- struct{}{}
-			<-release // a slow mirror write
-			accepted <- addrsOf(batch)
-			return nil
-		})
-	}()
+	stop := runBatch(t, w, func(batch []Offender) error {
+		entered <- struct{}{}
+		<-release // a slow mirror write
+		accepted <- addrsOf(batch)
+		return nil
+	})
+	releaseOnce := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(releaseOnce) // before runBatch's cleanup stops Run: a failed test leaves the callback waiting
 	if got := <-found; !slices.Equal(got, []string{"192.0.2.1"}) {
 		t.Fatalf("OnFound heard %v, want 192.0.2.1", got)
 	}
@@ -716,7 +718,7 @@ func TestOnFoundHearsOffendersWhileTheCallbackIsBusy(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("OnFound waited for the busy callback")
 	}
-	close(release)
+	releaseOnce()
 	var got []string
 	for len(got) < 2 {
 		select {
@@ -726,10 +728,7 @@ func TestOnFoundHearsOffendersWhileTheCallbackIsBusy(t *testing.T) {
 			t.Fatalf("callback accepted %v, want both offenders", got)
 		}
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	stop()
 	if !slices.Equal(got, []string{"192.0.2.1", "192.0.2.2"}) {
 		t.Errorf("callback accepted %v, want both, in order", got)
 	}
