@@ -15,6 +15,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/recidivist/recidivist/config"
+	"github.com/recidivist/recidivist/internal/progress"
 	"github.com/recidivist/recidivist/watcher"
 )
 
@@ -26,7 +27,7 @@ func scanCommand() *cli.Command {
 		Description: "scan reads fail2ban logs (plain or .gz, in the order given: oldest first) and prints\n" +
 			"the addresses that would be blocked under the current settings, with their ban count,\n" +
 			"jails, first and last ban. It makes the same decisions as the daemon on the same lines,\n" +
-			"needs no root and touches nothing.\n\n" +
+			"needs no root and touches nothing. A long scan shows its progress on stderr.\n\n" +
 			"Examples:\n" +
 			"   recidivist scan /var/log/fail2ban.log.2.gz /var/log/fail2ban.log.1 /var/log/fail2ban.log\n" +
 			"   recidivist scan --threshold 5 --window 30d --json /var/log/fail2ban.log",
@@ -68,7 +69,9 @@ func scan(cfg *config.Config, files []string) ([]watcher.Offender, watcher.Stats
 	// reaches the threshold again, and those reports merge into one line.
 	byAddr := map[netip.Addr]int{}
 	var offenders []watcher.Offender
-	err := watcher.ScanFiles(files, p, func(o watcher.Offender) {
+	// Years of rotated logs take a while: progress goes to stderr (a live
+	// line on a terminal), never to the table on stdout.
+	err := watcher.ScanFilesWith(files, p, func(o watcher.Offender) {
 		i, seen := byAddr[o.Addr]
 		if !seen {
 			byAddr[o.Addr] = len(offenders)
@@ -84,7 +87,7 @@ func scan(cfg *config.Config, files []string) ([]watcher.Offender, watcher.Stats
 		if o.Last.After(prev.Last) {
 			prev.Last = o.Last
 		}
-	})
+	}, watcher.ScanOptions{Progress: &progress.Options{}})
 	if err != nil {
 		return nil, watcher.Stats{}, err
 	}
