@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/recidivist/recidivist/blocklist"
 	"github.com/recidivist/recidivist/config"
+	"github.com/recidivist/recidivist/internal/testenv"
 	"github.com/recidivist/recidivist/ipsetstore"
 	"github.com/recidivist/recidivist/ipsetstore/ipsettest"
 )
@@ -30,28 +30,11 @@ type harness struct {
 	cfg    *config.Config
 	log    string
 	fake   *ipsettest.Fake
-	logs   *syncBuffer
+	logs   *testenv.Buffer
 	clock  *clock
 	cancel context.CancelFunc
 	done   chan error
 	d      *Daemon
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 type clock struct {
@@ -97,7 +80,7 @@ func newHarness(t *testing.T, mutate func(*config.Config)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, cfg: cfg, log: cfg.Logs[0], fake: fake, logs: &syncBuffer{}, clock: &clock{}}
+	h := &harness{t: t, cfg: cfg, log: cfg.Logs[0], fake: fake, logs: &testenv.Buffer{}, clock: &clock{}}
 	fake.Now = h.clock.now
 	return h
 }

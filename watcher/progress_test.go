@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/recidivist/recidivist/internal/progress"
+	"github.com/recidivist/recidivist/internal/testenv"
 )
 
 // steppingClock moves on by step at every reading, so that the progress
@@ -27,25 +28,6 @@ func (c *steppingClock) now() time.Time {
 	defer c.mu.Unlock()
 	c.t = c.t.Add(c.step)
 	return c.t
-}
-
-// lockedBuffer is a bytes.Buffer the reporter may write from the follower
-// goroutine while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // writeBenchLog writes n realistic lines (benchLines' mix) to path.
@@ -64,7 +46,7 @@ func writeBenchLog(t *testing.T, path string, n int) int64 {
 
 // progressOptions report on a fake terminal and in log lines, every
 // 100ms of a clock that moves 10ms per reading.
-func progressOptions(term, logs *lockedBuffer) progress.Options {
+func progressOptions(term, logs *testenv.Buffer) progress.Options {
 	clock := &steppingClock{t: time.Unix(1_800_000_000, 0), step: 10 * time.Millisecond}
 	return progress.Options{Terminal: term, Logger: slog.New(slog.NewTextHandler(logs, nil)), Every: 100 * time.Millisecond, Now: clock.now}
 }
@@ -77,7 +59,7 @@ func TestABigBackfillReportsItsProgressAndATinyOneNothing(t *testing.T) {
 		gzipFile(t, path+".2")
 		total += writeBenchLog(t, path+".1", 20_000)
 		total += writeBenchLog(t, path, 20_000)
-		var term, logs lockedBuffer
+		var term, logs testenv.Buffer
 		cfg := testConfig(t, path, 3, 365*24*time.Hour)
 		cfg.Progress = progressOptions(&term, &logs)
 		r := startWatcher(t, cfg, nil)
@@ -112,7 +94,7 @@ func TestABigBackfillReportsItsProgressAndATinyOneNothing(t *testing.T) {
 	t.Run("tiny_backfill_reports_nothing", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "fail2ban.log")
 		appendLog(t, path, ban{time.Now(), "sshd", "192.0.2.1"})
-		var term, logs lockedBuffer
+		var term, logs testenv.Buffer
 		cfg := testConfig(t, path, 3, time.Hour)
 		cfg.Progress = progressOptions(&term, &logs)
 		r := startWatcher(t, cfg, nil)
@@ -139,7 +121,7 @@ func TestABigBackfillReportsItsProgressAndATinyOneNothing(t *testing.T) {
 			f.Write(append(l, '\n'))
 		}
 		f.Close()
-		var term, logs lockedBuffer
+		var term, logs testenv.Buffer
 		cfg.Progress = progressOptions(&term, &logs)
 		r = startWatcher(t, cfg, nil)
 		r.waitLines(t, 21_000)
@@ -160,10 +142,10 @@ func TestScanWithProgressReportsTheBytesOfEveryFileAndDecidesTheSame(t *testing.
 	sp := scanPolicy{loc: time.UTC, now: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC), threshold: 3, window: 7 * 24 * time.Hour}
 	for _, tc := range []struct {
 		name string
-		opt  func(term, logs *lockedBuffer) *progress.Options
+		opt  func(term, logs *testenv.Buffer) *progress.Options
 		want func(t *testing.T, term, logs string)
 	}{
-		{"on_a_terminal_a_live_line_ends_at_100_percent", func(term, logs *lockedBuffer) *progress.Options {
+		{"on_a_terminal_a_live_line_ends_at_100_percent", func(term, logs *testenv.Buffer) *progress.Options {
 			o := progressOptions(term, logs)
 			return &o
 		}, func(t *testing.T, term, logs string) {
@@ -171,7 +153,7 @@ func TestScanWithProgressReportsTheBytesOfEveryFileAndDecidesTheSame(t *testing.
 				t.Errorf("terminal %q lacks the final %q", term, want)
 			}
 		}},
-		{"without_a_terminal_log_lines", func(term, logs *lockedBuffer) *progress.Options {
+		{"without_a_terminal_log_lines", func(term, logs *testenv.Buffer) *progress.Options {
 			o := progressOptions(term, logs)
 			o.Terminal = nil
 			return &o
@@ -180,14 +162,14 @@ func TestScanWithProgressReportsTheBytesOfEveryFileAndDecidesTheSame(t *testing.
 				t.Errorf("log lines lack progress and done:\n%s", logs)
 			}
 		}},
-		{"without_options_nothing", func(term, logs *lockedBuffer) *progress.Options { return nil }, func(t *testing.T, term, logs string) {
+		{"without_options_nothing", func(term, logs *testenv.Buffer) *progress.Options { return nil }, func(t *testing.T, term, logs string) {
 			if term != "" || logs != "" {
 				t.Errorf("reported %q / %q without Progress", term, logs)
 			}
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var term, logs lockedBuffer
+			var term, logs testenv.Buffer
 			want := scanSequential(t, sp, old+".gz", cur)
 			p := sp.pipeline()
 			var got []Offender

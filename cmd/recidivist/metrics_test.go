@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -16,7 +15,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -28,6 +26,7 @@ import (
 
 	"github.com/recidivist/recidivist/daemon"
 	"github.com/recidivist/recidivist/internal/netnstest"
+	"github.com/recidivist/recidivist/internal/testenv"
 )
 
 // asDaemonEnv, set to 1 in the environment of a re-executed test binary,
@@ -48,29 +47,11 @@ func init() {
 // network namespace.
 type daemonProc struct {
 	cmd    *exec.Cmd
-	output *lockedBuffer // its stdout and stderr
-	exited chan error    // receives Wait's result once
-	gone   bool          // the exit was already received and reported
-	url    string        // of the metrics, when served
+	output *testenv.Buffer // its stdout and stderr
+	exited chan error      // receives Wait's result once
+	gone   bool            // the exit was already received and reported
+	url    string          // of the metrics, when served
 	client *http.Client
-}
-
-// lockedBuffer collects the daemon's log while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex // guards buf
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // startDaemon runs `recidivist run --log-format json ARGS` in the namespace
@@ -83,7 +64,7 @@ func startDaemon(t *testing.T, stateDir string, args ...string) *daemonProc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &daemonProc{output: &lockedBuffer{}, exited: make(chan error, 1)}
+	d := &daemonProc{output: &testenv.Buffer{}, exited: make(chan error, 1)}
 	d.cmd = exec.Command(exe)
 	d.cmd.Args = append([]string{"recidivist", "run", "--log-format", "json", "--state-dir", stateDir}, args...)
 	for _, kv := range os.Environ() {

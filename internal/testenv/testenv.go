@@ -2,7 +2,9 @@
 package testenv
 
 import (
+	"bytes"
 	"os"
+	"sync"
 	"testing"
 )
 
@@ -15,4 +17,24 @@ func SkipOrFail(t testing.TB, reason string) {
 		t.Fatalf("%s, and CI=true forbids skipping this test", reason)
 	}
 	t.Skip("skipping: " + reason)
+}
+
+// Buffer is a bytes.Buffer that a logger may write to from other goroutines
+// while the test reads it.
+type Buffer struct {
+	mu  sync.Mutex // guards buf
+	buf bytes.Buffer
+}
+
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String returns what was written so far.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
