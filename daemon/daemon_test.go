@@ -121,6 +121,11 @@ func (h *harness) stop() {
 	h.cancel = nil
 }
 
+// banLine is a Ban line as fail2ban 1.0.2 writes it, with its newline.
+func banLine(at time.Time, jail, addr string) string {
+	return fmt.Sprintf("%s fail2ban.actions        [9091]: NOTICE  [%s] Ban %s\n", at.UTC().Format("2006-01-02 15:04:05,000"), jail, addr)
+}
+
 func (h *harness) ban(at time.Time, jail, addr string) {
 	h.t.Helper()
 	f, err := os.OpenFile(h.log, os.O_APPEND|os.O_WRONLY, 0)
@@ -128,8 +133,7 @@ func (h *harness) ban(at time.Time, jail, addr string) {
 		h.t.Fatal(err)
 	}
 	defer f.Close()
-	line := fmt.Sprintf("%s fail2ban.actions        [9091]: NOTICE  [%s] Ban %s\n", at.UTC().Format("2006-01-02 15:04:05,000"), jail, addr)
-	if _, err := f.WriteString(line); err != nil {
+	if _, err := f.WriteString(banLine(at, jail, addr)); err != nil {
 		h.t.Fatal(err)
 	}
 }
@@ -536,7 +540,7 @@ func TestDaemon_two_offences_of_one_address_read_together_block_and_count_it_onc
 	var sb strings.Builder
 	at := time.Now().Add(-time.Hour)
 	for i := range 6 {
-		fmt.Fprintf(&sb, "%s fail2ban.actions        [9091]: NOTICE  [sshd] Ban 192.0.2.30\n", at.Add(time.Duration(i)*time.Second).UTC().Format("2006-01-02 15:04:05,000"))
+		sb.WriteString(banLine(at.Add(time.Duration(i)*time.Second), "sshd", "192.0.2.30"))
 	}
 	if err := os.WriteFile(h.log, []byte(sb.String()), 0o644); err != nil {
 		t.Fatal(err)
