@@ -20,7 +20,13 @@
 //
 // A bad line is reported (LineError, with path and line number) and
 // skipped; a line repeating an address listed earlier is reported too and
-// dropped at the next rewrite. Every rewrite keeps the other lines exactly
+// dropped at the next rewrite. A line whose address the Policy refuses
+// (loopback, the ignore list, non-unicast, 0.0.0.0/0, ::/0, a range wider
+// than /16 or /32 without the "force" mark that `ban --force` writes) is
+// reported the same way and is not in force: every reader of the file —
+// daemon start and reconcile, restore, check, status, list — sees the same
+// entries in force. A reported line shows at most a short, escaped start of
+// its text. Every rewrite keeps the other lines exactly
 // as written — order, comments, blank lines, bad lines, CRLF endings — so a
 // human may edit the file with any editor.
 //
@@ -30,7 +36,8 @@
 // read-modify-write and re-read the file under it, so the daemon, ban and
 // unban commands and a human never lose each other's changes. The new
 // content is written atomically (internal/atomicfile: temp file, fsync,
-// rename, fsync of the directory) with mode 0600; a symlinked mirror is
-// written through the link. A file or directory that other users could
-// change is refused (ErrInsecure) with the chmod that fixes it.
+// rename, fsync of the directory) with mode 0600. A mirror or lock file that
+// is a symbolic link is refused (ErrSymlink), never followed: it could point
+// anywhere. A file or directory that other users could change is refused
+// (ErrInsecure) with the chmod that fixes it.
 package blocklist

@@ -21,6 +21,10 @@ type Entry struct {
 	Jails   []string     // from jails=
 	Bans    int          // from bans=
 	Manual  bool
+	// Force marks a range wider than /16 (IPv4) or /32 (IPv6) that a person
+	// meant to block (`ban --force` writes it): without it such a line is
+	// refused. Written as the metadata word "force".
+	Force bool
 	// Comment is the full comment text as written (without "# "). A
 	// comment that starts with "recidivist" is written back verbatim, so a
 	// rewrite never changes a line; any other comment on an entry that has
@@ -38,6 +42,7 @@ func (e Entry) Expired(now time.Time) bool {
 //
 //	203.0.113.7 # recidivist 2026-11-24T13:55:51Z jails=sshd,postfix bans=3 expires=2026-12-01T13:55:51Z
 //	198.51.100.0/24 # recidivist 2026-11-24T13:55:51Z manual TEXT
+//	10.0.0.0/8 # recidivist 2026-11-24T13:55:51Z manual force TEXT
 //
 // The metadata is written only when Added is set (the "recidivist TIME"
 // header needs it); an entry without it is written as "ADDR" or
@@ -76,6 +81,9 @@ func (e Entry) comment() string {
 	}
 	if e.Manual {
 		b.WriteString(" manual")
+	}
+	if e.Force {
+		b.WriteString(" force")
 	}
 	if !e.Expires.IsZero() {
 		b.WriteString(" expires=")
@@ -116,7 +124,7 @@ func isMarked(comment string) bool {
 }
 
 // parseComment fills e's metadata from a comment recidivist wrote:
-// "recidivist [TIME] [jails=A,B] [bans=N] [manual] [expires=TIME] [TEXT]".
+// "recidivist [TIME] [jails=A,B] [bans=N] [manual] [force] [expires=TIME] [TEXT]".
 // Fields are read in any order up to the first word that is not one of
 // them (the free text). A field whose value does not parse ends the fields
 // too and is kept as text: the line, and so the block, stays in force.
@@ -157,8 +165,12 @@ func (e *Entry) parseAdded(w string) bool {
 
 // parseField applies one metadata word and reports whether it was one.
 func (e *Entry) parseField(w string) bool {
-	if w == "manual" {
+	switch w {
+	case "manual":
 		e.Manual = true
+		return true
+	case "force":
+		e.Force = true
 		return true
 	}
 	key, val, ok := strings.Cut(w, "=")

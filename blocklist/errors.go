@@ -1,6 +1,10 @@
 package blocklist
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/recidivist/recidivist/internal/nofollow"
+)
 
 // Sentinel errors, checked with errors.Is. The wrapped messages carry the
 // address or file at fault and what to do about it.
@@ -13,6 +17,9 @@ var (
 	// ErrInsecure means the mirror (or its directory) can be changed by
 	// other users, who could then decide what the firewall blocks.
 	ErrInsecure = errors.New("writable by other users")
+	// ErrSymlink means the mirror or its lock file is a symbolic link: it is
+	// never followed (it could point anywhere, /etc/shadow say).
+	ErrSymlink = nofollow.ErrSymlink
 	// ErrInsideRange means an unban named an address that is not listed
 	// itself but lies inside a listed range.
 	ErrInsideRange = errors.New("inside a listed range")

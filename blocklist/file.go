@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/recidivist/recidivist/internal/atomicfile"
+	"github.com/recidivist/recidivist/internal/nofollow"
 )
 
 // File is the mirror file at one path. Its methods may be called from any
@@ -22,21 +23,35 @@ import (
 type File struct {
 	path string
 
-	mu    sync.Mutex
-	known fs.FileInfo // the file as this File last read or wrote it; nil before
+	mu     sync.Mutex
+	known  fs.FileInfo // the file as this File last read or wrote it; nil before
+	policy Policy      // what a line must pass to be in force
 }
 
 // Open returns the mirror at path. It does not touch the disk.
 func Open(path string) *File { return &File{path: path} }
 
+// SetPolicy sets the refusal rules every line must pass to be in force
+// (the configured ignore list; see Policy). Until it is called the zero
+// Policy applies: loopback, non-unicast addresses, 0.0.0.0/0, ::/0 and
+// unmarked ranges wider than /16 or /32 are refused all the same. It takes
+// effect at the next read.
+func (f *File) SetPolicy(p Policy) {
+	f.mu.Lock()
+	f.policy = p
+	f.mu.Unlock()
+}
+
 // Path returns the path of the mirror file.
 func (f *File) Path() string { return f.path }
 
-// Load reads the mirror and returns its entries in file order. A missing
-// file is an empty list. Bad and duplicate lines are returned as
-// LineErrors and skipped; every good line is in the list. The error is for
-// the file as a whole: unreadable, or refused (wrapping ErrInsecure, with the
-// chmod that fixes it) because other users could change it.
+// Load reads the mirror and returns its entries in force, in file order. A
+// missing file is an empty list. Bad and duplicate lines, and lines whose
+// address the policy refuses (see SetPolicy), are returned as LineErrors
+// and skipped; every good line is in the list. The error is for the file as
+// a whole: unreadable, a symbolic link (wrapping ErrSymlink: never
+// followed), or refused (wrapping ErrInsecure, with the chmod that fixes
+// it) because other users could change it.
 func (f *File) Load() ([]Entry, []*LineError, error) {
 	d, errs, err := f.read()
 	if err != nil {
@@ -64,6 +79,9 @@ func (f *File) Add(es ...Entry) ([]Entry, error) {
 		for _, e := range want {
 			ps[e.Prefix] = true
 		}
+		// A refused line of the same prefix gives way: the new line,
+		// which passed the policy (a forced range, say), replaces it.
+		replaced := d.dropRefused(ps)
 		listed := d.listed(ps)
 		for _, e := range want {
 			if listed[e.Prefix] {
@@ -73,7 +91,7 @@ func (f *File) Add(es ...Entry) ([]Entry, error) {
 			listed[e.Prefix] = true // given twice: written once
 			added = append(added, e)
 		}
-		return len(added) > 0, nil
+		return len(added) > 0 || replaced > 0, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("adding to %s: %w", f.path, err)
@@ -135,7 +153,10 @@ func (f *File) Expire(now time.Time) ([]Entry, error) {
 
 // read parses the file; a missing file is an empty document.
 func (f *File) read() (*document, []*LineError, error) {
-	fh, err := os.Open(f.path)
+	fh, err := nofollow.Open(f.path)
+	if errors.Is(err, ErrSymlink) {
+		return nil, nil, err
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return &document{}, nil, nil
 	}
@@ -161,7 +182,10 @@ func (f *File) read() (*document, []*LineError, error) {
 	if _, err := io.Copy(&sb, fh); err != nil {
 		return nil, nil, fmt.Errorf("reading %s: %w", f.path, err)
 	}
-	d, errs := parseDocument(f.path, sb.String())
+	f.mu.Lock()
+	policy := f.policy
+	f.mu.Unlock()
+	d, errs := parseDocument(f.path, sb.String(), policy)
 	f.remember(fi)
 	return d, errs, nil
 }
@@ -205,11 +229,11 @@ func (f *File) modify(create bool, change func(*document) (changed bool, err err
 	if err != nil || !changed {
 		return err
 	}
-	if err := atomicfile.WriteFile(f.target(), d.bytes(), 0o600); err != nil {
+	if err := atomicfile.WriteFile(f.path, d.bytes(), 0o600); err != nil {
 		return err
 	}
 	// Still under the lock: no other writer can have replaced it yet.
-	fi, err := os.Stat(f.path)
+	fi, err := os.Lstat(f.path)
 	f.remember(fi)
 	if err != nil {
 		return fmt.Errorf("checking %s after writing it: %w", f.path, err)
@@ -231,19 +255,6 @@ func (f *File) Unchanged() bool {
 	if known == nil {
 		return false
 	}
-	fi, err := os.Stat(f.path)
-	return err == nil && os.SameFile(fi, known) && fi.Size() == known.Size() && fi.ModTime().Equal(known.ModTime())
-}
-
-// target is the file to replace: when the mirror is a symlink (say to an
-// old ip.blocklist), the file it points to, so the link survives.
-func (f *File) target() string {
 	fi, err := os.Lstat(f.path)
-	if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
-		return f.path
-	}
-	if t, err := filepath.EvalSymlinks(f.path); err == nil {
-		return t
-	}
-	return f.path
+	return err == nil && os.SameFile(fi, known) && fi.Size() == known.Size() && fi.ModTime().Equal(known.ModTime())
 }

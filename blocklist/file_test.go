@@ -290,36 +290,6 @@ func TestExpire(t *testing.T) {
 	}
 }
 
-func TestWritesThroughASymlinkKeepTheLink(t *testing.T) {
-	dir := t.TempDir()
-	real := filepath.Join(dir, "ip.blocklist.ssh")
-	if err := os.WriteFile(real, []byte("192.0.2.10 # fail2ban/2013: auto-add\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	link := filepath.Join(dir, "blocklist")
-	if err := os.Symlink(real, link); err != nil {
-		t.Fatal(err)
-	}
-	f := blocklist.Open(link)
-	if _, err := f.Add(blocklist.Entry{Prefix: pfx("192.0.2.11/32")}); err != nil {
-		t.Fatal(err)
-	}
-	fi, err := os.Lstat(link)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fi.Mode()&os.ModeSymlink == 0 {
-		t.Fatal("the symlink was replaced by a regular file")
-	}
-	b, err := os.ReadFile(real)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(b) != "192.0.2.10 # fail2ban/2013: auto-add\n192.0.2.11\n" {
-		t.Errorf("linked file = %q", b)
-	}
-}
-
 // mustLoadAllowingBad loads f, tolerating bad lines.
 func mustLoadAllowingBad(t *testing.T, f *blocklist.File) []blocklist.Entry {
 	t.Helper()

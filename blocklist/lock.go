@@ -1,10 +1,13 @@
 package blocklist
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/recidivist/recidivist/internal/nofollow"
 )
 
 // lock takes an exclusive advisory lock on path+".lock", waiting for any
@@ -13,7 +16,10 @@ import (
 // descriptors). The returned function releases it.
 func lock(path string) (unlock func() error, err error) {
 	name := path + ".lock"
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := nofollow.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
+	if errors.Is(err, ErrSymlink) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("opening lock %s: %w", name, err)
 	}

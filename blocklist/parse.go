@@ -14,8 +14,14 @@ import (
 type LineError struct {
 	Path string // the file
 	Line int    // 1-based
-	Text string // the line as written, without its line ending
-	Err  error  // why it was skipped: wraps ErrNotAddress or ErrDuplicate
+	// Text is the line as written, without its line ending. It may hold
+	// anything (the mirror may be another file put in its place): Error
+	// never shows more than a short, escaped start of it.
+	Text string
+	// Err is why it was skipped: it wraps ErrNotAddress, ErrDuplicate, or
+	// the refusal of the Policy (ErrIgnored, ErrEverything, ErrNotUnicast,
+	// ErrTooWide).
+	Err error
 }
 
 // Error returns "PATH:LINE: what is wrong, what to do".
@@ -34,13 +40,14 @@ const (
 	kindEntry                     // an entry in force
 	kindBad                       // no address: kept verbatim for the human to fix
 	kindDuplicate                 // address listed earlier: dropped on rewrite
+	kindRefused                   // an address the policy refuses: kept verbatim, not in force
 )
 
 // line is one line of the file as read.
 type line struct {
 	text  string // without its line ending
 	kind  lineKind
-	entry Entry // when kind is kindEntry or kindDuplicate
+	entry Entry // when kind is kindEntry, kindDuplicate or kindRefused
 }
 
 // document is the whole file, kept line by line so that a rewrite preserves
@@ -54,10 +61,10 @@ type document struct {
 
 const utf8BOM = "\xEF\xBB\xBF"
 
-// parseDocument splits data into lines and parses each; path only labels
-// the errors. Every line's text is a substring of data: no allocation per
-// line.
-func parseDocument(path string, data string) (*document, []*LineError) {
+// parseDocument splits data into lines and parses each; a line whose
+// address policy refuses is not in force. path only labels the errors.
+// Every line's text is a substring of data: no allocation per line.
+func parseDocument(path string, data string, policy Policy) (*document, []*LineError) {
 	// Sized up front: for a large mirror, growing this by doubling costs
 	// more than the parsing.
 	d := &document{lines: make([]line, 0, strings.Count(data, "\n")+1)}
@@ -81,6 +88,12 @@ func parseDocument(path string, data string) (*document, []*LineError) {
 		case !isEntry:
 			l.kind = kindOther
 		default:
+			if err := policy.CheckEntry(e); err != nil {
+				l.kind, l.entry = kindRefused, e
+				errs = append(errs, &LineError{Path: path, Line: n, Text: text,
+					Err: fmt.Errorf("%w; the line is not in force (delete the line to silence this)", err)})
+				break
+			}
 			l.kind, l.entry = kindEntry, e
 		}
 		d.lines = append(d.lines, l)
@@ -182,6 +195,21 @@ func (d *document) listed(ps map[netip.Prefix]bool) map[netip.Prefix]bool {
 	return found
 }
 
+// dropRefused deletes the refused lines that list one of ps and returns
+// how many went.
+func (d *document) dropRefused(ps map[netip.Prefix]bool) int {
+	kept := d.lines[:0]
+	for _, l := range d.lines {
+		if l.kind == kindRefused && ps[l.entry.Prefix] {
+			continue
+		}
+		kept = append(kept, l)
+	}
+	n := len(d.lines) - len(kept)
+	d.lines = kept
+	return n
+}
+
 // add appends e as a new line; the caller knows e.Prefix is not listed.
 func (d *document) add(e Entry) {
 	d.lines = append(d.lines, line{text: e.String(), kind: kindEntry, entry: e})
@@ -189,11 +217,11 @@ func (d *document) add(e Entry) {
 
 // remove drops every line that lists a prefix for which drop is true, and
 // returns the entries of those in force and how many lines went (a
-// duplicate line goes too).
+// duplicate or refused line goes too).
 func (d *document) remove(drop func(Entry) bool) (removed []Entry, lines int) {
 	kept := d.lines[:0]
 	for _, l := range d.lines {
-		if (l.kind == kindEntry || l.kind == kindDuplicate) && drop(l.entry) {
+		if (l.kind == kindEntry || l.kind == kindDuplicate || l.kind == kindRefused) && drop(l.entry) {
 			if l.kind == kindEntry {
 				removed = append(removed, l.entry)
 			}

@@ -12,6 +12,11 @@ import (
 // so that one address has exactly one spelling. Zones (fe80::1%eth0) are
 // refused: a firewall set cannot hold them.
 func ParsePrefix(s string) (netip.Prefix, error) {
+	if len(s) > maxPrefixText {
+		// Whatever it is (a line of another file, say), it is no address;
+		// only its start is shown, escaped.
+		return netip.Prefix{}, fmt.Errorf("parsing %s: %w (%d bytes, far too long for one)", shortQuote(s), ErrNotAddress, len(s))
+	}
 	var (
 		p   netip.Prefix
 		err error
@@ -32,6 +37,24 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 		return netip.Prefix{}, fmt.Errorf("parsing %q: %w (%v)", s, ErrNotAddress, err)
 	}
 	return canonical(p), nil
+}
+
+// maxPrefixText is more than the longest spelling of a prefix
+// ("ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255/128" is 50 bytes).
+const maxPrefixText = 64
+
+// shortText is how many bytes of a text that is not what it should be an
+// error shows.
+const shortText = 80
+
+// shortQuote returns the first shortText bytes of s, Go-quoted (control and
+// invalid bytes escaped), followed by "..." when s is longer: the way
+// recidivist shows text it did not write, in messages and logs.
+func shortQuote(s string) string {
+	if len(s) <= shortText {
+		return fmt.Sprintf("%q", s)
+	}
+	return fmt.Sprintf("%q...", s[:shortText])
 }
 
 // canonical masks p and folds IPv4-mapped IPv6 prefixes of /96 or longer to

@@ -11,12 +11,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/recidivist/recidivist/internal/nofollow"
 )
 
 // ErrNotRegular is returned when the target exists and is not a regular file
-// (a directory, a device, a FIFO): replacing it would be a surprise.
+// (a directory, a device, a FIFO, a symbolic link): replacing it would be a
+// surprise. For a symbolic link the error wraps nofollow.ErrSymlink too.
 var ErrNotRegular = errors.New("target is not a regular file")
 
 // WriteFile atomically replaces filename with data, created with mode perm
@@ -34,7 +38,10 @@ func WriteFile(filename string, data []byte, perm os.FileMode) error {
 // directory; if fill returns an error nothing is replaced and that error is
 // returned wrapped.
 func Write(filename string, perm os.FileMode, fill func(io.Writer) error) (err error) {
-	if fi, statErr := os.Stat(filename); statErr == nil && !fi.Mode().IsRegular() {
+	if fi, statErr := os.Lstat(filename); statErr == nil && !fi.Mode().IsRegular() {
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			return fmt.Errorf("writing %s: %w: %w", filename, ErrNotRegular, nofollow.Refusal(filename))
+		}
 		return fmt.Errorf("writing %s: %w", filename, ErrNotRegular)
 	}
 	dir := filepath.Dir(filename)

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/recidivist/recidivist/internal/atomicfile"
+	"github.com/recidivist/recidivist/internal/nofollow"
 )
 
 func TestWriteFile(t *testing.T) {
@@ -110,5 +111,27 @@ func assertNoTempFiles(t *testing.T, dir string, want int) {
 			names = append(names, e.Name())
 		}
 		t.Errorf("directory holds %v, want %d entries", names, want)
+	}
+}
+
+func TestWriteRefusesASymlinkAndLeavesItAndItsTargetAlone(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(t.TempDir(), "elsewhere")
+	if err := os.WriteFile(target, []byte("keep\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "state")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	err := atomicfile.WriteFile(link, []byte("new\n"), 0o600)
+	if !errors.Is(err, atomicfile.ErrNotRegular) || !errors.Is(err, nofollow.ErrSymlink) {
+		t.Fatalf("WriteFile over a symlink = %v, want ErrNotRegular and ErrSymlink", err)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the link was replaced: %v", err)
+	}
+	if b, _ := os.ReadFile(target); string(b) != "keep\n" {
+		t.Errorf("the target changed: %q", b)
 	}
 }
