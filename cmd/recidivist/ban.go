@@ -19,7 +19,8 @@ func banCommand() *cli.Command {
 		ArgsUsage: "ADDR[/PREFIX]...",
 		Description: "ban adds addresses or ranges to the mirror file and to the kernel sets at once.\n" +
 			"The block is permanent until `recidivist unban`. Addresses in the ignore list,\n" +
-			"0.0.0.0/0 and ::/0 are refused; ranges wider than /16 (IPv4) or /32 (IPv6) need --force.\n" +
+			"0.0.0.0/0 and ::/0 are refused; ranges wider than /16 (IPv4) or /32 (IPv6) need --force,\n" +
+			"which marks the line \"force\" in the mirror (a wide line without the mark is refused).\n" +
 			"Lines of an iptables-repeater ip.blocklist can be imported with\n" +
 			"   cut -d' ' -f1 ip.blocklist | xargs recidivist ban\n\n" +
 			"Examples:\n" +
@@ -27,7 +28,7 @@ func banCommand() *cli.Command {
 			"   recidivist ban 2001:db8:bad::/48",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "comment", Usage: "text kept with the entry in the mirror"},
-			&cli.BoolFlag{Name: "force", Usage: "allow ranges wider than /16 (IPv4) or /32 (IPv6)"},
+			&cli.BoolFlag{Name: "force", Usage: "allow ranges wider than /16 (IPv4) or /32 (IPv6); the mirror line gets the mark \"force\""},
 		},
 		Action: func(c *cli.Context) error {
 			cfg, err := settings(c)
@@ -48,7 +49,10 @@ func banCommand() *cli.Command {
 				if err := policy.Check(p, c.Bool("force")); err != nil {
 					return usageErrorf("refusing to ban %s: %v", p, err)
 				}
-				entries = append(entries, blocklist.Entry{Prefix: p, Added: now, Manual: true, Comment: c.String("comment")})
+				// A range only --force lets through carries the mark on its
+				// line: without it the mirror refuses the line.
+				forced := policy.Check(p, false) != nil
+				entries = append(entries, blocklist.Entry{Prefix: p, Added: now, Manual: true, Force: forced, Comment: c.String("comment")})
 			}
 			if cfg.DryRun {
 				for _, e := range entries {
@@ -56,7 +60,7 @@ func banCommand() *cli.Command {
 				}
 				return nil
 			}
-			mirror := blocklist.Open(daemon.MirrorPath(cfg.StateDir))
+			mirror := openMirror(cfg)
 			added, err := mirror.Add(entries...)
 			if err != nil {
 				return err

@@ -35,7 +35,10 @@ func checkCommand() *cli.Command {
 			"/etc/fail2ban); the privilege to change the firewall (root or CAP_NET_ADMIN); the\n" +
 			"iptables and ip6tables binaries; the kernel's ipset support; that the sets and the match\n" +
 			"rules are in place; that the sets hold exactly the mirror; that no other recidivist\n" +
-			"daemon manages the same sets; that the mirror is not writable by other users. Each\n" +
+			"daemon manages the same sets; that the mirror is a regular file not writable by other\n" +
+			"users, and every line of it is in force (a bad line, or one the ignore list, loopback,\n" +
+			"0.0.0.0/0, ::/0, non-unicast or an unmarked range wider than /16 or /32 refuses, is\n" +
+			"listed with its file:line). Each\n" +
 			"problem is printed with its fix. It changes nothing. Exit status 0 when all is well,\n" +
 			"1 when a problem was found, 2 when the configuration itself is invalid.\n\n" +
 			"Examples:\n" +
@@ -132,7 +135,7 @@ func (d *doctor) problem(what, fix string) {
 // run performs every check and returns the number of problems found.
 func (d *doctor) run() int {
 	d.problems = 0
-	d.mirror, d.mirrorBad, d.mirrorErr = blocklist.Open(daemon.MirrorPath(d.cfg.StateDir)).Load()
+	d.mirror, d.mirrorBad, d.mirrorErr = openMirror(d.cfg).Load()
 	d.checkConfig()
 	d.checkLogs()
 	privileged := d.checkPrivilege()
@@ -519,13 +522,18 @@ func findDaemons(procDir string) []otherDaemon {
 
 func (d *doctor) checkMirror() {
 	path := daemon.MirrorPath(d.cfg.StateDir)
-	fi, err := os.Stat(path) // the file the mirror is read from: blocklist follows a symlink
+	fi, err := os.Lstat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		d.note("mirror: %s does not exist yet; nothing is blocked", path)
 		return
 	case err != nil:
 		d.problem(fmt.Sprintf("mirror %s: %v", path, err), "run recidivist check as root")
+		return
+	}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		d.problem(fmt.Sprintf("mirror %s is a symbolic link: recidivist never follows it (it could point at any file), so nothing of it is in force", path),
+			"rm "+path+"; if the file it points to is the blocklist to keep, move or copy that file in its place")
 		return
 	}
 	if fi.Mode().Perm()&0o022 != 0 {
@@ -538,7 +546,7 @@ func (d *doctor) checkMirror() {
 		return
 	}
 	for _, le := range d.mirrorBad {
-		d.problem(fmt.Sprintf("mirror: %v (the line is skipped)", le), "correct or delete that line in "+path)
+		d.problem(fmt.Sprintf("mirror: %v (the line is skipped)", le), "correct or delete that line in "+path+" as said above")
 	}
 	if len(d.mirrorBad) == 0 {
 		d.ok("mirror: %s, %d entries, no bad lines", path, len(d.mirror))

@@ -170,7 +170,7 @@ func TestDoctor_finds_each_problem_and_prints_its_fix(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, 1, "is writable by other users (mode -rw-rw-rw-)", "chmod 600 "},
-		{"a symlinked mirror is read through its link", func(t *testing.T, w *world) {
+		{"a symlinked mirror is refused, not read through its link", func(t *testing.T, w *world) {
 			path := daemon.MirrorPath(w.cfg.StateDir)
 			target := filepath.Join(w.cfg.StateDir, "blocklist.real")
 			if err := os.Rename(path, target); err != nil {
@@ -179,7 +179,7 @@ func TestDoctor_finds_each_problem_and_prints_its_fix(t *testing.T) {
 			if err := os.Symlink(target, path); err != nil {
 				t.Fatal(err)
 			}
-		}, 0, "sets hold exactly the mirror's 2 entries", ""},
+		}, 1, "is a symbolic link", "rm "},
 		{"a bad line in the mirror", func(t *testing.T, w *world) {
 			f, err := os.OpenFile(daemon.MirrorPath(w.cfg.StateDir), os.O_APPEND|os.O_WRONLY, 0)
 			if err != nil {
@@ -205,6 +205,38 @@ func TestDoctor_finds_each_problem_and_prints_its_fix(t *testing.T) {
 				t.Errorf("output does not give the fix %q on a fix line:\n%s", tc.fix, out)
 			}
 		})
+	}
+}
+
+// TestDoctor_lists_every_mirror_line_the_policy_refuses: a hand-added line
+// that would block loopback, everything, an ignored address or an unmarked
+// wide range is a problem, named by file:line with its fix.
+func TestDoctor_lists_every_mirror_line_the_policy_refuses(t *testing.T) {
+	w := newWorld(t)
+	w.cfg.Ignore = []netip.Prefix{netip.MustParsePrefix("192.0.2.50/32")}
+	path := daemon.MirrorPath(w.cfg.StateDir)
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Lines 3 to 8; lines 1 and 2 are the world's two good entries.
+	fmt.Fprint(f, "127.0.0.1 localhost\n0.0.0.0/0\n::/0\n10.0.0.0/8\n192.0.2.50\n224.0.0.1\n")
+	f.Close()
+	n := w.doctor.run()
+	out := w.out.String()
+	if n != 6 {
+		t.Errorf("found %d problems, want 6 (one per refused line):\n%s", n, out)
+	}
+	for line := 3; line <= 8; line++ {
+		if !strings.Contains(out, fmt.Sprintf("%s:%d: ", path, line)) {
+			t.Errorf("line %d is not reported:\n%s", line, out)
+		}
+	}
+	if !strings.Contains(out, "recidivist ban --force 10.0.0.0/8") || !strings.Contains(out, "remove 192.0.2.50 from the ignore setting") {
+		t.Errorf("the fixes are not given:\n%s", out)
+	}
+	if !strings.Contains(out, "sets hold exactly the mirror's 2 entries") {
+		t.Errorf("the refused lines count as entries in force:\n%s", out)
 	}
 }
 

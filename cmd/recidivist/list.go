@@ -17,8 +17,9 @@ func listCommand() *cli.Command {
 		Name:  "list",
 		Usage: "print the blocked addresses with when, why and expiry",
 		Description: "list prints every entry of the mirror file (the blocklist): when it was added, why\n" +
-			"(jails and ban count, or manual), and when it expires. Needs only read access to the\n" +
-			"state directory.\n\n" +
+			"(jails and ban count, or manual), and when it expires. Lines that are not in force\n" +
+			"(bad, or refused like 127.0.0.1 or 0.0.0.0/0) are left out and reported on stderr.\n" +
+			"Needs only read access to the state directory.\n\n" +
 			"Examples:\n" +
 			"   recidivist list\n" +
 			"   recidivist list --json | jq -r '.[].address'",
@@ -38,7 +39,7 @@ func listCommand() *cli.Command {
 			printEntries(c.App.Writer, entries)
 			return nil
 		},
-	}, "state-dir", "log-level", "log-format")
+	}, "state-dir", "ignore", "log-level", "log-format")
 }
 
 // entryJSON is the stable JSON form of a blocklist entry.

@@ -10,9 +10,19 @@ import (
 	"github.com/recidivist/recidivist/daemon"
 )
 
-// loadMirror reads the mirror of cfg, warning about each bad line on w.
+// openMirror returns the mirror of cfg, its lines checked against the
+// refusal policy of cfg (the ignore list): every command sees the same
+// entries in force as the daemon.
+func openMirror(cfg *config.Config) *blocklist.File {
+	f := blocklist.Open(daemon.MirrorPath(cfg.StateDir))
+	f.SetPolicy(blocklist.Policy{Ignore: cfg.Ignore})
+	return f
+}
+
+// loadMirror reads the mirror of cfg, warning about each bad or refused
+// line on w.
 func loadMirror(cfg *config.Config, w io.Writer) ([]blocklist.Entry, error) {
-	entries, bad, err := blocklist.Open(daemon.MirrorPath(cfg.StateDir)).Load()
+	entries, bad, err := openMirror(cfg).Load()
 	if err != nil {
 		return nil, err
 	}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/recidivist/recidivist/blocklist"
 	"github.com/recidivist/recidivist/config"
-	"github.com/recidivist/recidivist/daemon"
 	"github.com/recidivist/recidivist/watcher"
 )
 
@@ -54,7 +53,7 @@ func offendersCommand() *cli.Command {
 			}
 			return nil
 		},
-	}, "state-dir", "threshold", "window", "log-level", "log-format")
+	}, "state-dir", "ignore", "threshold", "window", "log-level", "log-format")
 }
 
 // unblocked returns up to top (0: all) tracked addresses that no mirror entry
@@ -67,7 +66,7 @@ func unblocked(cfg *config.Config, top int) ([]watcher.Offender, int, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	entries, _, err := blocklist.Open(daemon.MirrorPath(cfg.StateDir)).Load() // no mirror yet: no entries
+	entries, _, err := openMirror(cfg).Load() // no mirror yet: no entries
 	if err != nil {
 		return nil, 0, err
 	}

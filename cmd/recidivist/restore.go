@@ -16,7 +16,11 @@ func restoreCommand() *cli.Command {
 		Description: "restore is the one-shot for boot (examples/systemd/recidivist-restore.service runs it\n" +
 			"before the network comes up): it creates the ipsets and the match rules if missing and\n" +
 			"loads every entry of the mirror file into the sets in one atomic swap, then exits.\n" +
-			"Running it again changes nothing. Bad lines of the mirror are reported and skipped.\n\n" +
+			"Running it again changes nothing. Bad lines of the mirror are reported (file:line and\n" +
+			"the fix) and skipped, every good line is loaded; so are lines the refusal policy\n" +
+			"refuses: addresses of the ignore list, loopback, 0.0.0.0/0, ::/0, non-unicast\n" +
+			"addresses, and ranges wider than /16 (IPv4) or /32 (IPv6) whose line lacks the force\n" +
+			"mark that ban --force writes. A symlinked mirror is refused, never followed.\n\n" +
 			"Example:\n" +
 			"   recidivist restore",
 		Action: func(c *cli.Context) error {
@@ -39,5 +43,5 @@ func restoreCommand() *cli.Command {
 			slog.Info("restored the blocklist", "entries", len(entries), "took", time.Since(start).Round(time.Millisecond))
 			return nil
 		},
-	}, "set-name", "chain", "target", "ports", "maxelem", "state-dir", "log-level", "log-format")
+	}, "ignore", "set-name", "chain", "target", "ports", "maxelem", "state-dir", "log-level", "log-format")
 }

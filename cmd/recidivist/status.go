@@ -50,7 +50,7 @@ func statusCommand() *cli.Command {
 			st.print(c.App.Writer)
 			return nil
 		},
-	}, "state-dir", "threshold", "window", "set-name", "chain", "target", "ports", "maxelem", "log-level", "log-format")
+	}, "state-dir", "ignore", "threshold", "window", "set-name", "chain", "target", "ports", "maxelem", "log-level", "log-format")
 }
 
 // statusJSON is what status reports; its JSON field names are stable.
@@ -134,7 +134,7 @@ func readStatus(cfg *config.Config, store ipsetstore.Store, kerr error, now time
 		st.Daemon.Running, st.Daemon.PID = true, max(pid, 0)
 	}
 
-	entries, bad, err := blocklist.Open(daemon.MirrorPath(cfg.StateDir)).Load() // no mirror yet: no entries
+	entries, bad, err := openMirror(cfg).Load() // no mirror yet: no entries
 	st.Mirror = mirrorJSON{Path: daemon.MirrorPath(cfg.StateDir), BadLines: len(bad)}
 	if err != nil {
 		st.Problems = append(st.Problems, fmt.Sprintf("reading the mirror: %v", err))

@@ -8,7 +8,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/recidivist/recidivist/blocklist"
-	"github.com/recidivist/recidivist/daemon"
 	"github.com/recidivist/recidivist/ipsetstore"
 )
 
@@ -45,7 +44,7 @@ func unbanCommand() *cli.Command {
 				}
 				return nil
 			}
-			mirror := blocklist.Open(daemon.MirrorPath(cfg.StateDir))
+			mirror := openMirror(cfg)
 			removed, err := mirror.Remove(ps...)
 			if err != nil {
 				return err
