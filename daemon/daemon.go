@@ -94,6 +94,7 @@ func New(cfg *config.Config, opt Options) (*Daemon, error) {
 		store:   opt.Store,
 		seen:    newSeenSet(filepath.Join(cfg.StateDir, "seen")),
 	}
+	d.mirror.SetPolicy(d.policy) // a mirror line the policy refuses is not in force
 	if cfg.DryRun {
 		d.store = nil
 	}

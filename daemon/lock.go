@@ -3,12 +3,15 @@ package daemon
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/recidivist/recidivist/internal/nofollow"
 )
 
 // ErrLocked means another recidivist daemon holds the state directory.
@@ -28,7 +31,10 @@ func Acquire(stateDir string) (*Lock, error) {
 	if err := os.MkdirAll(stateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating state dir %s: %w", stateDir, err)
 	}
-	f, err := os.OpenFile(LockPath(stateDir), os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := nofollow.OpenFile(LockPath(stateDir), os.O_RDWR|os.O_CREATE, 0o600)
+	if errors.Is(err, nofollow.ErrSymlink) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("opening lock %s: %w", LockPath(stateDir), err)
 	}
@@ -57,9 +63,12 @@ func (l *Lock) Release() error { return l.f.Close() }
 // Holder reports the PID of the daemon holding stateDir's lock, or 0 when no
 // daemon runs there.
 func Holder(stateDir string) (int, error) {
-	f, err := os.Open(LockPath(stateDir))
+	f, err := nofollow.Open(LockPath(stateDir))
 	if errors.Is(err, os.ErrNotExist) {
 		return 0, nil
+	}
+	if errors.Is(err, nofollow.ErrSymlink) {
+		return 0, err
 	}
 	if err != nil {
 		return 0, fmt.Errorf("opening lock %s: %w", LockPath(stateDir), err)
@@ -69,7 +78,7 @@ func Holder(stateDir string) (int, error) {
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB); err == nil {
 		return 0, nil
 	}
-	b, err := os.ReadFile(LockPath(stateDir))
+	b, err := io.ReadAll(io.LimitReader(f, 32))
 	if err != nil {
 		return 0, fmt.Errorf("reading lock %s: %w", LockPath(stateDir), err)
 	}

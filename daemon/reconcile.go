@@ -281,6 +281,7 @@ func (d *Daemon) Reload(cfg *config.Config) {
 	}
 	d.cfg = cfg
 	d.policy = blocklist.Policy{Ignore: cfg.Ignore}
+	d.mirror.SetPolicy(d.policy) // lines of newly ignored addresses leave the kernel at the next reconcile
 	d.fast.Lock()
 	d.fast.policy, d.fast.banTime = d.policy, cfg.BanTime
 	d.fast.Unlock()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"slices"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/recidivist/recidivist/blocklist"
 	"github.com/recidivist/recidivist/internal/atomicfile"
+	"github.com/recidivist/recidivist/internal/nofollow"
 )
 
 // seenSet remembers which prefixes the mirror held the last time the daemon
@@ -31,7 +33,7 @@ func newSeenSet(path string) *seenSet { return &seenSet{path: path} }
 // load reads the remembered set; on the very first start there is none and
 // the current mirror is taken as it is (nothing to forgive).
 func (s *seenSet) load(current []blocklist.Entry, _ time.Time) error {
-	b, err := os.ReadFile(s.path)
+	b, err := readNoFollow(s.path)
 	if errors.Is(err, os.ErrNotExist) {
 		s.set = make(map[netip.Prefix]struct{}, len(current))
 		for _, e := range current {
@@ -54,13 +56,23 @@ func (s *seenSet) load(current []blocklist.Entry, _ time.Time) error {
 			// line is still there, and the next update remembers it again.
 			return s.save()
 		}
-		p, err := netip.ParsePrefix(strings.TrimSpace(line))
+		p, err := blocklist.ParsePrefix(strings.TrimSpace(line)) // its error shows a short, escaped start of the line
 		if err != nil {
 			return fmt.Errorf("reading %s:%d: %w (delete the file to start afresh)", s.path, n, err)
 		}
 		s.set[p] = struct{}{}
 	}
 	return nil
+}
+
+// readNoFollow reads the file at path, refusing a symbolic link.
+func readNoFollow(path string) ([]byte, error) {
+	f, err := nofollow.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
 }
 
 // add remembers ps at once: if the daemon stops before the next update, a
@@ -111,7 +123,7 @@ func (s *seenSet) append(ps []netip.Prefix) error {
 		b.WriteString(p.String())
 		b.WriteByte('\n')
 	}
-	f, err := os.OpenFile(s.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	f, err := nofollow.OpenFile(s.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return fmt.Errorf("saving %s: %w", s.path, err)
 	}

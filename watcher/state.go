@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/recidivist/recidivist/internal/atomicfile"
+	"github.com/recidivist/recidivist/internal/nofollow"
 )
 
 // StateFile is the name of the watcher's state in the state directory: the
@@ -67,7 +68,7 @@ func saveState(dir string, encoded []byte) error {
 // ErrCorruptHistory with found true, and leaves t unchanged.
 func loadState(dir string, t *Tracker) (st savedState, found bool, err error) {
 	path := filepath.Join(dir, StateFile)
-	f, err := os.Open(path)
+	f, err := nofollow.Open(path) // a link could point anywhere: refused, never read
 	if errors.Is(err, fs.ErrNotExist) {
 		return st, false, nil
 	}
