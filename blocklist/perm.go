@@ -12,7 +12,7 @@ import (
 // checkFile refuses a mirror that anyone but root and the current user can
 // change: whoever can write the file decides what the firewall blocks, and
 // whoever can write its directory can replace the file. fi describes the file
-// (after following symlinks).
+// (the mirror itself: a symbolic link is refused before this is asked).
 func checkFile(path string, fi fs.FileInfo) error {
 	if fi.Mode().Perm()&0o022 != 0 {
 		return fmt.Errorf("refusing %s (mode %04o): %w; fix: chmod 600 %s", path, fi.Mode().Perm(), ErrInsecure, path)
