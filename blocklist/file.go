@@ -100,7 +100,8 @@ func (f *File) Add(es ...Entry) ([]Entry, error) {
 }
 
 // Remove deletes the lines of exactly these prefixes (every spelling of the
-// same address counts as the same prefix) and returns the entries removed;
+// same address counts as the same prefix), those the policy refuses too,
+// and returns the entries removed;
 // a prefix that is not listed is not an error and is simply not returned.
 // An address that is not listed itself but lies inside a listed range is
 // refused with ErrInsideRange naming the range, and nothing is removed:

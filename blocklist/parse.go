@@ -216,13 +216,13 @@ func (d *document) add(e Entry) {
 }
 
 // remove drops every line that lists a prefix for which drop is true, and
-// returns the entries of those in force and how many lines went (a
-// duplicate or refused line goes too).
+// returns the entries of those in force or refused (the line is gone either
+// way) and how many lines went (a duplicate line goes too).
 func (d *document) remove(drop func(Entry) bool) (removed []Entry, lines int) {
 	kept := d.lines[:0]
 	for _, l := range d.lines {
 		if (l.kind == kindEntry || l.kind == kindDuplicate || l.kind == kindRefused) && drop(l.entry) {
-			if l.kind == kindEntry {
+			if l.kind != kindDuplicate {
 				removed = append(removed, l.entry)
 			}
 			continue

@@ -158,8 +158,12 @@ func TestRefusedLinesAreKeptVerbatimOnRewrite(t *testing.T) {
 
 func TestUnbanDeletesARefusedLine(t *testing.T) {
 	f := mirrorIn(t, "10.0.0.0/8\n192.0.2.1\n")
-	if _, err := f.Remove(pfx("10.0.0.0/8")); err != nil {
+	removed, err := f.Remove(pfx("10.0.0.0/8"))
+	if err != nil {
 		t.Fatal(err)
+	}
+	if got := prefixes(removed); !reflect.DeepEqual(got, []string{"10.0.0.0/8"}) {
+		t.Errorf("removed = %v, want the refused line's range: unban must say it is gone", got)
 	}
 	if got := readFile(t, f); got != "192.0.2.1\n" {
 		t.Errorf("file = %q, want the refused line gone", got)

@@ -16,11 +16,11 @@ func restoreCommand() *cli.Command {
 		Description: "restore is the one-shot for boot (examples/systemd/recidivist-restore.service runs it\n" +
 			"before the network comes up): it creates the ipsets and the match rules if missing and\n" +
 			"loads every entry of the mirror file into the sets in one atomic swap, then exits.\n" +
-			"Running it again changes nothing. Bad lines of the mirror are reported (file:line and\n" +
-			"the fix) and skipped, every good line is loaded; so are lines the refusal policy\n" +
-			"refuses: addresses of the ignore list, loopback, 0.0.0.0/0, ::/0, non-unicast\n" +
-			"addresses, and ranges wider than /16 (IPv4) or /32 (IPv6) whose line lacks the force\n" +
-			"mark that ban --force writes. A symlinked mirror is refused, never followed.\n\n" +
+			"Running it again changes nothing. A line of the mirror that is bad, or that the\n" +
+			"refusal policy refuses (an address of the ignore list, loopback, 0.0.0.0/0, ::/0, a\n" +
+			"non-unicast address, a range wider than /16 (IPv4) or /32 (IPv6) whose line lacks the\n" +
+			"force mark that ban --force writes), is reported with file:line and the fix and\n" +
+			"skipped; every other line is loaded. A symlinked mirror is refused, never followed.\n\n" +
 			"Example:\n" +
 			"   recidivist restore",
 		Action: func(c *cli.Context) error {
