@@ -36,3 +36,9 @@ var (
 	// no packet comes from such a source.
 	ErrNotUnicast = errors.New("not a unicast address")
 )
+
+// ReportLines is how many LineErrors of one read a log or a command shows
+// one by one; the rest is summarized (`recidivist check` lists every one).
+// The mirror is read at every reconcile, and a pasted file can hold
+// thousands of bad lines.
+const ReportLines = 20

@@ -228,7 +228,11 @@ func (d *Daemon) loadMirror() ([]blocklist.Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, le := range bad {
+	for i, le := range bad {
+		if i == blocklist.ReportLines {
+			d.log.Warn("skipping more bad lines of the mirror; recidivist check lists every one", "more", len(bad)-i)
+			break
+		}
 		d.log.Warn("skipping a bad line of the mirror; fix or delete it", "err", le)
 	}
 	d.metrics.mirrorBadLines.Set(float64(len(bad)))

@@ -142,3 +142,20 @@ func TestDaemon_never_follows_a_symlink_in_the_state_dir(t *testing.T) {
 		})
 	}
 }
+
+// TestDaemon_a_mirror_of_many_bad_lines_is_summarized_not_logged_line_by_line:
+// every reconcile reads the whole mirror; a pasted file of thousands of bad
+// lines must not flood the journal at each one.
+func TestDaemon_a_mirror_of_many_bad_lines_is_summarized_not_logged_line_by_line(t *testing.T) {
+	h := newHarness(t, nil)
+	h.start()
+	h.writeMirror(strings.Repeat("127.0.0.1 localhost\n", 500) + "198.51.100.7\n")
+	h.eventually("the good line in the set", func() bool { return h.inSet("198.51.100.7") })
+	logs := h.logs.String()
+	if n := strings.Count(logs, "127.0.0.1 is in"); n > blocklist.ReportLines {
+		t.Errorf("%d refused lines logged one by one, want at most %d", n, blocklist.ReportLines)
+	}
+	if !strings.Contains(logs, "more=480") || !strings.Contains(logs, "recidivist check") {
+		t.Errorf("the rest is not summarized:\n%.2000s", logs)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/recidivist/recidivist/blocklist"
 	"github.com/recidivist/recidivist/daemon"
 	"github.com/recidivist/recidivist/internal/netnstest"
 )
@@ -151,5 +152,25 @@ func TestCommands_refuse_a_symlinked_mirror(t *testing.T) {
 				}
 			}()
 		}
+	}
+}
+
+func TestList_summarizes_a_mirror_of_many_bad_lines(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "state")
+	if err := os.Mkdir(state, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(daemon.MirrorPath(state), []byte(strings.Repeat("not-an-address\n", 100)+"198.51.100.7\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := invoke(t, "list", "--state-dir", state)
+	if code != 0 || !strings.Contains(out, "198.51.100.7") {
+		t.Fatalf("list: exit %d, %q, %q", code, out, errOut)
+	}
+	if n := strings.Count(errOut, "skipping bad line"); n > blocklist.ReportLines {
+		t.Errorf("%d bad lines reported one by one, want at most %d", n, blocklist.ReportLines)
+	}
+	if !strings.Contains(errOut, "80 more") || !strings.Contains(errOut, "recidivist check") {
+		t.Errorf("the rest is not summarized: %q", errOut)
 	}
 }

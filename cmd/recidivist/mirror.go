@@ -26,7 +26,11 @@ func loadMirror(cfg *config.Config, w io.Writer) ([]blocklist.Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, le := range bad {
+	for i, le := range bad {
+		if i == blocklist.ReportLines {
+			fmt.Fprintf(w, "recidivist: warning: skipping %d more bad lines; recidivist check lists every one\n", len(bad)-i)
+			break
+		}
 		fmt.Fprintf(w, "recidivist: warning: skipping bad line: %v\n", le)
 	}
 	return entries, nil
