@@ -92,7 +92,7 @@ func New(cfg *config.Config, opt Options) (*Daemon, error) {
 		cfg:     cfg,
 		policy:  blocklist.Policy{Ignore: cfg.Ignore},
 		store:   opt.Store,
-		seen:    newSeenSet(filepath.Join(cfg.StateDir, "seen")),
+		seen:    newSeenSet(seenPath(cfg.StateDir)),
 	}
 	d.mirror.SetPolicy(d.policy) // a mirror line the policy refuses is not in force
 	if cfg.DryRun {

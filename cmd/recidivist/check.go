@@ -22,6 +22,7 @@ import (
 	"github.com/recidivist/recidivist/config"
 	"github.com/recidivist/recidivist/daemon"
 	"github.com/recidivist/recidivist/internal/f2bconf"
+	"github.com/recidivist/recidivist/internal/nofollow"
 	"github.com/recidivist/recidivist/ipsetstore"
 	"github.com/recidivist/recidivist/watcher"
 )
@@ -144,6 +145,7 @@ func (d *doctor) run() int {
 		d.checkKernel(haveIptables)
 	}
 	d.checkDaemons()
+	d.checkStateFiles()
 	d.checkMirror()
 	return d.problems
 }
@@ -420,6 +422,9 @@ func sample(s []string) string {
 
 func (d *doctor) checkDaemons() {
 	holder, err := daemon.Holder(d.cfg.StateDir)
+	if errors.Is(err, nofollow.ErrSymlink) {
+		return // checkStateFiles explains it
+	}
 	if err != nil {
 		d.problem(fmt.Sprintf("reading the daemon's lock: %v", err), "run recidivist check as root")
 		return
@@ -518,6 +523,21 @@ func findDaemons(procDir string) []otherDaemon {
 		out = append(out, o)
 	}
 	return out
+}
+
+// checkStateFiles finds a symbolic link in place of a state file (the
+// mirror itself is checkMirror's): recidivist refuses to follow it, so the
+// daemon does not start and commands fail until it is gone.
+func (d *doctor) checkStateFiles() {
+	for _, path := range daemon.StateFiles(d.cfg.StateDir) {
+		if path == daemon.MirrorPath(d.cfg.StateDir) {
+			continue
+		}
+		if fi, err := os.Lstat(path); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			d.problem(fmt.Sprintf("state file %s is a symbolic link: recidivist never follows it (it could point at any file) and refuses to use it", path),
+				"rm "+path+"; if the file it points to is the one recidivist should use, move that file in its place")
+		}
+	}
 }
 
 func (d *doctor) checkMirror() {

@@ -180,6 +180,16 @@ func TestDoctor_finds_each_problem_and_prints_its_fix(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, 1, "is a symbolic link", "rm "},
+		{"a symlinked state file", func(t *testing.T, w *world) {
+			if err := os.Symlink("/etc/shadow", filepath.Join(w.cfg.StateDir, "seen")); err != nil {
+				t.Fatal(err)
+			}
+		}, 1, "seen is a symbolic link", "rm "},
+		{"a symlinked lock", func(t *testing.T, w *world) {
+			if err := os.Symlink("/etc/shadow", daemon.LockPath(w.cfg.StateDir)); err != nil {
+				t.Fatal(err)
+			}
+		}, 1, "lock is a symbolic link", "rm "},
 		{"a bad line in the mirror", func(t *testing.T, w *world) {
 			f, err := os.OpenFile(daemon.MirrorPath(w.cfg.StateDir), os.O_APPEND|os.O_WRONLY, 0)
 			if err != nil {
