@@ -122,11 +122,12 @@ func (cp Checkpoint) matches(path string, sameInode bool) (bool, error) {
 //   - it matches a rotated sibling: finish that one from the offset, then
 //     every newer sibling from 0, then the current file from 0;
 //   - nothing matches, or there is no checkpoint: backfill every rotated
-//     sibling modified within window of now, oldest first, then the current
-//     file from 0 (fresh is true).
+//     sibling, oldest first, however old, then the current file from 0
+//     (fresh is true): bans that are old but within window of each other
+//     make an offender, as scan of the same files says.
 //
 // An empty plan means "the current file from 0".
-func planStart(path string, cp *Checkpoint, now time.Time, window time.Duration, log *slog.Logger) (plan []Segment, fresh bool, err error) {
+func planStart(path string, cp *Checkpoint, log *slog.Logger) (plan []Segment, fresh bool, err error) {
 	rotated, err := Rotated(path)
 	if err != nil {
 		return nil, false, err
@@ -156,11 +157,7 @@ func planStart(path string, cp *Checkpoint, now time.Time, window time.Duration,
 		}
 		log.Warn("checkpoint matches no current or rotated log; reading it as on first start", "log", path)
 	}
-	since := now.Add(-window)
 	for _, r := range rotated {
-		if r.ModTime.Before(since) {
-			continue // ends before the window: none of its bans can count
-		}
 		plan = append(plan, Segment{Path: r.Path})
 	}
 	return plan, true, nil

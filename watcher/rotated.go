@@ -26,7 +26,8 @@ type RotatedFile struct {
 // Rotated lists the rotated siblings of the log at path, oldest first. The
 // order comes from the names (a larger number is older, an earlier date is
 // older), which logrotate keeps consistent; the modification time is there
-// for the caller to skip files that end before a window. A missing directory
+// for the follower to tell which files were filled after the one it follows
+// (a first start reads every sibling, however old). A missing directory
 // is an error; no siblings is an empty list.
 func Rotated(path string) ([]RotatedFile, error) {
 	dir, base := filepath.Split(path)

@@ -202,13 +202,11 @@ func (w *Watcher) Run(ctx context.Context, onOffender func(Offender) error) erro
 // batch is offered again whole (with whatever was queued meanwhile); the
 // callback must be idempotent, as for Run.
 func (w *Watcher) RunBatch(ctx context.Context, onOffenders func([]Offender) error) error {
-	// Bans older than the window are history, not evidence: a backfill of
-	// a log that goes back further must not block on them.
-	if w.tracker.Expire(w.cfg.Now()) > 0 {
-		w.mu.Lock()
-		w.dirty = true
-		w.mu.Unlock()
-	}
+	// No wall-clock expiry before reading: lines logged while the daemon
+	// was stopped decide with the history as they would have live.
+	w.mu.Lock()
+	w.setFloor() // the checkpoints tell how far each log was read
+	w.mu.Unlock()
 	g, gctx := errgroup.WithContext(ctx)
 	for _, l := range w.logs {
 		plan, err := w.plan(l)
@@ -248,7 +246,7 @@ func (w *Watcher) RunBatch(ctx context.Context, onOffenders func([]Offender) err
 func (w *Watcher) plan(l *followed) ([]Segment, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	plan, fresh, err := planStart(l.path, l.cp, w.cfg.Now(), w.cfg.Window, w.log)
+	plan, fresh, err := planStart(l.path, l.cp, w.log)
 	if err != nil {
 		return nil, err
 	}
@@ -285,6 +283,7 @@ func (w *Watcher) process(l *followed, lines []Line) {
 	last := lines[len(lines)-1]
 	l.cp = &Checkpoint{Log: l.path, File: last.File, Offset: last.Offset, LastBan: l.pipe.stats.LastBan}
 	w.dirty = true
+	w.setFloor()
 	b := l.backfill
 	if b != nil && b.read(last) {
 		l.backfill = nil
@@ -404,13 +403,53 @@ func (w *Watcher) maintain(ctx context.Context) error {
 				w.log.Error("saving watcher state", "err", err)
 			}
 		case <-expire.C:
-			if n := w.tracker.Expire(w.cfg.Now()); n > 0 {
-				w.mu.Lock()
-				w.dirty = true
-				w.mu.Unlock()
-			}
+			w.expire()
 		}
 	}
+}
+
+// expire drops the addresses that no ban still to come can make offenders
+// (see floor). It never looks at the wall clock alone: after any downtime
+// the lines logged meanwhile are read first and decide as they would have
+// live.
+func (w *Watcher) expire() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if f, ok := w.floor(); ok && w.tracker.Expire(f) > 0 {
+		w.dirty = true
+	}
+}
+
+// setFloor bounds the Tracker's internal sweeps by floor, so that a log
+// read ahead of another never sweeps away what the other still needs.
+// Callers hold w.mu.
+func (w *Watcher) setFloor() {
+	if f, ok := w.floor(); ok {
+		w.tracker.SetFloor(f)
+	}
+}
+
+// floor is the ban time that no ban still to come is older than, as far as
+// the logs tell: the newest ban counted from the log furthest behind (the
+// logs are read at once, each at its own pace), less the disorder a log may
+// have (sweepSlack). A log with no counted ban yet is not waited for. The
+// wall clock only ever lowers it: a line stamped in the future (a wrong
+// clock, a forged line) must not push every real ban out of the window.
+// ok is false while no log has a counted ban. Callers hold w.mu.
+func (w *Watcher) floor() (time.Time, bool) {
+	var f time.Time
+	for _, l := range w.logs {
+		if last := l.pipe.stats.LastBan; !last.IsZero() && (f.IsZero() || last.Before(f)) {
+			f = last
+		}
+	}
+	if f.IsZero() {
+		return time.Time{}, false
+	}
+	if now := w.cfg.Now(); now.Before(f) {
+		f = now
+	}
+	return f.Add(-sweepSlack), true
 }
 
 // save writes the state if it changed. The snapshot is taken under mu, so

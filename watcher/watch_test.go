@@ -211,12 +211,12 @@ func testConfig(t *testing.T, logPath string, threshold int, window time.Duratio
 	}
 }
 
-func TestFirstStartBackfillsRotatedLogsWithinTheWindow(t *testing.T) {
+func TestFirstStartBackfillsEveryRotatedLogHoweverOldAndDecidesAsScan(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "fail2ban.log")
 	now := time.Now()
-	// .3 ended two days ago: outside a one-day window, skipped even though
-	// its bans would complete an offence.
+	// .3 ended two days ago, long before a one-day window of now: it is
+	// read all the same, since the decision depends on the lines alone.
 	appendLog(t, path+".3", ban{now.Add(-50 * time.Hour), "sshd", "192.0.2.1"}, ban{now.Add(-49 * time.Hour), "sshd", "192.0.2.1"})
 	old := now.Add(-48 * time.Hour)
 	if err := os.Chtimes(path+".3", old, old); err != nil {
@@ -225,27 +225,35 @@ func TestFirstStartBackfillsRotatedLogsWithinTheWindow(t *testing.T) {
 	appendLog(t, path+".2", ban{now.Add(-3 * time.Hour), "sshd", "192.0.2.1"}, ban{now.Add(-3 * time.Hour), "sshd", "198.51.100.7"})
 	gzipFile(t, path+".2")
 	appendLog(t, path+".1", ban{now.Add(-2 * time.Hour), "postfix-sasl", "198.51.100.7"}, ban{now.Add(-2 * time.Hour), "recidive", "198.51.100.7"})
-	// The current file goes back further than the window: an offence that
-	// ended before the window does not count.
+	// The current file goes back further than the window of now: an offence
+	// whose bans fall within the window of each other counts, however old.
 	appendLog(t, path, ban{now.Add(-30 * time.Hour), "sshd", "203.0.113.66"}, ban{now.Add(-30 * time.Hour), "sshd", "203.0.113.66"},
 		ban{now.Add(-30 * time.Hour), "sshd", "203.0.113.66"})
 	appendLog(t, path, ban{now.Add(-time.Hour), "nginx-http-auth", "198.51.100.7"}, ban{now.Add(-time.Hour), "sshd", "2001:db8::7"})
 
 	cfg := testConfig(t, path, 3, 24*time.Hour)
+	var want []Offender
+	p := NewPipeline(NewParser(ParserConfig{Location: cfg.Location}), NewFilter(nil, cfg.ExcludeJails, nil), NewTracker(cfg.Threshold, cfg.Window))
+	if err := ScanFiles([]string{path + ".3", path + ".2.gz", path + ".1", path}, p, func(o Offender) { want = append(want, o) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(want) != 2 || want[0].Addr != netip.MustParseAddr("203.0.113.66") || want[1].Addr != netip.MustParseAddr("198.51.100.7") ||
+		!slices.Equal(want[1].Jails, []string{"nginx-http-auth", "postfix-sasl", "sshd"}) {
+		t.Fatalf("scan found %+v, want 203.0.113.66 and 198.51.100.7 (3 jails); the test proves nothing", want)
+	}
 	r := startWatcher(t, cfg, nil)
-	r.waitLines(t, 18) // .2.gz, .1 and the current file, not .3
-	got := r.waitOffenders(t, 1)
-	if len(got) != 1 || got[0].Addr != netip.MustParseAddr("198.51.100.7") || got[0].Bans != 3 ||
-		!slices.Equal(got[0].Jails, []string{"nginx-http-auth", "postfix-sasl", "sshd"}) {
-		t.Errorf("offenders %+v, want 198.51.100.7 with 3 bans in nginx-http-auth, postfix-sasl, sshd", got)
+	r.waitLines(t, 22) // every file, .3 included
+	if got := r.waitOffenders(t, 2); !slices.EqualFunc(got, want, func(a, b Offender) bool {
+		return a.Addr == b.Addr && a.Bans == b.Bans && slices.Equal(a.Jails, b.Jails) && a.First.Equal(b.First) && a.Last.Equal(b.Last)
+	}) {
+		t.Errorf("offenders %+v, want what scan finds: %+v", got, want)
 	}
-	want := map[string]int{"192.0.2.1": 1, "2001:db8::7": 1}
-	if c := tracked(r.w.Candidates()); !maps.Equal(c, want) {
-		t.Errorf("tracked %v, want %v (the .3 bans are outside the window)", c, want)
+	want3 := map[string]int{"192.0.2.1": 3, "2001:db8::7": 1}
+	if c := tracked(r.w.Candidates()); !maps.Equal(c, want3) {
+		t.Errorf("tracked %v, want %v (the .3 bans count too)", c, want3)
 	}
-	// Stats count ban lines read, the three out of the window included.
-	if st := r.w.Stats(); st.Filtered != 1 || st.Bans != 8 {
-		t.Errorf("Stats Bans=%d Filtered=%d, want 8 and 1", st.Bans, st.Filtered)
+	if st := r.w.Stats(); st.Filtered != 1 || st.Bans != 10 {
+		t.Errorf("Stats Bans=%d Filtered=%d, want 10 and 1", st.Bans, st.Filtered)
 	}
 }
 

@@ -47,14 +47,16 @@ const sweepSlack = 5 * time.Minute
 // Memory stays bounded during a long scan without any call to Expire: after
 // as many newly tracked addresses as the last sweep kept (at least 4096),
 // the Tracker drops the addresses whose newest ban is more than window+5m
-// older than the newest ban it has seen, so a ban up to 5 minutes out of
-// order decides as if there were no sweeps. Feed logs oldest first: a ban
-// that arrives later than that may find its address already swept.
+// older than the newest ban it has seen (or than the floor set by SetFloor,
+// when that is older), so a ban up to 5 minutes out of order decides as if
+// there were no sweeps. Feed logs oldest first: a ban that arrives later
+// than that may find its address already swept.
 //
-// Expire(now) also sets a horizon, now-window: bans older than it that are
-// observed afterwards are ignored, since they have left the window. The
-// horizon is persisted with the history. Call Expire before a backfill so
-// that lines older than the window never count, whatever the timing.
+// Nothing here reads a clock: every cut is made relative to ban times, so
+// a decision depends on the ban lines alone, never on when they are read.
+// Expire(asOf) sets a horizon, asOf-window: bans older than it that are
+// observed afterwards are ignored, since they can no longer fall within
+// window of a ban still to come. The horizon is persisted with the history.
 //
 // A Tracker is safe for concurrent use: the daemon observes from the follower
 // while status and metrics read Len and Candidates.
@@ -66,10 +68,11 @@ type Tracker struct {
 	v6        addrTable[[16]byte]
 	jails     jailNames
 	forgiven  forgiveness
-	// horizon is now-window of the latest Expire: bans older than it are
+	// horizon is asOf-window of the latest Expire: bans older than it are
 	// ignored, which is what lets Expire drop forgiveness records safely.
 	horizon int64
 	newest  int64 // newest ban time observed; drives the internal sweeps
+	floor   int64 // no ban still to come is older than it (SetFloor); bounds the internal sweeps
 	added   int   // addresses newly tracked since the last sweep
 	sweepAt int   // added that triggers the next sweep: max(sweepEvery, Len after the last)
 }
@@ -88,6 +91,7 @@ func NewTracker(threshold int, window time.Duration) *Tracker {
 		forgiven:  newForgiveness(),
 		horizon:   math.MinInt64,
 		newest:    math.MinInt64,
+		floor:     math.MaxInt64,
 		sweepAt:   sweepEvery,
 	}
 }
@@ -208,7 +212,7 @@ func (t *Tracker) maybeSweep() {
 	if t.added < t.sweepAt {
 		return
 	}
-	t.dropOlder(t.newest - t.window - sweepSlack.Microseconds())
+	t.dropOlder(min(t.newest-sweepSlack.Microseconds(), t.floor) - t.window)
 	t.added = 0
 	t.sweepAt = max(sweepEvery, t.v4.live+t.v6.live)
 }
@@ -290,21 +294,36 @@ func (t *Tracker) Len() int {
 	return t.v4.live + t.v6.live
 }
 
-// Expire drops the addresses whose newest ban is older than now-window and
-// returns how many it dropped. It also moves the horizon to now-window: bans
-// older than that observed later are ignored (they have left the window), so
-// forgiveness records older than the horizon can no longer matter and are
-// dropped too. The horizon is persisted, so a forgiven address's old lines
-// re-read after a restart still do not count.
-func (t *Tracker) Expire(now time.Time) int {
+// Expire drops the addresses whose newest ban is older than asOf-window and
+// returns how many it dropped. asOf is a ban time, never the wall clock:
+// the caller promises that no ban still to come is older than asOf (the
+// newest ban time read from every log, less the disorder a log may have),
+// so a dropped address could not have become an offender any more. It also
+// moves the horizon to asOf-window: bans older than that observed later are
+// ignored, so forgiveness records older than the horizon can no longer
+// matter and are dropped too. The horizon is persisted, so a forgiven
+// address's old lines re-read after a restart still do not count.
+func (t *Tracker) Expire(asOf time.Time) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	cutoff := now.UnixMicro() - t.window
+	cutoff := asOf.UnixMicro() - t.window
 	if cutoff > t.horizon {
 		t.horizon = cutoff
 		t.forgiven.expire(cutoff)
 	}
 	return t.dropOlder(cutoff)
+}
+
+// SetFloor promises that no ban still to come is older than at (a ban
+// time), as Expire does, for the internal sweeps: they never drop an
+// address a ban at or after at could still make an offender. Until it is
+// called the sweeps trust the newest ban seen (one log read in order, as
+// scan does); a caller reading several logs at once sets the floor from
+// the log that is furthest behind.
+func (t *Tracker) SetFloor(at time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.floor = at.UnixMicro()
 }
 
 // dropOlder drops the addresses whose newest ban is older than cutoff.
