@@ -240,8 +240,8 @@ func (d *Daemon) onFound(batch []watcher.Offender) {
 	defer d.fast.Unlock()
 	now := d.now()
 	for _, o := range batch {
-		e := offenderEntry(o, now, d.fast.banTime)
-		if d.fast.policy.Check(e.Prefix, false) != nil {
+		e := offenderEntry(o, d.fast.banTime)
+		if e.Expired(now) || d.fast.policy.Check(e.Prefix, false) != nil {
 			continue // onOffenders says why
 		}
 		if err := d.store.Add(KernelEntry(e, now)); err != nil {
@@ -267,7 +267,15 @@ func (d *Daemon) onOffenders(batch []watcher.Offender) error {
 	entries := make([]blocklist.Entry, 0, len(batch))
 	offenders := make([]watcher.Offender, 0, len(batch))
 	for _, o := range batch {
-		e := offenderEntry(o, now, d.cfg.BanTime)
+		e := offenderEntry(o, d.cfg.BanTime)
+		if e.Expired(now) {
+			// Decided while catching up, after its ban-time had run out:
+			// live, it would have been blocked and would have expired by
+			// now. Not blocking it at all leaves the kernel and the mirror
+			// as live would have, without a moment's wrong block.
+			d.log.Info("offender not blocked: its ban-time ended before the lines were read", "addr", o.Addr, "last", o.Last, "expired", e.Expires)
+			continue
+		}
 		if err := d.policy.Check(e.Prefix, false); err != nil {
 			d.log.Info("offender not blocked", "addr", o.Addr, "reason", err)
 			continue
@@ -347,12 +355,15 @@ func (d *Daemon) settled(batch []watcher.Offender) {
 	}
 }
 
-// offenderEntry is the mirror entry that blocks o, added at now (to the
-// second, as the mirror writes it); banTime > 0 sets its expiry.
-func offenderEntry(o watcher.Offender, now time.Time, banTime time.Duration) blocklist.Entry {
+// offenderEntry is the mirror entry that blocks o. It is added at the time
+// of the ban that made o an offender (to the second, as the mirror writes
+// it), not when the line was read, so a live run, a catch-up after downtime
+// and a first start write the same entry; banTime > 0 sets its expiry,
+// counted from that ban.
+func offenderEntry(o watcher.Offender, banTime time.Duration) blocklist.Entry {
 	e := blocklist.Entry{
 		Prefix: netip.PrefixFrom(o.Addr, o.Addr.BitLen()),
-		Added:  now.UTC().Truncate(time.Second),
+		Added:  o.Last.UTC().Truncate(time.Second),
 		Jails:  o.Jails,
 		Bans:   o.Bans,
 	}

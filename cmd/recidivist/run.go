@@ -29,9 +29,10 @@ func runCommand() *cli.Command {
 		Usage: "run the daemon: follow fail2ban's log and block repeat offenders",
 		Description: "run is the daemon (foreground; let systemd supervise it). It ensures the sets and\n" +
 			"rules, restores the mirror into the sets, reloads its history, catches up on the log\n" +
-			"from its checkpoint (the first start backfills the current and rotated logs that reach\n" +
-			"into the window), then follows the log. The kernel is reconciled with the mirror on\n" +
-			"every change of the mirror file and every reconcile-interval.\n" +
+			"from its checkpoint (the first start backfills the current and every rotated log, .gz\n" +
+			"included), then follows the log. Decisions depend on the line timestamps alone, as\n" +
+			"scan's. The kernel is reconciled with the mirror on every change of the mirror file\n" +
+			"and every reconcile-interval.\n" +
 			"SIGHUP reloads the config and ignore list; SIGTERM/SIGINT stop cleanly and leave the\n" +
 			"sets and rules in place: blocks outlive the daemon.\n\n" +
 			"Examples:\n" +
