@@ -3,13 +3,16 @@ package watcher
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -89,6 +92,59 @@ func rotationAge(base, name string) (int64, bool) {
 		return -d.Unix(), true
 	}
 	return 0, false
+}
+
+// OldestFirst orders log files for reading as the daemon reads them: the
+// rotated copies of one log (log.2.gz, log.1, log-20261124.gz) oldest first,
+// then the log itself, whatever order they were given in (a shell expands
+// fail2ban.log* as log, log.1, log.10.gz, log.2.gz: newest first). Reading
+// newest first would put the bans out of order, deeper than the Tracker can
+// follow. Files of different logs stay in the order their first file was
+// given.
+func OldestFirst(paths []string) []string {
+	type keyed struct {
+		path  string
+		group int
+		age   int64 // larger is older; the log itself is the newest
+	}
+	groups := map[string]int{}
+	ks := make([]keyed, len(paths))
+	for i, p := range paths {
+		dir, name := filepath.Split(p)
+		base, age := name, int64(math.MinInt64)
+		if b, ok := rotatedBase(name); ok {
+			if a, ok := rotationAge(b, name); ok {
+				base, age = b, a
+			}
+		}
+		g, ok := groups[dir+base]
+		if !ok {
+			g = len(groups)
+			groups[dir+base] = g
+		}
+		ks[i] = keyed{p, g, age}
+	}
+	slices.SortStableFunc(ks, func(a, b keyed) int {
+		if c := cmp.Compare(a.group, b.group); c != 0 {
+			return c
+		}
+		return cmp.Compare(b.age, a.age)
+	})
+	out := make([]string, len(ks))
+	for i, k := range ks {
+		out[i] = k.path
+	}
+	return out
+}
+
+// rotatedBase returns the name of the log that name is a rotated copy of,
+// by its form (see rotationAge), if it has one.
+func rotatedBase(name string) (string, bool) {
+	rest := strings.TrimSuffix(name, ".gz")
+	if i := strings.LastIndexAny(rest, ".-"); i > 0 {
+		return rest[:i], true
+	}
+	return "", false
 }
 
 // gzipMagic starts every gzip stream (RFC 1952).

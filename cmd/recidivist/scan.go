@@ -24,10 +24,12 @@ func scanCommand() *cli.Command {
 		Name:      "scan",
 		Usage:     "print who would be blocked by reading fail2ban logs offline",
 		ArgsUsage: "FILE...",
-		Description: "scan reads fail2ban logs (plain or .gz, in the order given: oldest first) and prints\n" +
-			"the addresses that would be blocked under the current settings, with their ban count,\n" +
-			"jails, first and last ban. It makes the same decisions as the daemon on the same lines,\n" +
-			"needs no root and touches nothing. A long scan shows its progress on stderr.\n\n" +
+		Description: "scan reads fail2ban logs (plain or .gz) and prints the addresses that would be\n" +
+			"blocked under the current settings, with their ban count, jails, first and last ban.\n" +
+			"The rotated copies of a log are read oldest first, then the log, whatever the order\n" +
+			"given (so fail2ban.log* works); other files in the order given, oldest first. It makes\n" +
+			"the same decisions as the daemon on the same lines, needs no root and touches nothing.\n" +
+			"A long scan shows its progress on stderr.\n\n" +
 			"Examples:\n" +
 			"   recidivist scan /var/log/fail2ban.log.2.gz /var/log/fail2ban.log.1 /var/log/fail2ban.log\n" +
 			"   recidivist scan --threshold 5 --window 30d --json /var/log/fail2ban.log",
@@ -71,7 +73,7 @@ func scan(cfg *config.Config, files []string) ([]watcher.Offender, watcher.Stats
 	var offenders []watcher.Offender
 	// Years of rotated logs take a while: progress goes to stderr (a live
 	// line on a terminal), never to the table on stdout.
-	err := watcher.ScanFilesWith(files, p, func(o watcher.Offender) {
+	err := watcher.ScanFilesWith(watcher.OldestFirst(files), p, func(o watcher.Offender) {
 		i, seen := byAddr[o.Addr]
 		if !seen {
 			byAddr[o.Addr] = len(offenders)
