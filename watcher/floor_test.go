@@ -77,3 +77,37 @@ func TestALineStampedInTheFutureDoesNotPushRealBansOutOfTheWindow(t *testing.T) 
 		t.Errorf("%s tracked with %d bans after three within the hour, want it an offender", x, c[x])
 	}
 }
+
+func TestALogStillBackfillingWithoutABanYetHoldsEveryExpiry(t *testing.T) {
+	// First start on two logs: "ahead" has read an old offence's first two
+	// bans and then today's flood, while "behind", still in its backfill,
+	// has not brought a single ban yet. Its first may be as old as any.
+	now := time.Now()
+	const x = "198.51.100.11"
+	t0 := now.Add(-10 * 24 * time.Hour)
+	dir := t.TempDir()
+	cfg := testConfig(t, filepath.Join(dir, "ahead.log"), 3, time.Hour)
+	cfg.Logs = append(cfg.Logs, filepath.Join(dir, "behind.log"))
+	appendLog(t, cfg.Logs[1], ban{t0.Add(2 * time.Minute), "sshd", x})
+	w := newWatcher(t, cfg)
+	if _, err := w.plan(w.logs[1]); err != nil {
+		t.Fatal(err)
+	}
+	if w.logs[1].backfill == nil {
+		t.Fatal("no backfill under way for the second log; the test proves nothing")
+	}
+	feed(w, 0, ban{t0, "sshd", x}, ban{t0.Add(time.Minute), "sshd", x})
+	var flood []ban
+	for i := range 2 * sweepEvery {
+		flood = append(flood, ban{now.Add(time.Duration(i) * time.Millisecond), "sshd", netip.AddrFrom4([4]byte{10, 2, byte(i >> 8), byte(i)}).String()})
+	}
+	feed(w, 0, flood...)
+	w.expire()
+	if c := tracked(w.Candidates()); c[x] != 2 {
+		t.Fatalf("%s tracked with %d bans before the other log brought any, want 2", x, c[x])
+	}
+	feed(w, 1, ban{t0.Add(2 * time.Minute), "sshd", x})
+	if c := tracked(w.Candidates()); c[x] != 0 {
+		t.Errorf("%s still tracked with %d bans after its third within the hour, want it an offender", x, c[x])
+	}
+}

@@ -432,14 +432,20 @@ func (w *Watcher) setFloor() {
 // floor is the ban time that no ban still to come is older than, as far as
 // the logs tell: the newest ban counted from the log furthest behind (the
 // logs are read at once, each at its own pace), less the disorder a log may
-// have (sweepSlack). A log with no counted ban yet is not waited for. The
-// wall clock only ever lowers it: a line stamped in the future (a wrong
-// clock, a forged line) must not push every real ban out of the window.
-// ok is false while no log has a counted ban. Callers hold w.mu.
+// have (sweepSlack). A log without any counted ban is not waited for,
+// unless its first-start backfill is under way: its first bans may be as
+// old as any, so nothing is dropped until one comes (or the backfill ends).
+// The wall clock only ever lowers the floor: a line stamped in the future
+// (a wrong clock, a forged line) must not push every real ban out of the
+// window. ok is false while no log has a counted ban. Callers hold w.mu.
 func (w *Watcher) floor() (time.Time, bool) {
 	var f time.Time
 	for _, l := range w.logs {
-		if last := l.pipe.stats.LastBan; !last.IsZero() && (f.IsZero() || last.Before(f)) {
+		last := l.pipe.stats.LastBan
+		if last.IsZero() && l.backfill != nil {
+			return time.Unix(0, 0), true // before any ban a log can hold
+		}
+		if !last.IsZero() && (f.IsZero() || last.Before(f)) {
 			f = last
 		}
 	}
