@@ -69,6 +69,8 @@ type Follower struct {
 	buf           []byte
 	batch         []Line
 	warnedMissing bool
+	// ctx is Run's (Background before it), checked between two reads.
+	ctx context.Context
 }
 
 // NewFollower checks cfg and returns a Follower; nothing is opened before
@@ -89,6 +91,7 @@ func NewFollower(cfg FollowConfig) (*Follower, error) {
 		log:  log.With("log", cfg.Path),
 		base: filepath.Base(cfg.Path),
 		buf:  make([]byte, readChunk),
+		ctx:  context.Background(),
 	}, nil
 }
 
@@ -97,6 +100,15 @@ func NewFollower(cfg FollowConfig) (*Follower, error) {
 // emit receives the lines of each read in order; a line's Text is only
 // valid during the call.
 func (f *Follower) Run(ctx context.Context, emit func([]Line) error) error {
+	f.ctx = ctx
+	err := f.run(ctx, emit)
+	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return nil // stopped between two reads
+	}
+	return err
+}
+
+func (f *Follower) run(ctx context.Context, emit func([]Line) error) error {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return fmt.Errorf("starting to watch %s: %w", f.cfg.Path, err)
@@ -382,18 +394,24 @@ func (f *Follower) finish(lf *logFile, emit func([]Line) error) error {
 	if err := f.readAvailable(lf, emit); err != nil {
 		return err
 	}
-	if len(lf.partial) == 0 && !lf.cut {
+	text, cut, ok := lf.lines.finish()
+	if !ok {
 		return nil
 	}
-	f.batch = append(f.batch[:0], Line{Text: lf.partial, Truncated: lf.cut, File: lf.id(), Offset: lf.read})
-	lf.partial, lf.cut, lf.off = lf.partial[:0], false, lf.read
+	f.batch = append(f.batch[:0], Line{Text: text, Truncated: cut, File: lf.id(), Offset: lf.read})
+	lf.off = lf.read
 	return emit(f.batch)
 }
 
 // readAvailable reads lf up to its current end and delivers every complete
-// line.
+// line. It reads readChunk bytes at a time and stops between two reads
+// once the Follower's context is done, so a log that never ends (a device,
+// a writer faster than we read) cannot hold it.
 func (f *Follower) readAvailable(lf *logFile, emit func([]Line) error) error {
 	for {
+		if err := f.ctx.Err(); err != nil {
+			return err
+		}
 		n, err := lf.r.Read(f.buf)
 		if n > 0 {
 			if err := f.consume(lf, f.buf[:n], emit); err != nil {
@@ -412,39 +430,17 @@ func (f *Follower) readAvailable(lf *logFile, emit func([]Line) error) error {
 // consume splits chunk, the next bytes of lf, into lines and emits them.
 func (f *Follower) consume(lf *logFile, chunk []byte, emit func([]Line) error) error {
 	lf.remember(chunk)
-	limit := f.cfg.MaxLine + 1
-	id := lf.id()
+	id, read := lf.id(), lf.read
 	f.batch = f.batch[:0]
-	start := 0
-	for {
-		i := bytes.IndexByte(chunk[start:], '\n')
-		if i < 0 {
-			break
-		}
-		end := start + i
-		text, cut := chunk[start:end], false
-		if len(lf.partial) > 0 || lf.cut {
-			// Only the first line of a chunk can continue an earlier read.
-			lf.partial, cut = appendCapped(lf.partial, text, limit)
-			text, cut = lf.partial, cut || lf.cut
-			lf.partial, lf.cut = lf.partial[:0], false // reused only after emit
-		} else if len(text) > limit {
-			text, cut = text[:limit], true
-		}
-		f.batch = append(f.batch, Line{Text: text, Truncated: cut, File: id, Offset: lf.read + int64(end) + 1})
-		start = end + 1
-	}
-	if len(f.batch) > 0 {
-		lf.off = f.batch[len(f.batch)-1].Offset
-		if err := emit(f.batch); err != nil {
-			return err
-		}
-	}
-	var cut bool
-	lf.partial, cut = appendCapped(lf.partial, chunk[start:], limit)
-	lf.cut = lf.cut || cut
+	lf.lines.feed(chunk, f.cfg.MaxLine+1, func(text []byte, end int, cut bool) {
+		f.batch = append(f.batch, Line{Text: text, Truncated: cut, File: id, Offset: read + int64(end)})
+	})
 	lf.read += int64(len(chunk))
-	return nil
+	if len(f.batch) == 0 {
+		return nil
+	}
+	lf.off = f.batch[len(f.batch)-1].Offset
+	return emit(f.batch)
 }
 
 // appendCapped appends src to dst without letting dst grow beyond limit;
@@ -479,8 +475,7 @@ type logFile struct {
 	fp       Fingerprint // of head
 	read     int64       // bytes read from the (decompressed) stream
 	off      int64       // just after the last complete line delivered
-	partial  []byte      // the line being read, at most MaxLine+1 bytes
-	cut      bool        // partial lost bytes: the line is too long
+	lines    lineSplitter
 }
 
 // openAt opens the log at path positioned at offset (decompressed offset
@@ -591,7 +586,7 @@ func (lf *logFile) rewind() error {
 	}
 	lf.head, lf.fp = lf.head[:0], fingerprintOf(nil)
 	lf.read, lf.off = 0, 0
-	lf.partial, lf.cut = lf.partial[:0], false
+	lf.lines.reset()
 	return nil
 }
 

@@ -48,8 +48,9 @@ type SkipReason uint8
 const (
 	// TooLong: the line is longer than MaxLineLength.
 	TooLong SkipReason = iota
-	// NULByte: the line contains a NUL byte (typically the zero-filled tail
-	// of a log after a crash).
+	// NULByte: the line contains a NUL byte after its first other byte, or
+	// is nothing but NUL bytes (the zero-filled tail of a log after a
+	// crash). NUL bytes before a line are stripped.
 	NULByte
 	// InvalidUTF8: the line is not valid UTF-8.
 	InvalidUTF8
@@ -57,7 +58,7 @@ const (
 	BadAddress
 	// BadJail: a ban line whose jail name is empty or holds blanks or brackets.
 	BadJail
-	// NoTimestamp: a ban line without a timestamp, and no earlier line had one.
+	// NoTimestamp: a ban line without its own timestamp; it never counts.
 	NoTimestamp
 	// BadTimestamp: a ban line whose timestamp has a field out of range.
 	BadTimestamp
@@ -100,8 +101,8 @@ const maxInterned = 4096
 
 // Parser turns fail2ban log lines into Ban events. It is stateful and meant
 // for one goroutine per log file: it remembers the time of the last
-// timestamped line (a timestamp-less journal line counts at that time, and a
-// DST fall-back is resolved against it) and interns jail names. Skipped may
+// timestamped line (a DST fall-back is resolved against it) and interns
+// jail names. Skipped may
 // be called from any goroutine.
 type Parser struct {
 	loc   *time.Location
@@ -109,9 +110,8 @@ type Parser struct {
 	zone  zoneCache
 	years yearCache
 
-	// The instant of the last line with a valid timestamp.
+	// The instant (Unix seconds) of the last line with a valid timestamp.
 	lastSec  int64
-	lastNsec int
 	haveLast bool
 
 	jails   map[string]string
@@ -171,18 +171,29 @@ func endsLikeBan(s []byte) bool {
 // returned Ban does not refer to line's memory.
 //
 // A line counts when it is "[JAIL] Ban ADDR" (then only trailing blanks)
-// logged by fail2ban's actions logger at level NOTICE or WARNING, in any of
-// these shapes (timestamp optional, see parseStamp for its forms):
+// logged by fail2ban's actions logger at level NOTICE or WARNING, with its
+// own timestamp, in any of these shapes (see parseStamp for the stamps):
 //
 //	TS fail2ban.actions        [PID]: NOTICE  [JAIL] Ban ADDR   0.9.1–1.1 file target
 //	TS fail2ban.server.actions[PID]: NOTICE  [JAIL] Ban ADDR    0.9.0
 //	TS fail2ban.actions[PID]: WARNING [JAIL] Ban ADDR           0.8 ([PID] since 0.8.12)
 //	TS HOST fail2ban.actions[PID]: NOTICE [JAIL] Ban ADDR       syslog
 //	TS HOST fail2ban-server[PID]: fail2ban.actions [PID]: ...   journal with daemon name
-//	HOST fail2ban[PID]: [JAIL] Ban ADDR                         journal, short form
+//	TS HOST fail2ban[PID]: [JAIL] Ban ADDR                      journal, short form
 //
-// A line without timestamp counts at the time of the last timestamped line.
+// A ban line without its own timestamp is Skipped(NoTimestamp): it never
+// borrows the time of the line before it, so nobody who can only append
+// untimed text (a continuation line, a forgery) makes a ban count. NUL
+// bytes before the line are stripped (the zero-filled tail of a crash).
 func (p *Parser) Parse(line []byte) (Ban, Verdict) {
+	if len(line) > 0 && line[0] == 0 {
+		// The zero-filled tail a crash leaves: the line fail2ban appended
+		// after it is whole, and counts.
+		line = bytes.TrimLeft(line, "\x00")
+		if len(line) == 0 {
+			return p.skip(NULByte)
+		}
+	}
 	if len(line) > MaxLineLength {
 		return p.skip(TooLong)
 	}
@@ -202,14 +213,14 @@ func (p *Parser) parseText(line []byte) (Ban, Verdict) {
 		line = line[:n-1]
 	}
 	// Every timestamp is read, not only those of ban lines, so that the
-	// journal line and the DST fall-back see the line just before them.
+	// DST fall-back sees the line just before them.
 	var st stamp
 	n, shape := parseStamp(line, &st)
 	var sec int64
 	var nsec int
 	if shape == shapeValid {
 		sec, nsec = p.instant(&st)
-		p.lastSec, p.lastNsec, p.haveLast = sec, nsec, true
+		p.lastSec, p.haveLast = sec, true
 	}
 
 	if !endsLikeBan(line[n:]) {
@@ -234,10 +245,9 @@ func (p *Parser) parseText(line []byte) (Ban, Verdict) {
 	case shapeInvalid:
 		return p.skip(BadTimestamp)
 	case shapeNone:
-		if !p.haveLast {
-			return p.skip(NoTimestamp)
-		}
-		sec, nsec = p.lastSec, p.lastNsec
+		// Never the time of the line before: a line without its own
+		// timestamp is a continuation or a forgery, not fail2ban's record.
+		return p.skip(NoTimestamp)
 	}
 	return Ban{
 		Time: time.Unix(sec, int64(nsec)).In(p.loc),

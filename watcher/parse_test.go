@@ -181,23 +181,54 @@ func TestParse_a_line_of_exactly_the_maximum_length_is_read(t *testing.T) {
 	}
 }
 
-func TestParse_journal_line_counts_at_the_time_of_the_last_timestamped_line(t *testing.T) {
+func TestParse_a_ban_line_without_its_own_timestamp_never_counts(t *testing.T) {
+	// Anyone who can get a line into the log without a timestamp (a
+	// continuation of another program's message, a forged line) must not
+	// borrow the time of the line before it: three of them after one
+	// genuine ban would otherwise make an offender of their address.
 	p := NewParser(ParserConfig{Location: time.UTC, Now: func() time.Time { return handNow }})
 	lines := []string{
-		"Mar 05 08:41:28 test.org fail2ban-server[11524]: fail2ban.actions        [11524]: NOTICE  [postfix-auth] Ban 192.0.2.2",
-		"2026-11-24 15:51:53,831 fail2ban.filter         [9091]: INFO    [sshd] Found 192.0.2.10 - 2026-11-24 15:51:53",
-		"# a comment line without timestamp",
-		"",
+		"2026-11-24 15:51:53,831 fail2ban.actions        [1]: NOTICE  [sshd] Ban 192.0.2.3",
+		"    fail2ban.actions        [1]: NOTICE  [sshd] Ban 192.0.2.3",
+		"fail2ban.actions        [1]: NOTICE  [sshd] Ban 192.0.2.3",
 		"host fail2ban[15699]: [postfix-sasl] Ban 192.0.2.3",
 	}
-	var b Ban
-	var v Verdict
-	for _, l := range lines {
-		b, v = p.Parse([]byte(l))
+	for i, l := range lines {
+		b, v := p.Parse([]byte(l))
+		if want := map[bool]Verdict{true: Countable, false: Skipped}[i == 0]; v != want {
+			t.Errorf("Parse(%q) = %v %+v, want %v", l, v, b, want)
+		}
 	}
-	want := time.Date(2026, 11, 24, 15, 51, 53, 831e6, time.UTC)
-	if v != Countable || b.Jail != "postfix-sasl" || b.Addr != netip.MustParseAddr("192.0.2.3") || !b.Time.Equal(want) {
-		t.Errorf("journal line = %v [%s] %s at %v, want Countable [postfix-sasl] 192.0.2.3 at %v", v, b.Jail, b.Addr, b.Time, want)
+	if got, want := p.Skipped(), map[SkipReason]uint64{NoTimestamp: 3}; !equalSkips(got, want) {
+		t.Errorf("Skipped() = %v, want %v", got, want)
+	}
+
+	pipe, tracker := newTestPipeline(3, time.Hour)
+	for _, l := range []string{lines[0], lines[1], lines[1], lines[1]} {
+		if o, ok := pipe.Line([]byte(l)); ok {
+			t.Errorf("one timestamped ban and three without made an offender: %+v", o)
+		}
+	}
+	if c := tracker.Candidates(); len(c) != 1 || c[0].Bans != 1 {
+		t.Errorf("candidates %v, want 192.0.2.3 with its one timestamped ban", c)
+	}
+}
+
+func TestParse_a_run_of_NUL_bytes_before_a_line_is_stripped(t *testing.T) {
+	// A crash leaves the tail of a log zero-filled; the line fail2ban
+	// appends after its restart follows the NUL block directly.
+	ban := "2026-11-24 15:51:53,831 fail2ban.actions        [1]: NOTICE  [sshd] Ban 192.0.2.3"
+	for _, n := range []int{1, 4096, MaxLineLength} {
+		b, v, p := parseOne(t, strings.Repeat("\x00", n)+ban, handNow)
+		if v != Countable || b.Addr != netip.MustParseAddr("192.0.2.3") || b.Jail != "sshd" {
+			t.Errorf("%d NUL bytes then a ban: %v %+v (skipped %v), want Countable [sshd] 192.0.2.3", n, v, b, p.Skipped())
+		}
+	}
+	// NUL bytes inside or after the text still make the line malformed.
+	for _, line := range []string{ban[:40] + "\x00" + ban[40:], "\x00\x00" + ban + "\x00"} {
+		if _, v, p := parseOne(t, line, handNow); v != Skipped || p.Skipped()[NULByte] != 1 {
+			t.Errorf("Parse(%q) = %v (skipped %v), want Skipped(nul-byte)", line, v, p.Skipped())
+		}
 	}
 }
 
@@ -259,7 +290,7 @@ func TestParse_every_combination_of_stamp_prefix_jail_address_and_ending(t *test
 		{"2026-11-24 15:51:53,831 ", time.Date(2026, 11, 24, 15, 51, 53, 831e6, time.UTC)},
 		{"2026-11-24T15:51:53.831000+00:00 ", time.Date(2026, 11, 24, 15, 51, 53, 831e6, time.UTC)},
 		{"Nov 24 15:51:53 ", time.Date(2026, 11, 24, 15, 51, 53, 0, time.UTC)},
-		{"", time.Date(2026, 11, 24, 15, 51, 50, 0, time.UTC)}, // the line before
+		{"", time.Time{}}, // never the time of the line before: skipped
 	}
 	prefixes := []string{
 		"fail2ban.actions        [9091]: NOTICE  ",
@@ -286,6 +317,7 @@ func TestParse_every_combination_of_stamp_prefix_jail_address_and_ending(t *test
 	}{{"Ban", Countable}, {"Unban", NotBan}, {"Restore Ban", NotBan}, {"Reban", NotBan}}
 
 	p := NewParser(ParserConfig{Location: time.UTC, Now: func() time.Time { return handNow }})
+	untimed := uint64(0)
 	for _, st := range stamps {
 		for _, prefix := range prefixes {
 			for _, jail := range jails {
@@ -295,8 +327,13 @@ func TestParse_every_combination_of_stamp_prefix_jail_address_and_ending(t *test
 							p.Parse([]byte("2026-11-24 15:51:50,000 fail2ban.filter         [1]: INFO    [sshd] Found 192.0.2.99 - 2026-11-24 15:51:50"))
 							line := st.text + prefix + "[" + jail + "] " + m.verb + " " + a.text + end
 							b, v := p.Parse([]byte(line))
-							if v != m.want {
-								t.Errorf("Parse(%q) = %v, want %v", line, v, m.want)
+							want := m.want
+							if want == Countable && st.text == "" {
+								want = Skipped
+								untimed++
+							}
+							if v != want {
+								t.Errorf("Parse(%q) = %v, want %v", line, v, want)
 								continue
 							}
 							if v == Countable && (b.Jail != jail || b.Addr != netip.MustParseAddr(a.want) || !b.Time.Equal(st.want)) {
@@ -308,8 +345,8 @@ func TestParse_every_combination_of_stamp_prefix_jail_address_and_ending(t *test
 			}
 		}
 	}
-	if s := p.Skipped(); len(s) != 0 {
-		t.Errorf("well-formed lines skipped: %v", s)
+	if s, want := p.Skipped(), map[SkipReason]uint64{NoTimestamp: untimed}; !equalSkips(s, want) {
+		t.Errorf("skipped %v, want only the %d ban lines without timestamp", s, untimed)
 	}
 }
 

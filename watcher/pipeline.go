@@ -1,6 +1,7 @@
 package watcher
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"time"
@@ -133,7 +134,7 @@ func (p *Pipeline) Stats() Stats {
 // on every core (see scan_parallel.go), with exactly the same decisions and
 // Stats.
 func ScanFiles(paths []string, p *Pipeline, onOffender func(Offender)) error {
-	return ScanFilesWith(paths, p, onOffender, ScanOptions{})
+	return ScanFilesWith(context.Background(), paths, p, onOffender, ScanOptions{})
 }
 
 // ScanOptions tune ScanFilesWith.
@@ -145,8 +146,10 @@ type ScanOptions struct {
 	Progress *progress.Options
 }
 
-// ScanFilesWith is ScanFiles with options.
-func ScanFilesWith(paths []string, p *Pipeline, onOffender func(Offender), opt ScanOptions) error {
+// ScanFilesWith is ScanFiles with options and a context: once ctx ends it
+// stops between two reads and returns ctx's error, with p holding what was
+// read so far.
+func ScanFilesWith(ctx context.Context, paths []string, p *Pipeline, onOffender func(Offender), opt ScanOptions) error {
 	var rep *readProgress
 	if opt.Progress != nil {
 		var total int64
@@ -162,7 +165,7 @@ func ScanFilesWith(paths []string, p *Pipeline, onOffender func(Offender), opt S
 	}
 	c := defaultChunking()
 	for _, path := range paths {
-		if err := scanPath(path, p, onOffender, c, rep); err != nil {
+		if err := scanPath(ctx, path, p, onOffender, c, rep); err != nil {
 			return err
 		}
 	}
@@ -171,11 +174,12 @@ func ScanFilesWith(paths []string, p *Pipeline, onOffender func(Offender), opt S
 
 // scanFile reads one file with the same line splitting as the Follower,
 // reporting the bytes read to rep unless it is nil.
-func scanFile(path string, p *Pipeline, onOffender func(Offender), rep *readProgress) error {
+func scanFile(ctx context.Context, path string, p *Pipeline, onOffender func(Offender), rep *readProgress) error {
 	f, err := NewFollower(FollowConfig{Path: path, MaxLine: MaxLineLength})
 	if err != nil {
 		return err
 	}
+	f.ctx = ctx
 	lf, err := openAt(path, 0)
 	if err != nil {
 		return err

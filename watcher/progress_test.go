@@ -2,6 +2,7 @@ package watcher
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -173,7 +174,7 @@ func TestScanWithProgressReportsTheBytesOfEveryFileAndDecidesTheSame(t *testing.
 			want := scanSequential(t, sp, old+".gz", cur)
 			p := sp.pipeline()
 			var got []Offender
-			if err := ScanFilesWith([]string{old + ".gz", cur}, p, func(o Offender) { got = append(got, o) }, ScanOptions{Progress: tc.opt(&term, &logs)}); err != nil {
+			if err := ScanFilesWith(context.Background(), []string{old + ".gz", cur}, p, func(o Offender) { got = append(got, o) }, ScanOptions{Progress: tc.opt(&term, &logs)}); err != nil {
 				t.Fatal(err)
 			}
 			requireSame(t, tc.name, want, scanResult{offenders: got, stats: p.Stats(), state: p.parser.state()})

@@ -20,8 +20,7 @@ import (
 //   - A chunk is a run of whole lines (it starts just after a newline), split
 //     and cut exactly as the Follower splits them.
 //   - A Parser's only state that changes what it returns is the instant of
-//     the last timestamped line (for timestamp-less lines and the DST
-//     fall-back) and the year it inferred for the last syslog day (see
+//     the last timestamped line (for the DST fall-back) and the year it inferred for the last syslog day (see
 //     parseState); its zone cache only memoises. Each chunk's Parser is
 //     primed with the state the last timestamped line before the chunk
 //     gives, and the merger checks that state against the one the previous
@@ -60,17 +59,16 @@ const primeWindow = MaxLineLength + 2
 // change a later line's result.
 type parseState struct {
 	lastSec  int64
-	lastNsec int
 	haveLast bool
 	years    yearCache
 }
 
 func (p *Parser) state() parseState {
-	return parseState{lastSec: p.lastSec, lastNsec: p.lastNsec, haveLast: p.haveLast, years: p.years}
+	return parseState{lastSec: p.lastSec, haveLast: p.haveLast, years: p.years}
 }
 
 func (p *Parser) setState(s parseState) {
-	p.lastSec, p.lastNsec, p.haveLast, p.years = s.lastSec, s.lastNsec, s.haveLast, s.years
+	p.lastSec, p.haveLast, p.years = s.lastSec, s.haveLast, s.years
 }
 
 // fork returns a Parser with p's configuration, state and caches and no
@@ -107,7 +105,7 @@ func (r *chunkResult) reset(start, end int64, initial parseState) {
 
 // scanPath scans one file, in parallel when it is plain and big enough,
 // reporting the bytes read to rep unless it is nil.
-func scanPath(path string, p *Pipeline, onOffender func(Offender), c chunking, rep *readProgress) error {
+func scanPath(ctx context.Context, path string, p *Pipeline, onOffender func(Offender), c chunking, rep *readProgress) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("opening log %s: %w", path, err)
@@ -118,18 +116,18 @@ func scanPath(path string, p *Pipeline, onOffender func(Offender), c chunking, r
 		return fmt.Errorf("inspecting log %s: %w", path, err)
 	}
 	if !fi.Mode().IsRegular() || fi.Size() < c.minSize || fi.Size() == 0 {
-		return scanFile(path, p, onOffender, rep)
+		return scanFile(ctx, path, p, onOffender, rep)
 	}
 	gz, err := startsWithGzip(f)
 	if err != nil {
 		return fmt.Errorf("reading log %s: %w", path, err)
 	}
 	if gz {
-		return scanFile(path, p, onOffender, rep)
+		return scanFile(ctx, path, p, onOffender, rep)
 	}
 	// How many chunks were parsed twice only matters to the tests, which
 	// prove that priming makes it rare.
-	if _, err := scanParallel(f, fi.Size(), p, onOffender, c, rep); err != nil {
+	if _, err := scanParallel(ctx, f, fi.Size(), p, onOffender, c, rep); err != nil {
 		return fmt.Errorf("scanning %s: %w", path, err)
 	}
 	return nil
@@ -137,8 +135,8 @@ func scanPath(path string, p *Pipeline, onOffender func(Offender), c chunking, r
 
 // scanParallel scans the first size bytes of r through p and returns how
 // many chunks it had to parse again because their primed state was wrong.
-func scanParallel(r io.ReaderAt, size int64, p *Pipeline, onOffender func(Offender), c chunking, rep *readProgress) (reparsed int, err error) {
-	bounds, err := chunkBounds(r, size, c.chunk)
+func scanParallel(parent context.Context, r io.ReaderAt, size int64, p *Pipeline, onOffender func(Offender), c chunking, rep *readProgress) (reparsed int, err error) {
+	bounds, err := chunkBounds(parent, r, size, c.chunk)
 	if err != nil {
 		return 0, err
 	}
@@ -148,7 +146,7 @@ func scanParallel(r io.ReaderAt, size int64, p *Pipeline, onOffender func(Offend
 	for k := range results {
 		results[k] = make(chan *chunkResult, 1)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	g, ctx := errgroup.WithContext(ctx)
 	jobs := make(chan int)
@@ -180,7 +178,7 @@ func scanParallel(r io.ReaderAt, size int64, p *Pipeline, onOffender func(Offend
 				default:
 					res = &chunkResult{}
 				}
-				parseChunk(r, bounds[k], bounds[k+1], base, p, buf, res)
+				parseChunk(ctx, r, bounds[k], bounds[k+1], base, p, buf, res)
 				err := res.err // res belongs to the merger once sent
 				results[k] <- res
 				if err != nil {
@@ -210,7 +208,7 @@ func scanParallel(r io.ReaderAt, size int64, p *Pipeline, onOffender func(Offend
 				q.setState(state)
 				start, end := res.start, res.end
 				res = &chunkResult{}
-				parseChunkFrom(r, start, end, q, p, nil, res)
+				parseChunkFrom(ctx, r, start, end, q, p, nil, res)
 				reparsed++
 				if res.err != nil {
 					return res.err
@@ -234,13 +232,16 @@ func scanParallel(r io.ReaderAt, size int64, p *Pipeline, onOffender func(Offend
 	if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) {
 		return reparsed, err
 	}
+	if err := parent.Err(); err != nil {
+		return reparsed, err // stopped: what was merged is not the whole file
+	}
 	return reparsed, mergeErr
 }
 
 // chunkBounds splits [0, size) into chunks of about chunk bytes that each
 // start just after a newline: bounds[k] is where chunk k starts, the last
 // element is size. A line longer than chunk makes its chunk longer.
-func chunkBounds(r io.ReaderAt, size, chunk int64) ([]int64, error) {
+func chunkBounds(ctx context.Context, r io.ReaderAt, size, chunk int64) ([]int64, error) {
 	chunk = max(chunk, 1)
 	bounds := []int64{0}
 	buf := make([]byte, 4096)
@@ -250,7 +251,7 @@ func chunkBounds(r io.ReaderAt, size, chunk int64) ([]int64, error) {
 			break
 		}
 		// The chunk ends just after the first newline at or after at-1.
-		end, err := nextLineStart(r, at-1, size, buf)
+		end, err := nextLineStart(ctx, r, at-1, size, buf)
 		if err != nil {
 			return nil, err
 		}
@@ -265,8 +266,11 @@ func chunkBounds(r io.ReaderAt, size, chunk int64) ([]int64, error) {
 
 // nextLineStart returns the offset just after the first newline at or after
 // from, or size if there is none.
-func nextLineStart(r io.ReaderAt, from, size int64, buf []byte) (int64, error) {
+func nextLineStart(ctx context.Context, r io.ReaderAt, from, size int64, buf []byte) (int64, error) {
 	for off := from; off < size; {
+		if err := ctx.Err(); err != nil {
+			return 0, err // a huge file without a newline takes a while
+		}
 		n := min(int64(len(buf)), size-off)
 		if _, err := r.ReadAt(buf[:n], off); err != nil {
 			return 0, fmt.Errorf("reading at %d: %w", off, err)
@@ -281,7 +285,7 @@ func nextLineStart(r io.ReaderAt, from, size int64, buf []byte) (int64, error) {
 
 // parseChunk primes a Parser forked from base for the chunk [start, end)
 // and parses the chunk with it.
-func parseChunk(r io.ReaderAt, start, end int64, base *Parser, p *Pipeline, buf []byte, res *chunkResult) {
+func parseChunk(ctx context.Context, r io.ReaderAt, start, end int64, base *Parser, p *Pipeline, buf []byte, res *chunkResult) {
 	q := base.fork()
 	if start > 0 {
 		s, err := primedState(r, start, base, buf)
@@ -292,7 +296,7 @@ func parseChunk(r io.ReaderAt, start, end int64, base *Parser, p *Pipeline, buf 
 		}
 		q.setState(s)
 	}
-	parseChunkFrom(r, start, end, q, p, buf, res)
+	parseChunkFrom(ctx, r, start, end, q, p, buf, res)
 }
 
 // primedState guesses the Parser state at start, which must follow a
@@ -327,7 +331,11 @@ func lastStamped(win []byte, whole bool, base *Parser) (parseState, bool) {
 			return parseState{}, false // the line may begin before win
 		}
 		primer.haveLast = false
-		primer.Parse(win[i+1:])
+		line := win[i+1:]
+		if z := bytes.LastIndexByte(line, 0); z >= 0 {
+			line = line[z+1:] // a NUL ends a line too (see lineSplitter)
+		}
+		primer.Parse(line)
 		if primer.haveLast {
 			return primer.state(), true
 		}
@@ -341,12 +349,12 @@ func lastStamped(win []byte, whole bool, base *Parser) (parseState, bool) {
 // parseChunkFrom parses the lines of [start, end) with q and decides and
 // counts them as Pipeline.Line does, without the Tracker. buf, when big
 // enough, holds the whole chunk; otherwise the chunk is read in pieces.
-func parseChunkFrom(r io.ReaderAt, start, end int64, q *Parser, p *Pipeline, buf []byte, res *chunkResult) {
+func parseChunkFrom(ctx context.Context, r io.ReaderAt, start, end int64, q *Parser, p *Pipeline, buf []byte, res *chunkResult) {
 	res.reset(start, end, q.state())
 	if int64(len(buf)) < min(end-start, 1<<20) {
 		buf = make([]byte, min(end-start, 1<<20))
 	}
-	res.err = eachLine(r, start, end, buf, func(line []byte, plain bool) {
+	res.err = eachLine(ctx, r, start, end, buf, func(line []byte, plain bool) {
 		var ban Ban
 		var verdict Verdict
 		if plain && len(line) <= MaxLineLength {
@@ -365,10 +373,14 @@ func parseChunkFrom(r io.ReaderAt, start, end int64, q *Parser, p *Pipeline, buf
 }
 
 // eachLine calls fn with every line of [start, end) of r, reading it in
-// pieces of len(buf) bytes. A line is only valid during the call.
-func eachLine(r io.ReaderAt, start, end int64, buf []byte, fn func(line []byte, plain bool)) error {
+// pieces of len(buf) bytes, until ctx ends. A line is only valid during the
+// call.
+func eachLine(ctx context.Context, r io.ReaderAt, start, end int64, buf []byte, fn func(line []byte, plain bool)) error {
 	var sp lineSplitter
 	for off := start; off < end; {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		n := min(int64(len(buf)), end-off)
 		block := buf[:n]
 		if _, err := r.ReadAt(block, off); err != nil {
@@ -378,52 +390,20 @@ func eachLine(r io.ReaderAt, start, end int64, buf []byte, fn func(line []byte, 
 			return fmt.Errorf("reading at %d: %w", off, err)
 		}
 		off += n
-		sp.feed(block, fn)
+		// A piece is checked at once, far faster than line by line: fn's
+		// plain says the line holds only ASCII other than NUL, so the
+		// Parser need not check it. A line carried over from the piece
+		// before is not known to be.
+		plain, carried, first := plainASCII(block), len(sp.partial) > 0 || sp.cut, true
+		sp.feed(block, MaxLineLength+1, func(line []byte, _ int, _ bool) {
+			fn(line, plain && !(first && carried))
+			first = false
+		})
 	}
-	sp.finish(fn)
+	if line, _, ok := sp.finish(); ok {
+		fn(line, false)
+	}
 	return nil
-}
-
-// lineSplitter splits consecutive pieces of a log into lines, cut to
-// MaxLineLength+1 bytes, exactly as the Follower does; finish passes a last
-// line that has no newline. fn's plain says the line is known to hold only
-// ASCII other than NUL, so the Parser need not check it: each piece is
-// checked at once, far faster than line by line.
-type lineSplitter struct {
-	partial []byte // a line begun in an earlier piece, at most the limit
-	cut     bool   // partial lost bytes
-}
-
-func (sp *lineSplitter) feed(block []byte, fn func(line []byte, plain bool)) {
-	const limit = MaxLineLength + 1
-	plain := plainASCII(block)
-	for {
-		i := bytes.IndexByte(block, '\n')
-		if i < 0 {
-			break
-		}
-		text := block[:i]
-		block = block[i+1:]
-		if len(sp.partial) > 0 || sp.cut {
-			sp.partial, _ = appendCapped(sp.partial, text, limit)
-			fn(sp.partial, false)
-			sp.partial, sp.cut = sp.partial[:0], false
-			continue
-		}
-		if len(text) > limit {
-			text = text[:limit]
-		}
-		fn(text, plain)
-	}
-	var c bool
-	sp.partial, c = appendCapped(sp.partial, block, limit)
-	sp.cut = sp.cut || c
-}
-
-func (sp *lineSplitter) finish(fn func(line []byte, plain bool)) {
-	if len(sp.partial) > 0 || sp.cut {
-		fn(sp.partial, false)
-	}
 }
 
 // plainASCII reports whether b holds only ASCII bytes and no NUL.

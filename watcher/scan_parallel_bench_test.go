@@ -2,6 +2,7 @@ package watcher
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -44,8 +45,10 @@ func BenchmarkScanFiles1M(b *testing.B) {
 		name string
 		scan func(*Pipeline, func(Offender)) error
 	}{
-		{"sequential", func(p *Pipeline, f func(Offender)) error { return scanFile(path, p, f, nil) }},
-		{"parallel", func(p *Pipeline, f func(Offender)) error { return scanPath(path, p, f, defaultChunking(), nil) }},
+		{"sequential", func(p *Pipeline, f func(Offender)) error { return scanFile(context.Background(), path, p, f, nil) }},
+		{"parallel", func(p *Pipeline, f func(Offender)) error {
+			return scanPath(context.Background(), path, p, f, defaultChunking(), nil)
+		}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			b.ReportAllocs()

@@ -1,6 +1,7 @@
 package watcher
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"os"
@@ -42,7 +43,7 @@ func scanSequential(t *testing.T, sp scanPolicy, paths ...string) scanResult {
 	p := sp.pipeline()
 	var res scanResult
 	for _, path := range paths {
-		if err := scanFile(path, p, func(o Offender) { res.offenders = append(res.offenders, o) }, nil); err != nil {
+		if err := scanFile(context.Background(), path, p, func(o Offender) { res.offenders = append(res.offenders, o) }, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -56,7 +57,7 @@ func scanChunked(t *testing.T, sp scanPolicy, c chunking, paths ...string) scanR
 	p := sp.pipeline()
 	var res scanResult
 	for _, path := range paths {
-		if err := scanPath(path, p, func(o Offender) { res.offenders = append(res.offenders, o) }, c, nil); err != nil {
+		if err := scanPath(context.Background(), path, p, func(o Offender) { res.offenders = append(res.offenders, o) }, c, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -137,7 +138,7 @@ func allBounds(t *testing.T, chunk int64, paths ...string) [][]int64 {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := chunkBounds(f, fi.Size(), chunk)
+		b, err := chunkBounds(context.Background(), f, fi.Size(), chunk)
 		f.Close()
 		if err != nil {
 			t.Fatal(err)
@@ -195,7 +196,7 @@ func berlinFallBack() string {
 					line(clock, "NOTICE  [sshd] Ban 192.0.2.10")
 				case pass == 2 && s == 0 && m%20 == 5: // 02:05, 02:25, 02:45 CET
 					line(clock, "NOTICE  [sshd] Ban 192.0.2.10")
-					b.WriteString("vm fail2ban[15699]: [postfix-sasl] Ban 192.0.2.11\n")
+					fmt.Fprintf(&b, "2026-10-25T%s.123 vm fail2ban[15699]: [postfix-sasl] Ban 192.0.2.11\n", clock)
 				case s == 30 && m%7 == 0:
 					line(clock, "NOTICE  [nginx-http-auth] Ban 2001:db8::bad:1")
 				case s == 20:
@@ -226,7 +227,7 @@ func TestParallelScanMatchesSequentialAcrossTheBerlinFallBack(t *testing.T) {
 		// The reference itself must place the repeated hour right: bans of
 		// 192.0.2.10 are 20 minutes apart in real time (35 across the
 		// fall-back), so a 30-minute window never catches three of them,
-		// while reading 02:05 CET as 02:05 CEST would; the timestamp-less
+		// while reading 02:05 CET as 02:05 CEST would; the syslog-stamped
 		// bans of 192.0.2.11 count at 02:05, 02:25 and 02:45 CET.
 		var first11 time.Time
 		for _, o := range want.offenders {
@@ -274,6 +275,10 @@ func awkwardLines() string {
 	b.WriteString("2027-01-02 00:03:10,000 fail2ban.actions        [9091]: NOTICE  [sshd] Ban 2001:db8::1\x00\n")
 	b.WriteString("2027-01-02 00:03:20,000 fail2ban.actions        [9091]: NOTICE  [sshd] Ban 2001:db8::1 \xff\xfe\n")
 	b.WriteString("2027-01-02 00:03:30,000 höst fail2ban.actions[9723]: NOTICE [sshd] Ban 2001:db8::1\n")
+	// A crash-zeroed block cutting a line, and one at a line start: the
+	// line written after each still counts.
+	b.WriteString("2027-01-02 00:03:31,000 fail2ban.act" + strings.Repeat("\x00", 3000) + "2027-01-02 00:03:32,000 fail2ban.actions        [9091]: NOTICE  [sshd] Ban 2001:db8::1\n")
+	b.WriteString(strings.Repeat("\x00", 5000) + "\n" + strings.Repeat("\x00", 700) + "2027-01-02 00:03:33,000 fail2ban.actions        [9091]: NOTICE  [sshd] Ban 2001:db8::1\n")
 	b.WriteString("vm fail2ban[15699]: [sshd] Ban 2001:db8::1\n")
 	long := strings.Repeat("x", MaxLineLength+10)
 	b.WriteString("2027-01-02 00:04:00,000 " + long + " NOTICE  [sshd] Ban 192.0.2.77\n")
@@ -315,16 +320,21 @@ func TestParallelScanMatchesSequentialOnAwkwardLines(t *testing.T) {
 }
 
 func TestParallelScanCarriesTheParserStateAcrossFiles(t *testing.T) {
-	// The second file starts with a timestamp-less ban: it counts at the
-	// time of the first file's last line, in both paths.
-	first := writeLog(t, "fail2ban.log.1", "2026-11-24 10:00:00,000 fail2ban.actions        [9091]: NOTICE  [sshd] Ban 192.0.2.5\n"+
-		"2026-11-24 10:00:05,000 fail2ban.actions        [9091]: NOTICE  [sshd] Ban 192.0.2.5\n")
-	second := writeLog(t, "fail2ban.log", "vm fail2ban[15699]: [sshd] Ban 192.0.2.5\n"+
-		"2026-11-24 10:00:10,000 fail2ban.actions        [9091]: NOTICE  [sshd] Ban 192.0.2.6\n")
-	sp := scanPolicy{loc: time.UTC, now: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC), threshold: 3, window: time.Minute}
+	// The first file ends late in the first pass of Berlin's repeated hour;
+	// the second starts early in it again: only the state carried over
+	// from the first file places its bans in the second pass, in both paths.
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := writeLog(t, "fail2ban.log.1", "2026-10-25 02:40:00,000 fail2ban.actions        [9091]: NOTICE  [sshd] Ban 192.0.2.5\n"+
+		"2026-10-25 02:59:59,000 fail2ban.filter         [9091]: INFO    [sshd] Found 192.0.2.5 - 2026-10-25 02:59:59\n")
+	second := writeLog(t, "fail2ban.log", "2026-10-25 02:10:00,000 fail2ban.actions        [9091]: NOTICE  [sshd] Ban 192.0.2.5\n"+
+		"2026-10-25 02:20:00,000 fail2ban.actions        [9091]: NOTICE  [sshd] Ban 192.0.2.5\n")
+	sp := scanPolicy{loc: berlin, now: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC), threshold: 3, window: time.Hour}
 	want := scanSequential(t, sp, first, second)
-	if len(want.offenders) != 1 || want.offenders[0].Last != time.Date(2026, 11, 24, 10, 0, 5, 0, time.UTC) {
-		t.Fatalf("sequential scan: offenders %v, want 192.0.2.5 last banned at 10:00:05", want.offenders)
+	if len(want.offenders) != 1 || !want.offenders[0].Last.Equal(time.Date(2026, 10, 25, 1, 20, 0, 0, time.UTC)) {
+		t.Fatalf("sequential scan: offenders %v, want 192.0.2.5 last banned at 01:20 UTC (02:20 CET)", want.offenders)
 	}
 	requireSameForEveryChunking(t, sp, first, second)
 }
@@ -353,7 +363,7 @@ func TestChunkBoundsStartEveryChunkAfterANewline(t *testing.T) {
 	}
 	defer f.Close()
 	for chunk := int64(1); chunk <= int64(len(content))+1; chunk++ {
-		bounds, err := chunkBounds(f, int64(len(content)), chunk)
+		bounds, err := chunkBounds(context.Background(), f, int64(len(content)), chunk)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -406,11 +416,11 @@ func reparsedChunks(t *testing.T, sp scanPolicy, path string) (reparsed, chunks 
 		t.Fatal(err)
 	}
 	c := chunking{chunk: 1, workers: 2, ahead: 4}
-	bounds, err := chunkBounds(f, fi.Size(), c.chunk)
+	bounds, err := chunkBounds(context.Background(), f, fi.Size(), c.chunk)
 	if err != nil {
 		t.Fatal(err)
 	}
-	reparsed, err = scanParallel(f, fi.Size(), sp.pipeline(), func(Offender) {}, c, nil)
+	reparsed, err = scanParallel(context.Background(), f, fi.Size(), sp.pipeline(), func(Offender) {}, c, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

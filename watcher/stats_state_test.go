@@ -32,12 +32,12 @@ func TestStatsSurviveAStopAndARestartCountsOnFromThem(t *testing.T) {
 		ban{now.Add(time.Second), "recidive", "192.0.2.8"})
 	writeRaw(t, path, ban{now.Add(2 * time.Second), "sshd", "999.1.2.3"}.line(), "zero\x00filled")
 	r := startWatcher(t, cfg, nil)
-	r.waitLines(t, 8)
+	r.waitLines(t, 9) // a NUL ends a line: "zero\x00" is skipped, "filled" is a line of its own
 	running := r.w.Stats()
 	r.stop(t)
 
 	want := Stats{
-		Lines: 8, Bans: 2, Filtered: 1,
+		Lines: 9, Bans: 2, Filtered: 1,
 		BansByJail:  map[string]uint64{"sshd": 1, "postfix-sasl": 1},
 		Skipped:     map[SkipReason]uint64{BadAddress: 1, NULByte: 1},
 		LastBan:     running.LastBan,
@@ -62,9 +62,9 @@ func TestStatsSurviveAStopAndARestartCountsOnFromThem(t *testing.T) {
 	appendLog(t, path, ban{now.Add(3 * time.Second), "dovecot", "2001:db8::8"})
 	writeRaw(t, path, "\xff\xfe not text")
 	r = startWatcher(t, cfg, nil)
-	r.waitLines(t, 11)
+	r.waitLines(t, 12)
 	got := r.w.Stats()
-	if got.Lines != 11 || got.Bans != 3 || got.Filtered != 1 ||
+	if got.Lines != 12 || got.Bans != 3 || got.Filtered != 1 ||
 		!reflect.DeepEqual(got.BansByJail, map[string]uint64{"sshd": 1, "postfix-sasl": 1, "dovecot": 1}) ||
 		!reflect.DeepEqual(got.Skipped, map[SkipReason]uint64{BadAddress: 1, NULByte: 1, InvalidUTF8: 1}) ||
 		!strings.Contains(got.LastBanLine, "[dovecot] Ban 2001:db8::8") {
@@ -131,13 +131,13 @@ func TestAReloadWithANewTimeZoneKeepsTheSkipCounts(t *testing.T) {
 	cfg := testConfig(t, path, 5, time.Hour)
 	writeRaw(t, path, ban{time.Now(), "sshd", "999.1.2.3"}.line(), "zero\x00filled")
 	r := startWatcher(t, cfg, nil)
-	r.waitLines(t, 2)
+	r.waitLines(t, 3) // a NUL ends a line: "zero\x00" is skipped, "filled" is a line of its own
 	// A new zone brings a new Parser, which holds the skip counts: the
 	// old one's must not be lost with it.
 	cfg.Location = time.FixedZone("UTC+2", 2*60*60)
 	r.w.Reload(cfg)
 	writeRaw(t, path, "\xff\xfe not text")
-	r.waitLines(t, 3)
+	r.waitLines(t, 4)
 	want := map[SkipReason]uint64{BadAddress: 1, NULByte: 1, InvalidUTF8: 1}
 	if got := r.w.Stats().Skipped; !reflect.DeepEqual(got, want) {
 		t.Errorf("Stats.Skipped after a reload with a new zone = %v, want %v", got, want)

@@ -59,7 +59,7 @@ func TestTimestamp_dst_fall_back_is_resolved_against_the_previous_line(t *testin
 		{"second_occurrence_seen_through_non_ban_lines", [][]byte{banAt("2026-10-25 01:50:00,000"), foundAt("2026-10-25 02:40:00,000"), foundAt("2026-10-25 02:10:00,000"), banAt("2026-10-25 02:20:00,000")}, utc(1, 20, 0)},
 		{"slightly_out_of_order_line_stays_in_the_first_pass", [][]byte{foundAt("2026-10-25 02:59:59,000"), banAt("2026-10-25 02:59:58,000")}, utc(0, 59, 58)},
 		{"after_the_fold", [][]byte{foundAt("2026-10-25 02:59:59,000"), banAt("2026-10-25 03:00:00,000")}, utc(2, 0, 0)},
-		{"journal_line_inside_the_second_pass", [][]byte{foundAt("2026-10-25 02:59:59,000"), foundAt("2026-10-25 02:15:00,000"), []byte("host fail2ban[1]: [sshd] Ban 192.0.2.1")}, utc(1, 15, 0)},
+		{"syslog_line_inside_the_second_pass", [][]byte{foundAt("2026-10-25 02:59:59,000"), foundAt("2026-10-25 02:15:00,000"), []byte("2026-10-25T02:16:00 host fail2ban[1]: [sshd] Ban 192.0.2.1")}, utc(1, 16, 0)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -73,7 +74,7 @@ func scan(cfg *config.Config, files []string) ([]watcher.Offender, watcher.Stats
 	var offenders []watcher.Offender
 	// Years of rotated logs take a while: progress goes to stderr (a live
 	// line on a terminal), never to the table on stdout.
-	err := watcher.ScanFilesWith(watcher.OldestFirst(files), p, func(o watcher.Offender) {
+	err := watcher.ScanFilesWith(context.Background(), watcher.OldestFirst(files), p, func(o watcher.Offender) {
 		i, seen := byAddr[o.Addr]
 		if !seen {
 			byAddr[o.Addr] = len(offenders)

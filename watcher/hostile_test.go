@@ -1,0 +1,235 @@
+package watcher
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// hostileCase is a log holding one kind of damage between genuine ban
+// lines: every reader must skip the damage, count it, and never lose the
+// line after it.
+type hostileCase struct {
+	name    string
+	content string
+	reason  SkipReason // the damage is counted as this
+	want    []string   // addresses counted, in order
+}
+
+func hostileCases() []hostileCase {
+	at := time.Date(2026, 11, 24, 15, 51, 53, 0, time.UTC)
+	ban := func(n int) string { return banLine(at.Add(time.Duration(n)*time.Second), "sshd", n) }
+	nul := strings.Repeat("\x00", 4096)
+	return []hostileCase{
+		{"nul_block_at_a_line_start_then_a_ban", ban(1) + "\n" + nul + ban(2) + "\n", NULByte, []string{"192.0.2.2", "192.0.2.3"}},
+		{"nul_block_cutting_a_line_then_a_ban", ban(1) + "\n" + ban(4)[:50] + nul + ban(2) + "\n", NULByte, []string{"192.0.2.2", "192.0.2.3"}},
+		{"nul_block_bigger_than_a_line_then_a_ban", ban(1) + "\n" + ban(4)[:50] + strings.Repeat(nul, 40) + ban(2) + "\n" + ban(3) + "\n", NULByte, []string{"192.0.2.2", "192.0.2.3", "192.0.2.4"}},
+		{"nul_block_then_a_newline", ban(1) + "\n" + nul + "\n" + ban(2) + "\n", NULByte, []string{"192.0.2.2", "192.0.2.3"}},
+		{"invalid_utf8_in_a_jail_name", strings.Replace(ban(1), "sshd", "ss\xffhd", 1) + "\n" + ban(2) + "\n", InvalidUTF8, []string{"192.0.2.3"}},
+		{"over_long_line", ban(1) + "\n" + strings.Repeat("x", 3*MaxLineLength) + "\n" + ban(2) + "\n", TooLong, []string{"192.0.2.2", "192.0.2.3"}},
+		{"forged_lines_without_timestamp", ban(1) + "\n" + strings.Repeat("    fail2ban.actions        [1]: NOTICE  [sshd] Ban 192.0.2.9\n", 3) + ban(2) + "\n", NoTimestamp, []string{"192.0.2.2", "192.0.2.3"}},
+	}
+}
+
+// countingReader runs lines through a Parser and keeps the addresses it
+// counted.
+type countingReader struct {
+	p     *Parser
+	addrs []string
+}
+
+func (c *countingReader) line(text []byte) {
+	if b, v := c.p.Parse(text); v == Countable {
+		c.addrs = append(c.addrs, b.Addr.String())
+	}
+}
+
+func checkHostile(t *testing.T, tc hostileCase, addrs []string, skipped map[SkipReason]uint64) {
+	t.Helper()
+	if strings.Join(addrs, " ") != strings.Join(tc.want, " ") {
+		t.Errorf("counted %v, want %v", addrs, tc.want)
+	}
+	if skipped[tc.reason] == 0 {
+		t.Errorf("skipped %v, want the damage counted as %v", skipped, tc.reason)
+	}
+}
+
+func TestScanFiles_skips_damaged_lines_and_never_loses_the_next_one(t *testing.T) {
+	for _, tc := range hostileCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			path := writeLog(t, "fail2ban.log", tc.content)
+			sp := scanPolicy{loc: time.UTC, now: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC), threshold: 1, window: time.Hour}
+			for _, how := range []string{"sequential", "parallel"} {
+				t.Run(how, func(t *testing.T) {
+					var res scanResult
+					if how == "sequential" {
+						res = scanSequential(t, sp, path)
+					} else {
+						res = scanChunked(t, sp, chunking{minSize: 0, chunk: 100, workers: 3, ahead: 4}, path)
+					}
+					var addrs []string
+					for _, o := range res.offenders {
+						addrs = append(addrs, o.Addr.String())
+					}
+					checkHostile(t, tc, addrs, res.stats.Skipped)
+				})
+			}
+		})
+	}
+}
+
+func TestFollower_skips_damaged_lines_and_never_loses_the_next_one(t *testing.T) {
+	for _, tc := range hostileCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "fail2ban.log")
+			if err := os.WriteFile(path, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			c := startFollower(t, FollowConfig{Path: path, MaxLine: MaxLineLength})
+			w := newLogWriter(t, path)
+			w.raw(tc.content)
+			r := &countingReader{p: NewParser(ParserConfig{Location: time.UTC})}
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				r.addrs = nil
+				r.p = NewParser(ParserConfig{Location: time.UTC})
+				c.mu.Lock()
+				for _, l := range c.lines {
+					r.line(l.Text)
+				}
+				c.mu.Unlock()
+				if len(r.addrs) >= len(tc.want) || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			checkHostile(t, tc, r.addrs, r.p.Skipped())
+		})
+	}
+}
+
+// TestScanFiles_reads_a_never_ending_line_in_bounded_memory scans a line of
+// 64 MiB: it is skipped as too long, the line after it counts, and the
+// scan never holds more than a few MiB.
+func TestScanFiles_reads_a_never_ending_line_in_bounded_memory(t *testing.T) {
+	at := time.Date(2026, 11, 24, 15, 51, 53, 0, time.UTC)
+	path := filepath.Join(t.TempDir(), "fail2ban.log")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	piece := []byte(strings.Repeat("fail2ban.actions [1]: NOTICE [sshd] Ban 192.0.2.9 ", 1<<10))
+	for written := 0; written < 64<<20; written += len(piece) {
+		if _, err := f.Write(piece); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.WriteString("\n" + banLine(at, "sshd", 1) + "\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, how := range []string{"sequential", "parallel"} {
+		t.Run(how, func(t *testing.T) {
+			p, tracker := newTestPipeline(3, time.Hour)
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			if how == "sequential" {
+				err = scanFile(context.Background(), path, p, func(Offender) {}, nil)
+			} else {
+				err = scanPath(context.Background(), path, p, func(Offender) {}, chunking{minSize: 0, chunk: 2 << 20, workers: 2, ahead: 4}, nil)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			runtime.ReadMemStats(&after)
+			if grew := after.TotalAlloc - before.TotalAlloc; grew > 24<<20 {
+				t.Errorf("scanning a 64 MiB line allocated %d MiB, want it bounded by the line limit", grew>>20)
+			}
+			st := p.Stats()
+			if st.Skipped[TooLong] != 1 || st.Bans != 1 {
+				t.Errorf("skipped %v, %d bans; want the long line too-long and the next one counted", st.Skipped, st.Bans)
+			}
+			if c := tracker.Candidates(); len(c) != 1 || c[0].Addr != netip.MustParseAddr("192.0.2.2") {
+				t.Errorf("tracked %v, want 192.0.2.2", c)
+			}
+		})
+	}
+}
+
+// endless is a log that never ends and never holds a newline.
+const endless = "/dev/zero"
+
+func TestFollower_on_an_endless_log_stops_when_its_context_ends(t *testing.T) {
+	f, err := NewFollower(FollowConfig{Path: endless, MaxLine: MaxLineLength})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx, func([]Line) error { return nil }) }()
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run = %v, want nil after the context ended", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Follower.Run still reading /dev/zero 30 s after its context ended")
+	}
+}
+
+func TestScanFilesContext_on_an_endless_log_stops_when_its_context_ends(t *testing.T) {
+	p, _ := newTestPipeline(3, time.Hour)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ScanFilesWith(ctx, []string{endless}, p, func(Offender) {}, ScanOptions{}) }()
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		if err == nil || ctx.Err() == nil {
+			t.Errorf("ScanFilesWith = %v, want the context's error", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("ScanFilesWith still reading /dev/zero 30 s after its context ended")
+	}
+	if st := p.Stats(); st.Skipped[NULByte] != 1 {
+		t.Errorf("skipped %v, want the endless NUL run counted once as nul-byte", st.Skipped)
+	}
+}
+
+func TestWatcher_on_an_endless_log_stops_when_its_context_ends_and_saves_its_state(t *testing.T) {
+	dir := t.TempDir()
+	w, err := New(Config{Logs: []string{endless}, StateDir: dir, Threshold: 3, Window: time.Hour, Location: time.UTC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx, func(Offender) error { return nil }) }()
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run = %v, want nil after the context ended", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Watcher.Run still reading /dev/zero 30 s after its context ended")
+	}
+	if _, err := os.Stat(filepath.Join(dir, StateFile)); err != nil {
+		t.Errorf("no state saved on the way out: %v", err)
+	}
+	if st := w.Stats(); st.Skipped[NULByte] != 1 {
+		t.Errorf("skipped %v, want the endless NUL run counted once as nul-byte", st.Skipped)
+	}
+}
