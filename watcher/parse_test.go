@@ -374,3 +374,25 @@ func TestParse_skip_counts_can_be_read_while_another_goroutine_parses(t *testing
 		t.Errorf("Skipped()[NULByte] = %d, want %d", got, n)
 	}
 }
+
+func TestRelayed_tells_syslog_and_journal_lines_from_fail2bans_own_file(t *testing.T) {
+	tests := []struct {
+		line    string
+		relayed bool
+	}{
+		{"2026-11-24 15:51:53,831 fail2ban.actions        [9091]: NOTICE  [sshd] Ban 192.0.2.10", false},
+		{"2006-02-13 15:52:30,388 fail2ban.actions: WARNING [sendmail] Ban 1.2.3.4", false},
+		{"2026-11-24T15:53:23.380751+00:00 vm fail2ban.actions[9723]: NOTICE [sshd] Ban 198.51.100.201", true},
+		{"Nov 24 15:53:23 vm fail2ban.actions[9723]: NOTICE [sshd] Ban 198.51.100.201", true},
+		{"Mar 05 08:41:28 test.org fail2ban-server[11524]: fail2ban.actions        [11524]: NOTICE  [postfix-auth] Ban 192.0.2.2", true},
+		{"2026-11-24T15:53:23+0000 vm fail2ban[1]: [sshd] Ban 192.0.2.1", true},
+	}
+	for _, tt := range tests {
+		if _, v, _ := parseOne(t, tt.line, handNow); v != Countable {
+			t.Fatalf("Parse(%q) = %v, want a countable line to test", tt.line, v)
+		}
+		if got := Relayed([]byte(tt.line)); got != tt.relayed {
+			t.Errorf("Relayed(%q) = %v, want %v", tt.line, got, tt.relayed)
+		}
+	}
+}

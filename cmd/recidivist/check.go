@@ -1,8 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -54,10 +54,19 @@ func checkCommand() *cli.Command {
 				return err
 			}
 			d := newDoctor(cfg, c.App.Writer)
+			d.ctx = c.Context
 			d.f2bDir = c.String("fail2ban-config")
 			d.configFile = configFileUsed(c)
-			if n := d.run(); n > 0 {
+			n := d.run()
+			if err := c.Context.Err(); err != nil {
+				return fmt.Errorf("check did not finish: %w", err)
+			}
+			if n > 0 {
 				return cli.Exit(fmt.Sprintf("%d problem(s) found", n), 1)
+			}
+			if d.warnings > 0 {
+				fmt.Fprintf(c.App.Writer, "all checks passed, with %d warning(s) above\n", d.warnings)
+				return nil
 			}
 			fmt.Fprintln(c.App.Writer, "all checks passed")
 			return nil
@@ -81,6 +90,7 @@ func configFileUsed(c *cli.Context) string {
 // doctor runs the checks of `recidivist check`. Its fields are the outside
 // world it looks at, so that tests can replace each.
 type doctor struct {
+	ctx        context.Context // ends the checks early (Ctrl-C)
 	cfg        *config.Config
 	configFile string
 	f2bDir     string
@@ -101,10 +111,12 @@ type doctor struct {
 	mirrorErr error
 
 	problems int
+	warnings int
 }
 
 func newDoctor(cfg *config.Config, out io.Writer) *doctor {
 	return &doctor{
+		ctx:      context.Background(),
 		cfg:      cfg,
 		f2bDir:   f2bconf.DefaultDir,
 		out:      out,
@@ -133,20 +145,42 @@ func (d *doctor) problem(what, fix string) {
 	fmt.Fprintf(d.out, "PROBLEM  %s\n         fix: %s\n", what, fix)
 }
 
-// run performs every check and returns the number of problems found.
+// warn reports a risk that does not keep recidivist from working (it is
+// no problem: the exit status stays 0), with what makes it go away.
+func (d *doctor) warn(what, fix string) {
+	d.warnings++
+	fmt.Fprintf(d.out, "WARNING  %s\n         fix: %s\n", what, fix)
+}
+
+// run performs every check and returns the number of problems found. Once
+// d.ctx ends it starts no further check.
 func (d *doctor) run() int {
-	d.problems = 0
-	d.mirror, d.mirrorBad, d.mirrorErr = openMirror(d.cfg).Load()
-	d.checkConfig()
-	d.checkLogs()
-	privileged := d.checkPrivilege()
-	haveIptables := d.checkIptables()
-	if privileged {
-		d.checkKernel(haveIptables)
+	d.problems, d.warnings = 0, 0
+	stopped := func() bool { return d.ctx.Err() != nil }
+	if stopped() {
+		return d.problems
 	}
-	d.checkDaemons()
-	d.checkStateFiles()
-	d.checkMirror()
+	d.mirror, d.mirrorBad, d.mirrorErr = openMirror(d.cfg).Load()
+	privileged, haveIptables := false, false
+	for _, check := range []func(){
+		d.checkConfig,
+		d.checkLogs,
+		func() { privileged = d.checkPrivilege() },
+		func() { haveIptables = d.checkIptables() },
+		func() {
+			if privileged {
+				d.checkKernel(haveIptables)
+			}
+		},
+		d.checkDaemons,
+		d.checkStateFiles,
+		d.checkMirror,
+	} {
+		if stopped() {
+			break
+		}
+		check()
+	}
 	return d.problems
 }
 
@@ -189,10 +223,15 @@ func (d *doctor) checkLogs() {
 				"set log = \""+t+"\" in the recidivist config, or logtarget in fail2ban.local to the log recidivist reads")
 		}
 	}
+	viaSyslog := f2bErr == nil && strings.EqualFold(f2b.LogTarget, "SYSLOG")
 	for _, path := range d.cfg.Logs {
-		d.checkLog(path, hides)
+		d.checkLog(path, hides, viaSyslog)
 	}
 }
+
+// syslogFiles are the usual names of the files syslog daemons write
+// fail2ban's messages to (facility daemon): Debian's and Red Hat's.
+var syslogFiles = []string{"syslog", "messages", "daemon.log", "user.log"}
 
 // from says where a fail2ban setting came from.
 func from(file string) string {
@@ -202,7 +241,8 @@ func from(file string) string {
 	return "set in " + file
 }
 
-func (d *doctor) checkLog(path string, loglevelHides bool) {
+// checkLog checks one log; viaSyslog says fail2ban's logtarget is SYSLOG.
+func (d *doctor) checkLog(path string, loglevelHides, viaSyslog bool) {
 	f, err := d.open(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -217,10 +257,19 @@ func (d *doctor) checkLog(path string, loglevelHides bool) {
 		return
 	}
 	defer f.Close()
-	lines, bans, err := countBans(f, d.cfg)
+	lines, bans, relayed, err := countBans(d.ctx, f, d.cfg)
+	if d.ctx.Err() != nil {
+		return // stopped: run says so
+	}
 	if err != nil {
 		d.problem(fmt.Sprintf("log %s cannot be read: %v", path, err), "point log at fail2ban's log file (a regular file)")
 		return
+	}
+	if relayed > 0 || viaSyslog || slices.Contains(syslogFiles, filepath.Base(path)) {
+		d.warn(fmt.Sprintf("log: %s is a syslog file: any local user can write fail2ban-tagged Ban lines into it (logger -t fail2ban.actions ...) and have an address of their choice blocked", path),
+			"read fail2ban's own log, which only root can write: set logtarget = /var/log/fail2ban.log under [Definition] in "+
+				filepath.Join(d.f2bDir, "fail2ban.local")+" (then fail2ban-client reload) and log = \"/var/log/fail2ban.log\" in the recidivist config; "+
+				"or, once recidivist can read the journal, the journal with its trusted fields (_COMM, _UID), which logger cannot forge")
 	}
 	switch {
 	case bans > 0:
@@ -234,34 +283,34 @@ func (d *doctor) checkLog(path string, loglevelHides bool) {
 	}
 }
 
-// countBans reads the end of f and counts its lines and countable bans.
-func countBans(f *os.File, cfg *config.Config) (lines, bans int, err error) {
+// countBans reads the end of f and counts its lines, its countable bans
+// and those of them that came through syslog or the journal (see
+// watcher.Relayed), until ctx ends.
+func countBans(ctx context.Context, f *os.File, cfg *config.Config) (lines, bans, relayed int, err error) {
 	fi, err := f.Stat()
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	if !fi.Mode().IsRegular() {
-		return 0, 0, fmt.Errorf("not a regular file (%s)", fi.Mode().Type())
+		return 0, 0, 0, fmt.Errorf("not a regular file (%s)", fi.Mode().Type())
 	}
 	if off := fi.Size() - logTail; off > 0 {
 		if _, err := f.Seek(off, io.SeekStart); err != nil {
-			return 0, 0, err
+			return 0, 0, 0, err
 		}
 	}
 	p := watcher.NewParser(watcher.ParserConfig{Location: cfg.Location})
 	filter := watcher.NewFilter(cfg.Jails, cfg.ExcludeJails, cfg.Ignore)
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), watcher.MaxLineLength+1)
-	for sc.Scan() {
+	err = watcher.EachLine(ctx, io.LimitReader(f, logTail), func(line []byte) {
 		lines++
-		if b, v := p.Parse(sc.Bytes()); v == watcher.Countable && filter.Allow(b) {
+		if b, v := p.Parse(line); v == watcher.Countable && filter.Allow(b) {
 			bans++
+			if watcher.Relayed(line) {
+				relayed++
+			}
 		}
-	}
-	if errors.Is(sc.Err(), bufio.ErrTooLong) {
-		return lines, bans, nil // a huge line: what was read is enough
-	}
-	return lines, bans, sc.Err()
+	})
+	return lines, bans, relayed, err
 }
 
 // capNetAdmin is CAP_NET_ADMIN's bit in the capability sets.

@@ -413,3 +413,45 @@ func TestCheck_reports_the_example_config_valid(t *testing.T) {
 		t.Errorf("check --config examples/recidivist.toml: exit %d\n%s%s", code, out.String(), errOut.String())
 	}
 }
+
+func TestDoctor_warns_that_a_syslog_file_lets_any_user_forge_ban_lines(t *testing.T) {
+	syslogBan := func(at time.Time) string {
+		return at.Format("2006-01-02T15:04:05.000000-07:00") + " vm fail2ban.actions[9723]: NOTICE [sshd] Ban 192.0.2.10\n"
+	}
+	cases := []struct {
+		name   string
+		setup  func(t *testing.T, w *world)
+		warned bool
+	}{
+		{"fail2ban's own log file", func(*testing.T, *world) {}, false},
+		{"ban lines under a syslog prefix", func(t *testing.T, w *world) {
+			write(t, w.cfg.Logs[0], syslogBan(time.Now().Add(-time.Minute)))
+		}, true},
+		{"fail2ban logs to syslog", func(t *testing.T, w *world) {
+			write(t, filepath.Join(w.dir, "fail2ban", "fail2ban.local"), "[Definition]\nlogtarget = SYSLOG\n")
+		}, true},
+		{"a syslog file with no ban line yet", func(t *testing.T, w *world) {
+			w.cfg.Logs = []string{filepath.Join(w.dir, "messages")}
+			write(t, w.cfg.Logs[0], "2026-11-24T15:53:23.380751+00:00 vm systemd[1]: Started something.\n")
+			write(t, filepath.Join(w.dir, "fail2ban", "fail2ban.local"), "[Definition]\nlogtarget = "+w.cfg.Logs[0]+"\n")
+		}, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t)
+			tc.setup(t, w)
+			n := w.doctor.run()
+			out := w.out.String()
+			if n != 0 {
+				t.Errorf("found %d problems, want none (a warning is no problem):\n%s", n, out)
+			}
+			warned := strings.Contains(out, "WARNING") && strings.Contains(out, "logger")
+			if warned != tc.warned {
+				t.Fatalf("warned about forged lines: %v, want %v:\n%s", warned, tc.warned, out)
+			}
+			if tc.warned && (!givesFix(out, "logtarget = /var/log/fail2ban.log") || !givesFix(out, "journal")) {
+				t.Errorf("the warning does not name the safer sources on its fix line:\n%s", out)
+			}
+		})
+	}
+}

@@ -11,11 +11,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"runtime/debug"
 	"slices"
 	"strings"
-	"syscall"
 
 	"github.com/urfave/cli/v2"
 
@@ -31,14 +29,16 @@ var (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	ctx, stop := notifyContext(context.Background())
 	code := run(ctx, os.Args, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
 
 // run executes the command line args and returns the process exit status:
-// 0 success, 1 runtime failure, 2 bad usage or configuration.
+// 0 success, 1 runtime failure, 2 bad usage or configuration, 128 plus the
+// signal's number for a command that SIGINT (130) or SIGTERM (143) stopped
+// before it finished (the daemon stopping cleanly on them exits 0).
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
 	app.Metadata = map[string]any{argsKey: args}
@@ -54,6 +54,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		code = exit.ExitCode()
 	case errors.As(err, &cfgErr), errors.Is(err, errUsage):
 		code = 2
+	}
+	if status, sig, ok := interruptStatus(ctx); ok {
+		fmt.Fprintf(stderr, "recidivist: stopped by %s before it finished: %v\n", signalName(sig), err)
+		return status
 	}
 	if msg := err.Error(); msg != "" {
 		fmt.Fprintf(stderr, "recidivist: %s\n", msg)

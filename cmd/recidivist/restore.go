@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -28,6 +29,13 @@ func restoreCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			// Ctrl-C stops restore before it changes the kernel; once the
+			// one atomic load has begun it runs to its end (seconds at
+			// most), leaving the sets either as they were or equal to the
+			// mirror.
+			if err := c.Context.Err(); err != nil {
+				return fmt.Errorf("restore did not start: %w", err)
+			}
 			store, err := openStore(cfg)
 			if err != nil {
 				return err
@@ -35,6 +43,9 @@ func restoreCommand() *cli.Command {
 			entries, err := loadMirror(cfg, c.App.ErrWriter)
 			if err != nil {
 				return err
+			}
+			if err := c.Context.Err(); err != nil {
+				return fmt.Errorf("restore stopped before changing the sets: %w", err)
 			}
 			start := time.Now()
 			if err := daemon.Restore(store, entries, time.Now(), slog.Default()); err != nil {

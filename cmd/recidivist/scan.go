@@ -44,7 +44,7 @@ func scanCommand() *cli.Command {
 			if len(files) == 0 {
 				return usageErrorf("scan needs at least one log file, e.g. recidivist scan /var/log/fail2ban.log")
 			}
-			offenders, stats, err := scan(cfg, files)
+			offenders, stats, err := scan(c.Context, cfg, files)
 			if err != nil {
 				return err
 			}
@@ -62,7 +62,8 @@ func scanCommand() *cli.Command {
 }
 
 // scan runs the daemon's decision path over files.
-func scan(cfg *config.Config, files []string) ([]watcher.Offender, watcher.Stats, error) {
+// It stops, with ctx's error, once ctx ends.
+func scan(ctx context.Context, cfg *config.Config, files []string) ([]watcher.Offender, watcher.Stats, error) {
 	p := watcher.NewPipeline(
 		watcher.NewParser(watcher.ParserConfig{Location: cfg.Location}),
 		watcher.NewFilter(cfg.Jails, cfg.ExcludeJails, cfg.Ignore),
@@ -74,7 +75,7 @@ func scan(cfg *config.Config, files []string) ([]watcher.Offender, watcher.Stats
 	var offenders []watcher.Offender
 	// Years of rotated logs take a while: progress goes to stderr (a live
 	// line on a terminal), never to the table on stdout.
-	err := watcher.ScanFilesWith(context.Background(), watcher.OldestFirst(files), p, func(o watcher.Offender) {
+	err := watcher.ScanFilesWith(ctx, watcher.OldestFirst(files), p, func(o watcher.Offender) {
 		i, seen := byAddr[o.Addr]
 		if !seen {
 			byAddr[o.Addr] = len(offenders)
