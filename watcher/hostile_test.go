@@ -2,6 +2,7 @@ package watcher
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -167,40 +168,53 @@ func TestScanFiles_reads_a_never_ending_line_in_bounded_memory(t *testing.T) {
 // endless is a log that never ends and never holds a newline.
 const endless = "/dev/zero"
 
+// stopsWithItsContext runs run until reading has started (started says
+// so), then ends its context and returns run's result; it fails t when run
+// goes on for 30 s after that.
+func stopsWithItsContext(t *testing.T, what string, run func(context.Context) error, started func() bool) error {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- run(ctx) }()
+	for deadline := time.Now().Add(30 * time.Second); !started(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not start reading %s within 30 s", what, endless)
+		}
+	}
+	cancel()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%s still reading %s 30 s after its context ended", what, endless)
+		return nil
+	}
+}
+
 func TestFollower_on_an_endless_log_stops_when_its_context_ends(t *testing.T) {
 	f, err := NewFollower(FollowConfig{Path: endless, MaxLine: MaxLineLength})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f.Run(ctx, func([]Line) error { return nil }) }()
-	time.Sleep(300 * time.Millisecond)
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Run = %v, want nil after the context ended", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("Follower.Run still reading /dev/zero 30 s after its context ended")
+	c := &collector{}
+	err = stopsWithItsContext(t, "Follower.Run", func(ctx context.Context) error { return f.Run(ctx, c.emit) },
+		func() bool { return len(c.texts()) > 0 })
+	if err != nil {
+		t.Errorf("Run = %v, want nil after the context ended", err)
+	}
+	if got := c.texts(); len(got) != 1 || got[0] != "\x00" {
+		t.Errorf("delivered %q, want the endless NUL run as one line \"\\x00\"", got)
 	}
 }
 
 func TestScanFilesContext_on_an_endless_log_stops_when_its_context_ends(t *testing.T) {
 	p, _ := newTestPipeline(3, time.Hour)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- ScanFilesWith(ctx, []string{endless}, p, func(Offender) {}, ScanOptions{}) }()
-	time.Sleep(300 * time.Millisecond)
-	cancel()
-	select {
-	case err := <-done:
-		if err == nil || ctx.Err() == nil {
-			t.Errorf("ScanFilesWith = %v, want the context's error", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("ScanFilesWith still reading /dev/zero 30 s after its context ended")
+	err := stopsWithItsContext(t, "ScanFilesWith", func(ctx context.Context) error {
+		return ScanFilesWith(ctx, []string{endless}, p, func(Offender) {}, ScanOptions{})
+	}, func() bool { return p.parser.Skipped()[NULByte] > 0 })
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("ScanFilesWith = %v, want the context's error", err)
 	}
 	if st := p.Stats(); st.Skipped[NULByte] != 1 {
 		t.Errorf("skipped %v, want the endless NUL run counted once as nul-byte", st.Skipped)
@@ -213,23 +227,17 @@ func TestWatcher_on_an_endless_log_stops_when_its_context_ends_and_saves_its_sta
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx, func(Offender) error { return nil }) }()
-	time.Sleep(300 * time.Millisecond)
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Run = %v, want nil after the context ended", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("Watcher.Run still reading /dev/zero 30 s after its context ended")
+	err = stopsWithItsContext(t, "Watcher.Run", func(ctx context.Context) error {
+		return w.Run(ctx, func(Offender) error { return nil })
+	}, func() bool { return w.Stats().Skipped[NULByte] > 0 })
+	if err != nil {
+		t.Errorf("Run = %v, want nil after the context ended", err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, StateFile)); err != nil {
-		t.Errorf("no state saved on the way out: %v", err)
+	snap, err := ReadSnapshot(dir, 3, time.Hour)
+	if err != nil {
+		t.Fatalf("no state saved on the way out: %v", err)
 	}
-	if st := w.Stats(); st.Skipped[NULByte] != 1 {
-		t.Errorf("skipped %v, want the endless NUL run counted once as nul-byte", st.Skipped)
+	if snap.Stats.Skipped[NULByte] != 1 {
+		t.Errorf("saved skip counts %v, want the endless NUL run counted once as nul-byte", snap.Stats.Skipped)
 	}
 }

@@ -35,6 +35,26 @@ func readBytes(t *testing.T, pid int) int64 {
 	return 0
 }
 
+// startCommand starts cmd, collecting its stderr; done receives its exit.
+// A command still running when the test ends is killed.
+func startCommand(t *testing.T, cmd *exec.Cmd) (done <-chan error, stderr *outputBuffer) {
+	t.Helper()
+	stderr = &outputBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill() //nolint:errcheck // it may have exited meanwhile; Wait reaps it either way
+			<-exited
+		}
+	})
+	return exited, stderr
+}
+
 func TestScan_of_an_endless_log_stops_on_SIGINT_and_SIGTERM_with_128_plus_the_signal(t *testing.T) {
 	bin := buildBinary(t)
 	for _, tc := range []struct {
@@ -45,19 +65,7 @@ func TestScan_of_an_endless_log_stops_on_SIGINT_and_SIGTERM_with_128_plus_the_si
 			conf := filepath.Join(t.TempDir(), "recidivist.toml")
 			write(t, conf, "")
 			cmd := exec.Command(bin, "scan", "--config", conf, "/dev/zero")
-			var stderr outputBuffer
-			cmd.Stderr = &stderr
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
-			t.Cleanup(func() {
-				if cmd.ProcessState == nil {
-					cmd.Process.Kill()
-					<-done
-				}
-			})
+			done, stderr := startCommand(t, cmd)
 			// Reading has begun, so the signal handlers are in place (they
 			// are the first thing main sets up).
 			deadline := time.Now().Add(30 * time.Second)
@@ -135,19 +143,7 @@ func TestRun_on_an_endless_log_stops_on_SIGTERM_and_saves_its_state(t *testing.T
 	write(t, conf, "")
 	cmd := exec.Command("ip", "netns", "exec", ns, bin, "run", "--config", conf, "--log", "/dev/zero",
 		"--state-dir", state, "--set-name", "rcdvzero")
-	var stderr outputBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			<-done
-		}
-	})
+	done, stderr := startCommand(t, cmd)
 	deadline := time.Now().Add(30 * time.Second)
 	pid := 0
 	for pid <= 0 || readBytes(t, pid) < 16<<20 {
