@@ -91,7 +91,6 @@ var (
 	stampF2B     = regexp.MustCompile(`^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}`)
 	stampRFC3339 = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\S+`)
 	stampSyslog  = regexp.MustCompile(`^[A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d:\d\d`)
-	journalBan   = regexp.MustCompile(`\[([^\]]+)\] Ban (\S+)\s*$`)
 )
 
 // referenceTime parses a literal timestamp of the truth files. Year-less
