@@ -4,7 +4,9 @@
 // "this address is an offender": parsing every line shape fail2ban 0.8 to 1.1
 // writes (native, syslog and ISO-8601 prefixes) into Ban events, filtering
 // them by jail and ignore list, counting them per address over a sliding
-// window (Tracker), following the log through rotation (Follower), and
+// window (Tracker), following the log through rotation (Follower) with the
+// one line splitter every reader shares (lines.go: bounded lines, NUL runs
+// end a line, reads stop when their context ends), and
 // persisting the checkpoint and per-address history so that a restart loses
 // nothing and counts nothing twice.
 //

@@ -102,8 +102,7 @@ const maxInterned = 4096
 // Parser turns fail2ban log lines into Ban events. It is stateful and meant
 // for one goroutine per log file: it remembers the time of the last
 // timestamped line (a DST fall-back is resolved against it) and interns
-// jail names. Skipped may
-// be called from any goroutine.
+// jail names. Skipped may be called from any goroutine.
 type Parser struct {
 	loc   *time.Location
 	now   func() time.Time
