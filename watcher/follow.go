@@ -69,6 +69,7 @@ type Follower struct {
 	buf           []byte
 	batch         []Line
 	warnedMissing bool
+	seen          seenFiles // files read to their end
 	// ctx is Run's (Background before it), checked between two reads.
 	ctx context.Context
 }
@@ -339,40 +340,115 @@ func (f *Follower) readCopy(lf *logFile, emit func([]Line) error) error {
 }
 
 // missedRotations lists, oldest first, the rotated siblings the writer
-// filled after the followed file and before next, the file opened at Path:
-// a file modified no earlier than the followed one that is neither it, nor
-// a copy of it, nor next (which may have been rotated away itself since it
-// was opened). They exist when the log rotates twice between two reads.
+// filled after the followed file and before next, the file opened at Path.
+// They exist when the log rotates twice between two reads. A sibling is
+// recognised by what it is, never by its modification time (a compressor
+// that does not keep it makes an old file look new): the followed file is
+// found among the siblings by inode or by the fingerprint of its first
+// bytes (it may have been compressed), and only the siblings rotated after
+// it (newer by name) can have been missed. A sibling whose content this
+// follower already read, or that is next itself, is never missed.
 func (f *Follower) missedRotations(next *logFile) ([]string, error) {
-	fi, err := f.cur.f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("inspecting log %s: %w", f.cur.name, err)
-	}
 	rotated, err := Rotated(f.cfg.Path)
 	if err != nil {
 		return nil, err
 	}
+	after, err := f.rotatedAfterCur(rotated)
+	if err != nil {
+		return nil, err
+	}
 	var missed []string
-	for _, r := range rotated {
-		if r.ModTime.Before(fi.ModTime()) {
-			continue // older than the followed file: read before it, or never meant to be
-		}
-		head, dev, ino, _, err := readHead(r.Path, len(f.cur.head))
+	for _, r := range after {
+		head, dev, ino, _, err := readHead(r.Path, headSize)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
 		if err != nil {
 			return nil, err
 		}
-		if dev == f.cur.dev && ino == f.cur.ino || len(f.cur.head) > 0 && fingerprintOf(head) == f.cur.fp {
+		if dev == f.cur.dev && ino == f.cur.ino || f.cur.sameContent(head) {
 			continue // the followed file itself, renamed or compressed
 		}
 		if dev == next.dev && ino == next.ino {
 			continue // the file about to be followed, rotated away already: read once, as it
 		}
+		if f.seen.has(head) {
+			continue // read already (a copy of it, compressed with a fresh mtime)
+		}
 		missed = append(missed, r.Path)
 	}
 	return missed, nil
+}
+
+// rotatedAfterCur returns the siblings rotated after the followed file, by
+// rotation order. When the followed file is not among them (deleted, moved
+// to another directory, or empty so that its content cannot identify it)
+// the order is unknown: the siblings modified no earlier than it are
+// returned, and the caller skips those whose content was read already.
+func (f *Follower) rotatedAfterCur(rotated []RotatedFile) ([]RotatedFile, error) {
+	for i := len(rotated) - 1; i >= 0; i-- {
+		head, dev, ino, _, err := readHead(rotated[i].Path, headSize)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if dev == f.cur.dev && ino == f.cur.ino || f.cur.sameContent(head) {
+			return rotated[i+1:], nil
+		}
+	}
+	fi, err := f.cur.f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("inspecting log %s: %w", f.cur.name, err)
+	}
+	var after []RotatedFile
+	for _, r := range rotated {
+		if !r.ModTime.Before(fi.ModTime()) {
+			after = append(after, r)
+		}
+	}
+	return after, nil
+}
+
+// sameContent tells whether head, the first bytes of another file, starts
+// with what lf holds: a copy of lf (compressed, or copied by logrotate). An
+// empty lf has no content to recognise.
+func (lf *logFile) sameContent(head []byte) bool {
+	return len(lf.head) > 0 && len(head) >= len(lf.head) && bytes.Equal(head[:len(lf.head)], lf.head)
+}
+
+// seenFiles remembers the first bytes of the last files a Follower read to
+// their end, so that a copy of one (a rotated file compressed later) is
+// never taken for a file it missed.
+type seenFiles struct {
+	heads [][]byte // oldest first, at most maxSeen
+}
+
+// maxSeen bounds seenFiles: more than logrotate keeps in any usual setup.
+const maxSeen = 64
+
+// add remembers lf's content; an empty file has none to recognise.
+func (s *seenFiles) add(lf *logFile) {
+	if len(lf.head) == 0 {
+		return
+	}
+	if len(s.heads) == maxSeen {
+		s.heads = s.heads[1:]
+	}
+	s.heads = append(s.heads, bytes.Clone(lf.head))
+}
+
+// has tells whether head starts with the first bytes of a file read
+// already. A file with fewer than headSize bytes read is recognised only by
+// a head of exactly its length or longer, as a Checkpoint's Fingerprint is.
+func (s *seenFiles) has(head []byte) bool {
+	for _, h := range s.heads {
+		if len(head) >= len(h) && bytes.Equal(head[:len(h)], h) {
+			return true
+		}
+	}
+	return false
 }
 
 // readWhole reads the file at path from its start to its end.
@@ -394,6 +470,7 @@ func (f *Follower) finish(lf *logFile, emit func([]Line) error) error {
 	if err := f.readAvailable(lf, emit); err != nil {
 		return err
 	}
+	f.seen.add(lf)
 	text, cut, ok := lf.lines.finish()
 	if !ok {
 		return nil
