@@ -133,7 +133,9 @@ func planStart(path string, cp *Checkpoint, log *slog.Logger) (plan []Segment, f
 		return nil, false, err
 	}
 	if cp != nil {
-		ok, err := cp.matches(path, true)
+		// The current file may be a copy of the content (the log setting
+		// was changed to it): it is identified by its first bytes.
+		ok, err := cp.matches(path, false)
 		if err != nil {
 			return nil, false, err
 		}

@@ -39,6 +39,9 @@ type savedState struct {
 	// Stats are each log's counts so far; absent in files written before
 	// they were kept, which load as zero counts.
 	Stats []savedStats `json:"stats,omitempty"`
+	// Retired are the checkpoints of logs no longer configured, so that a
+	// log switched back to is not counted twice (see adoptCheckpoints).
+	Retired []Checkpoint `json:"retired,omitempty"`
 }
 
 // encodeState writes the state file's content: header, one JSON line, then

@@ -74,8 +74,9 @@ type Watcher struct {
 	// never called with mu held.
 	mu      sync.Mutex
 	logs    []*followed
-	pending []Offender // found, not yet accepted by the callback, oldest first
-	dirty   bool       // changed since the last save
+	pending []Offender   // found, not yet accepted by the callback, oldest first
+	dirty   bool         // changed since the last save
+	retired []Checkpoint // of logs no longer configured (see adoptCheckpoints)
 	filter  *Filter
 
 	kick chan struct{} // wakes the delivery loop; buffered 1
@@ -94,7 +95,8 @@ func (w *Watcher) OnFound(fn func([]Offender)) { w.found = fn }
 
 // followed is one configured log.
 type followed struct {
-	path     string
+	path     string // as configured: names the log in the state and in status
+	file     string // where it is read: resolved (see resolveLog)
 	pipe     *Pipeline
 	cp       *Checkpoint // nil until a line of it was processed, or loaded
 	backfill *backfill   // nil unless a first-start backfill is under way
@@ -131,7 +133,10 @@ func New(cfg Config) (*Watcher, error) {
 		kick:    make(chan struct{}, 1),
 	}
 	for _, path := range cfg.Logs {
-		w.logs = append(w.logs, &followed{path: path, pipe: w.newPipeline()})
+		w.logs = append(w.logs, &followed{path: path, file: resolveLog(path), pipe: w.newPipeline()})
+	}
+	if err := sameFile(w.logs); err != nil {
+		return nil, fmt.Errorf("creating watcher: %w", err)
 	}
 	if err := w.load(); err != nil {
 		return nil, err
@@ -160,22 +165,7 @@ func (w *Watcher) load() error {
 		return err
 	}
 	w.pending = st.Pending
-	for _, cp := range st.Checkpoints {
-		for _, l := range w.logs {
-			if l.path == cp.Log {
-				l.cp = &cp
-				l.pipe.stats.LastBan, l.pipe.lastLine = cp.LastBan, []byte(cp.LastBanLine)
-			}
-		}
-	}
-	for _, ss := range st.Stats {
-		for _, l := range w.logs {
-			if l.path == ss.Log {
-				l.pipe.continueFrom(ss.stats())
-			}
-		}
-	}
-	return nil
+	return w.adoptCheckpoints(st)
 }
 
 // Run follows every log until ctx ends, handing each offender to
@@ -214,7 +204,7 @@ func (w *Watcher) RunBatch(ctx context.Context, onOffenders func([]Offender) err
 			return err
 		}
 		defer w.endBackfill(l)
-		f, err := NewFollower(FollowConfig{Path: l.path, Start: plan, MaxLine: MaxLineLength, Logger: w.log})
+		f, err := NewFollower(FollowConfig{Path: l.file, Start: plan, MaxLine: MaxLineLength, Logger: w.log})
 		if err != nil {
 			return err
 		}
@@ -246,7 +236,7 @@ func (w *Watcher) RunBatch(ctx context.Context, onOffenders func([]Offender) err
 func (w *Watcher) plan(l *followed) ([]Segment, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	plan, fresh, err := planStart(l.path, l.cp, w.log)
+	plan, fresh, err := planStart(l.file, l.cp, w.log)
 	if err != nil {
 		return nil, err
 	}
@@ -258,7 +248,7 @@ func (w *Watcher) plan(l *followed) ([]Segment, error) {
 		if opt.Logger == nil {
 			opt.Logger = w.log
 		}
-		if l.backfill, err = startBackfill(l.path, plan, opt); err != nil {
+		if l.backfill, err = startBackfill(l.file, plan, opt); err != nil {
 			return nil, err
 		}
 	}
@@ -466,7 +456,7 @@ func (w *Watcher) save() error {
 		w.mu.Unlock()
 		return nil
 	}
-	st := savedState{Saved: w.cfg.Now().UTC(), Pending: slices.Clone(w.pending)}
+	st := savedState{Saved: w.cfg.Now().UTC(), Pending: slices.Clone(w.pending), Retired: slices.Clone(w.retired)}
 	for _, l := range w.logs {
 		if l.cp != nil {
 			cp := *l.cp
