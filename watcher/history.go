@@ -44,8 +44,10 @@ var ErrHistoryVersion = errors.New("tracker history has an unknown format versio
 // horizon to w in a compact, versioned, checksummed binary format that
 // ReadFrom reads back. It returns the number of bytes written.
 func (t *Tracker) WriteTo(w io.Writer) (int64, error) {
-	buf := t.appendHistory(make([]byte, 0, 64))
-	buf = binary.BigEndian.AppendUint32(buf, crc32.Checksum(buf, castagnoli))
+	t.mu.Lock()
+	buf := t.appendHistoryLocked(make([]byte, 0, 64+t.historySizeHint()))
+	t.mu.Unlock()
+	buf = binary.BigEndian.AppendUint32(buf, crcOf(buf))
 	n, err := w.Write(buf)
 	if err != nil {
 		return int64(n), fmt.Errorf("writing tracker history: %w", err)
@@ -53,9 +55,13 @@ func (t *Tracker) WriteTo(w io.Writer) (int64, error) {
 	return int64(n), nil
 }
 
-func (t *Tracker) appendHistory(buf []byte) []byte {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+// crcOf is the checksum of the history format (and of the journal's
+// records).
+func crcOf(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
+
+// appendHistoryLocked appends the history, without its checksum; t.mu is
+// held.
+func (t *Tracker) appendHistoryLocked(buf []byte) []byte {
 	buf = append(buf, historyMagic...)
 	buf = append(buf, historyVersion)
 	buf = binary.AppendVarint(buf, t.horizon)

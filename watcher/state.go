@@ -19,7 +19,8 @@ import (
 // StateFile is the name of the watcher's state in the state directory: the
 // checkpoint of every log, the offenders not yet handed over, and the
 // tracker's history, in one file so that they can never disagree after a
-// crash.
+// crash. What changed since it was written is in JournalFile beside it,
+// whose records each carry the same three together.
 const StateFile = "watcher.state"
 
 // stateHeader is the first line of the state file; the number is the
@@ -42,19 +43,25 @@ type savedState struct {
 	// Retired are the checkpoints of logs no longer configured, so that a
 	// log switched back to is not counted twice (see adoptCheckpoints).
 	Retired []Checkpoint `json:"retired,omitempty"`
+	// Generation names this base for its journal (see JournalFile): a
+	// journal of another generation was folded into it already. Zero in a
+	// state written before the journal existed.
+	Generation uint64 `json:"generation,omitempty"`
 }
 
 // encodeState writes the state file's content: header, one JSON line, then
-// the tracker's history.
-func encodeState(w io.Writer, st savedState, t *Tracker) error {
+// the tracker's history (as WriteTo writes it).
+func encodeState(w io.Writer, st savedState, history []byte) error {
 	if _, err := io.WriteString(w, stateHeader); err != nil {
 		return err
 	}
 	if err := json.NewEncoder(w).Encode(st); err != nil { // Encode ends the line
 		return fmt.Errorf("encoding checkpoints: %w", err)
 	}
-	_, err := t.WriteTo(w)
-	return err
+	if _, err := w.Write(history); err != nil {
+		return fmt.Errorf("writing tracker history: %w", err)
+	}
+	return nil
 }
 
 // saveState atomically replaces dir/StateFile with encoded, mode 0600.
@@ -66,10 +73,27 @@ func saveState(dir string, encoded []byte) error {
 	return nil
 }
 
-// loadState reads dir/StateFile into st and t. A missing file is not an
-// error (found is false); a garbled one is an error wrapping
-// ErrCorruptHistory with found true, and leaves t unchanged.
+// loadState reads dir/StateFile into st and t, then replays the journal
+// beside it (see readJournal). A missing file is not an error (found is
+// false); a garbled one is an error wrapping ErrCorruptHistory with found
+// true, and leaves t unchanged.
 func loadState(dir string, t *Tracker) (st savedState, found bool, err error) {
+	st, found, _, err = loadStateAndJournal(dir, t)
+	return st, found, err
+}
+
+// loadStateAndJournal is loadState, also saying what the journal held.
+func loadStateAndJournal(dir string, t *Tracker) (st savedState, found bool, jr journalRead, err error) {
+	st, found, err = loadBase(dir, t)
+	if err != nil || !found {
+		return st, found, jr, err
+	}
+	jr, err = readJournal(dir, &st, t)
+	return st, true, jr, err
+}
+
+// loadBase reads dir/StateFile alone.
+func loadBase(dir string, t *Tracker) (st savedState, found bool, err error) {
 	path := filepath.Join(dir, StateFile)
 	f, err := nofollow.Open(path) // a link could point anywhere: refused, never read
 	if errors.Is(err, fs.ErrNotExist) {

@@ -1,7 +1,6 @@
 package watcher
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -76,10 +75,14 @@ type Watcher struct {
 	logs    []*followed
 	pending []Offender   // found, not yet accepted by the callback, oldest first
 	dirty   bool         // changed since the last save
+	compact bool         // the next save writes the whole state (see persist)
 	retired []Checkpoint // of logs no longer configured (see adoptCheckpoints)
 	filter  *Filter
 
 	kick chan struct{} // wakes the delivery loop; buffered 1
+
+	saving sync.Mutex // one save at a time; taken before mu
+	store  stateStore // guarded by saving
 
 	found func([]Offender) // see OnFound; set before Run
 }
@@ -138,9 +141,11 @@ func New(cfg Config) (*Watcher, error) {
 	if err := sameFile(w.logs); err != nil {
 		return nil, fmt.Errorf("creating watcher: %w", err)
 	}
+	w.store.dir = cfg.StateDir
 	if err := w.load(); err != nil {
 		return nil, err
 	}
+	w.tracker.startOps()
 	return w, nil
 }
 
@@ -151,7 +156,11 @@ func (w *Watcher) newPipeline() *Pipeline {
 
 // load reads the state file, if any, into the Watcher.
 func (w *Watcher) load() error {
-	st, found, err := loadState(w.cfg.StateDir, w.tracker)
+	st, found, jr, err := loadStateAndJournal(w.cfg.StateDir, w.tracker)
+	if jr.dropped > 0 {
+		w.log.Warn("dropped the torn end of the watcher journal (a crash while saving); the lines after it are read again",
+			"file", filepath.Join(w.cfg.StateDir, JournalFile), "bytes", jr.dropped, "records_kept", jr.records)
+	}
 	if errors.Is(err, ErrCorruptHistory) || errors.Is(err, ErrHistoryVersion) {
 		path := filepath.Join(w.cfg.StateDir, StateFile)
 		if mvErr := os.Rename(path, path+".corrupt"); mvErr != nil {
@@ -221,7 +230,7 @@ func (w *Watcher) RunBatch(ctx context.Context, onOffenders func([]Offender) err
 	g.Go(func() error { return w.deliver(gctx, onOffenders) })
 	g.Go(func() error { return w.maintain(gctx) })
 	err := g.Wait()
-	if saveErr := w.save(); saveErr != nil {
+	if saveErr := w.persist(true); saveErr != nil {
 		return errors.Join(err, saveErr)
 	}
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
@@ -448,15 +457,12 @@ func (w *Watcher) floor() (time.Time, bool) {
 	return f.Add(-sweepSlack), true
 }
 
-// save writes the state if it changed. The snapshot is taken under mu, so
-// checkpoints, queue and history agree; the write happens outside it.
-func (w *Watcher) save() error {
-	w.mu.Lock()
-	if !w.dirty {
-		w.mu.Unlock()
-		return nil
-	}
-	st := savedState{Saved: w.cfg.Now().UTC(), Pending: slices.Clone(w.pending), Retired: slices.Clone(w.retired)}
+// save writes what changed in the state, if anything (see JournalFile).
+func (w *Watcher) save() error { return w.persist(false) }
+
+// snapshotLocked is the state's checkpoints, queue and counts; w.mu is held.
+func (w *Watcher) snapshotLocked() savedState {
+	st := savedState{Saved: w.cfg.Now().UTC(), Pending: slices.Clone(w.pending)}
 	for _, l := range w.logs {
 		if l.cp != nil {
 			cp := *l.cp
@@ -465,20 +471,7 @@ func (w *Watcher) save() error {
 		}
 		st.Stats = append(st.Stats, saveStats(l.path, l.pipe.Stats()))
 	}
-	var buf bytes.Buffer
-	err := encodeState(&buf, st, w.tracker)
-	w.dirty = err != nil
-	w.mu.Unlock()
-	if err != nil {
-		return fmt.Errorf("saving watcher state: %w", err)
-	}
-	if err := saveState(w.cfg.StateDir, buf.Bytes()); err != nil {
-		w.mu.Lock()
-		w.dirty = true
-		w.mu.Unlock()
-		return err
-	}
-	return nil
+	return st
 }
 
 // Forgive makes the bans of addresses in p logged at or before at never
@@ -537,6 +530,9 @@ func (w *Watcher) Reload(cfg Config) {
 		w.log.Warn("reload: log and state-dir change only with a restart")
 	}
 	cfg.Logs, cfg.StateDir = w.cfg.Logs, w.cfg.StateDir
+	// The journal replays the tracker's operations under the policy in
+	// force when it is read: a new policy starts from a whole state.
+	w.compact = true
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}

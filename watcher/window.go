@@ -71,10 +71,11 @@ type Tracker struct {
 	// horizon is asOf-window of the latest Expire: bans older than it are
 	// ignored, which is what lets Expire drop forgiveness records safely.
 	horizon int64
-	newest  int64 // newest ban time observed; drives the internal sweeps
-	floor   int64 // no ban still to come is older than it (SetFloor); bounds the internal sweeps
-	added   int   // addresses newly tracked since the last sweep
-	sweepAt int   // added that triggers the next sweep: max(sweepEvery, Len after the last)
+	newest  int64  // newest ban time observed; drives the internal sweeps
+	floor   int64  // no ban still to come is older than it (SetFloor); bounds the internal sweeps
+	added   int    // addresses newly tracked since the last sweep
+	sweepAt int    // added that triggers the next sweep: max(sweepEvery, Len after the last)
+	ops     *opLog // records Observe, Forgive, Expire and SetFloor when journaling (see opLog); nil otherwise
 }
 
 // NewTracker returns an empty Tracker for threshold bans within window.
@@ -124,6 +125,7 @@ func (t *Tracker) Observe(b Ban) (Offender, bool) {
 	if at < t.horizon || t.forgiven.covers(addr, at) {
 		return Offender{}, false
 	}
+	t.ops.observe(addr, at, b.Jail)
 	t.newest = max(t.newest, at)
 	jail := t.jails.id(b.Jail)
 	if addr.Is4() {
@@ -227,6 +229,7 @@ func (t *Tracker) Forgive(p netip.Prefix, at time.Time) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.ops.forgive(p, at.UnixMicro())
 	t.forgiven.add(p, at.UnixMicro())
 	if p.Addr().Is4() {
 		forgive(&t.v4, p, p.Addr().As4(), netip.AddrFrom4)
@@ -306,6 +309,7 @@ func (t *Tracker) Len() int {
 func (t *Tracker) Expire(asOf time.Time) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.ops.expire(asOf.UnixMicro())
 	cutoff := asOf.UnixMicro() - t.window
 	if cutoff > t.horizon {
 		t.horizon = cutoff
@@ -323,7 +327,10 @@ func (t *Tracker) Expire(asOf time.Time) int {
 func (t *Tracker) SetFloor(at time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.floor = at.UnixMicro()
+	if f := at.UnixMicro(); f != t.floor {
+		t.ops.setFloor(f)
+		t.floor = f
+	}
 }
 
 // dropOlder drops the addresses whose newest ban is older than cutoff.
