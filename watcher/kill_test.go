@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -22,8 +24,11 @@ import (
 
 const (
 	killHelperEnv = "RECIDIVIST_KILL_HELPER"
-	killThreshold = 3
-	killWindow    = 10 * time.Minute
+	// killMidAppendEnv=N makes the helper SIGKILL itself in the middle of
+	// its Nth journal append, after half the record reached the disk.
+	killMidAppendEnv = "RECIDIVIST_KILL_MID_APPEND"
+	killThreshold    = 3
+	killWindow       = 10 * time.Minute
 )
 
 // killConfig is the child's configuration; the offline count uses the same
@@ -49,6 +54,9 @@ func TestKillHelperProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if n, err := strconv.Atoi(os.Getenv(killMidAppendEnv)); err == nil {
+		crashInAppend(n)
+	}
 	w, err := New(killConfig(os.Getenv("KILL_LOG"), os.Getenv("KILL_STATE"), now))
 	if err != nil {
 		t.Fatal(err)
@@ -65,6 +73,27 @@ func TestKillHelperProcess(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// crashInAppend makes the nth journal append write half its record, sync
+// it and SIGKILL the process.
+func crashInAppend(n int) {
+	write := writeRecord
+	writeRecord = func(f *os.File, rec []byte) (int, error) {
+		if n--; n > 0 {
+			return write(f, rec)
+		}
+		if _, err := f.Write(rec[:len(rec)/2]); err != nil {
+			return 0, err
+		}
+		if err := f.Sync(); err != nil {
+			return 0, err
+		}
+		if err := syscall.Kill(os.Getpid(), syscall.SIGKILL); err != nil {
+			return 0, err
+		}
+		select {} // the signal is on its way
 	}
 }
 
@@ -241,6 +270,17 @@ func TestSIGKILLMidStreamLosesNothing(t *testing.T) {
 	waitCaughtUp(t, logPath, stateDir)
 	c.terminate(t)
 
+	want, duplicates, tracked := assertSameAsOffline(t, []string{logPath + ".1", logPath}, stateDir, outPath)
+	t.Logf("%d lines, 2 SIGKILLs, 1 rotation: %d offenders reported (%d re-reported after a kill, at-least-once), %d tracked; all equal to the offline count",
+		len(lines), want, duplicates, tracked)
+}
+
+// assertSameAsOffline checks that the helper's saved state in stateDir and
+// the offenders it reported in outPath are those of an offline ScanFiles of
+// logPaths: none lost, none extra (reported again is allowed: at least
+// once). It returns the offenders, the repeats and the tracked addresses.
+func assertSameAsOffline(t *testing.T, logPaths []string, stateDir, outPath string) (offenders, repeats, tracked int) {
+	t.Helper()
 	// What the child holds.
 	tracker := NewTracker(killThreshold, killWindow)
 	st, found, err := loadState(stateDir, tracker)
@@ -263,7 +303,7 @@ func TestSIGKILLMidStreamLosesNothing(t *testing.T) {
 	wantTracker := NewTracker(killThreshold, killWindow)
 	p := NewPipeline(NewParser(ParserConfig{Location: time.UTC}), NewFilter(nil, []string{"recidive"}, nil), wantTracker)
 	want := map[string]bool{}
-	if err := ScanFiles([]string{logPath + ".1", logPath}, p, func(o Offender) { want[offenceKey(o)] = true }); err != nil {
+	if err := ScanFiles(logPaths, p, func(o Offender) { want[offenceKey(o)] = true }); err != nil {
 		t.Fatal(err)
 	}
 	if len(want) < 100 {
@@ -295,6 +335,61 @@ func TestSIGKILLMidStreamLosesNothing(t *testing.T) {
 			t.Errorf("child tracks %s, which the offline count does not", offenceKey(o))
 		}
 	}
-	t.Logf("%d lines, 2 SIGKILLs, 1 rotation: %d offenders reported (%d re-reported after a kill, at-least-once), %d tracked; all equal to the offline count",
-		len(lines), len(want), duplicates, len(gotCands))
+	return len(want), duplicates, len(gotCands)
+}
+
+func TestSIGKILLMidJournalAppendLosesNothingAndCountsNothingTwice(t *testing.T) {
+	if testing.Short() {
+		t.Skip("re-executes the test binary and waits for it; skipped with -short")
+	}
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "fail2ban.log")
+	stateDir := filepath.Join(dir, "state")
+	outPath := filepath.Join(dir, "offenders.jsonl")
+	childLog, err := os.Create(filepath.Join(dir, "child.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer childLog.Close()
+	start := time.Now().Add(-24 * time.Hour)
+	env := []string{killHelperEnv + "=1", "KILL_LOG=" + logPath, "KILL_STATE=" + stateDir, "KILL_OUT=" + outPath,
+		"KILL_NOW=" + start.Format(time.RFC3339Nano)}
+	rng := rand.New(rand.NewPCG(11, 12))
+	lines := streamLines(start, 20000)
+	const chunk = 1000
+
+	// The first save of a run writes the whole state; the second append to
+	// the journal after it is torn in half by a SIGKILL.
+	c := startChild(t, append(slices.Clone(env), killMidAppendEnv+"=2"), childLog)
+	died := make(chan error, 1)
+	go func() { died <- c.cmd.Wait() }()
+	sent := 0
+	for dead := false; !dead; {
+		if sent+chunk > len(lines)/2 {
+			t.Fatalf("the child did not crash in a journal append after %d lines", sent)
+		}
+		appendPieces(t, logPath, lines[sent:sent+chunk], rng)
+		sent += chunk
+		select {
+		case err := <-died:
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+				t.Fatalf("child ended with %v, want a SIGKILL in a journal append", err)
+			}
+			dead = true
+		case <-time.After(1200 * time.Millisecond): // a save or more
+		}
+	}
+	_, _, jr, err := loadStateAndJournal(stateDir, NewTracker(killThreshold, killWindow))
+	if err != nil || jr.dropped == 0 || jr.records == 0 {
+		t.Fatalf("after the crash the journal holds %d records and a torn tail of %d bytes (err %v); want both", jr.records, jr.dropped, err)
+	}
+
+	c = startChild(t, env, childLog)
+	appendPieces(t, logPath, lines[sent:], rng)
+	waitCaughtUp(t, logPath, stateDir)
+	c.terminate(t)
+	want, duplicates, tracked := assertSameAsOffline(t, []string{logPath}, stateDir, outPath)
+	t.Logf("%d lines, a SIGKILL in a journal append (%d bytes torn, %d records kept): %d offenders reported (%d again after the kill), %d tracked; all equal to the offline count",
+		len(lines), jr.dropped, jr.records, want, duplicates, tracked)
 }
