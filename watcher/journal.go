@@ -173,6 +173,7 @@ type stateStore struct {
 	journalSize int64
 	baseSize    int64
 	written     int64 // bytes written since the store was made
+	appended    int64 // of which journal records
 }
 
 // newGeneration returns a random, non-zero generation.
@@ -240,6 +241,7 @@ func (s *stateStore) appendRecord(rec []byte) error {
 		return fmt.Errorf("appending to watcher journal: %w", err)
 	}
 	s.journalSize += int64(len(rec))
+	s.appended += int64(len(rec))
 	return nil
 }
 
