@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"syscall"
 
 	"github.com/recidivist/recidivist/internal/atomicfile"
@@ -79,13 +78,18 @@ func readJournal(dir string, st *savedState, t *Tracker) (jr journalRead, err er
 		return jr, nil
 	}
 	rest := data[journalHeaderLen:]
+	logs := st.Stats // of the base: the logs of the run that wrote the journal
 	for len(rest) > 0 {
 		meta, ops, n, ok := nextRecord(rest)
 		if !ok {
 			break
 		}
-		var rec savedState
-		if err := json.Unmarshal(meta, &rec); err != nil {
+		var m journalMeta
+		if err := json.Unmarshal(meta, &m); err != nil {
+			break
+		}
+		rec, ok := m.state(logs)
+		if !ok {
 			break
 		}
 		decoded, err := decodeOps(ops)
@@ -94,13 +98,6 @@ func readJournal(dir string, st *savedState, t *Tracker) (jr journalRead, err er
 		}
 		t.replay(decoded)
 		st.Saved, st.Checkpoints, st.Pending, st.Stats = rec.Saved, rec.Checkpoints, rec.Pending, rec.Stats
-		for i, cp := range st.Checkpoints {
-			for _, ss := range st.Stats {
-				if ss.Log == cp.Log && cp.LastBanLine == "" {
-					st.Checkpoints[i].LastBanLine = ss.LastBanLine // written once, in the counts
-				}
-			}
-		}
 		jr.records++
 		rest = rest[n:]
 	}
@@ -126,14 +123,13 @@ func nextRecord(data []byte) (meta, ops []byte, n int, ok bool) {
 	return payload[j : j+int(m)], payload[j+int(m):], k + int(size) + 4, true
 }
 
-// appendRecord appends the journal record of st and ops to buf. A
-// checkpoint's last ban line is left out: the log's counts hold it too.
+// appendRecord appends the journal record of st and ops to buf.
 func appendRecord(buf []byte, st savedState, ops []byte) ([]byte, error) {
-	st.Checkpoints = slices.Clone(st.Checkpoints)
-	for i := range st.Checkpoints {
-		st.Checkpoints[i].LastBanLine = ""
+	m, err := metaOf(st)
+	if err != nil {
+		return nil, err
 	}
-	meta, err := json.Marshal(st)
+	meta, err := json.Marshal(m)
 	if err != nil {
 		return nil, fmt.Errorf("encoding checkpoints: %w", err)
 	}
