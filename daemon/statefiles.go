@@ -8,13 +8,15 @@ import (
 
 // StateFiles lists every file the daemon and the commands keep in a state
 // directory: the mirror and its lock, the seen set, the watcher's state and
-// the daemon's lock. None of them is ever followed through a symbolic link.
+// journal, and the daemon's lock. None of them is ever followed through a
+// symbolic link.
 func StateFiles(stateDir string) []string {
 	return []string{
 		MirrorPath(stateDir),
 		MirrorPath(stateDir) + ".lock",
 		seenPath(stateDir),
 		filepath.Join(stateDir, watcher.StateFile),
+		filepath.Join(stateDir, watcher.JournalFile),
 		LockPath(stateDir),
 	}
 }

@@ -105,7 +105,7 @@ func TestDaemon_a_reload_that_ignores_a_listed_address_takes_it_out_of_the_kerne
 // state file could point anywhere (/etc/shadow); the daemon refuses to start
 // with the fix, and neither reads, logs, writes nor chmods the target.
 func TestDaemon_never_follows_a_symlink_in_the_state_dir(t *testing.T) {
-	for _, name := range []string{"blocklist", "seen", watcher.StateFile, "lock"} {
+	for _, name := range []string{"blocklist", "seen", watcher.StateFile, watcher.JournalFile, "lock"} {
 		t.Run(name, func(t *testing.T) {
 			h := newHarness(t, nil)
 			if err := os.MkdirAll(h.cfg.StateDir, 0o700); err != nil {

@@ -10,9 +10,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 
 	"github.com/recidivist/recidivist/internal/atomicfile"
+	"github.com/recidivist/recidivist/internal/nofollow"
 )
 
 // JournalFile is the name, in the state directory, of what changed since
@@ -142,7 +142,7 @@ func appendRecord(buf []byte, st savedState, ops []byte) ([]byte, error) {
 
 // readPrivate reads a state file, refusing one others can write.
 func readPrivate(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	f, err := nofollow.Open(path) // a link could point anywhere: refused, never read
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
@@ -215,7 +215,7 @@ func (s *stateStore) compact(base []byte, gen uint64) error {
 		return fmt.Errorf("starting watcher journal: %w", err)
 	}
 	s.written += int64(len(header))
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|syscall.O_NOFOLLOW, 0)
+	f, err := nofollow.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		return fmt.Errorf("opening watcher journal: %w", err)
 	}

@@ -84,6 +84,9 @@ func loadState(dir string, t *Tracker) (st savedState, found bool, err error) {
 
 // loadStateAndJournal is loadState, also saying what the journal held.
 func loadStateAndJournal(dir string, t *Tracker) (st savedState, found bool, jr journalRead, err error) {
+	if err := nofollow.Check(filepath.Join(dir, JournalFile)); err != nil {
+		return st, false, jr, err // refused even with no state yet: it would be written through
+	}
 	st, found, err = loadBase(dir, t)
 	if err != nil || !found {
 		return st, found, jr, err
