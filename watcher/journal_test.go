@@ -2,6 +2,7 @@ package watcher
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
@@ -219,5 +220,59 @@ func TestAJournalOfAnotherGenerationIsNotReplayed(t *testing.T) {
 	}
 	if got, want := rig.load(t, rig.cfg.StateDir), rig.live(); !got.equal(want) {
 		t.Errorf("state with a stale journal holds %v at %d, want %v at %d (counted twice?)", got.tracked, got.offset, want.tracked, want.offset)
+	}
+}
+
+func TestAStateOfTheReleaseBeforeTheJournalLoadsAndCountsNothingTwice(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "fail2ban.log")
+	cfg := testConfig(t, path, 3, time.Hour)
+	now := time.Now()
+	a, b := "192.0.2.10", "198.51.100.20"
+	appendLog(t, path, ban{now, "sshd", a}, ban{now.Add(time.Second), "sshd", a})
+	r := startWatcher(t, cfg, nil)
+	r.waitLines(t, 4)
+	r.stop(t)
+
+	// Rewrite the state as the release before the journal wrote it: no
+	// generation, and no journal beside it.
+	file := filepath.Join(cfg.StateDir, StateFile)
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	header, rest, _ := bytes.Cut(data, []byte("\n"))
+	line, history, _ := bytes.Cut(rest, []byte("\n"))
+	var st map[string]json.RawMessage
+	if err := json.Unmarshal(line, &st); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := st["generation"]; !ok {
+		t.Fatalf("the state line has no generation to remove: %s", line)
+	}
+	delete(st, "generation")
+	old, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, bytes.Join([][]byte{header, old, history}, []byte("\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(cfg.StateDir, JournalFile)); err != nil {
+		t.Fatal(err)
+	}
+
+	r = startWatcher(t, cfg, nil)
+	appendLog(t, path, ban{now.Add(2 * time.Second), "sshd", b})
+	r.waitLines(t, 6)
+	time.Sleep(1500 * time.Millisecond) // a save or more, into the journal
+	if got := tracked(r.w.Candidates()); len(r.offenders()) != 0 || got[a] != 2 || got[b] != 1 {
+		t.Errorf("after the upgrade: tracked %v, offenders %v; want %s twice, %s once, no offender", got, addrsOf(r.offenders()), a, b)
+	}
+	snap, err := ReadSnapshot(cfg.StateDir, 3, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tracked(snap.Tracked); got[a] != 2 || got[b] != 1 || snap.Stats.Lines != 6 {
+		t.Errorf("saved after the upgrade: tracked %v, %d lines; want %s twice, %s once, 6 lines", got, snap.Stats.Lines, a, b)
 	}
 }

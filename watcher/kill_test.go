@@ -226,22 +226,31 @@ func offenceKey(o Offender) string {
 		o.First.UTC().Format(time.RFC3339Nano), o.Last.UTC().Format(time.RFC3339Nano), o.Jails)
 }
 
-func TestSIGKILLMidStreamLosesNothing(t *testing.T) {
-	if testing.Short() {
-		t.Skip("re-executes the test binary and waits for it; skipped with -short")
-	}
+// killFiles makes the files of a kill test: the log, the state directory,
+// the offenders the helper reports and its output (closed at cleanup), and
+// the helper's environment, whose clock stands at start.
+func killFiles(t *testing.T) (logPath, stateDir, outPath string, childLog *os.File, start time.Time, env []string) {
+	t.Helper()
 	dir := t.TempDir()
-	logPath := filepath.Join(dir, "fail2ban.log")
-	stateDir := filepath.Join(dir, "state")
-	outPath := filepath.Join(dir, "offenders.jsonl")
+	logPath = filepath.Join(dir, "fail2ban.log")
+	stateDir = filepath.Join(dir, "state")
+	outPath = filepath.Join(dir, "offenders.jsonl")
 	childLog, err := os.Create(filepath.Join(dir, "child.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer childLog.Close()
-	start := time.Now().Add(-24 * time.Hour)
-	env := []string{killHelperEnv + "=1", "KILL_LOG=" + logPath, "KILL_STATE=" + stateDir, "KILL_OUT=" + outPath,
+	t.Cleanup(func() { childLog.Close() })
+	start = time.Now().Add(-24 * time.Hour)
+	env = []string{killHelperEnv + "=1", "KILL_LOG=" + logPath, "KILL_STATE=" + stateDir, "KILL_OUT=" + outPath,
 		"KILL_NOW=" + start.Format(time.RFC3339Nano)}
+	return logPath, stateDir, outPath, childLog, start, env
+}
+
+func TestSIGKILLMidStreamLosesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("re-executes the test binary and waits for it; skipped with -short")
+	}
+	logPath, stateDir, outPath, childLog, start, env := killFiles(t)
 	rng := rand.New(rand.NewPCG(1, 2))
 	lines := streamLines(start, 30000)
 	part := len(lines) / 5
@@ -342,18 +351,7 @@ func TestSIGKILLMidJournalAppendLosesNothingAndCountsNothingTwice(t *testing.T) 
 	if testing.Short() {
 		t.Skip("re-executes the test binary and waits for it; skipped with -short")
 	}
-	dir := t.TempDir()
-	logPath := filepath.Join(dir, "fail2ban.log")
-	stateDir := filepath.Join(dir, "state")
-	outPath := filepath.Join(dir, "offenders.jsonl")
-	childLog, err := os.Create(filepath.Join(dir, "child.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer childLog.Close()
-	start := time.Now().Add(-24 * time.Hour)
-	env := []string{killHelperEnv + "=1", "KILL_LOG=" + logPath, "KILL_STATE=" + stateDir, "KILL_OUT=" + outPath,
-		"KILL_NOW=" + start.Format(time.RFC3339Nano)}
+	logPath, stateDir, outPath, childLog, start, env := killFiles(t)
 	rng := rand.New(rand.NewPCG(11, 12))
 	lines := streamLines(start, 20000)
 	const chunk = 1000
