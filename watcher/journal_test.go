@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -274,5 +275,35 @@ func TestAStateOfTheReleaseBeforeTheJournalLoadsAndCountsNothingTwice(t *testing
 	}
 	if got := tracked(snap.Tracked); got[a] != 2 || got[b] != 1 || snap.Stats.Lines != 6 {
 		t.Errorf("saved after the upgrade: tracked %v, %d lines; want %s twice, %s once, 6 lines", got, snap.Stats.Lines, a, b)
+	}
+}
+
+func TestTheSweepFloorIsRestoredFromTheJournal(t *testing.T) {
+	rig := newJournalRig(t, 50)
+	floorAfterLoad := func() int64 {
+		tr := NewTracker(rig.cfg.Threshold, rig.cfg.Window)
+		if _, _, err := loadState(rig.cfg.StateDir, tr); err != nil {
+			t.Fatal(err)
+		}
+		return tr.floor
+	}
+	// Right after a compaction the floor is in no record yet; then it moves.
+	if err := rig.w.persist(true); err != nil {
+		t.Fatal(err)
+	}
+	rig.bans(t, 1, true) // an older ban than the newest: the floor stays
+	if err := rig.w.save(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := floorAfterLoad(), rig.w.tracker.floor; got != want || want == math.MaxInt64 {
+		t.Errorf("floor read back %d, live %d (and set)", got, want)
+	}
+	rig.next += 4000 // a newer ban moves it
+	rig.bans(t, 1, false)
+	if err := rig.w.save(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := floorAfterLoad(), rig.w.tracker.floor; got != want {
+		t.Errorf("floor read back %d, live %d", got, want)
 	}
 }

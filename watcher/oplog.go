@@ -3,6 +3,7 @@ package watcher
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"net/netip"
 	"time"
 )
@@ -89,6 +90,9 @@ func (t *Tracker) historyTakingOps() []byte {
 	buf := t.appendHistoryLocked(make([]byte, 0, 64+t.historySizeHint()))
 	if t.ops != nil {
 		t.ops.buf = nil
+		if t.floor != math.MaxInt64 { // not in the history: the journal starts with it
+			t.ops.setFloor(t.floor)
+		}
 	}
 	t.mu.Unlock()
 	return binary.BigEndian.AppendUint32(buf, crcOf(buf))
