@@ -1,6 +1,7 @@
 package watcher
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/json"
@@ -67,14 +68,8 @@ func readJournal(dir string, st *savedState, t *Tracker) (jr journalRead, err er
 	if err != nil {
 		return jr, err
 	}
-	var gen uint64
-	if len(data) < journalHeaderLen || st.Generation == 0 ||
-		func() bool {
-			_, err := fmt.Sscanf(string(data[:journalHeaderLen]), journalHeader, &gen)
-			return err != nil
-		}() ||
-		gen != st.Generation {
-		jr.stale = true
+	if st.Generation == 0 || !bytes.HasPrefix(data, fmt.Appendf(nil, journalHeader, st.Generation)) {
+		jr.stale = true // folded into StateFile already, or written beside an older one
 		return jr, nil
 	}
 	rest := data[journalHeaderLen:]

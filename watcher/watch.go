@@ -161,6 +161,9 @@ func (w *Watcher) load() error {
 		w.log.Warn("dropped the torn end of the watcher journal (a crash while saving); the lines after it are read again",
 			"file", filepath.Join(w.cfg.StateDir, JournalFile), "bytes", jr.dropped, "records_kept", jr.records)
 	}
+	if jr.stale {
+		w.log.Info("ignored a watcher journal of an earlier state (folded into it already)", "file", filepath.Join(w.cfg.StateDir, JournalFile))
+	}
 	if errors.Is(err, ErrCorruptHistory) || errors.Is(err, ErrHistoryVersion) {
 		path := filepath.Join(w.cfg.StateDir, StateFile)
 		if mvErr := os.Rename(path, path+".corrupt"); mvErr != nil {
