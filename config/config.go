@@ -36,6 +36,9 @@ type Config struct {
 	LogFormat         string
 	MetricsListen     string
 	File              string // the config file that was read, "" if none
+	// Warnings are settings that are valid but very likely a mistake, for
+	// the command to log loudly (an ignore entry that disables all blocking).
+	Warnings []string
 }
 
 // Error is a bad setting: which key, which value, and what is allowed.
@@ -146,10 +149,17 @@ func Load(c *cli.Context) (*Config, error) {
 			continue
 		}
 		cfg.Ignore = append(cfg.Ignore, p)
+		if p.Bits() == 0 {
+			family := "IPv4"
+			if p.Addr().Is6() {
+				family = "IPv6"
+			}
+			cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("ignore %s disables all blocking of %s: no %s address is ever counted or blocked; remove it from ignore unless that is what you want", p, family, family))
+		}
 	}
 	cfg.SetName = str("set-name")
 	if !validSetName(cfg.SetName) {
-		bad("set-name", cfg.SetName, fmt.Sprintf("1 to %d characters of letters, digits, '-', '_' or '.' (ipset names are at most 31 characters and the IPv6 set adds \"6\")", MaxSetName))
+		bad("set-name", cfg.SetName, fmt.Sprintf("1 to %d characters of letters, digits, '-', '_' or '.', starting with a letter or digit (ipset names are at most 31 characters and the IPv6 set adds \"6\")", MaxSetName))
 	}
 	cfg.Chains = strs("chain")
 	if len(cfg.Chains) == 0 {
@@ -212,6 +222,11 @@ func Load(c *cli.Context) (*Config, error) {
 
 func validSetName(s string) bool {
 	if s == "" || len(s) > MaxSetName {
+		return false
+	}
+	// A leading '-' would read as an option to ipset, iptables and nft, and
+	// a leading '.' or '_' is as confusing in their output.
+	if c := s[0]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
 		return false
 	}
 	for _, r := range s {

@@ -46,14 +46,18 @@ func ReadFile(path string, explicit bool) (map[interface{}]interface{}, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading config %s: %w (give an existing file with --config, or omit it to use defaults)", path, err)
+		return nil, openError(path, err)
 	}
 	if fi.Mode().Perm()&0o022 != 0 {
 		return nil, &Error{Key: "config", Value: path, Allowed: fmt.Sprintf("a file only its owner can write (mode is %#o); fix with: chmod go-w %s", fi.Mode().Perm(), path)}
 	}
+	b, err := readConfigFile(path, fi)
+	if err != nil {
+		return nil, err
+	}
 	var raw map[string]interface{}
-	if _, err := toml.DecodeFile(path, &raw); err != nil {
-		return nil, fmt.Errorf("parsing config %s: %w", path, err)
+	if _, err := toml.Decode(string(b), &raw); err != nil {
+		return nil, parseError(path, b, err)
 	}
 	out := make(map[interface{}]interface{}, len(raw))
 	var errs []error

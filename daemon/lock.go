@@ -28,15 +28,15 @@ func LockPath(stateDir string) string { return filepath.Join(stateDir, "lock") }
 // lock file (0600) if needed, and writes this process's PID into it. When
 // another process holds it the error wraps ErrLocked and names that PID.
 func Acquire(stateDir string) (*Lock, error) {
-	if err := os.MkdirAll(stateDir, 0o700); err != nil {
-		return nil, fmt.Errorf("creating state dir %s: %w", stateDir, err)
+	if err := PrepareStateDir(stateDir); err != nil {
+		return nil, err
 	}
 	f, err := nofollow.OpenFile(LockPath(stateDir), os.O_RDWR|os.O_CREATE, 0o600)
 	if errors.Is(err, nofollow.ErrSymlink) {
 		return nil, err
 	}
 	if err != nil {
-		return nil, fmt.Errorf("opening lock %s: %w", LockPath(stateDir), err)
+		return nil, stateDirError(stateDir, fmt.Errorf("opening lock %s: %w", LockPath(stateDir), err))
 	}
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		f.Close()
@@ -87,4 +87,30 @@ func Holder(stateDir string) (int, error) {
 		return -1, nil // held, but the PID is not written yet
 	}
 	return pid, nil
+}
+
+// PrepareStateDir creates stateDir (0700) if needed and checks that this
+// process can write in it, so that a daemon finds out before it touches the
+// kernel. The error names the key state-dir and the fix.
+func PrepareStateDir(stateDir string) error {
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return stateDirError(stateDir, fmt.Errorf("creating state dir %s: %w", stateDir, err))
+	}
+	if err := unix.Access(stateDir, unix.W_OK); err != nil {
+		return stateDirError(stateDir, fmt.Errorf("writing in state dir %s: %w", stateDir, err))
+	}
+	return nil
+}
+
+// stateDirError adds the fix to err, an error writing in stateDir.
+func stateDirError(stateDir string, err error) error {
+	switch {
+	case errors.Is(err, unix.EROFS):
+		return fmt.Errorf("%w; state-dir %s is on a read-only file system: remount it read-write (mount -o remount,rw on its mount point; after a disk error check the disk first), or set state-dir to a writable directory", err, stateDir)
+	case errors.Is(err, unix.EACCES), errors.Is(err, unix.EPERM):
+		return fmt.Errorf("%w; state-dir %s is not writable by this user: run recidivist as root, or set state-dir to a directory it owns", err, stateDir)
+	case errors.Is(err, unix.ENOSPC), errors.Is(err, unix.EDQUOT):
+		return fmt.Errorf("%w; the file system of state-dir %s is full: free some space", err, stateDir)
+	}
+	return err
 }

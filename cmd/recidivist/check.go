@@ -185,6 +185,10 @@ func (d *doctor) run() int {
 }
 
 func (d *doctor) checkConfig() {
+	for _, w := range d.cfg.Warnings {
+		what, fix, _ := strings.Cut(w, "; ")
+		d.problem("config: "+what, fix)
+	}
 	if d.configFile == "" {
 		d.ok("config: no file at %s; built-in defaults, environment and flags are valid", config.DefaultPath)
 		return

@@ -48,11 +48,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	var exit cli.ExitCoder
 	var cfgErr *config.Error
+	var fileErr *config.FileError
 	code := 1
 	switch {
 	case errors.As(err, &exit):
 		code = exit.ExitCode()
-	case errors.As(err, &cfgErr), errors.Is(err, errUsage):
+	case errors.As(err, &cfgErr), errors.As(err, &fileErr), errors.Is(err, errUsage):
 		code = 2
 	}
 	if status, sig, ok := interruptStatus(ctx); ok {
@@ -181,6 +182,9 @@ func settings(c *cli.Context) (*config.Config, error) {
 		h = slog.NewJSONHandler(c.App.ErrWriter, opts)
 	}
 	slog.SetDefault(slog.New(h))
+	for _, w := range cfg.Warnings {
+		slog.Warn("WARNING: " + w)
+	}
 	return cfg, nil
 }
 

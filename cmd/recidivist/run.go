@@ -44,6 +44,14 @@ func runCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			// Everything that can be refused is refused before the kernel
+			// is touched.
+			if err := config.CheckLogs(cfg.Logs); err != nil {
+				return err
+			}
+			if err := daemon.PrepareStateDir(cfg.StateDir); err != nil {
+				return err
+			}
 			var store ipsetstore.Store
 			if !cfg.DryRun {
 				s, err := openStore(cfg)
@@ -92,6 +100,9 @@ func reloadOnHUP(ctx context.Context, c *cli.Context, d *daemon.Daemon, hup <-ch
 			if err != nil {
 				slog.Error("reload: keeping the old configuration", "err", err)
 				continue
+			}
+			for _, w := range cfg.Warnings {
+				slog.Warn("WARNING: " + w)
 			}
 			d.Reload(cfg)
 		}
