@@ -53,7 +53,12 @@ func runCommand() *cli.Command {
 				return err
 			}
 			var store ipsetstore.Store
-			if !cfg.DryRun {
+			if !cfg.DryRun { // a dry run changes no set, so it may watch beside the daemon
+				sets, err := daemon.AcquireSets(cfg.SetName, cfg.StateDir)
+				if err != nil {
+					return err
+				}
+				defer sets.Release() //nolint:errcheck // the process exits next; the kernel frees the name anyway
 				s, err := openStore(cfg)
 				if err != nil {
 					return err
