@@ -494,6 +494,10 @@ func (d *doctor) checkDaemons() {
 		if o.stateDir == d.cfg.StateDir && holder == 0 {
 			continue // it has not taken the lock yet, or is exiting
 		}
+		if !sameNetns(d.procDir, d.self, o.pid) {
+			d.note("recidivist daemon (PID %d, state dir %s) runs in another network namespace: its sets and rules are its own", o.pid, o.stateDirOr())
+			continue
+		}
 		set := o.setName
 		if set == "" {
 			set = d.cfg.SetName // no flag nor variable: it reads the same config file
@@ -505,6 +509,16 @@ func (d *doctor) checkDaemons() {
 		d.problem(fmt.Sprintf("another recidivist daemon (PID %d, state dir %s) manages the same sets %s and %s6: each undoes the other's blocks", o.pid, o.stateDirOr(), set, set),
 			"stop one of them (kill "+strconv.Itoa(o.pid)+"), or give each its own set-name")
 	}
+}
+
+// sameNetns reports whether processes a and b share a network namespace,
+// by the identity of their /proc/PID/ns/net links. When either cannot be
+// read (a process gone, a /proc of a test) it answers true: a possible rival
+// is reported rather than hidden.
+func sameNetns(procDir string, a, b int) bool {
+	na, errA := os.Readlink(filepath.Join(procDir, strconv.Itoa(a), "ns", "net"))
+	nb, errB := os.Readlink(filepath.Join(procDir, strconv.Itoa(b), "ns", "net"))
+	return errA != nil || errB != nil || na == nb
 }
 
 // otherDaemon is a `recidivist run` process found in /proc.

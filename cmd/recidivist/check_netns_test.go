@@ -1,0 +1,53 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/recidivist/recidivist/internal/netnstest"
+)
+
+// TestDoctor_a_daemon_in_another_network_namespace_manages_other_sets starts
+// a process whose command line is that of `recidivist run` on the same set
+// names, in a network namespace of its own: its sets are not ours, so check
+// must not call it a rival.
+func TestDoctor_a_daemon_in_another_network_namespace_manages_other_sets(t *testing.T) {
+	netnstest.RequireRoot(t)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe)
+	cmd.Args = []string{filepath.Join(t.TempDir(), "recidivist"), "run", "--state-dir", "/srv/in-a-container"}
+	cmd.Env = append(os.Environ(), "RECIDIVIST_TEST_IDLE=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+
+	w := newWorld(t)
+	w.doctor.procDir = "/proc"
+	want := fmt.Sprintf("recidivist daemon (PID %d, state dir /srv/in-a-container) runs in another network namespace", cmd.Process.Pid)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		w.out.Reset()
+		w.doctor.checkDaemons()
+		if strings.Contains(w.out.String(), want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the doctor did not see PID %d in its own namespace:\n%s", cmd.Process.Pid, w.out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if strings.Contains(w.out.String(), "manages the same sets") {
+		t.Errorf("the doctor calls a daemon in another network namespace a rival:\n%s", w.out)
+	}
+}
