@@ -257,8 +257,8 @@ func (st statusJSON) print(w io.Writer) {
 				fmt.Fprintf(w, "log:      %s read to byte %d, no ban seen yet\n", l.Path, l.Offset)
 				continue
 			}
-			fmt.Fprintf(w, "log:      %s read to byte %d, last ban %s (%s ago)\n", l.Path, l.Offset,
-				l.LastBan.Local().Format(time.RFC3339), time.Since(*l.LastBan).Round(time.Second))
+			fmt.Fprintf(w, "log:      %s read to byte %d, last ban %s (%s)\n", l.Path, l.Offset,
+				l.LastBan.Local().Format(time.RFC3339), age(*l.LastBan, time.Now()))
 			if l.LastBanLine != "" {
 				fmt.Fprintf(w, "          %s\n", strings.TrimSpace(l.LastBanLine))
 			}
@@ -271,6 +271,17 @@ func (st statusJSON) print(w io.Writer) {
 	for _, p := range st.Problems {
 		fmt.Fprintf(w, "note:     %s\n", p)
 	}
+}
+
+// age says how long before now at was, or, for a time ahead of now (the
+// clock of the host or of the log is wrong, or log-timezone is), how far in
+// the future it is.
+func age(at, now time.Time) string {
+	d := now.Sub(at).Round(time.Second)
+	if d < 0 {
+		return fmt.Sprintf("%s in the future — clock skew or wrong log-timezone?", -d)
+	}
+	return fmt.Sprintf("%s ago", d)
 }
 
 func sum(m map[string]uint64) uint64 {
