@@ -247,6 +247,17 @@ func from(file string) string {
 
 // checkLog checks one log; viaSyslog says fail2ban's logtarget is SYSLOG.
 func (d *doctor) checkLog(path string, loglevelHides, viaSyslog bool) {
+	// By the file's type first: opening a FIFO for reading would block
+	// until some writer comes.
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Type()&(fs.ModeNamedPipe|fs.ModeSocket) != 0 {
+		kind := "a FIFO (named pipe)"
+		if fi.Mode().Type()&fs.ModeSocket != 0 {
+			kind = "a socket"
+		}
+		d.problem(fmt.Sprintf("log %s is %s: not supported, since it cannot be resumed from a checkpoint", path, kind),
+			"let fail2ban write to a regular file (logtarget in /etc/fail2ban/fail2ban.local) and point log at it")
+		return
+	}
 	f, err := d.open(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
