@@ -36,7 +36,7 @@ func Acquire(stateDir string) (*Lock, error) {
 		return nil, err
 	}
 	if err != nil {
-		return nil, stateDirError(stateDir, fmt.Errorf("opening lock %s: %w", LockPath(stateDir), err))
+		return nil, StateDirError(stateDir, fmt.Errorf("opening lock %s: %w", LockPath(stateDir), err))
 	}
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		f.Close()
@@ -94,16 +94,16 @@ func Holder(stateDir string) (int, error) {
 // kernel. The error names the key state-dir and the fix.
 func PrepareStateDir(stateDir string) error {
 	if err := os.MkdirAll(stateDir, 0o700); err != nil {
-		return stateDirError(stateDir, fmt.Errorf("creating state dir %s: %w", stateDir, err))
+		return StateDirError(stateDir, fmt.Errorf("creating state dir %s: %w", stateDir, err))
 	}
 	if err := unix.Access(stateDir, unix.W_OK); err != nil {
-		return stateDirError(stateDir, fmt.Errorf("writing in state dir %s: %w", stateDir, err))
+		return StateDirError(stateDir, fmt.Errorf("writing in state dir %s: %w", stateDir, err))
 	}
 	return nil
 }
 
 // stateDirError adds the fix to err, an error writing in stateDir.
-func stateDirError(stateDir string, err error) error {
+func StateDirError(stateDir string, err error) error {
 	switch {
 	case errors.Is(err, unix.EROFS):
 		return fmt.Errorf("%w; state-dir %s is on a read-only file system: remount it read-write (mount -o remount,rw on its mount point; after a disk error check the disk first), or set state-dir to a writable directory", err, stateDir)

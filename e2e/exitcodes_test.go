@@ -194,14 +194,21 @@ func TestExitCodes_read_only_state_dir_names_the_fix(t *testing.T) {
 	// The read-only bind mount lives in a mount namespace of its own and
 	// goes with it.
 	script := `mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"`
-	got := runStatusCmd(t, exec.Command("unshare", append([]string{"--mount", "--", "sh", "-c", script, "sh", state},
-		append([]string{"ip"}, inNS(ns, bin, "run", "--config", conf, "--state-dir", state, "--set-name", "rcdvro", "--log", log)...)...)...))
-	if got.code != 1 {
-		t.Errorf("run on a read-only state dir: exit %d, want 1:\n%s", got.code, got.stderr)
-	}
-	for _, w := range []string{"state-dir", state, "read-only", "remount"} {
-		if !strings.Contains(got.stderr, w) {
-			t.Errorf("run on a read-only state dir: stderr does not name %q:\n%s", w, got.stderr)
+	for _, args := range [][]string{
+		{"run", "--log", log},
+		{"ban", "192.0.2.9"},
+		{"unban", "192.0.2.9"},
+	} {
+		args = append(args, "--config", conf, "--state-dir", state, "--set-name", "rcdvro")
+		got := runStatusCmd(t, exec.Command("unshare", append([]string{"--mount", "--", "sh", "-c", script, "sh", state},
+			append([]string{"ip"}, inNS(ns, bin, args...)...)...)...))
+		if got.code != 1 {
+			t.Errorf("%s on a read-only state dir: exit %d, want 1:\n%s", args[0], got.code, got.stderr)
+		}
+		for _, w := range []string{"state-dir", state, "read-only", "remount"} {
+			if !strings.Contains(got.stderr, w) {
+				t.Errorf("%s on a read-only state dir: stderr does not name %q:\n%s", args[0], w, got.stderr)
+			}
 		}
 	}
 }

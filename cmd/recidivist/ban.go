@@ -63,7 +63,7 @@ func banCommand() *cli.Command {
 			mirror := openMirror(cfg)
 			added, err := mirror.Add(entries...)
 			if err != nil {
-				return err
+				return daemon.StateDirError(cfg.StateDir, err)
 			}
 			if os.Geteuid() != 0 {
 				fmt.Fprintln(c.App.ErrWriter, kernelLater(cfg))

@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/recidivist/recidivist/blocklist"
+	"github.com/recidivist/recidivist/daemon"
 	"github.com/recidivist/recidivist/ipsetstore"
 )
 
@@ -47,7 +48,7 @@ func unbanCommand() *cli.Command {
 			mirror := openMirror(cfg)
 			removed, err := mirror.Remove(ps...)
 			if err != nil {
-				return err
+				return daemon.StateDirError(cfg.StateDir, err)
 			}
 			var store *ipsetstore.NetlinkStore
 			if os.Geteuid() == 0 {
