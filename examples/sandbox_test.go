@@ -385,12 +385,21 @@ func runDaemonTraced(t *testing.T, cmd *exec.Cmd, env []string, dir string) {
 
 	// unshare exec'd setpriv, which exec'd strace, whose one child is the daemon.
 	daemonPID := childOf(t, cmd.Process.Pid)
-	metrics, err := scrape(daemonPID)
-	if err != nil {
-		t.Fatalf("scraping the metrics: %v\n%s", err, stop())
-	}
-	if !regexp.MustCompile(`(?m)^recidivist_offenders_blocked_total 2$`).MatchString(metrics) {
-		t.Errorf("the metrics do not count the two offenders blocked:\n%s", metrics)
+	// The counter moves just after the mirror write the loop above saw, on
+	// the daemon's goroutine: on a busy machine the first scrape can fall
+	// in between, so scrape until it reads 2 or the deadline passes.
+	blockedTwo := regexp.MustCompile(`(?m)^recidivist_offenders_blocked_total 2$`)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		metrics, err := scrape(daemonPID)
+		if err != nil {
+			t.Fatalf("scraping the metrics: %v\n%s", err, stop())
+		}
+		if blockedTwo.MatchString(metrics) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the metrics do not count the two offenders blocked within 30s:\n%s", metrics)
+		}
 	}
 
 	if err := syscall.Kill(daemonPID, syscall.SIGTERM); err != nil {
