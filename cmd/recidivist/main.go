@@ -11,21 +11,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"runtime/debug"
 	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/recidivist/recidivist/config"
-)
-
-// version and commit are set at build time with
-// -ldflags "-X main.version=… -X main.commit=…"; otherwise they are read from
-// the module's build information.
-var (
-	version = ""
-	commit  = ""
 )
 
 func main() {
@@ -123,14 +114,14 @@ func usageErrorf(format string, a ...any) error {
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
-	v, c := buildInfo()
+	b := readBuild()
 	cli.VersionPrinter = func(cCtx *cli.Context) {
-		fmt.Fprintf(cCtx.App.Writer, "recidivist %s (commit %s)\n", v, c)
+		fmt.Fprintln(cCtx.App.Writer, b)
 	}
 	return &cli.App{
 		Name:    "recidivist",
 		Usage:   "block fail2ban's repeat offenders for good, in one ipset, across reboots",
-		Version: v,
+		Version: b.version,
 		Description: "recidivist reads fail2ban's log, counts Ban lines per address across all jails over a\n" +
 			"sliding window, and blocks repeat offenders in one shared ipset matched by one iptables\n" +
 			"rule (and one ip6tables rule). The blocklist is mirrored to a plain-text file that is\n" +
@@ -142,8 +133,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		HideHelpCommand:      true,
 		ExitErrHandler:       func(*cli.Context, error) {}, // run() prints errors and picks the exit status
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return usageErrorf("%v (see --help)", err)
+			return flagError(err, nil, "recidivist --help")
 		},
+		Action: noCommand,
 		Commands: []*cli.Command{
 			runCommand(),
 			restoreCommand(),
@@ -165,7 +157,7 @@ func command(cmd *cli.Command, keys ...string) *cli.Command {
 	cmd.Flags = append(cmd.Flags, config.Flags(keys...)...)
 	cmd.Before = config.Apply
 	cmd.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
-		return usageErrorf("%v (see recidivist %s --help)", err, cmd.Name)
+		return flagError(err, cmd.Flags, "recidivist "+cmd.Name+" --help")
 	}
 	return cmd
 }
@@ -186,25 +178,4 @@ func settings(c *cli.Context) (*config.Config, error) {
 		slog.Warn("WARNING: " + w)
 	}
 	return cfg, nil
-}
-
-func buildInfo() (v, c string) {
-	v, c = version, commit
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		if v == "" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-			v = bi.Main.Version
-		}
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && c == "" {
-				c = s.Value
-			}
-		}
-	}
-	if v == "" {
-		v = "dev"
-	}
-	if c == "" {
-		c = "unknown"
-	}
-	return v, c
 }
