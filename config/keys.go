@@ -71,6 +71,15 @@ var Keys = []Key{
 	{"metrics-listen", String, nil, "address for Prometheus metrics, e.g. 127.0.0.1:9732 (default: off)"},
 }
 
+// Values lists the keys whose value is one of a fixed set, with the set:
+// the shell completion offers these values and recidivist.toml(5) names
+// them. Load accepts each of them (a test holds the two together).
+var Values = map[string][]string{
+	"target":     {"DROP", "REJECT"},
+	"log-level":  {"debug", "info", "warn", "error"},
+	"log-format": {"text", "json"},
+}
+
 // DefaultPath is where the configuration file is read from when --config is
 // not given. A missing file at the default path is not an error.
 const DefaultPath = "/etc/recidivist/recidivist.toml"
@@ -87,6 +96,9 @@ func configFlag() cli.Flag {
 		EnvVars: []string{"RECIDIVIST_CONFIG"},
 	}
 }
+
+// KeyNamed returns the key called name, and whether there is one.
+func KeyNamed(name string) (Key, bool) { return lookup(name) }
 
 func lookup(name string) (Key, bool) {
 	for _, k := range Keys {

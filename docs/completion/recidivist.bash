@@ -1,0 +1,97 @@
+# bash completion for recidivist(8).
+# Generated from the command definitions (internal/docgen); do not edit. Update with: make man
+
+_recidivist() {
+	local cur=${COMP_WORDS[COMP_CWORD]} prev=
+	((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD-1]}
+	# --flag=value: bash splits it at the "=".
+	if [[ $cur == = ]]; then
+		cur=
+	elif [[ $prev == = ]] && ((COMP_CWORD > 1)); then
+		prev=${COMP_WORDS[COMP_CWORD-2]}
+	fi
+	local cmd= i
+	for ((i = 1; i < COMP_CWORD; i++)); do
+		case ${COMP_WORDS[i]} in
+		-*) ;;
+		*) cmd=${COMP_WORDS[i]}; break ;;
+		esac
+	done
+
+	case $prev in
+	--config)
+		compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur"))
+		return
+		;;
+	--log)
+		compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur"))
+		return
+		;;
+	--log-format)
+		COMPREPLY=($(compgen -W "text json" -- "$cur"))
+		return
+		;;
+	--log-level)
+		COMPREPLY=($(compgen -W "debug info warn error" -- "$cur"))
+		return
+		;;
+	--state-dir)
+		compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -d -- "$cur"))
+		return
+		;;
+	--target)
+		COMPREPLY=($(compgen -W "DROP REJECT" -- "$cur"))
+		return
+		;;
+	--ban-time | --chain | --comment | --exclude-jails | --ignore | --jails | --log-timezone | --maxelem | --metrics-listen | --ports | --reconcile-interval | --set-name | --threshold | --top | --window)
+		return # a value of the user's own
+		;;
+	esac
+
+	if [[ -z $cmd ]]; then
+		COMPREPLY=($(compgen -W "run restore status list offenders ban unban scan check teardown --help --version" -- "$cur"))
+		return
+	fi
+	local opts= files=
+	case $cmd in
+	run)
+		opts="--help --log --log-timezone --threshold --window --ban-time --jails --exclude-jails --ignore --set-name --chain --target --ports --maxelem --state-dir --reconcile-interval --dry-run --log-level --log-format --metrics-listen --config"
+		;;
+	restore)
+		opts="--help --ignore --set-name --chain --target --ports --maxelem --state-dir --log-level --log-format --config"
+		;;
+	status)
+		opts="--help --json --state-dir --ignore --threshold --window --set-name --chain --target --ports --maxelem --log-level --log-format --config"
+		;;
+	list)
+		opts="--help --json --state-dir --ignore --log-level --log-format --config"
+		;;
+	offenders)
+		opts="--help --top --json --state-dir --ignore --threshold --window --log-level --log-format --config"
+		;;
+	ban)
+		opts="--help --comment --force --ignore --set-name --chain --target --ports --maxelem --state-dir --dry-run --log-level --log-format --config"
+		;;
+	unban)
+		opts="--help --set-name --chain --target --ports --maxelem --state-dir --dry-run --log-level --log-format --config"
+		;;
+	scan)
+		opts="--help --json --log-timezone --threshold --window --jails --exclude-jails --ignore --log-level --log-format --config"
+		files=1
+		;;
+	check)
+		opts="--help --log --log-timezone --threshold --window --ban-time --jails --exclude-jails --ignore --set-name --chain --target --ports --maxelem --state-dir --reconcile-interval --dry-run --log-level --log-format --metrics-listen --config"
+		;;
+	teardown)
+		opts="--help --set-name --chain --target --ports --maxelem --state-dir --log-level --log-format --config"
+		;;
+	esac
+	if [[ $cur == -* || -z $files ]]; then
+		COMPREPLY=($(compgen -W "$opts" -- "$cur"))
+	else
+		compopt -o filenames 2>/dev/null
+		COMPREPLY=($(compgen -f -- "$cur"))
+	fi
+}
+
+complete -F _recidivist recidivist
