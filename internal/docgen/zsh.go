@@ -75,7 +75,7 @@ func zshSpec(f flagInfo) string {
 
 // zshBracket escapes what ends or breaks an _arguments description.
 func zshBracket(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `[`, `\[`, `]`, `\]`, `:`, `\:`).Replace(s)
+	return strings.NewReplacer(`\`, `\\`, `[`, `\[`, `]`, `\]`).Replace(s)
 }
 
 // zshQuote quotes s for the shell, in single quotes.
