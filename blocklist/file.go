@@ -64,7 +64,9 @@ func (f *File) Load() ([]Entry, []*LineError, error) {
 // (canonical, as written). The file (mode 0600) and its directory (0700)
 // are created if missing. The write is atomic; nothing is written when
 // every entry is already there.
-func (f *File) Add(es ...Entry) ([]Entry, error) {
+func (f *File) Add(es ...Entry) ([]Entry, error) { return f.add(true, es) }
+
+func (f *File) add(lockIt bool, es []Entry) ([]Entry, error) {
 	want := make([]Entry, 0, len(es))
 	for _, e := range es {
 		if !e.Prefix.IsValid() {
@@ -74,7 +76,7 @@ func (f *File) Add(es ...Entry) ([]Entry, error) {
 		want = append(want, e)
 	}
 	var added []Entry
-	err := f.modify(true, func(d *document) (bool, error) {
+	err := f.modify(true, lockIt, func(d *document) (bool, error) {
 		ps := make(map[netip.Prefix]bool, len(want))
 		for _, e := range want {
 			ps[e.Prefix] = true
@@ -107,7 +109,9 @@ func (f *File) Add(es ...Entry) ([]Entry, error) {
 // refused with ErrInsideRange naming the range, and nothing is removed:
 // silently keeping it blocked would surprise, and unblocking the whole
 // range even more.
-func (f *File) Remove(ps ...netip.Prefix) ([]Entry, error) {
+func (f *File) Remove(ps ...netip.Prefix) ([]Entry, error) { return f.remove(true, ps) }
+
+func (f *File) remove(lockIt bool, ps []netip.Prefix) ([]Entry, error) {
 	drop := make(map[netip.Prefix]bool, len(ps))
 	for _, p := range ps {
 		if !p.IsValid() {
@@ -116,7 +120,7 @@ func (f *File) Remove(ps ...netip.Prefix) ([]Entry, error) {
 		drop[canonical(p)] = true
 	}
 	var removed []Entry
-	err := f.modify(false, func(d *document) (bool, error) {
+	err := f.modify(false, lockIt, func(d *document) (bool, error) {
 		listed := d.listed(drop)
 		for p := range drop {
 			if listed[p] {
@@ -139,9 +143,11 @@ func (f *File) Remove(ps ...netip.Prefix) ([]Entry, error) {
 
 // Expire removes the entries whose expiry is set and not after now, and
 // returns them.
-func (f *File) Expire(now time.Time) ([]Entry, error) {
+func (f *File) Expire(now time.Time) ([]Entry, error) { return f.expire(true, now) }
+
+func (f *File) expire(lockIt bool, now time.Time) ([]Entry, error) {
 	var removed []Entry
-	err := f.modify(false, func(d *document) (bool, error) {
+	err := f.modify(false, lockIt, func(d *document) (bool, error) {
 		var dropped int
 		removed, dropped = d.remove(func(e Entry) bool { return e.Expired(now) })
 		return dropped > 0, nil
@@ -198,10 +204,11 @@ func (f *File) remember(fi fs.FileInfo) {
 	f.mu.Unlock()
 }
 
-// modify runs change on the current content under the lock and writes the
+// modify runs change on the current content under the lock (taken here
+// with lockIt, held by the caller's Exclusive without) and writes the
 // result back atomically if the content changed. With create unset a
 // missing directory means there is nothing to change.
-func (f *File) modify(create bool, change func(*document) (changed bool, err error)) (err error) {
+func (f *File) modify(create, lockIt bool, change func(*document) (changed bool, err error)) (err error) {
 	dir := filepath.Dir(f.path)
 	if create {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -213,15 +220,17 @@ func (f *File) modify(create bool, change func(*document) (changed bool, err err
 	if err := checkDir(dir); err != nil {
 		return err
 	}
-	unlock, err := lock(f.path)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if uerr := unlock(); err == nil {
-			err = uerr
+	if lockIt {
+		unlock, err := lock(f.path)
+		if err != nil {
+			return err
 		}
-	}()
+		defer func() {
+			if uerr := unlock(); err == nil {
+				err = uerr
+			}
+		}()
+	}
 	d, _, err := f.read()
 	if err != nil {
 		return err

@@ -1,0 +1,53 @@
+package blocklist
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Tx changes the mirror while its caller holds the lock that every writer
+// takes (see File.Exclusive). Its methods are File's, without locking again.
+type Tx struct{ f *File }
+
+// Exclusive runs fn holding the mirror's writer lock: no other writer, in
+// this process or another (a ban or unban command), changes the file until
+// fn returns. Whoever changes the kernel sets together with the mirror does
+// both inside one Exclusive, so that kernel writes follow the mirror's
+// versions in order: a writer that read an older version sees, inside its
+// own Exclusive, that the file moved on (Tx.Unchanged). The directory is
+// created (0700) if missing.
+func (f *File) Exclusive(fn func(tx *Tx) error) (err error) {
+	dir := filepath.Dir(f.path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("creating directory %s: %w", dir, err)
+	}
+	if err := checkDir(dir); err != nil {
+		return err
+	}
+	unlock, err := lock(f.path)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if uerr := unlock(); err == nil {
+			err = uerr
+		}
+	}()
+	return fn(&Tx{f: f})
+}
+
+// Add is File.Add under the caller's lock.
+func (t *Tx) Add(es ...Entry) ([]Entry, error) { return t.f.add(false, es) }
+
+// Remove is File.Remove under the caller's lock.
+func (t *Tx) Remove(ps ...netip.Prefix) ([]Entry, error) { return t.f.remove(false, ps) }
+
+// Expire is File.Expire under the caller's lock.
+func (t *Tx) Expire(now time.Time) ([]Entry, error) { return t.f.expire(false, now) }
+
+// Unchanged is File.Unchanged: under the lock, no other writer can change
+// the answer before the caller acts on it (a person's edit in place can).
+func (t *Tx) Unchanged() bool { return t.f.Unchanged() }
