@@ -48,7 +48,34 @@ func (r Report) String() string {
 // (want carries remaining times, as List reports them). Entries that are
 // already right are not touched, so their counters survive.
 func Reconcile(s Store, want []Entry) (Report, error) {
-	var rep Report
+	repairs, err := s.Ensure()
+	if err != nil {
+		return Report{Repairs: repairs}, err
+	}
+	have, err := s.List()
+	if err != nil {
+		return Report{Repairs: repairs}, err
+	}
+	return apply(s, have, want, Report{Repairs: repairs})
+}
+
+// ReconcileListed is Reconcile from a listing the caller took before (with
+// s.List, which may take seconds for a million entries): it ensures the sets
+// and rules, then applies the difference between have and want. The caller
+// makes sure nothing changed the sets in between that want does not account
+// for: entries it added or deleted since are in want or absent from it, so
+// applying the difference again is harmless.
+func ReconcileListed(s Store, have, want []Entry) (Report, error) {
+	repairs, err := s.Ensure()
+	if err != nil {
+		return Report{Repairs: repairs}, err
+	}
+	return apply(s, have, want, Report{Repairs: repairs})
+}
+
+// apply makes the sets, listed as have, hold want; rep carries the repairs
+// of the Ensure before.
+func apply(s Store, have, want []Entry, rep Report) (Report, error) {
 	wanted := make(map[netip.Prefix]Entry, len(want))
 	for _, e := range want {
 		n, err := Normalize(e)
@@ -56,15 +83,6 @@ func Reconcile(s Store, want []Entry) (Report, error) {
 			return rep, fmt.Errorf("reconciling: %w", err)
 		}
 		wanted[n.Prefix] = n
-	}
-	repairs, err := s.Ensure()
-	rep.Repairs = repairs
-	if err != nil {
-		return rep, err
-	}
-	have, err := s.List()
-	if err != nil {
-		return rep, err
 	}
 	if missing := len(wanted) - countKept(have, wanted); missing > bulkThreshold {
 		// After a flush or on a first start: one batched swap beats
