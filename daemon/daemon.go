@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"path/filepath"
 	"runtime/debug"
-	"strings"
 	"sync"
 	"time"
 
@@ -25,7 +24,12 @@ import (
 // MirrorPath is the mirror file inside a state directory.
 func MirrorPath(stateDir string) string { return filepath.Join(stateDir, "blocklist") }
 
-// Daemon is one running `recidivist run`.
+// Daemon is one running `recidivist run`. It is the one owner of what is
+// blocked: every change the daemon makes to the kernel sets and the mirror
+// (offenders from the log, expiry, the reconcile that applies hand edits
+// and heals drift, later other sources) is a transaction under mu, and a
+// change of the mirror also holds the mirror's writer lock (taken before
+// mu), which `ban` and `unban` take too. See owner.go.
 type Daemon struct {
 	log     *slog.Logger
 	now     func() time.Time
@@ -33,27 +37,37 @@ type Daemon struct {
 	watcher *watcher.Watcher
 	metrics *Metrics
 
-	// mu guards the fields below, shared by the watcher's offender callback
-	// and the reconcile loop.
-	mu     sync.Mutex
-	cfg    *config.Config
-	policy blocklist.Policy
-	store  ipsetstore.Store // nil in dry-run; never changes after New
-	seen   *seenSet
-	full   lastFull // for the interval reconcile; see Daemon.quickCheck
+	// recording serialises the mirror writes of Durable; recordNow wakes
+	// recordLoop (buffered 1).
+	recording sync.Mutex
+	recordNow chan struct{}
 
-	// fast is what onFound needs to put a new offender in the kernel at
-	// once, under its own lock so that it never waits behind a mirror
-	// write (which holds mu through its fsyncs). Lock order: mu, then fast.
-	fast struct {
-		sync.Mutex
-		started time.Time // ban lines logged before it are history, not latency
-		policy  blocklist.Policy
-		banTime time.Duration
-		// ahead holds the offenders put in the kernel that the mirror does
-		// not record yet; the reconcile keeps them in force meanwhile.
-		ahead map[netip.Prefix]blocklist.Entry
-	}
+	// reconciling serialises reconciles. Log reading never takes it: a
+	// reconcile lists the kernel and reads the mirror outside mu and holds
+	// mu only to apply the difference.
+	reconciling sync.Mutex
+
+	// mu guards the fields below; holding it is being the owner.
+	mu      sync.Mutex
+	cfg     *config.Config
+	policy  blocklist.Policy
+	store   ipsetstore.Store // nil in dry-run; never changes after New
+	seen    *seenSet
+	full    lastFull  // for the interval reconcile; see Daemon.quickCheck
+	started time.Time // ban lines logged before it are history, not latency
+	// unrecorded are offenders put in the kernel that the mirror does not
+	// record yet (the write is under way, or failed on a full or read-only
+	// disk and is retried): they stay in force through reconciles.
+	unrecorded map[netip.Prefix]unrecorded
+	// elsewhere counts the changes made by others (a person, ban, unban)
+	// that a transaction found in the mirror; stale says one of them is
+	// not applied to the kernel yet.
+	elsewhere uint64
+	stale     bool
+	// since is non-nil while a reconcile works outside mu: every entry a
+	// transaction adds (true) or removes (false) meanwhile, so the
+	// reconcile accounts for them.
+	since map[netip.Prefix]change
 }
 
 // Options are the parts of a Daemon that tests replace.
@@ -79,15 +93,10 @@ func New(cfg *config.Config, opt Options) (*Daemon, error) {
 	if opt.Store == nil && !cfg.DryRun {
 		return nil, errors.New("daemon: no kernel store")
 	}
-	w, err := watcher.New(watcherConfig(cfg, opt.Now, opt.Logger))
-	if err != nil {
-		return nil, err
-	}
 	d := &Daemon{
 		log:     opt.Logger,
 		now:     opt.Now,
 		mirror:  blocklist.Open(MirrorPath(cfg.StateDir)),
-		watcher: w,
 		metrics: opt.Metrics,
 		cfg:     cfg,
 		policy:  blocklist.Policy{Ignore: cfg.Ignore},
@@ -98,13 +107,17 @@ func New(cfg *config.Config, opt Options) (*Daemon, error) {
 	if cfg.DryRun {
 		d.store = nil
 	}
-	d.fast.policy, d.fast.banTime = d.policy, cfg.BanTime
-	d.fast.ahead = make(map[netip.Prefix]blocklist.Entry)
-	w.OnFound(d.onFound)
+	d.unrecorded = make(map[netip.Prefix]unrecorded)
+	d.recordNow = make(chan struct{}, 1)
+	w, err := watcher.New(d.watcherConfig(cfg))
+	if err != nil {
+		return nil, err
+	}
+	d.watcher = w
 	return d, nil
 }
 
-func watcherConfig(cfg *config.Config, now func() time.Time, log *slog.Logger) watcher.Config {
+func (d *Daemon) watcherConfig(cfg *config.Config) watcher.Config {
 	return watcher.Config{
 		Logs:         cfg.Logs,
 		StateDir:     cfg.StateDir,
@@ -114,13 +127,11 @@ func watcherConfig(cfg *config.Config, now func() time.Time, log *slog.Logger) w
 		Jails:        cfg.Jails,
 		ExcludeJails: cfg.ExcludeJails,
 		Ignore:       cfg.Ignore,
-		Now:          now,
-		Logger:       log,
+		Now:          d.now,
+		Logger:       d.log,
+		Durable:      d.Durable,
 	}
 }
-
-// Watcher gives access to the watcher's read-only views (candidates, stats).
-func (d *Daemon) Watcher() *watcher.Watcher { return d.watcher }
 
 // Run is the daemon: it holds the state directory's lock, puts the mirror in
 // force in the kernel, tells systemd it is ready, then follows the log and
@@ -147,6 +158,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	g.Go(func() error {
 		return d.watcher.RunBatch(ctx, d.onOffenders)
 	})
+	g.Go(func() error { return d.recordLoop(ctx) })
 	g.Go(func() error { return d.reconcileLoop(ctx) })
 	err = g.Wait()
 	if errors.Is(err, context.Canceled) || ctx.Err() != nil && err == nil {
@@ -160,9 +172,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 func (d *Daemon) start() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.fast.Lock()
-	d.fast.started = d.now()
-	d.fast.Unlock()
+	d.started = d.now()
 	entries, err := d.loadMirror()
 	if err != nil {
 		return err
@@ -224,135 +234,6 @@ func Restore(store ipsetstore.Store, entries []blocklist.Entry, now time.Time, l
 // (the kernel's; a million entries take seconds).
 type progressStore interface {
 	SetProgress(fn func(added int))
-}
-
-// onFound puts offenders in the kernel the moment the watcher finds them,
-// on the goroutine that read their lines, ahead of onOffenders: the mirror
-// write there costs fsyncs (milliseconds, more on a busy disk) and would
-// otherwise hold every new block behind the previous one's. Nothing here is
-// durable or retried: onOffenders records the same offenders in the mirror,
-// and tries the kernel again for any this could not add.
-func (d *Daemon) onFound(batch []watcher.Offender) {
-	if d.store == nil {
-		return
-	}
-	d.fast.Lock()
-	defer d.fast.Unlock()
-	now := d.now()
-	for _, o := range batch {
-		e := offenderEntry(o, d.fast.banTime)
-		if e.Expired(now) || d.fast.policy.Check(e.Prefix, false) != nil {
-			continue // onOffenders says why
-		}
-		if err := d.store.Add(KernelEntry(e, now)); err != nil {
-			continue // onOffenders tries again and reports it
-		}
-		d.fast.ahead[e.Prefix] = e
-		if !o.Last.Before(d.fast.started) {
-			d.metrics.latency.Observe(d.now().Sub(o.Last).Seconds())
-		}
-	}
-}
-
-// onOffenders records new offenders in the kernel and the mirror. It runs on
-// the watcher's goroutine with every offender found since the last call (one
-// while following the log, many during a first-start backfill); an error
-// makes the watcher hand over the same offenders again. The mirror and the
-// seen set are written once per call: each write costs fsyncs.
-func (d *Daemon) onOffenders(batch []watcher.Offender) error {
-	start := time.Now()
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	now := d.now()
-	entries := make([]blocklist.Entry, 0, len(batch))
-	offenders := make([]watcher.Offender, 0, len(batch))
-	for _, o := range batch {
-		e := offenderEntry(o, d.cfg.BanTime)
-		if e.Expired(now) {
-			// Decided while catching up, after its ban-time had run out:
-			// live, it would have been blocked and would have expired by
-			// now. Not blocking it at all leaves the kernel and the mirror
-			// as live would have, without a moment's wrong block.
-			d.log.Info("offender not blocked: its ban-time ended before the lines were read", "addr", o.Addr, "last", o.Last, "expired", e.Expires)
-			continue
-		}
-		if err := d.policy.Check(e.Prefix, false); err != nil {
-			d.log.Info("offender not blocked", "addr", o.Addr, "reason", err)
-			continue
-		}
-		entries = append(entries, e)
-		offenders = append(offenders, o)
-	}
-	if d.store == nil {
-		for _, o := range offenders {
-			d.log.Info("dry run: would block offender", "addr", o.Addr, "bans", o.Bans, "jails", strings.Join(o.Jails, ","), "first", o.First, "last", o.Last)
-		}
-		return nil
-	}
-	if len(entries) == 0 {
-		d.settled(batch)
-		return nil
-	}
-	// onFound has put them in the kernel already, unless it could not or
-	// the policy changed in between: try those again before the mirror.
-	// Nothing is lost if the mirror write then fails: the watcher hands the
-	// offenders over again until they are accepted (and after a crash
-	// re-reads their lines).
-	kerrs := make([]error, len(entries))
-	d.fast.Lock()
-	for i, e := range entries {
-		if _, ok := d.fast.ahead[e.Prefix]; !ok {
-			kerrs[i] = d.store.Add(KernelEntry(e, now))
-		}
-	}
-	d.fast.Unlock()
-	added, err := d.mirror.Add(entries...)
-	if err != nil {
-		return fmt.Errorf("recording %d offenders in the mirror: %w", len(entries), err)
-	}
-	d.settled(batch)
-	ps := make([]netip.Prefix, len(entries))
-	for i, e := range entries {
-		ps[i] = e.Prefix
-	}
-	if err := d.seen.add(ps...); err != nil {
-		d.log.Warn("remembering the mirror's entries", "err", err) // only a hand deletion while stopped could go unforgiven
-	}
-	isNew := make(map[netip.Prefix]bool, len(added))
-	for _, e := range added {
-		isNew[e.Prefix] = true
-	}
-	took := time.Since(start)
-	for i, o := range offenders {
-		if kerrs[i] != nil {
-			// The mirror has it; the reconcile retries the kernel and keeps saying so.
-			d.log.Error("offender recorded in the mirror but not in the kernel set", "addr", o.Addr, "err", kerrs[i])
-			d.metrics.kernelErrors.Inc()
-			d.counted(entries[i], kerrs[i])
-			continue
-		}
-		if isNew[entries[i].Prefix] {
-			delete(isNew, entries[i].Prefix) // a batch may report an address twice (a second offence): block and count it once
-			d.counted(entries[i], nil)
-			set := ipsetstore.Config{SetName: d.cfg.SetName}.Set(ipsetstore.FamilyOf(entries[i].Prefix))
-			d.metrics.setEntries.WithLabelValues(set).Inc() // until the next reconcile counts them
-			d.metrics.mirrorEntries.Inc()
-			d.metrics.blocked.Inc()
-			d.log.Info("blocked offender", "addr", o.Addr, "bans", o.Bans, "jails", strings.Join(o.Jails, ","), "first", o.First, "last", o.Last, "took", took)
-		}
-	}
-	return nil
-}
-
-// settled ends the stay ahead of the mirror of the batch's offenders: the
-// mirror records them now, or the policy (changed by a reload since onFound)
-// refused them and the next reconcile takes them out of the kernel.
-func (d *Daemon) settled(batch []watcher.Offender) {
-	d.fast.Lock()
-	defer d.fast.Unlock()
-	for _, o := range batch {
-		delete(d.fast.ahead, netip.PrefixFrom(o.Addr, o.Addr.BitLen()))
-	}
 }
 
 // offenderEntry is the mirror entry that blocks o. It is added at the time

@@ -35,6 +35,7 @@ type harness struct {
 	cancel context.CancelFunc
 	done   chan error
 	d      *Daemon
+	store  ipsetstore.Store // the kernel the daemon is given; nil: fake
 }
 
 type clock struct {
@@ -87,7 +88,11 @@ func newHarness(t *testing.T, mutate func(*config.Config)) *harness {
 
 func (h *harness) start() {
 	h.t.Helper()
-	d, err := New(h.cfg, Options{Store: h.fake, Logger: slog.New(slog.NewTextHandler(h.logs, nil)), Now: h.clock.now})
+	var store ipsetstore.Store = h.fake
+	if h.store != nil {
+		store = h.store
+	}
+	d, err := New(h.cfg, Options{Store: store, Logger: slog.New(slog.NewTextHandler(h.logs, nil)), Now: h.clock.now})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -477,23 +482,38 @@ func TestDaemon_latency_counts_ban_lines_logged_while_it_runs_not_the_catch_up(t
 	}
 }
 
-func TestDaemon_an_offender_reaches_the_kernel_without_waiting_for_the_mirror_write(t *testing.T) {
+// addWatcher is the fake kernel, calling onAdd before each Add.
+type addWatcher struct {
+	*ipsettest.Fake
+	onAdd func(ipsetstore.Entry)
+}
+
+func (a *addWatcher) Add(e ipsetstore.Entry) error {
+	a.onAdd(e)
+	return a.Fake.Add(e)
+}
+
+func TestDaemon_an_offender_reaches_the_kernel_before_the_mirror_write(t *testing.T) {
 	h := newHarness(t, nil)
+	var inMirror atomic.Int32 // 1: the mirror had it when the kernel got it; 2: it did not
+	h.store = &addWatcher{Fake: h.fake, onAdd: func(e ipsetstore.Entry) {
+		if e.Prefix == prefix("192.0.2.20") && inMirror.Load() == 0 {
+			if h.inMirror("192.0.2.20") {
+				inMirror.Store(1)
+			} else {
+				inMirror.Store(2)
+			}
+		}
+	}}
 	h.start()
-	// Hold the lock every mirror write takes, as a write stuck in fsync on
-	// a busy disk does.
-	h.d.mu.Lock()
 	now := time.Now()
 	for range 3 {
 		h.ban(now, "sshd", "192.0.2.20")
 	}
-	within(func() bool { return h.inSet("192.0.2.20") })
-	inSet, inMirror := h.inSet("192.0.2.20"), h.inMirror("192.0.2.20")
-	h.d.mu.Unlock()
-	if !inSet || inMirror {
-		t.Fatalf("while the mirror write waits: in the set %v, in the mirror %v; want the set first", inSet, inMirror)
+	h.eventually("192.0.2.20 in the set and the mirror", func() bool { return h.inSet("192.0.2.20") && h.inMirror("192.0.2.20") })
+	if inMirror.Load() != 2 {
+		t.Errorf("the mirror recorded the offender before the kernel blocked it (a new block waited for fsyncs)")
 	}
-	h.eventually("192.0.2.20 in the mirror once the write goes through", func() bool { return h.inMirror("192.0.2.20") })
 }
 
 func TestDaemon_a_reconcile_keeps_an_offender_the_mirror_could_not_record_yet(t *testing.T) {
@@ -522,10 +542,10 @@ func TestDaemon_a_reconcile_keeps_an_offender_the_mirror_could_not_record_yet(t 
 	h.d.mu.Unlock()
 	h.eventually("2001:db8::20 in the mirror after the retry", func() bool { return h.inMirror("2001:db8::20") })
 	// The mark goes just after the write that the file shows.
-	h.eventually("no offender marked ahead of the mirror once it recorded them", func() bool {
-		h.d.fast.Lock()
-		defer h.d.fast.Unlock()
-		return len(h.d.fast.ahead) == 0
+	h.eventually("no offender kept as unrecorded once the mirror recorded them", func() bool {
+		h.d.mu.Lock()
+		defer h.d.mu.Unlock()
+		return len(h.d.unrecorded) == 0
 	})
 	h.d.Reconcile()
 	if !h.inSet("2001:db8::20") {
@@ -682,4 +702,41 @@ func TestDaemon_interval_reconciles_list_every_entry_only_when_something_changed
 		t.Fatal(err)
 	}
 	h.eventually("the swap undone", func() bool { return h.inSet("192.0.2.61") && !h.inSet("203.0.113.99") })
+}
+
+func TestDaemon_offenders_reach_the_kernel_while_the_mirror_is_locked_and_the_mirror_after(t *testing.T) {
+	h := newHarness(t, nil)
+	h.start()
+	// Hold the mirror's writer lock, as a slow mirror write, an unban or a
+	// reconcile under the lock does.
+	locked, release := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- blocklist.Open(MirrorPath(h.cfg.StateDir)).Exclusive(func(*blocklist.Tx) error {
+			close(locked)
+			<-release
+			return nil
+		})
+	}()
+	<-locked
+	now := time.Now()
+	for _, a := range []string{"192.0.2.20", "192.0.2.21"} {
+		for range 3 {
+			h.ban(now, "sshd", a)
+		}
+		ok := within(func() bool { return h.inSet(a) })
+		if !ok || h.inMirror(a) {
+			close(release)
+			t.Fatalf("while the mirror is locked: %s in the set %v, in the mirror %v; want the set at once", a, ok, h.inMirror(a))
+		}
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	h.eventually("both in the mirror once the lock is free", func() bool { return h.inMirror("192.0.2.20") && h.inMirror("192.0.2.21") })
+	h.d.Reconcile()
+	if !h.inSet("192.0.2.20") || !h.inSet("192.0.2.21") {
+		t.Error("a reconcile took out recorded offenders")
+	}
 }

@@ -79,7 +79,7 @@ func (d *Daemon) Reconcile() { d.reconcile("requested") }
 // With a million entries a reconcile costs seconds of CPU.
 func (d *Daemon) reconcileChanged() {
 	d.mu.Lock()
-	own := d.mirror.Unchanged()
+	own := d.mirror.Unchanged() && !d.stale
 	d.mu.Unlock()
 	if own {
 		return
@@ -114,7 +114,7 @@ func (d *Daemon) quickCheck() bool {
 	defer d.mu.Unlock()
 	q := &d.full
 	if d.store == nil || !q.valid || q.skipped+1 >= fullEvery ||
-		!q.expires.IsZero() && !d.now().Before(q.expires) || !d.mirror.Unchanged() {
+		!q.expires.IsZero() && !d.now().Before(q.expires) || !d.mirror.Unchanged() || d.stale {
 		return false
 	}
 	st, err := d.store.Status()
@@ -144,52 +144,148 @@ func (d *Daemon) counted(e blocklist.Entry, kerr error) {
 	q.expires = sooner(q.expires, e.Expires)
 }
 
+// optimistic is how many times a reconcile reads without the mirror's
+// writer lock before it holds that lock for the whole of its work: each try
+// that finds the mirror changed by someone else meanwhile starts again.
+const optimistic = 3
+
+// reconcile makes the kernel equal the mirror. The slow part (reading the
+// mirror, listing the sets: seconds at a million entries) runs without
+// d.mu, so offenders go on reaching the kernel; the difference is applied
+// in one transaction (the mirror's writer lock, then d.mu) that first
+// checks that nobody else changed the mirror since it was read (else it
+// reads again) and accounts for what the daemon's own transactions changed
+// meanwhile.
 func (d *Daemon) reconcile(why string) {
+	d.reconciling.Lock()
+	defer d.reconciling.Unlock()
+	for try := 1; !d.reconcileOnce(why, try >= optimistic); try++ {
+		if try > optimistic {
+			// Only a person's edit in place (which takes no lock) changes
+			// it under the writer lock; its event sets off the next one.
+			d.log.Warn("reconcile: the mirror keeps changing; trying again at its next change", "why", why)
+			return
+		}
+	}
+}
+
+// reconcileOnce is one try of reconcile; locked holds the mirror's writer
+// lock while it reads too (offenders still reach the kernel meanwhile;
+// their mirror write waits). It reports false when the mirror changed
+// under it.
+func (d *Daemon) reconcileOnce(why string, locked bool) bool {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	d.full.valid = false // until this one succeeds
-	entries, err := d.loadMirror()
+	d.stale = false
+	elsewhere := d.elsewhere
+	d.since = make(map[netip.Prefix]change)
+	store, mirror := d.store, d.mirror
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		d.since = nil
+		d.mu.Unlock()
+	}()
+	var (
+		entries []blocklist.Entry
+		have    []ipsetstore.Entry
+		now     time.Time
+		read    = true
+		fresh   = true
+	)
+	readAll := func(tx *blocklist.Tx) {
+		entries, have, now, read = d.reconcileRead(mirror, store, tx)
+	}
+	apply := func(tx *blocklist.Tx) error {
+		if tx == nil || !read {
+			return nil
+		}
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if mirror != d.mirror || !tx.Unchanged() || d.elsewhere != elsewhere {
+			fresh = false // someone changed the mirror since it was read
+			return nil
+		}
+		d.reconcileApply(why, store, withChanges(entries, d.since), have, now)
+		return nil
+	}
+	var err error
+	if locked {
+		err = mirror.Exclusive(func(tx *blocklist.Tx) error {
+			readAll(tx)
+			return apply(tx)
+		})
+	} else {
+		readAll(nil)
+		if read {
+			err = mirror.Exclusive(apply)
+		}
+	}
+	if err != nil {
+		d.log.Error("reconcile: locking the mirror", "err", err)
+		return true
+	}
+	if !read && !locked {
+		return false // the sets could not be listed: repair under the lock
+	}
+	return fresh
+}
+
+// reconcileRead reads the mirror (expiring what is due, under the writer
+// lock: tx when the caller holds it) and lists the sets. read is false
+// when the mirror cannot be read (logged) or the sets cannot be listed
+// (then have is nil and apply ensures and lists again).
+func (d *Daemon) reconcileRead(mirror *blocklist.File, store ipsetstore.Store, tx *blocklist.Tx) (entries []blocklist.Entry, have []ipsetstore.Entry, now time.Time, read bool) {
+	entries, err := d.loadMirrorOf(mirror)
 	if err != nil {
 		d.log.Error("reconcile: reading the mirror", "err", err)
-		return
+		return nil, nil, now, false
 	}
-	now := d.now()
-	if d.store != nil && slices.ContainsFunc(entries, func(e blocklist.Entry) bool { return e.Expired(now) }) {
-		expired, err := d.mirror.Expire(now)
-		if err != nil {
-			d.log.Error("reconcile: removing expired entries from the mirror", "err", err)
+	now = d.now()
+	if store != nil && slices.ContainsFunc(entries, func(e blocklist.Entry) bool { return e.Expired(now) }) {
+		if tx != nil {
+			d.expire(tx, now)
+		} else if err := mirror.Exclusive(func(tx *blocklist.Tx) error { d.expire(tx, now); return nil }); err != nil {
+			d.log.Error("reconcile: locking the mirror", "err", err)
 		}
-		for _, e := range expired {
-			d.log.Info("block expired", "prefix", e.Prefix, "expires", e.Expires)
-		}
-		if len(expired) > 0 {
-			if entries, err = d.loadMirror(); err != nil {
-				d.log.Error("reconcile: reading the mirror", "err", err)
-				return
-			}
+		if entries, err = d.loadMirrorOf(mirror); err != nil {
+			d.log.Error("reconcile: reading the mirror", "err", err)
+			return nil, nil, now, false
 		}
 	}
+	if store != nil {
+		if have, err = store.List(); err != nil {
+			// Sets missing or broken: apply ensures and lists them again.
+			return entries, nil, now, tx != nil
+		}
+	}
+	return entries, have, now, true
+}
+
+// reconcileApply forgives what left the mirror and makes the kernel hold
+// entries and the unrecorded offenders, from the listing have (nil: list
+// again). Callers hold the mirror's writer lock and d.mu.
+func (d *Daemon) reconcileApply(why string, store ipsetstore.Store, entries []blocklist.Entry, have []ipsetstore.Entry, now time.Time) {
 	d.forgiveRemoved(entries, now)
 	d.metrics.observeMirror(entries)
-	if d.store == nil {
+	if store == nil {
 		return
 	}
-	// Offenders onFound put in the kernel ahead of the mirror stay; holding
-	// fast keeps onFound from adding one between the listing and the repair.
-	d.fast.Lock()
-	if len(d.fast.ahead) > 0 {
-		inMirror := make(map[netip.Prefix]bool, len(entries))
-		for _, e := range entries {
-			inMirror[e.Prefix] = true
-		}
-		for p, e := range d.fast.ahead {
-			if !inMirror[p] {
-				entries = append(entries, e)
-			}
+	want := kernelEntries(entries, now)
+	for p, u := range d.unrecorded {
+		if !slices.ContainsFunc(entries, func(m blocklist.Entry) bool { return m.Prefix == p }) {
+			want = append(want, KernelEntry(u.entry, now))
 		}
 	}
-	report, err := ipsetstore.Reconcile(d.store, kernelEntries(entries, now))
-	d.fast.Unlock()
+	var (
+		report ipsetstore.Report
+		err    error
+	)
+	if have == nil {
+		report, err = ipsetstore.Reconcile(store, want)
+	} else {
+		report, err = ipsetstore.ReconcileListed(store, have, want)
+	}
 	if err != nil {
 		d.log.Error("reconcile: making the kernel equal the mirror", "why", why, "err", err)
 		d.metrics.kernelErrors.Inc()
@@ -202,6 +298,26 @@ func (d *Daemon) reconcile(why string) {
 	if st, ok := d.observeSets(); ok {
 		d.full = lastFull{valid: true, status: st, expires: earliestExpiry(entries)}
 	}
+}
+
+// withChanges is the mirror as read, with what transactions added or
+// removed since.
+func withChanges(entries []blocklist.Entry, since map[netip.Prefix]change) []blocklist.Entry {
+	if len(since) == 0 {
+		return entries
+	}
+	out := make([]blocklist.Entry, 0, len(entries)+len(since))
+	for _, e := range entries {
+		if _, ok := since[e.Prefix]; !ok {
+			out = append(out, e)
+		}
+	}
+	for _, c := range since {
+		if c.added {
+			out = append(out, c.entry)
+		}
+	}
+	return out
 }
 
 // earliestExpiry returns the first expiry among es; zero if none expires.
@@ -223,8 +339,12 @@ func sooner(a, b time.Time) time.Time {
 
 // loadMirror reads the mirror, reporting bad lines (they are skipped, every
 // good line stays in force). Callers hold d.mu.
-func (d *Daemon) loadMirror() ([]blocklist.Entry, error) {
-	entries, bad, err := d.mirror.Load()
+func (d *Daemon) loadMirror() ([]blocklist.Entry, error) { return d.loadMirrorOf(d.mirror) }
+
+// loadMirrorOf is loadMirror of m, which callers read from d.mirror under
+// d.mu; reading it may then go on without d.mu.
+func (d *Daemon) loadMirrorOf(m *blocklist.File) ([]blocklist.Entry, error) {
+	entries, bad, err := m.Load()
 	if err != nil {
 		return nil, err
 	}
@@ -286,9 +406,6 @@ func (d *Daemon) Reload(cfg *config.Config) {
 	d.cfg = cfg
 	d.policy = blocklist.Policy{Ignore: cfg.Ignore}
 	d.mirror.SetPolicy(d.policy) // lines of newly ignored addresses leave the kernel at the next reconcile
-	d.fast.Lock()
-	d.fast.policy, d.fast.banTime = d.policy, cfg.BanTime
-	d.fast.Unlock()
-	d.watcher.Reload(watcherConfig(cfg, d.now, d.log))
+	d.watcher.Reload(d.watcherConfig(cfg))
 	d.log.Info("configuration reloaded", "threshold", cfg.Threshold, "window", config.FormatDuration(cfg.Window), "ignore", len(cfg.Ignore))
 }

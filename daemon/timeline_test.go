@@ -21,7 +21,7 @@ import (
 // it blocks with what scan of the same lines says.
 
 // linesRead is how many log lines the daemon has read, across restarts.
-func (h *harness) linesRead() uint64 { return h.d.Watcher().Stats().Lines }
+func (h *harness) linesRead() uint64 { return h.d.watcher.Stats().Lines }
 
 // waitRead waits until the daemon has read n lines.
 func (h *harness) waitRead(n uint64) {

@@ -10,6 +10,8 @@
 // persisting the checkpoint and per-address history so that a restart loses
 // nothing and counts nothing twice.
 //
-// It does not block anything: offenders are handed to the caller, which
-// records them in the blocklist and the kernel.
+// It does not block anything: the offenders of each batch of lines are
+// handed to the caller, which records them in the blocklist and the kernel;
+// reading waits until the caller accepted them, and only then does the
+// checkpoint move past the batch.
 package watcher

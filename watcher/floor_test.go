@@ -1,6 +1,7 @@
 package watcher
 
 import (
+	"context"
 	"net/netip"
 	"path/filepath"
 	"testing"
@@ -14,7 +15,9 @@ func feed(w *Watcher, i int, bans ...ban) {
 	for j, b := range bans {
 		lines[j] = Line{Text: []byte(b.line()), Offset: int64(j + 1)}
 	}
-	w.process(w.logs[i], lines)
+	if err := w.process(context.Background(), w.logs[i], lines, func([]Offender) error { return nil }); err != nil {
+		panic(err)
+	}
 }
 
 func TestExpiryFollowsTheLogFurthestBehindNotTheOneAhead(t *testing.T) {

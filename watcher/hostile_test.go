@@ -228,7 +228,7 @@ func TestWatcher_on_an_endless_log_stops_when_its_context_ends_and_saves_its_sta
 		t.Fatal(err)
 	}
 	err = stopsWithItsContext(t, "Watcher.Run", func(ctx context.Context) error {
-		return w.Run(ctx, func(Offender) error { return nil })
+		return w.RunBatch(ctx, func([]Offender) error { return nil })
 	}, func() bool { return w.Stats().Skipped[NULByte] > 0 })
 	if err != nil {
 		t.Errorf("Run = %v, want nil after the context ended", err)

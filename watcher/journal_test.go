@@ -2,6 +2,7 @@ package watcher
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -61,7 +62,9 @@ func (r *journalRig) bans(t testing.TB, n int, repeat bool) {
 		r.offset += int64(len(text)) + 1
 		lines[i] = Line{Text: []byte(text), File: FileID{Dev: 1, Ino: 2, Head: fingerprintOf([]byte("head"))}, Offset: r.offset}
 	}
-	r.w.process(r.w.logs[0], lines)
+	if err := r.w.process(context.Background(), r.w.logs[0], lines, func([]Offender) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // held is what a state holds: the checkpoint offset and every tracked

@@ -63,13 +63,17 @@ func TestKillHelperProcess(t *testing.T) {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
-	err = w.Run(ctx, func(o Offender) error {
-		b, err := json.Marshal(o)
-		if err != nil {
-			return err
+	err = w.RunBatch(ctx, func(batch []Offender) error {
+		for _, o := range batch {
+			b, err := json.Marshal(o)
+			if err != nil {
+				return err
+			}
+			if _, err := out.Write(append(b, '\n')); err != nil { // one write: a SIGKILL cannot split it
+				return err
+			}
 		}
-		_, err = out.Write(append(b, '\n')) // one write: a SIGKILL cannot split it
-		return err
+		return nil
 	})
 	if err != nil {
 		t.Fatal(err)

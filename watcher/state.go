@@ -35,7 +35,9 @@ var ErrStatePermissions = errors.New("state is writable by other users")
 type savedState struct {
 	Saved       time.Time    `json:"saved"`
 	Checkpoints []Checkpoint `json:"checkpoints"`
-	// Pending are offenders found but not yet accepted by the callback.
+	// Pending are offenders that versions which queued them saved before
+	// the callback accepted them; RunBatch hands them over once, and saves
+	// no more (the log is the queue now: see Watcher).
 	Pending []Offender `json:"pending,omitempty"`
 	// Stats are each log's counts so far; absent in files written before
 	// they were kept, which load as zero counts.
@@ -153,7 +155,7 @@ func ensureStateDir(dir string) error {
 type Snapshot struct {
 	Saved       time.Time
 	Checkpoints []Checkpoint // one per log read so far, with its last ban line
-	Pending     []Offender   // found but not yet accepted by the blocklist
+	Pending     []Offender   // queued by an older version, not yet handed over
 	Tracked     []Offender   // addresses with bans in the window, most bans first
 	// Stats are the counts of every log together since the state began
 	// (lines, bans, skipped lines...): zero for a state saved before they

@@ -29,6 +29,13 @@ type Config struct {
 	Ignore       []netip.Prefix
 	Now          func() time.Time // nil is time.Now
 	Logger       *slog.Logger     // nil is slog.Default
+	// Durable, if set, is called before the state is saved with a
+	// checkpoint past offenders the callback accepted: the callback may
+	// accept them before they are durable (the daemon puts them in the
+	// kernel at once and writes its mirror behind), and Durable returns
+	// once they are, or the error that keeps the state from being saved
+	// (a crash then reads their lines again).
+	Durable func() error
 	// Progress tunes the report of a first-start backfill (bytes read of
 	// the current and rotated logs, rate, ETA); its Logger defaults to
 	// Logger. A backfill that ends within the first interval reports
@@ -44,7 +51,8 @@ const saveEvery = time.Second
 // dropped, which bounds memory by the addresses in the window.
 const expireEvery = time.Minute
 
-// Retry delays for an offender the callback refused.
+// Retry delays for a batch of offenders the callback refused; reading the
+// log waits meanwhile (fail2ban goes on writing it, nothing is lost).
 const (
 	firstRetry = time.Second
 	maxRetry   = 30 * time.Second
@@ -55,12 +63,15 @@ const (
 // the state directory so that a restart loses nothing and counts nothing
 // twice.
 //
-// Offenders are delivered at least once: an offender is queued when found
-// and removed from the queue only when the callback accepts it; the queue
-// is saved with the checkpoint, so neither a callback error (retried with
-// backoff, while counting goes on) nor a crash loses one. A crash after the
-// callback accepted an offender but before the next save (at most
-// saveEvery) hands it over again after the restart; the callback must be
+// The log is the queue. The offenders a batch of lines produced are handed
+// to the callback on the goroutine that read the lines, before the next
+// batch is read; a refusal is retried in place with backoff (reading that
+// log waits). A log's checkpoint moves past a batch only once the callback
+// accepted its offenders, and no state is saved while a batch waits for
+// the callback, so the saved history never counts lines the saved
+// checkpoint does not cover: a crash re-reads the lines and decides them
+// again. An offender accepted just before a crash (at most saveEvery
+// before) is handed over again after the restart; the callback must be
 // idempotent (the blocklist never duplicates an address).
 type Watcher struct {
 	cfg     Config
@@ -73,28 +84,24 @@ type Watcher struct {
 	// never called with mu held.
 	mu      sync.Mutex
 	logs    []*followed
-	pending []Offender   // found, not yet accepted by the callback, oldest first
 	dirty   bool         // changed since the last save
 	compact bool         // the next save writes the whole state (see persist)
 	retired []Checkpoint // of logs no longer configured (see adoptCheckpoints)
 	filter  *Filter
-
-	kick chan struct{} // wakes the delivery loop; buffered 1
+	// handing counts the batches whose offenders wait for the callback:
+	// their lines are counted, their checkpoint not moved, so no save.
+	handing int
+	// abandoned is set when a run ended with a batch never accepted: the
+	// state on disk (before that batch) stays, and the restart reads it
+	// again.
+	abandoned bool
+	// legacy are offenders a state file of an older version had queued for
+	// the callback; RunBatch hands them over once before reading on.
+	legacy []Offender
 
 	saving sync.Mutex // one save at a time; taken before mu
 	store  stateStore // guarded by saving
-
-	found func([]Offender) // see OnFound; set before Run
 }
-
-// OnFound makes Run and RunBatch call fn with the offenders each batch of
-// lines produced, at once, on the goroutine that read the lines, before
-// they are queued for the callback. It is for quick, best-effort work that
-// must not wait behind the callback's durable work: the daemon puts
-// offenders in the kernel here, ahead of the mirror's fsyncs. fn is called
-// without the watcher's lock, never retried, and must not block for long:
-// reading the log waits for it. Call OnFound before Run.
-func (w *Watcher) OnFound(fn func([]Offender)) { w.found = fn }
 
 // followed is one configured log.
 type followed struct {
@@ -133,7 +140,6 @@ func New(cfg Config) (*Watcher, error) {
 		log:     cfg.Logger,
 		tracker: NewTracker(cfg.Threshold, cfg.Window),
 		filter:  NewFilter(cfg.Jails, cfg.ExcludeJails, cfg.Ignore),
-		kick:    make(chan struct{}, 1),
 	}
 	for _, path := range cfg.Logs {
 		w.logs = append(w.logs, &followed{path: path, file: resolveLog(path), pipe: w.newPipeline()})
@@ -176,39 +182,24 @@ func (w *Watcher) load() error {
 	if err != nil || !found {
 		return err
 	}
-	w.pending = st.Pending
+	w.legacy = st.Pending
 	return w.adoptCheckpoints(st)
 }
 
-// Run follows every log until ctx ends, handing each offender to
-// onOffender (see Watcher for the delivery guarantee). It saves the state
-// every second while it changes and once more on the way out. It returns
-// nil when ctx ends, or the first error that stopped a follower or the
-// final save.
-func (w *Watcher) Run(ctx context.Context, onOffender func(Offender) error) error {
-	return w.RunBatch(ctx, func(batch []Offender) error {
-		for i, o := range batch {
-			if err := onOffender(o); err != nil {
-				// The ones before o were accepted: do not hand them over again.
-				w.accepted(batch[:i])
-				return err
-			}
-		}
-		return nil
-	})
-}
-
-// RunBatch is Run handing over every queued offender at once (up to
-// maxBatch, oldest first) instead of one by one, so that a backfill that
-// finds thousands costs the callback one write, not thousands. A refused
-// batch is offered again whole (with whatever was queued meanwhile); the
-// callback must be idempotent, as for Run.
+// RunBatch follows every log until ctx ends, handing the offenders of each
+// batch of lines read to onOffenders (see Watcher for the guarantee). It
+// saves the state every second while it changes and once more on the way
+// out. It returns nil when ctx ends, or the first error that stopped a
+// follower or the final save.
 func (w *Watcher) RunBatch(ctx context.Context, onOffenders func([]Offender) error) error {
 	// No wall-clock expiry before reading: lines logged while the daemon
 	// was stopped decide with the history as they would have live.
 	w.mu.Lock()
 	w.setFloor() // the checkpoints tell how far each log was read
 	w.mu.Unlock()
+	if err := w.handOverLegacy(ctx, onOffenders); err != nil {
+		return err
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	for _, l := range w.logs {
 		plan, err := w.plan(l)
@@ -225,12 +216,10 @@ func (w *Watcher) RunBatch(ctx context.Context, onOffenders func([]Offender) err
 				if err := gctx.Err(); err != nil {
 					return err // stop a long backfill promptly; the batch is read again next time
 				}
-				w.process(l, lines)
-				return nil
+				return w.process(gctx, l, lines, onOffenders)
 			})
 		})
 	}
-	g.Go(func() error { return w.deliver(gctx, onOffenders) })
 	g.Go(func() error { return w.maintain(gctx) })
 	err := g.Wait()
 	if saveErr := w.persist(true); saveErr != nil {
@@ -240,6 +229,28 @@ func (w *Watcher) RunBatch(ctx context.Context, onOffenders func([]Offender) err
 		return nil
 	}
 	return err
+}
+
+// handOverLegacy hands the offenders an older state file had queued to
+// onOffenders, once, before any line is read: their lines are behind the
+// saved checkpoint. Saved states stop carrying them from then on.
+func (w *Watcher) handOverLegacy(ctx context.Context, onOffenders func([]Offender) error) error {
+	w.mu.Lock()
+	legacy := w.legacy
+	w.mu.Unlock()
+	if len(legacy) == 0 {
+		return nil
+	}
+	if err := w.handOver(ctx, legacy, onOffenders); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	w.mu.Lock()
+	w.legacy, w.dirty = nil, true
+	w.mu.Unlock()
+	return nil
 }
 
 // plan decides where reading l starts (see planStart). When l had a
@@ -267,21 +278,33 @@ func (w *Watcher) plan(l *followed) ([]Segment, error) {
 	return plan, nil
 }
 
-// process runs a batch of lines of l through its pipeline, queues the
-// offenders and moves l's checkpoint past the batch.
-func (w *Watcher) process(l *followed, lines []Line) {
+// process runs a batch of lines of l through its pipeline, hands its
+// offenders to onOffenders and then moves l's checkpoint past the batch.
+// It returns an error only when ctx ends before they were accepted.
+func (w *Watcher) process(ctx context.Context, l *followed, lines []Line, onOffenders func([]Offender) error) error {
 	w.mu.Lock()
-	queued := len(w.pending)
+	var found []Offender
 	for _, line := range lines {
 		if o, ok := l.pipe.Line(line.Text); ok {
-			w.pending = append(w.pending, o)
+			found = append(found, o)
 		}
 	}
-	var found []Offender
-	if len(w.pending) > queued && w.found != nil {
-		found = slices.Clone(w.pending[queued:])
+	if len(found) > 0 {
+		w.handing++ // no save until the checkpoint catches up with the counts
 	}
-	wake := len(w.pending) > queued
+	w.mu.Unlock()
+	if len(found) > 0 {
+		err := w.handOver(ctx, found, onOffenders)
+		w.mu.Lock()
+		w.handing--
+		if err != nil {
+			w.abandoned = true // the saved state re-reads these lines
+			w.mu.Unlock()
+			return err
+		}
+		w.mu.Unlock()
+	}
+	w.mu.Lock()
 	last := lines[len(lines)-1]
 	l.cp = &Checkpoint{Log: l.path, File: last.File, Offset: last.Offset, LastBan: l.pipe.stats.LastBan}
 	w.dirty = true
@@ -291,100 +314,30 @@ func (w *Watcher) process(l *followed, lines []Line) {
 		l.backfill = nil
 	}
 	w.mu.Unlock()
-	if len(found) > 0 {
-		w.found(found)
-	}
-	if wake {
-		w.wake()
-	}
 	if b != nil {
 		b.report() // outside mu: it may write a log line
 	}
+	return nil
 }
 
-// wake tells the delivery loop there is something to deliver.
-func (w *Watcher) wake() {
-	select {
-	case w.kick <- struct{}{}:
-	default: // already woken
-	}
-}
-
-// maxBatch is the most offenders handed to the callback in one call.
-const maxBatch = 1024
-
-// deliver hands queued offenders to onOffenders in the order found, as
-// many at a time as are queued (up to maxBatch), retrying a refused batch
-// with growing delays until it is accepted or ctx ends.
-func (w *Watcher) deliver(ctx context.Context, onOffenders func([]Offender) error) error {
-	w.wake() // offenders queued before a restart
+// handOver calls onOffenders with batch until it accepts it, waiting
+// between refusals with growing delays, or until ctx ends.
+func (w *Watcher) handOver(ctx context.Context, batch []Offender, onOffenders func([]Offender) error) error {
 	delay := firstRetry
 	for {
+		err := onOffenders(batch)
+		if err == nil {
+			return nil
+		}
+		w.log.Error("offenders not accepted; reading waits and retries", "count", len(batch), "first", batch[0].Addr, "retry_in", delay, "err", err)
+		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
-			return nil
-		case <-w.kick:
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
 		}
-		for {
-			batch := w.nextPending()
-			if len(batch) == 0 {
-				break
-			}
-			if err := onOffenders(batch); err != nil {
-				w.log.Error("offenders not accepted; retrying", "count", len(batch), "first", batch[0].Addr, "retry_in", delay, "err", err)
-				t := time.NewTimer(delay)
-				select {
-				case <-ctx.Done():
-					t.Stop()
-					return nil
-				case <-t.C:
-				}
-				delay = min(2*delay, maxRetry)
-				continue
-			}
-			delay = firstRetry
-			w.accepted(batch)
-		}
-	}
-}
-
-// nextPending returns a copy of the oldest queued offenders, at most
-// maxBatch of them.
-func (w *Watcher) nextPending() []Offender {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return slices.Clone(w.pending[:min(len(w.pending), maxBatch)])
-}
-
-// offence identifies one offender report: the same address reported again
-// after more bans is a new report.
-type offence struct {
-	addr netip.Addr
-	last int64
-	bans int
-}
-
-func (o Offender) offence() offence { return offence{o.Addr, o.Last.UnixNano(), o.Bans} }
-
-// accepted removes batch from the queue (Forgive may have removed some of
-// it already, and more may have been queued behind it).
-func (w *Watcher) accepted(batch []Offender) {
-	if len(batch) == 0 {
-		return
-	}
-	done := make(map[offence]struct{}, len(batch))
-	for _, o := range batch {
-		done[o.offence()] = struct{}{}
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	n := len(w.pending)
-	w.pending = slices.DeleteFunc(w.pending, func(p Offender) bool {
-		_, ok := done[p.offence()]
-		return ok
-	})
-	if len(w.pending) != n {
-		w.dirty = true
+		delay = min(2*delay, maxRetry)
 	}
 }
 
@@ -463,9 +416,10 @@ func (w *Watcher) floor() (time.Time, bool) {
 // save writes what changed in the state, if anything (see JournalFile).
 func (w *Watcher) save() error { return w.persist(false) }
 
-// snapshotLocked is the state's checkpoints, queue and counts; w.mu is held.
+// snapshotLocked is the state's checkpoints, old queue and counts; w.mu is
+// held.
 func (w *Watcher) snapshotLocked() savedState {
-	st := savedState{Saved: w.cfg.Now().UTC(), Pending: slices.Clone(w.pending)}
+	st := savedState{Saved: w.cfg.Now().UTC(), Pending: slices.Clone(w.legacy)}
 	for _, l := range w.logs {
 		if l.cp != nil {
 			cp := *l.cp
@@ -478,17 +432,19 @@ func (w *Watcher) snapshotLocked() savedState {
 }
 
 // Forgive makes the bans of addresses in p logged at or before at never
-// count again (unban), and drops queued offenders in p found from them.
-// Safe to call from any goroutine, before or during Run.
+// count again (unban); an offender found from them before is Forgiven.
+// Safe to call from any goroutine, before or during RunBatch.
 func (w *Watcher) Forgive(p netip.Prefix, at time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.tracker.Forgive(p, at)
-	w.pending = slices.DeleteFunc(w.pending, func(o Offender) bool {
-		return p.Contains(o.Addr) && !o.Last.After(at)
-	})
 	w.dirty = true
 }
+
+// Forgiven reports whether a Forgive covers o (see Tracker.Forgiven): the
+// callback drops such an offender, found before its unban. Safe to call
+// from any goroutine.
+func (w *Watcher) Forgiven(o Offender) bool { return w.tracker.Forgiven(o) }
 
 // Candidates returns the tracked addresses, most bans first (see
 // Tracker.Candidates). Safe to call from any goroutine.
@@ -521,7 +477,7 @@ func (w *Watcher) Stats() Stats {
 // Reload applies a new threshold, window, jail selection, ignore list,
 // log time zone and clock (SIGHUP). The logs and the state directory
 // cannot change while running: they are kept, and a change is logged.
-// Safe to call from any goroutine, before or during Run.
+// Safe to call from any goroutine, before or during RunBatch.
 func (w *Watcher) Reload(cfg Config) {
 	if cfg.Threshold < 1 || cfg.Window < 0 {
 		w.log.Error("reload ignored: invalid threshold or window", "threshold", cfg.Threshold, "window", cfg.Window)

@@ -1,6 +1,7 @@
 package watcher
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -75,7 +76,9 @@ type running struct {
 	got    []Offender
 }
 
-// startWatcher runs a Watcher on cfg; accept decides the callback's answer.
+// startWatcher runs a Watcher on cfg; accept decides the callback's answer
+// for each offender of a batch, which is accepted (and recorded) only when
+// every offender in it is.
 func startWatcher(t *testing.T, cfg Config, accept func(Offender) error) *running {
 	t.Helper()
 	w, err := New(cfg)
@@ -85,15 +88,17 @@ func startWatcher(t *testing.T, cfg Config, accept func(Offender) error) *runnin
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{w: w, cancel: cancel, done: make(chan error, 1)}
 	go func() {
-		r.done <- w.Run(ctx, func(o Offender) error {
-			if accept != nil {
-				if err := accept(o); err != nil {
-					return err
+		r.done <- w.RunBatch(ctx, func(batch []Offender) error {
+			for _, o := range batch {
+				if accept != nil {
+					if err := accept(o); err != nil {
+						return err
+					}
 				}
 			}
 			r.mu.Lock()
 			defer r.mu.Unlock()
-			r.got = append(r.got, o)
+			r.got = append(r.got, batch...)
 			return nil
 		})
 	}()
@@ -644,11 +649,8 @@ func TestBackfillHandsOverOffendersInBatches(t *testing.T) {
 	}
 	// One call per offender would be 3000 mirror writes; a batch per chunk
 	// of the log read is a few dozen at most.
-	if calls > n/30 || largest > maxBatch {
-		t.Errorf("%d offenders in %d calls (largest %d): want them batched, at most %d per call", n, calls, largest, maxBatch)
-	}
-	if len(w.pending) != 0 {
-		t.Errorf("%d offenders still queued after all were accepted", len(w.pending))
+	if calls > n/30 {
+		t.Errorf("%d offenders in %d calls (largest %d): want them batched", n, calls, largest)
 	}
 }
 
@@ -675,33 +677,44 @@ func TestRefusedBatchIsOfferedAgainWhole(t *testing.T) {
 	}
 }
 
-func TestRunDoesNotHandOverAgainWhatItsCallbackAccepted(t *testing.T) {
+func TestNoStateIsSavedPastABatchTheCallbackRefuses(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "fail2ban.log")
 	cfg := testConfig(t, path, 2, time.Hour)
-	banTwice(t, path, time.Now(), "192.0.2.1", "192.0.2.2", "192.0.2.3")
-	var refusedOnce atomic.Bool
-	r := startWatcher(t, cfg, func(o Offender) error {
-		if o.Addr == netip.MustParseAddr("192.0.2.2") && refusedOnce.CompareAndSwap(false, true) {
-			return errors.New("kernel busy")
-		}
-		return nil
+	now := time.Now()
+	appendLog(t, path, ban{now, "sshd", "192.0.2.1"}, ban{now.Add(time.Second), "sshd", "192.0.2.1"})
+	var refusals atomic.Int32
+	r := startWatcher(t, cfg, func(Offender) error {
+		refusals.Add(1)
+		return errors.New("mirror on a full disk")
 	})
-	got := r.waitOffenders(t, 3)
-	time.Sleep(50 * time.Millisecond) // a wrongly repeated hand-over would land now
-	got = r.offenders()
-	if want := []string{"192.0.2.1", "192.0.2.2", "192.0.2.3"}; !slices.Equal(addrsOf(got), want) {
-		t.Errorf("handed over %v, want %v, each once", addrsOf(got), want)
+	r.waitLines(t, 2)
+	deadline := time.Now().Add(20 * time.Second)
+	for refusals.Load() < 2 { // the first try, then a retry a second later: saves had their chance
+		if time.Now().After(deadline) {
+			t.Fatalf("callback called %d times, want a retry", refusals.Load())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// A crash now must read the lines again: no saved checkpoint covers
+	// them and no saved history counts them.
+	snap, err := ReadSnapshot(cfg.StateDir, 2, time.Hour)
+	if err == nil && (len(snap.Checkpoints) != 0 || len(snap.Tracked) != 0) {
+		t.Errorf("saved while the batch was refused: %+v", snap)
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
+	r.stop(t)
+	if _, err := ReadSnapshot(cfg.StateDir, 2, time.Hour); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a stop with the batch still refused saved state (%v); want the lines read again", err)
 	}
 }
 
-func TestOnFoundHearsOffendersWhileTheCallbackIsBusy(t *testing.T) {
+func TestReadingWaitsForTheCallbackAndHandsOverInOrder(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "fail2ban.log")
 	cfg := testConfig(t, path, 2, time.Hour)
 	now := time.Now()
 	banTwice(t, path, now, "192.0.2.1")
 	w := newWatcher(t, cfg)
-	found := make(chan []string, 10)
-	w.OnFound(func(os []Offender) { found <- addrsOf(os) })
 	release := make(chan struct{})
 	entered := make(chan struct{}, 10)
 	accepted := make(chan []string, 10)
@@ -713,18 +726,11 @@ func TestOnFoundHearsOffendersWhileTheCallbackIsBusy(t *testing.T) {
 	})
 	releaseOnce := sync.OnceFunc(func() { close(release) })
 	t.Cleanup(releaseOnce) // before runBatch's cleanup stops Run: a failed test leaves the callback waiting
-	if got := <-found; !slices.Equal(got, []string{"192.0.2.1"}) {
-		t.Fatalf("OnFound heard %v, want 192.0.2.1", got)
-	}
-	<-entered // the callback is busy with 192.0.2.1
+	<-entered              // the callback is busy with 192.0.2.1
 	appendLog(t, path, ban{now.Add(2 * time.Second), "sshd", "192.0.2.2"}, ban{now.Add(3 * time.Second), "sshd", "192.0.2.2"})
-	select {
-	case got := <-found:
-		if !slices.Equal(got, []string{"192.0.2.2"}) {
-			t.Errorf("OnFound heard %v, want 192.0.2.2", got)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("OnFound waited for the busy callback")
+	time.Sleep(300 * time.Millisecond) // a reader that did not wait would count them now
+	if n := w.Stats().Lines; n != 4 {  // two bans and their unbans
+		t.Errorf("read %d lines while the callback held the first batch, want its 4", n)
 	}
 	releaseOnce()
 	var got []string
@@ -732,12 +738,85 @@ func TestOnFoundHearsOffendersWhileTheCallbackIsBusy(t *testing.T) {
 		select {
 		case batch := <-accepted:
 			got = append(got, batch...)
-		case <-time.After(10 * time.Second):
+		case <-time.After(20 * time.Second):
 			t.Fatalf("callback accepted %v, want both offenders", got)
 		}
 	}
 	stop()
 	if !slices.Equal(got, []string{"192.0.2.1", "192.0.2.2"}) {
 		t.Errorf("callback accepted %v, want both, in order", got)
+	}
+}
+
+func TestOffendersAnOlderStateQueuedAreHandedOverOnceAndNotSavedAgain(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "fail2ban.log")
+	cfg := testConfig(t, path, 2, time.Hour)
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	queued := Offender{Addr: netip.MustParseAddr("192.0.2.99"), Bans: 2, Jails: []string{"sshd"}, First: time.Now().Add(-time.Minute), Last: time.Now()}
+	var buf bytes.Buffer
+	if err := encodeState(&buf, savedState{Saved: time.Now().UTC(), Pending: []Offender{queued}}, NewTracker(2, time.Hour).historyTakingOps()); err != nil {
+		t.Fatal(err)
+	}
+	if err := ensureStateDir(cfg.StateDir); err != nil {
+		t.Fatal(err)
+	}
+	if err := saveState(cfg.StateDir, buf.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	r := startWatcher(t, cfg, nil)
+	if got := r.waitOffenders(t, 1); got[0].Addr != queued.Addr {
+		t.Fatalf("handed over %v, want the queued 192.0.2.99", addrsOf(got))
+	}
+	r.stop(t)
+	st, found, err := loadState(cfg.StateDir, NewTracker(2, time.Hour))
+	if err != nil || !found {
+		t.Fatalf("state after the stop: found %v, %v", found, err)
+	}
+	if len(st.Pending) != 0 {
+		t.Errorf("the saved state still queues %d offenders, want none once handed over", len(st.Pending))
+	}
+	r = startWatcher(t, cfg, nil)
+	time.Sleep(300 * time.Millisecond)
+	if got := r.offenders(); len(got) != 0 {
+		t.Errorf("handed over %v again after a restart", addrsOf(got))
+	}
+}
+
+func TestNoCheckpointPastAcceptedOffendersIsSavedUntilDurableSaysTheyAre(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "fail2ban.log")
+	cfg := testConfig(t, path, 2, time.Hour)
+	var durable atomic.Bool
+	var calls atomic.Int32
+	cfg.Durable = func() error {
+		calls.Add(1)
+		if !durable.Load() {
+			return errors.New("mirror on a full disk")
+		}
+		return nil
+	}
+	appendLog(t, path, ban{time.Now(), "sshd", "192.0.2.5"}, ban{time.Now(), "sshd", "192.0.2.5"})
+	r := startWatcher(t, cfg, nil)
+	r.waitOffenders(t, 1)
+	deadline := time.Now().Add(20 * time.Second)
+	for calls.Load() < 2 { // two saves tried
+		if time.Now().After(deadline) {
+			t.Fatal("Durable not called before a save")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := ReadSnapshot(cfg.StateDir, 2, time.Hour); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("state saved while Durable refused (%v); a crash would lose the offender", err)
+	}
+	durable.Store(true)
+	for {
+		if snap, err := ReadSnapshot(cfg.StateDir, 2, time.Hour); err == nil && len(snap.Checkpoints) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no state saved once Durable said the offenders are recorded")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

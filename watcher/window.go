@@ -263,6 +263,17 @@ func unmapPrefix(p netip.Prefix) netip.Prefix {
 	return p
 }
 
+// Forgiven reports whether a Forgive made after o was found covers it: o's
+// address lies in a forgiven prefix and its deciding ban is at or before
+// the forgiveness time. Whoever blocks offenders asks, in the same
+// transaction as its unblocks, so an unban wins over an offender decided
+// just before it.
+func (t *Tracker) Forgiven(o Offender) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.forgiven.covers(o.Addr.Unmap(), o.Last.UnixMicro())
+}
+
 // Candidates returns the tracked addresses, most bans first, then most
 // recent last ban, then by address.
 func (t *Tracker) Candidates() []Offender {
