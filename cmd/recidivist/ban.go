@@ -10,6 +10,7 @@ import (
 	"github.com/recidivist/recidivist/blocklist"
 	"github.com/recidivist/recidivist/config"
 	"github.com/recidivist/recidivist/daemon"
+	"github.com/recidivist/recidivist/ipsetstore"
 )
 
 func banCommand() *cli.Command {
@@ -60,26 +61,24 @@ func banCommand() *cli.Command {
 				}
 				return nil
 			}
-			mirror := openMirror(cfg)
-			added, err := mirror.Add(entries...)
-			if err != nil {
-				return daemon.StateDirError(cfg.StateDir, err)
-			}
+			// The mirror and the kernel change in one transaction under the
+			// mirror's lock, which a running daemon's kernel writes take too.
+			var store ipsetstore.Store
 			if os.Geteuid() != 0 {
 				fmt.Fprintln(c.App.ErrWriter, kernelLater(cfg))
 			} else {
-				store, err := openStore(cfg)
+				s, err := openStore(cfg)
 				if err != nil {
 					return err
 				}
-				if _, err := store.Ensure(); err != nil {
+				if _, err := s.Ensure(); err != nil {
 					return explainKernel(err)
 				}
-				for _, e := range entries {
-					if err := store.Add(daemon.KernelEntry(e, time.Now())); err != nil {
-						return fmt.Errorf("%s is in the mirror but not yet in the kernel: %w", e.Prefix, explainKernel(err))
-					}
-				}
+				store = s
+			}
+			added, err := daemon.Ban(openMirror(cfg), store, entries, time.Now())
+			if err != nil {
+				return explainKernel(err)
 			}
 			for _, e := range entries {
 				state := "banned"

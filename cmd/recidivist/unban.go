@@ -45,26 +45,25 @@ func unbanCommand() *cli.Command {
 				}
 				return nil
 			}
+			// The mirror and the kernel change in one transaction under the
+			// mirror's lock, which a running daemon's kernel writes take too:
+			// once this returns, the addresses are out and stay out.
 			mirror := openMirror(cfg)
-			removed, err := mirror.Remove(ps...)
-			if err != nil {
-				return daemon.StateDirError(cfg.StateDir, err)
-			}
-			var store *ipsetstore.NetlinkStore
+			var store ipsetstore.Store
 			if os.Geteuid() == 0 {
 				if store, err = openStore(cfg); err != nil {
 					return err
 				}
-			} else if len(removed) > 0 {
+			}
+			removed, err := daemon.Unban(mirror, store, ps)
+			if err != nil {
+				return explainKernel(err)
+			}
+			if store == nil && len(removed) > 0 {
 				fmt.Fprintln(c.App.ErrWriter, kernelLater(cfg))
 			}
 			missing := 0
 			for _, p := range ps {
-				if store != nil {
-					if err := store.Del(p); err != nil {
-						return fmt.Errorf("%s is out of the mirror but still in the kernel set: %w", p, explainKernel(err))
-					}
-				}
 				if containsPrefix(removed, p) {
 					fmt.Fprintf(c.App.Writer, "unbanned %s\n", p)
 				} else {
