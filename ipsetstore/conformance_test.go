@@ -298,6 +298,29 @@ var conformance = []struct {
 			t.Fatalf("Reconcile = %+v, want 1 removed (192.0.2.1), 1 updated (comment), the ticking timeout left alone", rep)
 		}
 	}},
+	{"reconcile_from_an_earlier_listing_applies_the_difference_to_the_sets_as_they_are_now", nil, func(t *testing.T, s subject) {
+		mustReconcile(t, s.store, []ipsetstore.Entry{{Prefix: pfx("192.0.2.1")}, {Prefix: pfx("192.0.2.2")}})
+		have := mustList(t, s.store)
+		// Changes made after the listing that want accounts for: one more
+		// entry added, one taken out.
+		if err := s.store.Add(ipsetstore.Entry{Prefix: pfx("192.0.2.3")}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.store.Del(pfx("192.0.2.2")); err != nil {
+			t.Fatal(err)
+		}
+		rep, err := ipsetstore.ReconcileListed(s.store, have, []ipsetstore.Entry{{Prefix: pfx("192.0.2.3")}, {Prefix: pfx("2001:db8::9")}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Added != 2 || rep.Removed != 2 {
+			t.Errorf("ReconcileListed = %+v, want 2 added (192.0.2.3 again, 2001:db8::9) and 2 removed (192.0.2.1, 192.0.2.2 again)", rep)
+		}
+		got := byPrefix(mustList(t, s.store))
+		if len(got) != 2 || got[pfx("192.0.2.3")].Prefix != pfx("192.0.2.3") || got[pfx("2001:db8::9")].Prefix != pfx("2001:db8::9") {
+			t.Errorf("sets hold %v, want exactly 192.0.2.3 and 2001:db8::9", got)
+		}
+	}},
 }
 
 func TestConformanceFake(t *testing.T) { runConformance(t, fakeSubject) }
