@@ -65,3 +65,19 @@ func TestTxUnchangedSeesAnotherWritersVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestUnchangedHoldsForAMissingMirrorUntilOneAppears(t *testing.T) {
+	f := mirrorIn(t, "")
+	if got := mustLoad(t, f); len(got) != 0 {
+		t.Fatalf("missing mirror loads %v", got)
+	}
+	if !f.Unchanged() {
+		t.Error("Unchanged is false for a mirror read as missing and still missing; a daemon would think someone changed it")
+	}
+	if _, err := blocklist.Open(f.Path()).Add(blocklist.Entry{Prefix: pfx("192.0.2.1/32")}); err != nil {
+		t.Fatal(err)
+	}
+	if f.Unchanged() {
+		t.Error("Unchanged is true after another writer created the mirror")
+	}
+}

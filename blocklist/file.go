@@ -26,6 +26,7 @@ type File struct {
 	mu     sync.Mutex
 	known  fs.FileInfo // the file as this File last read or wrote it; nil before
 	policy Policy      // what a line must pass to be in force
+	absent bool        // the last read found no file
 }
 
 // Open returns the mirror at path. It does not touch the disk.
@@ -165,6 +166,7 @@ func (f *File) read() (*document, []*LineError, error) {
 		return nil, nil, err
 	}
 	if errors.Is(err, fs.ErrNotExist) {
+		f.remember(nil)
 		return &document{}, nil, nil
 	}
 	if err != nil {
@@ -197,10 +199,11 @@ func (f *File) read() (*document, []*LineError, error) {
 	return d, errs, nil
 }
 
-// remember records fi as the version of the file this File knows.
+// remember records fi as the version of the file this File knows; nil:
+// there is no file.
 func (f *File) remember(fi fs.FileInfo) {
 	f.mu.Lock()
-	f.known = fi
+	f.known, f.absent = fi, fi == nil
 	f.mu.Unlock()
 }
 
@@ -253,18 +256,21 @@ func (f *File) modify(create, lockIt bool, change func(*document) (changed bool,
 
 // Unchanged reports whether the file is still exactly as this File last
 // read or wrote it: the same file (device and inode), size and
-// modification time. A daemon tells its own writes, and versions it has
+// modification time, or still no file when there was none. A daemon tells its own writes, and versions it has
 // already acted on, from a person's or another command's changes by it. An
 // edit in place that keeps the size within the same tick of the file
 // system's clock would pass for unchanged; editors and `sed -i` replace the
 // file, and appending changes the size.
 func (f *File) Unchanged() bool {
 	f.mu.Lock()
-	known := f.known
+	known, absent := f.known, f.absent
 	f.mu.Unlock()
+	fi, err := os.Lstat(f.path)
+	if absent {
+		return errors.Is(err, fs.ErrNotExist)
+	}
 	if known == nil {
 		return false
 	}
-	fi, err := os.Lstat(f.path)
 	return err == nil && os.SameFile(fi, known) && fi.Size() == known.Size() && fi.ModTime().Equal(known.ModTime())
 }

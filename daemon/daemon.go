@@ -52,9 +52,9 @@ type Daemon struct {
 	cfg     *config.Config
 	policy  blocklist.Policy
 	store   ipsetstore.Store // nil in dry-run; never changes after New
-	seen    *seenSet
-	full    lastFull  // for the interval reconcile; see Daemon.quickCheck
-	started time.Time // ban lines logged before it are history, not latency
+	seen    *seenSet         // after start, used only under the mirror's writer lock
+	full    lastFull         // for the interval reconcile; see Daemon.quickCheck
+	started time.Time        // ban lines logged before it are history, not latency
 	// unrecorded are offenders put in the kernel that the mirror does not
 	// record yet (the write is under way, or failed on a full or read-only
 	// disk and is retried): they stay in force through reconciles.

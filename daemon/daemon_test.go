@@ -740,3 +740,16 @@ func TestDaemon_offenders_reach_the_kernel_while_the_mirror_is_locked_and_the_mi
 		t.Error("a reconcile took out recorded offenders")
 	}
 }
+
+func TestDaemon_a_reconcile_heals_the_rules_when_there_is_no_mirror_file_yet(t *testing.T) {
+	h := newHarness(t, nil)
+	h.start()
+	if _, err := os.Stat(MirrorPath(h.cfg.StateDir)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("mirror file exists before any block (%v); the test needs none", err)
+	}
+	h.fake.FlushRules()
+	h.d.Reconcile()
+	if st, err := h.fake.Status(); err != nil || !st.Healthy() {
+		t.Errorf("rules after a reconcile with no mirror file: %+v, %v; want them back\n%s", st, err, h.logs.String())
+	}
+}

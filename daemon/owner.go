@@ -161,8 +161,18 @@ func (d *Daemon) Durable() error {
 			return err
 		}
 		d.mu.Lock()
-		defer d.mu.Unlock()
 		d.recorded(pending, added, time.Since(start))
+		d.mu.Unlock()
+		// The seen set's fsync happens outside d.mu, so that offenders do
+		// not wait for it; the writer lock orders it with the reconcile's
+		// update of the set.
+		ps := make([]netip.Prefix, len(pending))
+		for i, u := range pending {
+			ps[i] = u.entry.Prefix
+		}
+		if err := d.seen.add(ps...); err != nil {
+			d.log.Warn("remembering the mirror's entries", "err", err) // only a hand deletion while stopped could go unforgiven
+		}
 		return nil
 	})
 	if err != nil {
@@ -174,18 +184,13 @@ func (d *Daemon) Durable() error {
 // recorded ends the in-between of offenders the mirror now records, inside
 // the transaction that wrote them. Callers hold d.mu.
 func (d *Daemon) recorded(pending []unrecorded, added []blocklist.Entry, took time.Duration) {
-	ps := make([]netip.Prefix, len(pending))
-	for i, u := range pending {
-		ps[i] = u.entry.Prefix
+	for _, u := range pending {
 		delete(d.unrecorded, u.entry.Prefix)
 	}
 	isNew := make(map[netip.Prefix]bool, len(added))
 	for _, e := range added {
 		isNew[e.Prefix] = true
 		d.changed(e.Prefix, change{added: true, entry: e})
-	}
-	if err := d.seen.add(ps...); err != nil {
-		d.log.Warn("remembering the mirror's entries", "err", err) // only a hand deletion while stopped could go unforgiven
 	}
 	for _, u := range pending {
 		o, e := u.o, u.entry

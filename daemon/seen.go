@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/recidivist/recidivist/blocklist"
@@ -25,6 +26,7 @@ import (
 // only when prefixes leave. So it never holds more lines than the set.
 type seenSet struct {
 	path string
+	mu   sync.Mutex // the recorder adds outside d.mu
 	set  map[netip.Prefix]struct{}
 }
 
@@ -33,6 +35,8 @@ func newSeenSet(path string) *seenSet { return &seenSet{path: path} }
 // load reads the remembered set; on the very first start there is none and
 // the current mirror is taken as it is (nothing to forgive).
 func (s *seenSet) load(current []blocklist.Entry, _ time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	b, err := readNoFollow(s.path)
 	if errors.Is(err, os.ErrNotExist) {
 		s.set = make(map[netip.Prefix]struct{}, len(current))
@@ -78,6 +82,8 @@ func readNoFollow(path string) ([]byte, error) {
 // add remembers ps at once: if the daemon stops before the next update, a
 // hand deletion of their lines must still be noticed at the next start.
 func (s *seenSet) add(ps ...netip.Prefix) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	var fresh []netip.Prefix
 	for _, p := range ps {
 		if _, ok := s.set[p]; !ok {
@@ -91,6 +97,8 @@ func (s *seenSet) add(ps ...netip.Prefix) error {
 // update replaces the remembered set with current and returns the prefixes
 // that were remembered but are no longer there.
 func (s *seenSet) update(current []blocklist.Entry) ([]netip.Prefix, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	now := make(map[netip.Prefix]struct{}, len(current))
 	var fresh []netip.Prefix
 	for _, e := range current {
