@@ -191,7 +191,9 @@ func (d *Daemon) start() error {
 	}
 	d.log.Info("blocklist in force", "entries", len(entries), "took", time.Since(start).Round(time.Millisecond))
 	d.metrics.observeMirror(entries)
-	if st, ok := d.observeSets(); ok {
+	if st, ok := d.observeSets(); ok && rulesOnTop(st) {
+		// Unhealthy already (fail2ban inserted its jump again since the
+		// repair): no quick check may take this state for the right one.
 		d.full = lastFull{valid: true, status: st, expires: earliestExpiry(entries)}
 	}
 	if len(entries) >= bigMirror {

@@ -295,7 +295,9 @@ func (d *Daemon) reconcileApply(why string, store ipsetstore.Store, entries []bl
 		d.metrics.repairs.Inc()
 		d.log.Info("reconciled the kernel with the mirror", "why", why, "repaired", report.String())
 	}
-	if st, ok := d.observeSets(); ok {
+	if st, ok := d.observeSets(); ok && rulesOnTop(st) {
+		// Unhealthy already (fail2ban inserted its jump again since the
+		// repair): no quick check may take this state for the right one.
 		d.full = lastFull{valid: true, status: st, expires: earliestExpiry(entries)}
 	}
 }
@@ -318,6 +320,17 @@ func withChanges(entries []blocklist.Entry, since map[netip.Prefix]change) []blo
 		}
 	}
 	return out
+}
+
+// rulesOnTop reports whether every existing chain holds the one wanted rule
+// at its top, as a repair leaves it; a missing chain is no fault here.
+func rulesOnTop(st ipsetstore.Status) bool {
+	for _, r := range st.Rules {
+		if r.ChainExists && (!r.Present || r.Count != 1) {
+			return false
+		}
+	}
+	return true
 }
 
 // earliestExpiry returns the first expiry among es; zero if none expires.
