@@ -19,7 +19,7 @@ type Tx struct{ f *File }
 // versions in order: a writer that read an older version sees, inside its
 // own Exclusive, that the file moved on (Tx.Unchanged). The directory is
 // created (0700) if missing.
-func (f *File) Exclusive(fn func(tx *Tx) error) (err error) {
+func (f *File) Exclusive(fn func(tx *Tx) error) error {
 	dir := filepath.Dir(f.path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("creating directory %s: %w", dir, err)
@@ -27,16 +27,7 @@ func (f *File) Exclusive(fn func(tx *Tx) error) (err error) {
 	if err := checkDir(dir); err != nil {
 		return err
 	}
-	unlock, err := lock(f.path)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if uerr := unlock(); err == nil {
-			err = uerr
-		}
-	}()
-	return fn(&Tx{f: f})
+	return withLock(f.path, func() error { return fn(&Tx{f: f}) })
 }
 
 // Add is File.Add under the caller's lock.

@@ -211,7 +211,7 @@ func (f *File) remember(fi fs.FileInfo) {
 // with lockIt, held by the caller's Exclusive without) and writes the
 // result back atomically if the content changed. With create unset a
 // missing directory means there is nothing to change.
-func (f *File) modify(create, lockIt bool, change func(*document) (changed bool, err error)) (err error) {
+func (f *File) modify(create, lockIt bool, change func(*document) (changed bool, err error)) error {
 	dir := filepath.Dir(f.path)
 	if create {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -224,16 +224,14 @@ func (f *File) modify(create, lockIt bool, change func(*document) (changed bool,
 		return err
 	}
 	if lockIt {
-		unlock, err := lock(f.path)
-		if err != nil {
-			return err
-		}
-		defer func() {
-			if uerr := unlock(); err == nil {
-				err = uerr
-			}
-		}()
+		return withLock(f.path, func() error { return f.rewrite(change) })
 	}
+	return f.rewrite(change)
+}
+
+// rewrite runs change on the current content and writes the result back
+// atomically if it changed. Callers hold the writers' lock.
+func (f *File) rewrite(change func(*document) (changed bool, err error)) error {
 	d, _, err := f.read()
 	if err != nil {
 		return err

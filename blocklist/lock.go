@@ -41,3 +41,17 @@ func lock(path string) (unlock func() error, err error) {
 		return nil
 	}, nil
 }
+
+// withLock runs fn holding the writers' lock on path (see lock).
+func withLock(path string, fn func() error) (err error) {
+	unlock, err := lock(path)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if uerr := unlock(); err == nil {
+			err = uerr
+		}
+	}()
+	return fn()
+}
