@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -200,13 +201,24 @@ func (d *Daemon) reconcileOnce(why string, locked bool) bool {
 		if tx == nil || !read {
 			return nil
 		}
+		// Under the writer lock nothing but a person's edit changes the
+		// mirror, and nothing changes since, elsewhere or the seen set: the
+		// recorder and expiry work only under it. So the work that costs
+		// time with a big mirror (the seen set, the difference) needs no
+		// d.mu, and offenders keep reaching the kernel meanwhile.
 		d.mu.Lock()
-		defer d.mu.Unlock()
 		if mirror != d.mirror || !tx.Unchanged() || d.elsewhere != elsewhere {
+			d.mu.Unlock()
 			fresh = false // someone changed the mirror since it was read
 			return nil
 		}
-		d.reconcileApply(why, store, withChanges(entries, d.since), have, now)
+		since := maps.Clone(d.since)
+		var unrec []blocklist.Entry
+		for _, u := range d.unrecorded {
+			unrec = append(unrec, u.entry)
+		}
+		d.mu.Unlock()
+		d.reconcileApply(why, store, withChanges(entries, since), unrec, have, now)
 		return nil
 	}
 	var err error
@@ -265,26 +277,47 @@ func (d *Daemon) reconcileRead(mirror *blocklist.File, store ipsetstore.Store, t
 // reconcileApply forgives what left the mirror and makes the kernel hold
 // entries and the unrecorded offenders, from the listing have (nil: list
 // again). Callers hold the mirror's writer lock and d.mu.
-func (d *Daemon) reconcileApply(why string, store ipsetstore.Store, entries []blocklist.Entry, have []ipsetstore.Entry, now time.Time) {
-	d.forgiveRemoved(entries, now)
+func (d *Daemon) reconcileApply(why string, store ipsetstore.Store, entries, unrec []blocklist.Entry, have []ipsetstore.Entry, now time.Time) {
+	removed, err := d.seen.update(entries)
+	if err != nil {
+		d.log.Error("recording the mirror's entries", "err", err)
+	}
 	d.metrics.observeMirror(entries)
+	var (
+		want []ipsetstore.Entry
+		plan ipsetstore.Plan
+	)
+	if store != nil {
+		want = kernelEntries(entries, now)
+		for _, u := range unrec { // in the kernel, not in the mirror yet: they stay
+			if !slices.ContainsFunc(entries, func(m blocklist.Entry) bool { return m.Prefix == u.Prefix }) {
+				want = append(want, KernelEntry(u, now))
+			}
+		}
+		if have != nil {
+			if plan, err = ipsetstore.Diff(have, want); err != nil {
+				d.log.Error("reconcile: making the kernel equal the mirror", "why", why, "err", err)
+				return
+			}
+		}
+	}
+
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.forgive(removed, now)
 	if store == nil {
 		return
 	}
-	want := kernelEntries(entries, now)
-	for p, u := range d.unrecorded {
-		if !slices.ContainsFunc(entries, func(m blocklist.Entry) bool { return m.Prefix == p }) {
-			want = append(want, KernelEntry(u.entry, now))
-		}
-	}
-	var (
-		report ipsetstore.Report
-		err    error
-	)
+	// Offenders put in the kernel since and not recorded yet stay as they
+	// are.
+	var report ipsetstore.Report
 	if have == nil {
+		// The sets could not be listed (missing, broken): list and compare
+		// under the lock, which only such a repair costs.
 		report, err = ipsetstore.Reconcile(store, want)
 	} else {
-		report, err = ipsetstore.ReconcileListed(store, have, want)
+		plan.Keep(func(p netip.Prefix) bool { _, ok := d.unrecorded[p]; return ok })
+		report, err = plan.Apply(store)
 	}
 	if err != nil {
 		d.log.Error("reconcile: making the kernel equal the mirror", "why", why, "err", err)
@@ -388,6 +421,13 @@ func (d *Daemon) forgiveRemoved(entries []blocklist.Entry, at time.Time) {
 	if err != nil {
 		d.log.Error("recording the mirror's entries", "err", err)
 	}
+	d.forgive(removed, at)
+}
+
+// forgive forgives the prefixes the mirror lost. Callers hold d.mu: an
+// offender the watcher found before is then dropped (Forgiven) in the same
+// order as the unban.
+func (d *Daemon) forgive(removed []netip.Prefix, at time.Time) {
 	for _, p := range removed {
 		d.watcher.Forgive(p, at)
 		d.log.Info("unblocked and forgiven", "prefix", p, "bans_before", at.UTC().Format(time.RFC3339))

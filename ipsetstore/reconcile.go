@@ -3,6 +3,7 @@ package ipsetstore
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 )
@@ -66,51 +67,68 @@ func Reconcile(s Store, want []Entry) (Report, error) {
 // for: entries it added or deleted since are in want or absent from it, so
 // applying the difference again is harmless.
 func ReconcileListed(s Store, have, want []Entry) (Report, error) {
-	repairs, err := s.Ensure()
+	plan, err := Diff(have, want)
 	if err != nil {
-		return Report{Repairs: repairs}, err
+		return Report{}, err
 	}
-	return apply(s, have, want, Report{Repairs: repairs})
+	return plan.Apply(s)
 }
 
 // apply makes the sets, listed as have, hold want; rep carries the repairs
 // of the Ensure before.
 func apply(s Store, have, want []Entry, rep Report) (Report, error) {
+	plan, err := Diff(have, want)
+	if err != nil {
+		return rep, err
+	}
+	return plan.apply(s, rep)
+}
+
+// Plan is the difference between the sets as listed and as wanted, worked
+// out apart from applying it: for a million entries the working out takes
+// a while, and a caller may do it without holding what it holds to apply.
+type Plan struct {
+	replace        []Entry // non-nil: swap the sets for exactly these
+	add            []Entry // missing, or to rewrite (update: in have already)
+	update         map[netip.Prefix]bool
+	del            []netip.Prefix
+	added, removed int // by the swap
+}
+
+// Diff works out what makes the sets, listed as have, hold want (see
+// Reconcile for what counts as a difference).
+func Diff(have, want []Entry) (Plan, error) {
+	var p Plan
 	wanted := make(map[netip.Prefix]Entry, len(want))
 	for _, e := range want {
 		n, err := Normalize(e)
 		if err != nil {
-			return rep, fmt.Errorf("reconciling: %w", err)
+			return p, fmt.Errorf("reconciling: %w", err)
 		}
 		wanted[n.Prefix] = n
 	}
 	if missing := len(wanted) - countKept(have, wanted); missing > bulkThreshold {
 		// After a flush or on a first start: one batched swap beats
 		// thousands of single adds, and is atomic.
-		if err := s.Replace(want); err != nil {
-			return rep, err
-		}
-		rep.Added, rep.Removed = missing, len(have)-(len(wanted)-missing)
-		return rep, nil
+		p.replace = slices.Clone(want)
+		p.added, p.removed = missing, len(have)-(len(wanted)-missing)
+		return p, nil
 	}
 	seen := make(map[netip.Prefix]bool, len(have))
 	for _, h := range have {
 		seen[h.Prefix] = true
 		w, ok := wanted[h.Prefix]
 		if !ok {
-			if err := s.Del(h.Prefix); err != nil {
-				return rep, err
+			p.del = append(p.del, h.Prefix)
+			continue
+		}
+		if !sameEntry(h, w) {
+			if p.update == nil {
+				p.update = make(map[netip.Prefix]bool)
 			}
-			rep.Removed++
-			continue
+			p.update[w.Prefix] = true
+			p.add = append(p.add, w)
 		}
-		if sameEntry(h, w) {
-			continue
-		}
-		if err := s.Add(w); err != nil {
-			return rep, err
-		}
-		rep.Updated++
 	}
 	for _, e := range want {
 		n, _ := Normalize(e) // checked above
@@ -118,10 +136,54 @@ func apply(s Store, have, want []Entry, rep Report) (Report, error) {
 			continue
 		}
 		seen[n.Prefix] = true // want may hold a prefix twice
-		if err := s.Add(wanted[n.Prefix]); err != nil {
+		p.add = append(p.add, wanted[n.Prefix])
+	}
+	return p, nil
+}
+
+// Keep takes every change of prefixes for which keep is true out of the
+// plan (their entries are left as they are); a swap of the whole sets
+// cannot leave one alone, so it is kept whole.
+func (p *Plan) Keep(keep func(netip.Prefix) bool) {
+	if p.replace != nil {
+		return
+	}
+	p.add = slices.DeleteFunc(p.add, func(e Entry) bool { return keep(e.Prefix) })
+	p.del = slices.DeleteFunc(p.del, keep)
+}
+
+// Apply ensures the sets and rules, then carries the plan out.
+func (p Plan) Apply(s Store) (Report, error) {
+	repairs, err := s.Ensure()
+	if err != nil {
+		return Report{Repairs: repairs}, err
+	}
+	return p.apply(s, Report{Repairs: repairs})
+}
+
+func (p Plan) apply(s Store, rep Report) (Report, error) {
+	if p.replace != nil {
+		if err := s.Replace(p.replace); err != nil {
 			return rep, err
 		}
-		rep.Added++
+		rep.Added, rep.Removed = p.added, p.removed
+		return rep, nil
+	}
+	for _, d := range p.del {
+		if err := s.Del(d); err != nil {
+			return rep, err
+		}
+		rep.Removed++
+	}
+	for _, e := range p.add {
+		if err := s.Add(e); err != nil {
+			return rep, err
+		}
+		if p.update[e.Prefix] {
+			rep.Updated++
+		} else {
+			rep.Added++
+		}
 	}
 	return rep, nil
 }
