@@ -1,0 +1,59 @@
+package reliability
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// testFirewallResets blocks a population, then removes the rules and the
+// sets behind the running daemon's back in the ways admins and tools do,
+// and measures how long the daemon takes to put everything back.
+func testFirewallResets(t *testing.T) {
+	r := newRig(t, "fw", "--threshold", "3", "--window", "1w")
+	r.runFlags = []string{"--reconcile-interval", "2s"}
+	pop := newPopulation(4, 200, 100)
+	pop.writeAll(t, r.log, 4)
+	r.start()
+	want := pop.want()
+	if v, _ := r.converge(want, 60*time.Second); !v.ok() {
+		t.Fatalf("before the resets: %v\n%s", v, r.d.tail(30))
+	}
+	set6 := r.set + "6"
+	resets := []struct {
+		name string
+		cmds [][]string
+	}{
+		{"iptables -F", [][]string{{"iptables", "-w", "-F", "INPUT"}, {"ip6tables", "-w", "-F", "INPUT"}}},
+		{"ipset flush", [][]string{{"ipset", "flush", r.set}, {"ipset", "flush", set6}}},
+		{"iptables -F + ipset destroy", [][]string{
+			{"iptables", "-w", "-F", "INPUT"}, {"ip6tables", "-w", "-F", "INPUT"},
+			{"ipset", "destroy", r.set}, {"ipset", "destroy", set6},
+		}},
+	}
+	var figures []string
+	for _, reset := range resets {
+		for _, c := range reset.cmds {
+			r.ns.exec(t, c[0], c[1:]...)
+		}
+		var v verdict
+		took, err := waitFor(60*time.Second, func() (bool, error) {
+			ok, err := r.ns.rulesInPlace(r.set)
+			if err != nil || !ok {
+				return false, err
+			}
+			v = r.judge(want)
+			return v.ok(), nil
+		})
+		r.alive()
+		if err != nil {
+			t.Errorf("after %s: not healed within 60s (%v): %v\n%s", reset.name, err, v, r.d.tail(20))
+			figures = append(figures, reset.name+" not healed")
+			continue
+		}
+		t.Logf("after %s: rules and %d entries back in %v", reset.name, v.kernel, took.Round(time.Millisecond))
+		figures = append(figures, fmt.Sprintf("%s healed in %v", reset.name, took.Round(100*time.Millisecond)))
+	}
+	t.Logf("reliability: firewall: %s entries, reconcile-interval 2s: %s", commas(len(want)), strings.Join(figures, ", "))
+}
