@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -75,17 +74,12 @@ func testHostileLines(t *testing.T) {
 	sc := start(t, r.bin, "scan", "--config", r.conf, "/dev/zero")
 	time.Sleep(time.Second) // let it get deep into the read; what follows is a condition with a deadline
 	began := time.Now()
-	termErr := sc.term()
+	termErr := sc.term() // any exit status will do; staying is the fault
 	stopped := time.Since(began)
-	if sc.exited() && termErr != nil && !strings.Contains(termErr.Error(), "exit status") {
-		t.Errorf("scan /dev/zero after SIGTERM: %v", termErr)
-	}
 	if stopped >= 10*time.Second {
-		t.Errorf("scan /dev/zero still ran 10s after SIGTERM (item 9)")
+		t.Errorf("scan /dev/zero still ran 10s after SIGTERM (item 9): %v", termErr)
 	}
-	if err := r.d.cmd.Process.Signal(syscall.Signal(0)); err != nil {
-		t.Errorf("the daemon is gone: %v", err)
-	}
+	r.alive()
 	t.Logf("reliability: hostile lines: %d blocked of 3 well-formed offenders (scan: %d), %d wrong (forged/invalid), %d missed; scan /dev/zero stopped %v after SIGTERM",
 		v.want-v.missed, scanned, v.wrong, v.missed, stopped.Round(time.Millisecond))
 }
@@ -148,22 +142,26 @@ func testHostileMirrors(t *testing.T) {
 		}
 	}
 	// restore reports every refused line with file:line.
-	restore := func(when string, lineNos map[string]int) {
+	type mirrorLine struct {
+		text string
+		n    int
+	}
+	restore := func(when string, lineNos []mirrorLine) {
 		t.Helper()
 		res := r.command("restore")
 		if res.code != 0 {
 			t.Errorf("%s: restore: exit %d, want 0 (refused lines skipped):\n%s", when, res.code, res.stderr)
 		}
-		for text, n := range lineNos {
-			if at := fmt.Sprintf("%s:%d", r.mirrorPath(), n); !strings.Contains(res.stderr, at) {
-				t.Errorf("%s: restore does not report the refused line %q as %s", when, text, at)
+		for _, l := range lineNos {
+			if at := fmt.Sprintf("%s:%d", r.mirrorPath(), l.n); !strings.Contains(res.stderr, at) {
+				t.Errorf("%s: restore does not report the refused line %q as %s", when, l.text, at)
 			}
 		}
 		check(when)
 	}
-	lineNos := map[string]int{}
+	var lineNos []mirrorLine
 	for i, l := range refused {
-		lineNos[l] = i + 2
+		lineNos = append(lineNos, mirrorLine{l, i + 2})
 	}
 
 	// Item 1 at boot and at start.
@@ -190,7 +188,9 @@ func testHostileMirrors(t *testing.T) {
 		k, err := r.ns.kernel(r.set)
 		return k[added], err
 	})
+	appliedIn := applied.Round(time.Millisecond).String()
 	if err != nil {
+		appliedIn = "never"
 		t.Errorf("a good line added by hand next to 0.0.0.0/0 and ::/0 is not in force within 30s (item 2): %v\n%s", err, r.d.tail(10))
 	}
 	check("after a live hand edit adding 0.0.0.0/0 and ::/0")
@@ -204,7 +204,7 @@ func testHostileMirrors(t *testing.T) {
 	// mirror.
 	r.ns.reboot(t)
 	for i, l := range everything {
-		lineNos[l] = len(refused) + 3 + i
+		lineNos = append(lineNos, mirrorLine{l, len(refused) + 3 + i})
 	}
 	restore("restore at boot with 0.0.0.0/0 and ::/0", lineNos)
 	r.start()
@@ -258,8 +258,8 @@ func testHostileMirrors(t *testing.T) {
 		symlinkOK = false
 		t.Errorf("the symlink target's content was logged verbatim (item 6): %s", first(grep(out, "notarealhash"), 3))
 	}
-	t.Logf("reliability: hostile mirrors: %d refused lines + 0.0.0.0/0 and ::/0 through restore, run, a live edit and a reboot: %d refused entries in force, %d good entries missing, loopback blocked %d times; good hand edit applied in %v; symlinked mirror untouched: %v",
-		len(refused), total.inForce, total.goodMissing, total.loopback, applied.Round(time.Millisecond), symlinkOK)
+	t.Logf("reliability: hostile mirrors: %d refused lines + 0.0.0.0/0 and ::/0 through restore, run, a live edit and a reboot: %d refused entries in force, %d good entries missing, loopback blocked %d times; good hand edit applied: %s; symlinked mirror untouched: %v",
+		len(refused), total.inForce, total.goodMissing, total.loopback, appliedIn, symlinkOK)
 }
 
 // writeAtomic replaces the file at path with data as an editor does.
