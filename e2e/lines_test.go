@@ -7,23 +7,20 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/recidivist/recidivist/internal/e2etest"
 )
 
 // f2bPID is the process id written in the generated fail2ban lines.
-const f2bPID = 9091
+const f2bPID = e2etest.F2BPID
 
 // actionLine formats msg as fail2ban 1.0.2 logs a fail2ban.actions NOTICE
-// at time at, byte for byte the shape of ../shared/corpus/fail2ban-1.0.2.log:
-//
-//	2026-11-24 15:51:53,831 fail2ban.actions        [9091]: NOTICE  [sshd] Ban 192.0.2.10
-func actionLine(at time.Time, msg string) string {
-	return fmt.Sprintf("%s,%03d %-24s[%d]: %-7s %s", at.Format(time.DateTime), at.Nanosecond()/1e6,
-		"fail2ban.actions", f2bPID, "NOTICE", msg)
-}
+// (see e2etest.ActionLine).
+func actionLine(at time.Time, msg string) string { return e2etest.ActionLine(at, msg) }
 
 // banLine is the countable line: [jail] Ban addr.
 func banLine(at time.Time, jail string, addr netip.Addr) string {
-	return actionLine(at, fmt.Sprintf("[%s] Ban %s", jail, addr))
+	return e2etest.BanLine(at, jail, addr)
 }
 
 // foundLine is the fail2ban.filter INFO line that precedes a ban.

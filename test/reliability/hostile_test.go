@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/recidivist/recidivist/internal/e2etest"
 )
 
 // testHostileLines writes lines an attacker or a crash can leave in the
@@ -28,27 +30,27 @@ func testHostileLines(t *testing.T) {
 
 	now := time.Now()
 	appendLines(t, r.log,
-		banLine(now, "sshd", forged),
-		banLine(now, "sshd", zeroed), banLine(now, "postfix-sasl", zeroed),
-		banLine(now, "sshd", badUTF8), banLine(now, "postfix-sasl", badUTF8),
-		banLine(now, "sshd", next), banLine(now, "postfix-sasl", next),
-		banLine(now, "sshd", endless), banLine(now, "postfix-sasl", endless),
+		e2etest.BanLine(now, "sshd", forged),
+		e2etest.BanLine(now, "sshd", zeroed), e2etest.BanLine(now, "postfix-sasl", zeroed),
+		e2etest.BanLine(now, "sshd", badUTF8), e2etest.BanLine(now, "postfix-sasl", badUTF8),
+		e2etest.BanLine(now, "sshd", next), e2etest.BanLine(now, "postfix-sasl", next),
+		e2etest.BanLine(now, "sshd", endless), e2etest.BanLine(now, "postfix-sasl", endless),
 	)
 	// Item 8: a line with no timestamp of its own (fail2ban's continuation
 	// lines look so) never counts.
-	noStamp := fmt.Sprintf("    %-24s[%d]: %-7s [sshd] Ban %s", "fail2ban.actions", f2bPID, "NOTICE", forged)
+	noStamp := fmt.Sprintf("    %-24s[%d]: %-7s [sshd] Ban %s", "fail2ban.actions", e2etest.F2BPID, "NOTICE", forged)
 	appendLines(t, r.log, noStamp, noStamp, noStamp)
 	// Item 10: a crash leaves a block of NULs where the tail was; the
 	// next record is written right after it.
-	if err := appendRaw(r.log, strings.Repeat("\x00", 4096)+banLine(time.Now(), "nginx-http-auth", zeroed)+"\n"); err != nil {
+	if err := appendRaw(r.log, strings.Repeat("\x00", 4096)+e2etest.BanLine(time.Now(), "nginx-http-auth", zeroed)+"\n"); err != nil {
 		t.Fatal(err)
 	}
 	// Item 10: invalid UTF-8 in the jail: skipped, the next line counts.
 	appendLines(t, r.log,
-		actionLine(time.Now(), "[ngi\xffnx] Ban "+badUTF8.String()),
-		banLine(time.Now(), "nginx-http-auth", next))
+		e2etest.ActionLine(time.Now(), "[ngi\xffnx] Ban "+badUTF8.String()),
+		e2etest.BanLine(time.Now(), "nginx-http-auth", next))
 	// Item 9: an endless line (16 MiB without a newline), then a good one.
-	if err := appendRaw(r.log, strings.Repeat("A", 16<<20)+"\n"+banLine(time.Now(), "nginx-http-auth", endless)+"\n"); err != nil {
+	if err := appendRaw(r.log, strings.Repeat("A", 16<<20)+"\n"+e2etest.BanLine(time.Now(), "nginx-http-auth", endless)+"\n"); err != nil {
 		t.Fatal(err)
 	}
 	r.sync()

@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/recidivist/recidivist/internal/e2etest"
 	"github.com/recidivist/recidivist/internal/netnstest"
 )
 
@@ -92,35 +92,16 @@ var errNoSet = errors.New("no such set")
 // setMembers lists the entries of the ipset named set in the namespace,
 // read over netlink as the kernel sees them, not through recidivist.
 func (ns *namespace) setMembers(set string) (map[netip.Prefix]bool, error) {
-	h, err := netns.GetFromName(ns.name)
-	if err != nil {
-		return nil, fmt.Errorf("opening namespace %s: %w", ns.name, err)
-	}
-	defer h.Close() //nolint:errcheck // a handle on /run/netns; nothing to recover
-	nl, err := netlink.NewHandleAt(h, unix.NETLINK_NETFILTER)
-	if err != nil {
-		return nil, fmt.Errorf("opening netlink in %s: %w", ns.name, err)
-	}
-	defer nl.Close()
-	res, err := nl.IpsetList(set)
+	ps, err := e2etest.SetMembers(ns.name, set)
 	if err != nil {
 		if errors.Is(err, unix.ENOENT) || strings.Contains(err.Error(), "does not exist") {
-			return nil, fmt.Errorf("listing ipset %s in %s: %w (%v)", set, ns.name, errNoSet, err)
+			return nil, fmt.Errorf("%w: %w", errNoSet, err)
 		}
-		return nil, fmt.Errorf("listing ipset %s in %s: %w", set, ns.name, err)
+		return nil, err
 	}
-	out := make(map[netip.Prefix]bool, len(res.Entries))
-	for _, e := range res.Entries {
-		a, ok := netip.AddrFromSlice(e.IP)
-		if !ok {
-			return nil, fmt.Errorf("listing ipset %s: entry with a bad address %v", set, e.IP)
-		}
-		a = a.Unmap()
-		bits := int(e.CIDR)
-		if bits == 0 {
-			bits = a.BitLen()
-		}
-		out[netip.PrefixFrom(a, bits)] = true
+	out := make(map[netip.Prefix]bool, len(ps))
+	for _, p := range ps {
+		out[p] = true
 	}
 	return out, nil
 }

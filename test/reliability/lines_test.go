@@ -8,24 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/recidivist/recidivist/internal/e2etest"
 )
-
-// f2bPID is the process id written in the generated fail2ban lines.
-const f2bPID = 9091
-
-// actionLine formats msg as fail2ban 1.0.2 logs a fail2ban.actions NOTICE
-// at time at, byte for byte the shape of ../shared/corpus/fail2ban-1.0.2.log:
-//
-//	2026-11-24 15:51:53,831 fail2ban.actions        [9091]: NOTICE  [sshd] Ban 192.0.2.10
-func actionLine(at time.Time, msg string) string {
-	return fmt.Sprintf("%s,%03d %-24s[%d]: %-7s %s", at.Format(time.DateTime), at.Nanosecond()/1e6,
-		"fail2ban.actions", f2bPID, "NOTICE", msg)
-}
-
-// banLine is the countable line: [jail] Ban addr.
-func banLine(at time.Time, jail string, addr netip.Addr) string {
-	return actionLine(at, fmt.Sprintf("[%s] Ban %s", jail, addr))
-}
 
 // appendLines appends lines to the log at path in one write, as fail2ban's
 // logging handler flushes each record.
@@ -132,7 +117,7 @@ func (p *population) writeAll(t *testing.T, path string, seed uint64) int {
 	now := time.Now()
 	lines := make([]string, len(evs))
 	for i, e := range evs {
-		lines[i] = banLine(now, e.jail, e.addr)
+		lines[i] = e2etest.BanLine(now, e.jail, e.addr)
 	}
 	appendLines(t, path, lines...)
 	return len(lines)
@@ -155,7 +140,7 @@ func stream(path string, evs []event, batch int, rate float64, between func(k in
 		now := time.Now()
 		var b strings.Builder
 		for _, e := range evs[i:end] {
-			b.WriteString(banLine(now, e.jail, e.addr))
+			b.WriteString(e2etest.BanLine(now, e.jail, e.addr))
 			b.WriteByte('\n')
 		}
 		if err := appendRaw(path, b.String()); err != nil {

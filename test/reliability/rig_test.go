@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/recidivist/recidivist/internal/e2etest"
 )
 
 // rig is the built binary run against one log, one state directory and one
@@ -140,7 +142,7 @@ func (r *rig) trySync() error {
 	p := netip.PrefixFrom(m, 32)
 	r.markers[p] = true
 	now := time.Now()
-	appendLines(r.t, r.log, banLine(now, "sshd", m), banLine(now, "postfix-sasl", m), banLine(now, "nginx-http-auth", m))
+	appendLines(r.t, r.log, e2etest.BanLine(now, "sshd", m), e2etest.BanLine(now, "postfix-sasl", m), e2etest.BanLine(now, "nginx-http-auth", m))
 	if _, err := waitFor(60*time.Second, func() (bool, error) {
 		if r.d.exited() {
 			return false, fmt.Errorf("%w: the daemon exited (%v)", errGiveUp, r.d.err)

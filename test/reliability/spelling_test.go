@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/recidivist/recidivist/internal/e2etest"
 )
 
 // testSpelling runs the daemon over the same log under three spellings of
@@ -49,11 +51,11 @@ func testCatchUp(t *testing.T) {
 	r := newRig(t, "catch", "--threshold", "3", "--window", "1w")
 	r.runFlags = []string{"--reconcile-interval", "5s"}
 	t0 := time.Now().Add(-7*24*time.Hour + 8*time.Second)
-	appendLines(t, r.log, banLine(t0, "sshd", edge), banLine(t0, "postfix-sasl", edge))
+	appendLines(t, r.log, e2etest.BanLine(t0, "sshd", edge), e2etest.BanLine(t0, "postfix-sasl", edge))
 	r.start()
 	r.sync()
 	r.stop()
-	appendLines(t, r.log, banLine(time.Now(), "nginx-http-auth", edge))
+	appendLines(t, r.log, e2etest.BanLine(time.Now(), "nginx-http-auth", edge))
 	wait := time.Until(t0.Add(7*24*time.Hour + time.Second))
 	time.Sleep(wait) // the clock must pass the window's edge: that is the scenario, not a wait for a condition
 	r.start()
@@ -109,7 +111,7 @@ func testCatchUp(t *testing.T) {
 	old := netip.MustParseAddr("192.0.2.32")
 	r2 := newRig(t, "first", "--threshold", "3", "--window", "1h")
 	t2 := time.Now().Add(-2 * time.Hour)
-	appendLines(t, r2.log, banLine(t2, "sshd", old), banLine(t2.Add(time.Second), "postfix-sasl", old), banLine(t2.Add(2*time.Second), "nginx-http-auth", old))
+	appendLines(t, r2.log, e2etest.BanLine(t2, "sshd", old), e2etest.BanLine(t2.Add(time.Second), "postfix-sasl", old), e2etest.BanLine(t2.Add(2*time.Second), "nginx-http-auth", old))
 	r2.start()
 	r2.sync()
 	want2 := map[netip.Prefix]string{netip.PrefixFrom(old, 32): offenderJails}
