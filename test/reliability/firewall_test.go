@@ -34,8 +34,19 @@ func testFirewallResets(t *testing.T) {
 	}
 	var figures []string
 	for _, reset := range resets {
-		for _, c := range reset.cmds {
-			r.ns.exec(t, c[0], c[1:]...)
+		// The daemon may put a rule back between the flush and the
+		// destroy (the set is then "in use by a kernel component"): do
+		// the whole reset again until every step of one round succeeds.
+		if _, err := waitFor(30*time.Second, func() (bool, error) {
+			for _, c := range reset.cmds {
+				res := run(t, append([]string{"ip", "netns", "exec", r.ns.name}, c...)...)
+				if res.code != 0 {
+					return false, fmt.Errorf("%s: exit %d: %s", strings.Join(c, " "), res.code, res.stderr)
+				}
+			}
+			return true, nil
+		}); err != nil {
+			t.Fatalf("%s: %v", reset.name, err)
 		}
 		var v verdict
 		took, err := waitFor(60*time.Second, func() (bool, error) {

@@ -65,17 +65,6 @@ func (ns *namespace) reboot(t *testing.T) {
 	ns.create(t)
 }
 
-// exec runs name with args inside the namespace and returns its combined
-// output; it fails t on a non-zero exit.
-func (ns *namespace) exec(t *testing.T, name string, args ...string) string {
-	t.Helper()
-	out, err := exec.Command("ip", append([]string{"netns", "exec", ns.name, name}, args...)...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s in %s: %v\n%s", name, strings.Join(args, " "), ns.name, err, out)
-	}
-	return string(out)
-}
-
 // do runs fn on a throwaway OS thread inside the namespace.
 func (ns *namespace) do(fn func() error) error {
 	h, err := netns.GetFromName(ns.name)
