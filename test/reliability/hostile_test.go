@@ -82,8 +82,32 @@ func testHostileLines(t *testing.T) {
 		t.Errorf("scan /dev/zero still ran 10s after SIGTERM (item 9): %v", termErr)
 	}
 	r.alive()
-	t.Logf("reliability: hostile lines: %d blocked of 3 well-formed offenders (scan: %d), %d wrong (forged/invalid), %d missed; scan /dev/zero stopped %v after SIGTERM",
-		v.want-v.missed, scanned, v.wrong, v.missed, stopped.Round(time.Millisecond))
+
+	// Item 9: nor the daemon, and it must keep its state: `run --log
+	// /dev/zero` either refuses at once or stops on SIGTERM; the next start
+	// over the real log decides exactly as before.
+	r.stop()
+	r.logArg = "/dev/zero"
+	r.start()
+	_, _ = waitFor(3*time.Second, func() (bool, error) { return r.d.exited(), nil }) // refusing at once is fine too
+	daemonStopped := "refused at start"
+	if !r.d.exited() {
+		began := time.Now()
+		termErr := r.d.term()
+		took := time.Since(began)
+		daemonStopped = "stopped " + took.Round(time.Millisecond).String() + " after SIGTERM"
+		if took >= 10*time.Second {
+			t.Errorf("run --log /dev/zero still ran 10s after SIGTERM (item 9): %v", termErr)
+		}
+	}
+	r.logArg = r.log
+	r.start()
+	r.sync()
+	if v := r.judge(want); !v.ok() {
+		t.Errorf("after run --log /dev/zero, a start over the real log: %v", v)
+	}
+	t.Logf("reliability: hostile lines: %d blocked of 3 well-formed offenders (scan: %d), %d wrong (forged/invalid), %d missed; scan /dev/zero stopped %v after SIGTERM; run --log /dev/zero %s",
+		v.want-v.missed, scanned, v.wrong, v.missed, stopped.Round(time.Millisecond), daemonStopped)
 }
 
 // testHostileMirrors puts lines in the mirror that the refusal policy must
