@@ -220,6 +220,21 @@ func testHostileMirrors(t *testing.T) {
 		t.Errorf("a good line added by hand next to 0.0.0.0/0 and ::/0 is not in force within 30s (item 2): %v\n%s", err, r.d.tail(10))
 	}
 	check("after a live hand edit adding 0.0.0.0/0 and ::/0")
+	// A wide range is in force when its line carries the mark ban --force
+	// writes (10.0.0.0/8 above, without it, is not).
+	forced := netip.MustParsePrefix("172.16.0.0/12")
+	if res := r.command("ban", "--force", forced.String()); res.code != 0 {
+		t.Errorf("ban --force %s: exit %d: %s", forced, res.code, res.stderr)
+	} else {
+		good[forced] = true
+		if _, err := waitFor(30*time.Second, func() (bool, error) {
+			k, err := r.ns.kernel(r.set)
+			return k[forced], err
+		}); err != nil {
+			t.Errorf("ban --force %s: not in the kernel set within 30s: %v", forced, err)
+		}
+		check("after ban --force of a wide range")
+	}
 	if r.d.exited() {
 		t.Errorf("the daemon exited with 0.0.0.0/0 in the mirror (item 2): %v\n%s", r.d.err, r.d.tail(10))
 	} else {
@@ -284,7 +299,7 @@ func testHostileMirrors(t *testing.T) {
 		symlinkOK = false
 		t.Errorf("the symlink target's content was logged verbatim (item 6): %s", first(grep(out, "notarealhash"), 3))
 	}
-	t.Logf("reliability: hostile mirrors: %d refused lines + 0.0.0.0/0 and ::/0 through restore, run, a live edit and a reboot: %d refused entries in force, %d good entries missing, loopback blocked %d times; good hand edit applied: %s; symlinked mirror untouched: %v",
+	t.Logf("reliability: hostile mirrors: %d refused lines + 0.0.0.0/0 and ::/0 through restore, run, a live edit, ban --force and a reboot: %d refused entries in force, %d good entries missing, loopback blocked %d times; good hand edit applied: %s; symlinked mirror untouched: %v",
 		len(refused), total.inForce, total.goodMissing, total.loopback, appliedIn, symlinkOK)
 }
 
