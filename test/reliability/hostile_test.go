@@ -104,7 +104,7 @@ func testHostileLines(t *testing.T) {
 	r.start()
 	r.sync()
 	if v := r.judge(want); !v.ok() {
-		t.Errorf("after run --log /dev/zero, a start over the real log: %v", v)
+		t.Errorf("a start over the real log after run --log /dev/zero (a changed log setting must not count its lines again, item 3; the state must survive, item 9): %v", v)
 	}
 	t.Logf("reliability: hostile lines: %d blocked of 3 well-formed offenders (scan: %d), %d wrong (forged/invalid), %d missed; scan /dev/zero stopped %v after SIGTERM; run --log /dev/zero %s",
 		v.want-v.missed, scanned, v.wrong, v.missed, stopped.Round(time.Millisecond), daemonStopped)
