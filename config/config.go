@@ -35,7 +35,13 @@ type Config struct {
 	LogLevel          slog.Level
 	LogFormat         string
 	MetricsListen     string
-	File              string // the config file that was read, "" if none
+	// Export of the blocklist (see loadExport). ExportToken is the secret
+	// read from ExportTokenFile: never log it.
+	ExportListen    string
+	ExportTokenFile string
+	ExportToken     string
+	ExportAllow     []netip.Prefix
+	File            string // the config file that was read, "" if none
 	// Warnings are settings that are valid but very likely a mistake, for
 	// the command to log loudly (an ignore entry that disables all blocking).
 	Warnings []string
@@ -208,6 +214,7 @@ func Load(c *cli.Context) (*Config, error) {
 	if cfg.MetricsListen != "" && !strings.Contains(cfg.MetricsListen, ":") {
 		bad("metrics-listen", cfg.MetricsListen, `HOST:PORT like "127.0.0.1:9732", or empty for off`)
 	}
+	loadExport(cfg, str, strs, bad)
 	if len(errs) > 0 {
 		for _, e := range errs {
 			var ce *Error

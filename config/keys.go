@@ -69,6 +69,10 @@ var Keys = []Key{
 	{"log-level", String, []string{"info"}, "debug, info, warn or error"},
 	{"log-format", String, []string{"text"}, "text or json"},
 	{"metrics-listen", String, nil, "address for Prometheus metrics, e.g. 127.0.0.1:9732 (default: off)"},
+	// Export of the blocklist for external firewalls (package export).
+	{"export-listen", String, nil, "address serving the blocklist to other firewalls over HTTP, e.g. 127.0.0.1:9733 (default: off)"},
+	{"export-token-file", String, nil, "file (mode 0600) holding the token export clients send as Bearer or as Basic password"},
+	{"export-allow", Strings, nil, "client addresses/CIDRs allowed to fetch the export without the token"},
 }
 
 // Values lists the keys whose value is one of a fixed set, with the set:
