@@ -253,8 +253,9 @@ func (f *File) rewrite(change func(*document) (changed bool, err error)) error {
 }
 
 // Unchanged reports whether the file is still exactly as this File last
-// read or wrote it: the same file (device and inode), size and
-// modification time, or still no file when there was none. A daemon tells its own writes, and versions it has
+// read or wrote it: the same file (device and inode), size, modification
+// time and mode (a chmod that makes it unsafe is seen), or still no file
+// when there was none. A daemon tells its own writes, and versions it has
 // already acted on, from a person's or another command's changes by it. An
 // edit in place that keeps the size within the same tick of the file
 // system's clock would pass for unchanged; editors and `sed -i` replace the
@@ -270,5 +271,5 @@ func (f *File) Unchanged() bool {
 	if known == nil {
 		return false
 	}
-	return err == nil && os.SameFile(fi, known) && fi.Size() == known.Size() && fi.ModTime().Equal(known.ModTime())
+	return err == nil && os.SameFile(fi, known) && fi.Size() == known.Size() && fi.ModTime().Equal(known.ModTime()) && fi.Mode() == known.Mode()
 }

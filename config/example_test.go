@@ -115,10 +115,16 @@ func TestExampleConfigIsValid(t *testing.T) {
 			uncommented := strings.TrimLeft(strings.TrimPrefix(line, "#"), " ")
 			text = text[:loc[0]] + uncommented
 		}
+		// The example's token file does not exist here: one like it does.
+		text = strings.ReplaceAll(text, `"/etc/recidivist/export-token"`, `"`+tokenFile(t, "tok\n", 0o600)+`"`)
 		cfg := mustLoad(t, nil, "--config", writeConfig(t, text))
 		if len(cfg.Jails) == 0 || len(cfg.Ignore) == 0 || cfg.Ports == "" || cfg.MetricsListen == "" {
 			t.Errorf("an enabled example was not read: jails %q, ignore %v, ports %q, metrics-listen %q",
 				cfg.Jails, cfg.Ignore, cfg.Ports, cfg.MetricsListen)
+		}
+		if cfg.ExportListen == "" || cfg.ExportToken != "tok" || len(cfg.ExportAllow) == 0 {
+			t.Errorf("an enabled export example was not read: export-listen %q, token read %v, export-allow %v",
+				cfg.ExportListen, cfg.ExportToken != "", cfg.ExportAllow)
 		}
 	})
 }

@@ -194,6 +194,28 @@ func (d *doctor) checkConfig() {
 		return
 	}
 	d.ok("config: %s is valid", d.configFile)
+	d.checkExport()
+}
+
+// checkExport reports the export's settings, which Load has validated (the
+// listen address rules, the token file's mode).
+func (d *doctor) checkExport() {
+	cfg := d.cfg
+	if cfg.ExportListen == "" {
+		return
+	}
+	var auth []string
+	if cfg.ExportTokenFile != "" {
+		auth = append(auth, "token from "+cfg.ExportTokenFile+" (mode 0600 or stricter)")
+	}
+	if len(cfg.ExportAllow) > 0 {
+		auth = append(auth, fmt.Sprintf("allow list of %d", len(cfg.ExportAllow)))
+	}
+	if len(auth) == 0 {
+		d.note("export: %s serves the blocklist to any local user (loopback, no export-token-file or export-allow)", cfg.ExportListen)
+		return
+	}
+	d.ok("export: %s serves the blocklist; clients need the %s", cfg.ExportListen, strings.Join(auth, " or the "))
 }
 
 // logTail is how much of the end of each log check reads for Ban lines.

@@ -17,9 +17,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/urfave/cli/v2"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/recidivist/recidivist/config"
 	"github.com/recidivist/recidivist/daemon"
+	"github.com/recidivist/recidivist/export"
 	"github.com/recidivist/recidivist/ipsetstore"
 )
 
@@ -72,8 +74,13 @@ func runCommand() *cli.Command {
 			}
 			ctx, cancel := context.WithCancel(c.Context)
 			defer cancel()
+			exportMetrics := export.NewMetrics()
+			exp, err := listenExport(cfg, exportMetrics)
+			if err != nil {
+				return err
+			}
 			if cfg.MetricsListen != "" {
-				if err := serveMetrics(ctx, cfg.MetricsListen, metrics, d); err != nil {
+				if err := serveMetrics(ctx, cfg.MetricsListen, metrics, d, exportMetrics.Collectors()...); err != nil {
 					return err
 				}
 			}
@@ -84,7 +91,7 @@ func runCommand() *cli.Command {
 			defer signal.Stop(hup)
 			go reloadOnHUP(ctx, c, d, hup)
 			slog.Info("recidivist starting", "logs", cfg.Logs, "threshold", cfg.Threshold, "window", config.FormatDuration(cfg.Window), "state_dir", cfg.StateDir, "dry_run", cfg.DryRun)
-			if err := d.Run(ctx); err != nil {
+			if err := runBeside(ctx, d.Run, exp); err != nil {
 				return explainKernel(err)
 			}
 			slog.Info("recidivist stopped; sets and rules stay in place")
@@ -137,11 +144,29 @@ func freshConfig(ctx context.Context, args []string) (*config.Config, error) {
 	return cfg, nil
 }
 
-func serveMetrics(ctx context.Context, addr string, m *daemon.Metrics, d *daemon.Daemon) error {
+// runBeside runs the daemon, and the export server when there is one, in
+// one errgroup: the export stops with the daemon, and never stops it (its
+// Serve only returns nil).
+func runBeside(ctx context.Context, daemonRun func(context.Context) error, exp *export.Server) error {
+	g, gctx := errgroup.WithContext(ctx)
+	expCtx, stopExport := context.WithCancel(gctx)
+	defer stopExport()
+	if exp != nil {
+		g.Go(func() error { return exp.Serve(expCtx) })
+	}
+	g.Go(func() error {
+		defer stopExport()
+		return daemonRun(gctx)
+	})
+	return g.Wait()
+}
+
+func serveMetrics(ctx context.Context, addr string, m *daemon.Metrics, d *daemon.Daemon, more ...prometheus.Collector) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(m.Collectors()...)
 	reg.MustRegister(d.WatcherCollector())
+	reg.MustRegister(more...)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return &config.Error{Key: "metrics-listen", Value: addr, Allowed: fmt.Sprintf("a free HOST:PORT to listen on (%v)", err)}

@@ -43,7 +43,7 @@ _recidivist() {
 		COMPREPLY=($(compgen -W "DROP REJECT" -- "$cur"))
 		return
 		;;
-	--ban-time | --chain | --comment | --exclude-jails | --ignore | --jails | --log-timezone | --maxelem | --metrics-listen | --ports | --reconcile-interval | --set-name | --threshold | --top | --window)
+	--ban-time | --chain | --comment | --exclude-jails | --export-allow | --export-listen | --export-token-file | --ignore | --jails | --log-timezone | --maxelem | --metrics-listen | --ports | --reconcile-interval | --set-name | --threshold | --top | --window)
 		return # a value of the user's own
 		;;
 	esac
@@ -55,7 +55,7 @@ _recidivist() {
 	local opts= files=
 	case $cmd in
 	run)
-		opts="--help --log --log-timezone --threshold --window --ban-time --jails --exclude-jails --ignore --set-name --chain --target --ports --maxelem --state-dir --reconcile-interval --dry-run --log-level --log-format --metrics-listen --config"
+		opts="--help --log --log-timezone --threshold --window --ban-time --jails --exclude-jails --ignore --set-name --chain --target --ports --maxelem --state-dir --reconcile-interval --dry-run --log-level --log-format --metrics-listen --export-listen --export-token-file --export-allow --config"
 		;;
 	restore)
 		opts="--help --ignore --set-name --chain --target --ports --maxelem --state-dir --log-level --log-format --config"
@@ -80,7 +80,7 @@ _recidivist() {
 		files=1
 		;;
 	check)
-		opts="--help --log --log-timezone --threshold --window --ban-time --jails --exclude-jails --ignore --set-name --chain --target --ports --maxelem --state-dir --reconcile-interval --dry-run --log-level --log-format --metrics-listen --config"
+		opts="--help --log --log-timezone --threshold --window --ban-time --jails --exclude-jails --ignore --set-name --chain --target --ports --maxelem --state-dir --reconcile-interval --dry-run --log-level --log-format --metrics-listen --export-listen --export-token-file --export-allow --config"
 		;;
 	teardown)
 		opts="--help --set-name --chain --target --ports --maxelem --state-dir --log-level --log-format --config"
