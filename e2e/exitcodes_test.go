@@ -78,6 +78,10 @@ func TestExitCodes_bad_config_and_bad_files_exit_2_naming_what_is_wrong(t *testi
 	}
 	log := file("fail2ban.log", nil)
 	empty := file("empty.toml", nil)
+	openToken := file("open-token", []byte("tok\n"))
+	if err := os.Chmod(openToken, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	utf16File := func() []byte {
 		var b []byte
 		for _, u := range utf16.Encode([]rune("\ufeffthreshold = 3\n")) {
@@ -124,6 +128,10 @@ func TestExitCodes_bad_config_and_bad_files_exit_2_naming_what_is_wrong(t *testi
 			2, []string{"log", fifo, "FIFO", "not supported"}},
 		{"a directory as log is refused before the kernel", []string{"run", "--config", empty, "--state-dir", filepath.Join(dir, "state-dir"), "--set-name", "rcdvexit", "--log", logDir},
 			2, []string{"log", logDir, "directory"}},
+		{"an export on every interface without token or allow list is refused before the kernel", []string{"run", "--config", empty, "--state-dir", filepath.Join(dir, "state-export"), "--set-name", "rcdvexit", "--log", log, "--export-listen", "0.0.0.0:9733"},
+			2, []string{"export-listen", "0.0.0.0:9733", "export-token-file or export-allow"}},
+		{"an export token file others can read names the chmod", []string{"check", "--config", empty, "--export-listen", "127.0.0.1:9733", "--export-token-file", openToken},
+			2, []string{"export-token-file", "chmod 600 " + openToken}},
 		{"an ignore of 0.0.0.0/0 is accepted with a loud warning", []string{"scan", "--config", empty, "--ignore", "0.0.0.0/0", log},
 			0, []string{"ignore", "0.0.0.0/0", "disables all blocking"}},
 	}

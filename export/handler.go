@@ -255,7 +255,7 @@ func inForce(entries []blocklist.Entry, family string, now time.Time) []blocklis
 // newest keeps the limit entries added last (all when limit is 0), in
 // their order: for consumers capped at a number of entries (AWS WAF's
 // 10,000), the recent offenders matter most. An entry without a time is
-// the oldest.
+// older than any with one.
 func newest(es []blocklist.Entry, limit int) []blocklist.Entry {
 	if limit == 0 || len(es) <= limit {
 		return es
@@ -264,7 +264,14 @@ func newest(es []blocklist.Entry, limit int) []blocklist.Entry {
 	for i := range idx {
 		idx[i] = i
 	}
-	slices.SortStableFunc(idx, func(a, b int) int { return es[b].Added.Compare(es[a].Added) })
+	// Newest first; among equal times (bans within one second) the line
+	// appended later is the newer.
+	slices.SortFunc(idx, func(a, b int) int {
+		if c := es[b].Added.Compare(es[a].Added); c != 0 {
+			return c
+		}
+		return cmp.Compare(b, a)
+	})
 	idx = idx[:limit]
 	slices.SortFunc(idx, cmp.Compare[int])
 	out := make([]blocklist.Entry, 0, limit)

@@ -296,3 +296,17 @@ func TestBadRequests(t *testing.T) {
 		t.Errorf("bad_request count %v, want 10", n)
 	}
 }
+
+func TestLimitTakesTheLaterLineAmongEqualTimes(t *testing.T) {
+	// Bans within one second carry the same time: the line appended later
+	// is the newer.
+	es := entries("192.0.2.1", "192.0.2.2", "192.0.2.3")
+	for i := range es {
+		es[i].Added = now.Add(-time.Minute)
+	}
+	h, _ := newTestHandler(fixed(es), Auth{})
+	w := get(t, h, "/blocklist?limit=2", nil, "")
+	if got := strings.SplitN(w.Body.String(), "\n", 2)[1]; got != "192.0.2.2\n192.0.2.3\n" {
+		t.Errorf("limit=2 of three equal times gave %q, want the last two lines", got)
+	}
+}
