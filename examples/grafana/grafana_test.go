@@ -24,6 +24,7 @@ import (
 
 	"github.com/recidivist/recidivist/config"
 	"github.com/recidivist/recidivist/daemon"
+	"github.com/recidivist/recidivist/export"
 	"github.com/recidivist/recidivist/ipsetstore"
 	"github.com/recidivist/recidivist/ipsetstore/ipsettest"
 )
@@ -326,6 +327,7 @@ func exposedMetrics(t *testing.T) metrics {
 		t.Fatal(err)
 	}
 	collectors := append(m.Collectors(), d.WatcherCollector())
+	collectors = append(collectors, export.NewMetrics().Collectors()...) // run registers them beside the daemon's
 
 	exposed := metrics{}
 	for _, c := range collectors {
