@@ -348,4 +348,15 @@ func TestUnchangedTellsVersionsItKnowsFromOthers(t *testing.T) {
 	if f.Unchanged() {
 		t.Error("Unchanged after a line was appended by hand")
 	}
+	// A chmod that lets others write the file: a reader must look again
+	// (and refuse it).
+	if _, _, err := f.Load(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(f.Path(), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if f.Unchanged() {
+		t.Error("Unchanged after a chmod 666")
+	}
 }

@@ -164,6 +164,7 @@ func (d *doctor) run() int {
 	privileged, haveIptables := false, false
 	for _, check := range []func(){
 		d.checkConfig,
+		d.checkExport,
 		d.checkLogs,
 		func() { privileged = d.checkPrivilege() },
 		func() { haveIptables = d.checkIptables() },
@@ -194,7 +195,6 @@ func (d *doctor) checkConfig() {
 		return
 	}
 	d.ok("config: %s is valid", d.configFile)
-	d.checkExport()
 }
 
 // checkExport reports the export's settings, which Load has validated (the

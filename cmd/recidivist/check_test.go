@@ -455,3 +455,38 @@ func TestDoctor_warns_that_a_syslog_file_lets_any_user_forge_ban_lines(t *testin
 		})
 	}
 }
+
+func TestDoctor_reports_how_the_export_is_protected(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		setup func(*config.Config)
+		want  string
+	}{
+		{"no_export_says_nothing", func(*config.Config) {}, ""},
+		{"a_loopback_export_without_auth_is_noted", func(c *config.Config) { c.ExportListen = "127.0.0.1:9733" },
+			"note     export: 127.0.0.1:9733 serves the blocklist to any local user"},
+		{"a_token_and_allow_list_are_named", func(c *config.Config) {
+			c.ExportListen, c.ExportTokenFile, c.ExportToken = "192.0.2.10:9733", "/etc/recidivist/export-token", "tok"
+			c.ExportAllow = []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}
+		}, "ok       export: 192.0.2.10:9733 serves the blocklist; clients need the token from /etc/recidivist/export-token (mode 0600 or stricter) or the allow list of 1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t)
+			tc.setup(w.cfg)
+			w.doctor.run()
+			out := w.out.String()
+			if tc.want == "" {
+				if strings.Contains(out, "export:") {
+					t.Errorf("output mentions an export that is off:\n%s", out)
+				}
+				return
+			}
+			if !strings.Contains(out, tc.want) {
+				t.Errorf("output lacks %q:\n%s", tc.want, out)
+			}
+			if strings.Contains(out, "tok\n") || strings.Contains(out, " tok ") {
+				t.Errorf("output shows the token:\n%s", out)
+			}
+		})
+	}
+}
