@@ -66,7 +66,9 @@ func TestLoadAcceptsExportSettings(t *testing.T) {
 		env  map[string]string
 		want func(*config.Config) bool
 	}{
-		{"off_by_default", nil, nil, func(c *config.Config) bool { return c.ExportListen == "" && c.ExportToken == "" && c.ExportAllow == nil }},
+		{"off_by_default", nil, nil, func(c *config.Config) bool {
+			return c.ExportListen == "" && c.ExportToken == "" && c.ExportAllow == nil
+		}},
 		{"loopback_needs_no_auth", []string{"--export-listen", "127.0.0.1:9733"}, nil, func(c *config.Config) bool { return c.ExportListen == "127.0.0.1:9733" }},
 		{"localhost_and_ipv6_loopback_need_no_auth", []string{"--export-listen", "[::1]:9733"}, nil, func(c *config.Config) bool { return c.ExportListen == "[::1]:9733" }},
 		{"a_lan_address_with_a_token_file_reads_the_token_trimmed", []string{"--export-listen", "192.0.2.10:9733", "--export-token-file", good}, nil,
