@@ -11,53 +11,66 @@ import (
 	"github.com/recidivist/recidivist/export"
 )
 
-// listenExport binds the export server of cfg, or returns nil when
-// export-listen is off. A bind failure is returned (exit status 1 at
+// listenExport binds the export server of cfg and returns it with its
+// source, or nils when export-listen is off. A bind failure is returned (exit status 1 at
 // start): an admin who configured an export wants to know at once. Once
 // running, the server's failures are logged and counted, never fatal.
-func listenExport(cfg *config.Config, m *export.Metrics) (*export.Server, error) {
+func listenExport(cfg *config.Config, m *export.Metrics) (*export.Server, *mirrorSource, error) {
 	if cfg.ExportListen == "" {
-		return nil, nil
+		return nil, nil, nil
 	}
 	host, err := os.Hostname()
 	if err != nil {
 		host = "unknown" // the header names the host as a courtesy; nothing depends on it
 	}
+	src := &mirrorSource{mirror: openMirror(cfg)}
 	h := export.NewHandler(export.Options{
-		Source:  mirrorSource(openMirror(cfg)),
+		Source:  src.load,
 		Auth:    export.Auth{Token: cfg.ExportToken, Allow: cfg.ExportAllow},
 		Host:    host,
 		Metrics: m,
 	})
 	srv, err := export.Listen(cfg.ExportListen, h)
 	if err != nil {
-		return nil, fmt.Errorf("%w — free the address or change export-listen (blocking was not started)", err)
+		return nil, nil, fmt.Errorf("%w — free the address or change export-listen (blocking was not started)", err)
 	}
 	slog.Info("serving the blocklist export", "addr", srv.Addr().String(), "token", cfg.ExportTokenFile != "", "allow", len(cfg.ExportAllow))
-	return srv, nil
+	return srv, src, nil
 }
 
-// mirrorSource reads the entries in force of mirror (openMirror's: the same
-// refusal policy as the daemon), parsing the file again only when it
-// changed since the last read: a big mirror is costly to parse per request.
-func mirrorSource(mirror *blocklist.File) export.Source {
-	var (
-		mu     sync.Mutex // guards cached
-		cached []blocklist.Entry
-		valid  bool
-	)
-	return func() ([]blocklist.Entry, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if valid && mirror.Unchanged() {
-			return cached, nil
-		}
-		es, _, err := mirror.Load() // bad lines are the daemon's and check's to report
-		if err != nil {
-			valid = false
-			return nil, err
-		}
-		cached, valid = es, true
-		return es, nil
+// mirrorSource reads the entries in force of a mirror (openMirror's: the
+// same refusal policy as the daemon), parsing the file again only when it
+// changed since the last read, or the policy did: a big mirror is costly to
+// parse per request.
+type mirrorSource struct {
+	mirror *blocklist.File
+
+	mu     sync.Mutex // guards the fields below
+	cached []blocklist.Entry
+	valid  bool
+}
+
+// load is the export.Source.
+func (s *mirrorSource) load() ([]blocklist.Entry, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.valid && s.mirror.Unchanged() {
+		return s.cached, nil
 	}
+	es, _, err := s.mirror.Load() // bad lines are the daemon's and check's to report
+	if err != nil {
+		s.valid = false
+		return nil, err
+	}
+	s.cached, s.valid = es, true
+	return es, nil
+}
+
+// reload applies the refusal policy of a reloaded configuration (SIGHUP):
+// the export then leaves out what the daemon does.
+func (s *mirrorSource) reload(cfg *config.Config) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mirror.SetPolicy(blocklist.Policy{Ignore: cfg.Ignore})
+	s.valid = false
 }

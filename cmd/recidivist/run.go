@@ -75,7 +75,7 @@ func runCommand() *cli.Command {
 			ctx, cancel := context.WithCancel(c.Context)
 			defer cancel()
 			exportMetrics := export.NewMetrics()
-			exp, err := listenExport(cfg, exportMetrics)
+			exp, expSource, err := listenExport(cfg, exportMetrics)
 			if err != nil {
 				return err
 			}
@@ -89,7 +89,14 @@ func runCommand() *cli.Command {
 			hup := make(chan os.Signal, 1)
 			signal.Notify(hup, syscall.SIGHUP)
 			defer signal.Stop(hup)
-			go reloadOnHUP(ctx, c, d, hup)
+			reload := d.Reload
+			if expSource != nil {
+				reload = func(cfg *config.Config) {
+					d.Reload(cfg)
+					expSource.reload(cfg) // the other export-* settings apply at the next start
+				}
+			}
+			go reloadOnHUP(ctx, c, reload, hup)
 			slog.Info("recidivist starting", "logs", cfg.Logs, "threshold", cfg.Threshold, "window", config.FormatDuration(cfg.Window), "state_dir", cfg.StateDir, "dry_run", cfg.DryRun)
 			if err := runBeside(ctx, d.Run, exp); err != nil {
 				return explainKernel(err)
@@ -101,7 +108,7 @@ func runCommand() *cli.Command {
 }
 
 // reloadOnHUP re-reads the configuration (file and environment) on SIGHUP.
-func reloadOnHUP(ctx context.Context, c *cli.Context, d *daemon.Daemon, hup <-chan os.Signal) {
+func reloadOnHUP(ctx context.Context, c *cli.Context, reload func(*config.Config), hup <-chan os.Signal) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -116,7 +123,7 @@ func reloadOnHUP(ctx context.Context, c *cli.Context, d *daemon.Daemon, hup <-ch
 			for _, w := range cfg.Warnings {
 				slog.Warn("WARNING: " + w)
 			}
-			d.Reload(cfg)
+			reload(cfg)
 		}
 	}
 }
