@@ -17,14 +17,6 @@ const (
 	formatJSON     = "json"
 )
 
-// addr writes a single address without its /32 or /128.
-func addr(e blocklist.Entry) string {
-	if e.Prefix.IsSingleIP() {
-		return e.Prefix.Addr().String()
-	}
-	return e.Prefix.String()
-}
-
 // renderLines writes the body after the header line: one line per entry.
 func renderLines(q query, es []blocklist.Entry, now time.Time) []byte {
 	var b strings.Builder
@@ -35,7 +27,7 @@ func renderLines(q query, es []blocklist.Entry, now time.Time) []byte {
 		case formatMikroTik:
 			b.WriteString(mikrotikLine(q, e, now))
 		default:
-			b.WriteString(addr(e))
+			b.WriteString(e.Address())
 		}
 		b.WriteByte('\n')
 	}
@@ -58,7 +50,7 @@ func mikrotikLine(q query, e blocklist.Entry, now time.Time) string {
 	if e.Prefix.Addr().Is6() {
 		menu = "/ipv6 firewall address-list"
 	}
-	a, to := addr(e), routerOSDuration(t)
+	a, to := e.Address(), routerOSDuration(t)
 	return fmt.Sprintf(`:do { %s add list=%s address=%s timeout=%s } on-error={ %s set [find list=%s address=%s] timeout=%s }`,
 		menu, q.list, a, to, menu, q.list, a, to)
 }
@@ -83,30 +75,12 @@ func routerOSDuration(d time.Duration) string {
 	return b.String()
 }
 
-// entryJSON is one entry of format=json.
-type entryJSON struct {
-	Address string     `json:"address"`
-	Added   *time.Time `json:"added,omitempty"`
-	Expires *time.Time `json:"expires,omitempty"`
-	Jails   []string   `json:"jails,omitempty"`
-	Bans    int        `json:"bans,omitempty"`
-	Manual  bool       `json:"manual"`
-}
-
-// renderJSONEntries writes the entries array of format=json.
+// renderJSONEntries writes the entries array of format=json: the same
+// form as `recidivist list --json`.
 func renderJSONEntries(es []blocklist.Entry) ([]byte, error) {
-	out := make([]entryJSON, 0, len(es))
+	out := make([]blocklist.JSON, 0, len(es))
 	for _, e := range es {
-		j := entryJSON{Address: addr(e), Jails: e.Jails, Bans: e.Bans, Manual: e.Manual}
-		if !e.Added.IsZero() {
-			t := e.Added.UTC()
-			j.Added = &t
-		}
-		if !e.Expires.IsZero() {
-			t := e.Expires.UTC()
-			j.Expires = &t
-		}
-		out = append(out, j)
+		out = append(out, e.JSON())
 	}
 	return json.Marshal(out)
 }

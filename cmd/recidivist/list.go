@@ -43,39 +43,14 @@ func listCommand() *cli.Command {
 }
 
 // entryJSON is the stable JSON form of a blocklist entry.
-type entryJSON struct {
-	Address string     `json:"address"`
-	Added   *time.Time `json:"added,omitempty"`
-	Expires *time.Time `json:"expires,omitempty"`
-	Jails   []string   `json:"jails,omitempty"`
-	Bans    int        `json:"bans,omitempty"`
-	Manual  bool       `json:"manual"`
-	Comment string     `json:"comment,omitempty"`
-}
+type entryJSON = blocklist.JSON
 
 func entriesJSON(es []blocklist.Entry) []entryJSON {
 	out := make([]entryJSON, 0, len(es))
 	for _, e := range es {
-		j := entryJSON{Address: prefixString(e), Jails: e.Jails, Bans: e.Bans, Manual: e.Manual, Comment: e.Note()}
-		if !e.Added.IsZero() {
-			t := e.Added
-			j.Added = &t
-		}
-		if !e.Expires.IsZero() {
-			t := e.Expires
-			j.Expires = &t
-		}
-		out = append(out, j)
+		out = append(out, e.JSON())
 	}
 	return out
-}
-
-// prefixString writes single addresses without their /32 or /128.
-func prefixString(e blocklist.Entry) string {
-	if e.Prefix.IsSingleIP() {
-		return e.Prefix.Addr().String()
-	}
-	return e.Prefix.String()
 }
 
 func printEntries(w io.Writer, es []blocklist.Entry) {
@@ -99,7 +74,7 @@ func printEntries(w io.Writer, es []blocklist.Entry) {
 		case note != "":
 			why = note
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", prefixString(e), added, why, expires)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.Address(), added, why, expires)
 	}
 	tw.Flush()
 }
