@@ -65,21 +65,12 @@ func TestScanFiles_skips_damaged_lines_and_never_loses_the_next_one(t *testing.T
 		t.Run(tc.name, func(t *testing.T) {
 			path := writeLog(t, "fail2ban.log", tc.content)
 			sp := scanPolicy{loc: time.UTC, now: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC), threshold: 1, window: time.Hour}
-			for _, how := range []string{"sequential", "parallel"} {
-				t.Run(how, func(t *testing.T) {
-					var res scanResult
-					if how == "sequential" {
-						res = scanSequential(t, sp, path)
-					} else {
-						res = scanChunked(t, sp, chunking{minSize: 0, chunk: 100, workers: 3, ahead: 4}, path)
-					}
-					var addrs []string
-					for _, o := range res.offenders {
-						addrs = append(addrs, o.Addr.String())
-					}
-					checkHostile(t, tc, addrs, res.stats.Skipped)
-				})
+			res := scanWith(t, sp, path)
+			var addrs []string
+			for _, o := range res.offenders {
+				addrs = append(addrs, o.Addr.String())
 			}
+			checkHostile(t, tc, addrs, res.stats.Skipped)
 		})
 	}
 }
@@ -136,32 +127,24 @@ func TestScanFiles_reads_a_never_ending_line_in_bounded_memory(t *testing.T) {
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
-	for _, how := range []string{"sequential", "parallel"} {
-		t.Run(how, func(t *testing.T) {
-			p, tracker := newTestPipeline(3, time.Hour)
-			var before, after runtime.MemStats
-			runtime.GC()
-			runtime.ReadMemStats(&before)
-			if how == "sequential" {
-				err = scanFile(context.Background(), path, p, func(Offender) {}, nil)
-			} else {
-				err = scanPath(context.Background(), path, p, func(Offender) {}, chunking{minSize: 0, chunk: 2 << 20, workers: 2, ahead: 4}, nil)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			runtime.ReadMemStats(&after)
-			if grew := after.TotalAlloc - before.TotalAlloc; grew > 24<<20 {
-				t.Errorf("scanning a 64 MiB line allocated %d MiB, want it bounded by the line limit", grew>>20)
-			}
-			st := p.Stats()
-			if st.Skipped[TooLong] != 1 || st.Bans != 1 {
-				t.Errorf("skipped %v, %d bans; want the long line too-long and the next one counted", st.Skipped, st.Bans)
-			}
-			if c := tracker.Candidates(); len(c) != 1 || c[0].Addr != netip.MustParseAddr("192.0.2.2") {
-				t.Errorf("tracked %v, want 192.0.2.2", c)
-			}
-		})
+	p, tracker := newTestPipeline(3, time.Hour)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	err = ScanFiles([]string{path}, p, func(Offender) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 24<<20 {
+		t.Errorf("scanning a 64 MiB line allocated %d MiB, want it bounded by the line limit", grew>>20)
+	}
+	st := p.Stats()
+	if st.Skipped[TooLong] != 1 || st.Bans != 1 {
+		t.Errorf("skipped %v, %d bans; want the long line too-long and the next one counted", st.Skipped, st.Bans)
+	}
+	if c := tracker.Candidates(); len(c) != 1 || c[0].Addr != netip.MustParseAddr("192.0.2.2") {
+		t.Errorf("tracked %v, want 192.0.2.2", c)
 	}
 }
 

@@ -9,8 +9,8 @@ import (
 )
 
 // lineSplitter cuts consecutive pieces of a log into lines. It is the one
-// splitter of the package: the Follower, the sequential and the parallel
-// scan and EachLine all see the same lines.
+// splitter of the package: the Follower, scan and EachLine all see the
+// same lines.
 //
 //   - A line ends at "\n" (not delivered) and is cut to limit bytes; a
 //     longer one arrives cut, marked so, and is never buffered beyond

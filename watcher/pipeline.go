@@ -1,12 +1,8 @@
 package watcher
 
 import (
-	"context"
-	"fmt"
 	"maps"
 	"time"
-
-	"github.com/recidivist/recidivist/internal/progress"
 )
 
 // Pipeline is the one decision path from log lines to offenders, shared by
@@ -83,36 +79,25 @@ func (s Stats) merge(o Stats) Stats {
 // that address: each offender is reported once.
 func (p *Pipeline) Line(line []byte) (Offender, bool) {
 	ban, verdict := p.parser.Parse(line)
-	if !p.admit(&p.stats, &p.lastLine, line, ban, verdict) {
+	p.stats.Lines++
+	if verdict != Countable {
 		return Offender{}, false
 	}
-	return p.tracker.Observe(ban)
-}
-
-// admit is the decision between the Parser and the Tracker, shared by Line
-// and the chunks of a parallel scan, which count into their own s and
-// lastLine: it counts the parsed line in s, keeps the text of the latest
-// ban in lastLine, and reports whether ban goes on to the Tracker.
-func (p *Pipeline) admit(s *Stats, lastLine *[]byte, line []byte, ban Ban, verdict Verdict) bool {
-	s.Lines++
-	if verdict != Countable {
-		return false
-	}
 	if !p.filter.Allow(ban) {
-		s.Filtered++
-		return false
+		p.stats.Filtered++
+		return Offender{}, false
 	}
 	if !ban.Time.After(p.countedUntil) && !p.countedUntil.IsZero() {
-		s.Recounted++
-		return false
+		p.stats.Recounted++
+		return Offender{}, false
 	}
-	s.Bans++
-	s.BansByJail[ban.Jail]++
-	if !ban.Time.Before(s.LastBan) {
-		s.LastBan = ban.Time
-		*lastLine = append((*lastLine)[:0], line...)
+	p.stats.Bans++
+	p.stats.BansByJail[ban.Jail]++
+	if !ban.Time.Before(p.stats.LastBan) {
+		p.stats.LastBan = ban.Time
+		p.lastLine = append(p.lastLine[:0], line...)
 	}
-	return true
+	return p.tracker.Observe(ban)
 }
 
 // Stats returns a copy of the counts so far.
@@ -124,80 +109,4 @@ func (p *Pipeline) Stats() Stats {
 	s.BansByJail = maps.Clone(p.stats.BansByJail)
 	s.Skipped = p.parser.Skipped()
 	return s
-}
-
-// ScanFiles runs every line of the files at paths, in the order given,
-// through p, calling onOffender for each offender. A file may be plain or
-// gzip (recognised by its magic bytes, not its name). Lines longer than
-// MaxLineLength are passed on cut, so the Parser counts them too long. It
-// stops at the first file that cannot be read. A big plain file is parsed
-// on every core (see scan_parallel.go), with exactly the same decisions and
-// Stats.
-func ScanFiles(paths []string, p *Pipeline, onOffender func(Offender)) error {
-	return ScanFilesWith(context.Background(), paths, p, onOffender, ScanOptions{})
-}
-
-// ScanOptions tune ScanFilesWith.
-type ScanOptions struct {
-	// Progress, when not nil, reports the bytes read of all the files
-	// together, with rate and ETA: a live line on its Terminal (default
-	// stderr when it is one) or periodic log lines otherwise, never on
-	// stdout. A scan that ends within the first interval reports nothing.
-	Progress *progress.Options
-}
-
-// ScanFilesWith is ScanFiles with options and a context: once ctx ends it
-// stops between two reads and returns ctx's error, with p holding what was
-// read so far.
-func ScanFilesWith(ctx context.Context, paths []string, p *Pipeline, onOffender func(Offender), opt ScanOptions) error {
-	var rep *readProgress
-	if opt.Progress != nil {
-		var total int64
-		for _, path := range paths {
-			n, err := logSize(path)
-			if err != nil {
-				return err
-			}
-			total += n
-		}
-		rep = newReadProgress("scan", total, *opt.Progress)
-		defer rep.rep.Done()
-	}
-	c := defaultChunking()
-	for _, path := range paths {
-		if err := scanPath(ctx, path, p, onOffender, c, rep); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// scanFile reads one file with the same line splitting as the Follower,
-// reporting the bytes read to rep unless it is nil.
-func scanFile(ctx context.Context, path string, p *Pipeline, onOffender func(Offender), rep *readProgress) error {
-	f, err := NewFollower(FollowConfig{Path: path, MaxLine: MaxLineLength})
-	if err != nil {
-		return err
-	}
-	f.ctx = ctx
-	lf, err := openAt(path, 0)
-	if err != nil {
-		return err
-	}
-	defer lf.Close()
-	err = f.finish(lf, func(lines []Line) error {
-		for _, l := range lines {
-			if o, ok := p.Line(l.Text); ok {
-				onOffender(o)
-			}
-		}
-		if rep != nil {
-			rep.rep.Add(rep.advance(lines[len(lines)-1]))
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("scanning %s: %w", path, err)
-	}
-	return nil
 }
