@@ -115,6 +115,10 @@ type Parser struct {
 
 	jails   map[string]string
 	skipped [numSkipReasons]atomic.Uint64
+
+	// deferred holds the lines skim passed without reading their stamps,
+	// in order, since the last settle (see skim).
+	deferred [][]byte
 }
 
 // NewParser returns a Parser for one log file.
@@ -185,6 +189,7 @@ func endsLikeBan(s []byte) bool {
 // untimed text (a continuation line, a forgery) makes a ban count. NUL
 // bytes before the line are stripped (the zero-filled tail of a crash).
 func (p *Parser) Parse(line []byte) (Ban, Verdict) {
+	p.settle()
 	if len(line) > 0 && line[0] == 0 {
 		// The zero-filled tail a crash leaves: the line fail2ban appended
 		// after it is whole, and counts.
@@ -208,19 +213,10 @@ func (p *Parser) Parse(line []byte) (Ban, Verdict) {
 // parseText is Parse for a line already known to be at most MaxLineLength
 // bytes, free of NUL bytes and valid UTF-8 (with or without its "\r").
 func (p *Parser) parseText(line []byte) (Ban, Verdict) {
-	if n := len(line); n > 0 && line[n-1] == '\r' {
-		line = line[:n-1]
-	}
+	line = trimCR(line)
 	// Every timestamp is read, not only those of ban lines, so that the
 	// DST fall-back sees the line just before them.
-	var st stamp
-	n, shape := parseStamp(line, &st)
-	var sec int64
-	var nsec int
-	if shape == shapeValid {
-		sec, nsec = p.instant(&st)
-		p.lastSec, p.haveLast = sec, true
-	}
+	n, shape, sec, nsec := p.readStamp(line)
 
 	if !endsLikeBan(line[n:]) {
 		return Ban{}, NotBan
@@ -253,6 +249,106 @@ func (p *Parser) parseText(line []byte) (Ban, Verdict) {
 		Jail: p.intern(jail),
 		Addr: addr,
 	}, Countable
+}
+
+func trimCR(line []byte) []byte {
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		return line[:n-1]
+	}
+	return line
+}
+
+// readStamp reads the timestamp line starts with and, when it is valid,
+// makes it the Parser's last instant; n is the stamp's length.
+func (p *Parser) readStamp(line []byte) (n int, shape stampShape, sec int64, nsec int) {
+	var st stamp
+	n, shape = parseStamp(line, &st)
+	if len(p.deferred) > 0 {
+		if shape == shapeValid && p.alone(&st) {
+			p.forgetDeferred() // this stamp names its instant without them
+		} else {
+			p.settle()
+		}
+	}
+	if shape == shapeValid {
+		sec, nsec = p.instant(&st)
+		p.lastSec, p.haveLast = sec, true
+	}
+	return n, shape, sec, nsec
+}
+
+// skim is parseText for a reader that reads a whole log in order, as scan
+// does: a line that cannot be a ban line (nine in ten) returns NotBan
+// without its timestamp being read yet. Its stamp only matters as the
+// last instant before a later line, so skim keeps the line and reads
+// the last one kept when a later line needs it, or when settle is called;
+// the lines before it are read too, in order, only when that one alone
+// cannot say what the Parser would have ended in (no valid stamp, a wall
+// time a DST change makes ambiguous, a syslog stamp, whose year is
+// inferred from the first line of its day).
+//
+// line must stay valid and unchanged until the Parser's next settle, Parse
+// or parseText; the result is exactly parseText's.
+func (p *Parser) skim(line []byte) (Ban, Verdict) {
+	t := trimCR(line)
+	if endsLikeBan(t) {
+		// endsLikeBan of the whole line is true whenever parseText's test
+		// of the line after its stamp is.
+		return p.parseText(t)
+	}
+	p.deferred = append(p.deferred, t)
+	return Ban{}, NotBan
+}
+
+// settle reads the stamps skim deferred, leaving the Parser as parseText
+// would have; the lines it kept may then change.
+func (p *Parser) settle() {
+	n := len(p.deferred)
+	if n == 0 {
+		return
+	}
+	lines := p.deferred
+	p.deferred = p.deferred[:0] // readStamp below must not settle again
+	if !p.readAlone(lines[n-1]) {
+		for _, l := range lines[:n] {
+			p.readStamp(l)
+		}
+	}
+	clear(lines[:n]) // the lines belong to the caller's buffer
+}
+
+// forgetDeferred drops the lines skim deferred, keeping the memory.
+func (p *Parser) forgetDeferred() {
+	clear(p.deferred)
+	p.deferred = p.deferred[:0]
+}
+
+// readAlone makes line's stamp the last instant and reports true when that
+// needs no earlier line (see alone). Otherwise it changes nothing and
+// reports false.
+func (p *Parser) readAlone(line []byte) bool {
+	var st stamp
+	if _, shape := parseStamp(line, &st); shape != shapeValid || !p.alone(&st) {
+		return false
+	}
+	p.lastSec, _ = p.instant(&st)
+	p.haveLast = true
+	return true
+}
+
+// alone tells whether the valid stamp st names one instant whatever line
+// came before it: an offset is written in it, or the zone cache holds its
+// wall time as unambiguous. A year-less stamp is never alone (its year
+// depends on the day's first line).
+func (p *Parser) alone(st *stamp) bool {
+	if st.noYear {
+		return false
+	}
+	if st.hasOffset {
+		return true
+	}
+	civil := civilSeconds(st)
+	return p.zone.valid && civil >= p.zone.lo && civil < p.zone.hi
 }
 
 // instant converts a parsed timestamp to Unix seconds and nanoseconds.

@@ -2,7 +2,9 @@ package watcher
 
 import (
 	"bytes"
+	"fmt"
 	"net/netip"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -394,5 +396,107 @@ func TestRelayed_tells_syslog_and_journal_lines_from_fail2bans_own_file(t *testi
 		if got := Relayed([]byte(tt.line)); got != tt.relayed {
 			t.Errorf("Relayed(%q) = %v, want %v", tt.line, got, tt.relayed)
 		}
+	}
+}
+
+func TestSkimDecidesAsParseWhateverStampsItDefers(t *testing.T) {
+	// skim defers the stamps of lines that cannot be bans and reads only
+	// the last one when it names its instant alone: the repeated hour of
+	// a fall-back, broken and missing stamps and syslog days must still
+	// leave every ban and the Parser's last instant as Parse does.
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text strings.Builder
+	text.WriteString(berlinFallBack())
+	// The repeated hour without a ban: the last stamp before a settle is
+	// ambiguous, and only the lines before it say which pass it is in.
+	text.WriteString(strings.ReplaceAll(berlinFallBack(), "] Ban ", "] Unban "))
+	for i, l := range strings.Split(berlinFallBack(), "\n") {
+		switch i % 7 {
+		case 1:
+			l = strings.Replace(l, "2026-10-25 ", "2026-10-32 ", 1) // invalid stamp
+		case 3:
+			l = l[min(len(l), 24):] // no stamp
+		case 5:
+			l += "\r"
+		}
+		text.WriteString(l + "\n")
+	}
+	// A syslog day whose year is inferred from a line that is no ban:
+	// alone, Jan 2 00:00:50 would be last year (the clock is Jan 1
+	// 00:00:30), but its day's first line, 00:00:10, is this year.
+	text.WriteString("Jan  2 00:00:10 vm fail2ban.filter[9723]: INFO [sshd] Found 198.51.100.9 - 2027-01-02 00:00:09\n" +
+		"Jan  2 00:00:50 vm fail2ban.actions[9723]: NOTICE [sshd] Ban 198.51.100.9\n")
+	text.WriteString(awkwardLines())
+	lines := strings.Split(text.String(), "\n")
+	now := func() time.Time { return time.Date(2027, 1, 1, 0, 0, 30, 0, berlin) }
+	for _, every := range []int{1, 2, 7, 100, 1000} {
+		t.Run(fmt.Sprintf("settled_every_%d_lines", every), func(t *testing.T) {
+			eager := NewParser(ParserConfig{Location: berlin, Now: now})
+			skimmer := NewParser(ParserConfig{Location: berlin, Now: now})
+			bans := 0
+			for i, l := range lines {
+				wb, wv := eager.Parse([]byte(l))
+				var gb Ban
+				var gv Verdict
+				if plainASCII([]byte(l)) && len(l) <= MaxLineLength {
+					gb, gv = skimmer.skim([]byte(l))
+				} else {
+					gb, gv = skimmer.Parse([]byte(l))
+				}
+				if wv != gv || wb != gb {
+					t.Fatalf("line %d %q: skim gave %v %+v, Parse %v %+v", i, l, gv, gb, wv, wb)
+				}
+				if wv == Countable {
+					bans++
+				}
+				if i%every == every-1 {
+					skimmer.settle()
+					if skimmer.lastSec != eager.lastSec || skimmer.haveLast != eager.haveLast {
+						t.Fatalf("after line %d: last instant %d (%v), want %d (%v)", i, skimmer.lastSec, skimmer.haveLast, eager.lastSec, eager.haveLast)
+					}
+				}
+			}
+			if bans < 50 || !reflect.DeepEqual(skimmer.Skipped(), eager.Skipped()) {
+				t.Fatalf("%d bans, skipped %v, want many bans and the skips of Parse %v", bans, skimmer.Skipped(), eager.Skipped())
+			}
+		})
+	}
+}
+
+func TestSkimPlacesADeferredStampInTheRepeatedHourByTheLinesBeforeIt(t *testing.T) {
+	// A ban at 01:50 CEST, then only Found lines, every 10 s, through the
+	// first 02:xx (CEST) and into the second (CET) up to 02:30: the last
+	// stamp alone would be read as its first occurrence against the ban's
+	// instant; the lines before it say it is the second.
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := []string{"2026-10-25 01:50:00,000 fail2ban.actions        [9091]: NOTICE  [sshd] Ban 192.0.2.5"}
+	found := func(clock string) {
+		lines = append(lines, "2026-10-25 "+clock+",000 fail2ban.filter         [9091]: INFO    [sshd] Found 192.0.2.5 - 2026-10-25 01:00:00")
+	}
+	for s := 1*3600 + 50*60 + 10; s < 3*3600; s += 10 {
+		found(fmt.Sprintf("%02d:%02d:%02d", s/3600, s/60%60, s%60))
+	}
+	for s := 2 * 3600; s <= 2*3600+30*60; s += 10 {
+		found(fmt.Sprintf("%02d:%02d:%02d", s/3600, s/60%60, s%60))
+	}
+	eager := NewParser(ParserConfig{Location: berlin})
+	skimmer := NewParser(ParserConfig{Location: berlin})
+	for _, l := range lines {
+		eager.Parse([]byte(l))
+		skimmer.skim([]byte(l))
+	}
+	skimmer.settle()
+	want := time.Date(2026, 10, 25, 1, 30, 0, 0, time.UTC).Unix() // 02:30 CET
+	if eager.lastSec != want {
+		t.Fatalf("Parse ends at %v, want %v: the test is wrong", time.Unix(eager.lastSec, 0).UTC(), time.Unix(want, 0).UTC())
+	}
+	if skimmer.lastSec != want {
+		t.Fatalf("skim ends at %v, want %v (02:30 CET)", time.Unix(skimmer.lastSec, 0).UTC(), time.Unix(want, 0).UTC())
 	}
 }

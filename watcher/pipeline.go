@@ -79,6 +79,32 @@ func (s Stats) merge(o Stats) Stats {
 // that address: each offender is reported once.
 func (p *Pipeline) Line(line []byte) (Offender, bool) {
 	ban, verdict := p.parser.Parse(line)
+	return p.decide(line, ban, verdict)
+}
+
+// skimLine is Line for scan, which reads whole logs in order: a line known
+// to be plain text (see plainASCII) is skimmed (see Parser.skim), and an
+// offender goes to onOffender.
+func (p *Pipeline) skimLine(line []byte, plain bool, onOffender func(Offender)) {
+	var ban Ban
+	var verdict Verdict
+	if plain {
+		ban, verdict = p.parser.skim(line)
+	} else {
+		ban, verdict = p.parser.Parse(line)
+	}
+	if verdict != Countable {
+		p.stats.Lines++ // nine lines in ten: no Offender to move around
+		return
+	}
+	if o, ok := p.decide(line, ban, verdict); ok {
+		onOffender(o)
+	}
+}
+
+// decide counts a parsed line and hands a countable ban that passes the
+// filter to the Tracker.
+func (p *Pipeline) decide(line []byte, ban Ban, verdict Verdict) (Offender, bool) {
 	p.stats.Lines++
 	if verdict != Countable {
 		return Offender{}, false

@@ -1,7 +1,9 @@
 package watcher
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -72,17 +74,22 @@ func scanFile(ctx context.Context, path string, p *Pipeline, onOffender func(Off
 		return fmt.Errorf("opening log %s: %w", path, err)
 	}
 	var sp lineSplitter
+	// A read of plain text (see plainASCII) spares the Parser checking
+	// each of its lines (the first one only when it does not continue a
+	// line begun in a read that was not plain) and lets it skim them.
+	var plain, plainBefore, first bool
 	line := func(text []byte, _ int, _ bool) {
-		if o, ok := p.Line(text); ok {
-			onOffender(o)
-		}
+		p.skimLine(text, plain && (!first || plainBefore) && len(text) <= MaxLineLength, onOffender)
+		first = false
 	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		n, err := fill(r, buf)
+		plainBefore, plain, first = plain, plainASCII(buf[:n]), true
 		sp.feed(buf[:n], MaxLineLength+1, line)
+		p.parser.settle() // before buf is read into again
 		if rep != nil {
 			rep.Add(int64(n))
 		}
@@ -94,9 +101,27 @@ func scanFile(ctx context.Context, path string, p *Pipeline, onOffender func(Off
 		}
 	}
 	if text, _, ok := sp.finish(); ok {
-		line(text, 0, false)
+		p.skimLine(text, false, onOffender)
 	}
 	return nil
+}
+
+// plainASCII reports whether b holds only ASCII bytes and no NUL: text the
+// Parser need not check line by line, far faster checked whole.
+func plainASCII(b []byte) bool {
+	if bytes.IndexByte(b, 0) >= 0 {
+		return false
+	}
+	var acc uint64
+	for len(b) >= 32 {
+		acc |= binary.LittleEndian.Uint64(b) | binary.LittleEndian.Uint64(b[8:]) |
+			binary.LittleEndian.Uint64(b[16:]) | binary.LittleEndian.Uint64(b[24:])
+		b = b[32:]
+	}
+	for _, c := range b {
+		acc |= uint64(c)
+	}
+	return acc&0x8080808080808080 == 0
 }
 
 // fill reads from r until buf is full or r ends (io.EOF) or fails.

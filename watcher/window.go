@@ -6,6 +6,7 @@ import (
 	"hash/maphash"
 	"iter"
 	"math"
+	"math/bits"
 	"net/netip"
 	"slices"
 	"sync"
@@ -382,6 +383,7 @@ func (t *Tracker) SetPolicy(threshold int, window time.Duration) {
 type jailNames struct {
 	ids   map[string]uint32
 	names []string
+	order []uint32 // the ids below 32, by name
 }
 
 func newJailNames() jailNames {
@@ -395,21 +397,28 @@ func (j *jailNames) id(name string) uint32 {
 	id := uint32(len(j.names))
 	j.ids[name] = id
 	j.names = append(j.names, name)
+	if id < 32 {
+		j.order = append(j.order, id)
+		slices.SortFunc(j.order, func(a, b uint32) int { return cmp.Compare(j.names[a], j.names[b]) })
+	}
 	return id
 }
 
-// sorted returns the names of the jails in bits and extra, sorted.
-func (j *jailNames) sorted(bits uint32, extra []uint32) []string {
-	out := make([]string, 0, 1)
-	for id := range uint32(32) {
-		if bits&(1<<id) != 0 {
+// sorted returns the names of the jails in set (bit i: id i) and extra, sorted. Every
+// offence asks: the ids below 32 are walked in name order, not sorted.
+func (j *jailNames) sorted(set uint32, extra []uint32) []string {
+	out := make([]string, 0, bits.OnesCount32(set)+len(extra))
+	for _, id := range j.order {
+		if set&(1<<id) != 0 {
 			out = append(out, j.names[id])
 		}
 	}
-	for _, id := range extra {
-		out = append(out, j.names[id])
+	if len(extra) > 0 {
+		for _, id := range extra {
+			out = append(out, j.names[id])
+		}
+		slices.Sort(out)
 	}
-	slices.Sort(out)
 	return out
 }
 
@@ -437,6 +446,9 @@ func (f *forgiveness) add(p netip.Prefix, at int64) {
 }
 
 func (f *forgiveness) covers(addr netip.Addr, at int64) bool {
+	if len(f.addrs) == 0 && len(f.ranges) == 0 {
+		return false // the usual case, and hashing an address is not free
+	}
 	if until, ok := f.addrs[addr]; ok && at <= until {
 		return true
 	}
