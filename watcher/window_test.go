@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -480,37 +479,6 @@ func TestTrackerFindsTheCorpusOffenders(t *testing.T) {
 				t.Errorf("offenders %v, want %v", got, tt.want)
 			}
 		})
-	}
-}
-
-func TestAddrTableAgreesWithAMap(t *testing.T) {
-	// Random adds and removes over a small key space keep probe sequences
-	// long and crowded, which is where backward-shift deletion can go wrong.
-	rng := rand.New(rand.NewPCG(3, 4))
-	a := newAddrTable[[4]byte](2)
-	want := make(map[[4]byte]bool)
-	for i := range 200_000 {
-		k := [4]byte{0, 0, byte(rng.IntN(8)), byte(rng.IntN(256))}
-		e, found := a.find(k)
-		if found != want[k] {
-			t.Fatalf("op %d: find(%v) = %v, want %v", i, k, found, want[k])
-		}
-		switch {
-		case found && a.key(e) != k:
-			t.Fatalf("op %d: find(%v) returned the entry of %v", i, k, a.key(e))
-		case found && rng.IntN(2) == 0:
-			a.remove(e)
-			delete(want, k)
-		case !found:
-			a.record(a.add(k))[wordHead] = 1 << 32
-			want[k] = true
-		}
-		if a.live != len(want) {
-			t.Fatalf("op %d: live = %d, want %d", i, a.live, len(want))
-		}
-		if i%10_000 == 0 {
-			a.compact()
-		}
 	}
 }
 
