@@ -337,3 +337,24 @@ func TestScanReadsALogBiggerThanItsReadBufferAsLineByLine(t *testing.T) {
 	}
 	requireSame(t, "several reads", lineByLine(t, sp, path), got)
 }
+
+func TestPlainASCIIRefusesNULAndNonASCII(t *testing.T) {
+	base := strings.Repeat("2026-11-24 15:51:53,831 fail2ban.actions [9091]: NOTICE  [sshd] Ban 192.0.2.10\r\n", 3)
+	for _, tc := range []struct {
+		name string
+		text string
+		want bool
+	}{
+		{"ascii_lines_are_plain", base, true},
+		{"empty_is_plain", "", true},
+		{"a_nul_byte_anywhere_is_not_plain", base[:50] + "\x00" + base[50:], false},
+		{"a_byte_above_127_in_the_word_loop_is_not_plain", base[:3] + "é" + base[3:], false},
+		{"a_byte_above_127_in_the_tail_is_not_plain", base + "\x80", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := plainASCII([]byte(tc.text)); got != tc.want {
+				t.Fatalf("plainASCII = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
