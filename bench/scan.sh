@@ -4,8 +4,9 @@
 #
 #   bench/scan.sh [LINES]        (default 1000000 lines, ~116 MB; RUNS=7 repetitions)
 #
-# Prints, for each tool: wall time, lines/s, MB/s, peak RSS, and the ratio to
-# recidivist. Needs: go, mawk, GNU time (/usr/bin/time), and fail2ban for
+# Prints, for each tool: wall time, CPU time, lines/s, MB/s, peak RSS, the
+# ratio to recidivist and the CPU ratio to grep -c, on all cores and on one
+# (taskset -c 0; GOMAXPROCS=1 for recidivist). Needs: taskset (util-linux), go, mawk, GNU time (/usr/bin/time), and fail2ban for
 # fail2ban-regex (apt-get install fail2ban mawk time). Touches no firewall.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,44 +25,64 @@ bytes=$(stat -c %s "$log")
 nlines=$(wc -l <"$log")
 cat "$log" >/dev/null # warm the page cache so every tool reads from memory
 
-# Each fast tool runs $RUNS times (default 7) and the median wall time is
-# reported: one run of a tenth of a second is at the mercy of a noisy
-# machine. fail2ban-regex, minutes long, runs once.
+# Each fast tool runs $RUNS times (default 7), the tools taking turns in
+# each round so that a busy machine slows them alike, and the median is
+# reported: wall time, and CPU time (user+sys), which a machine loaded by
+# others disturbs less. fail2ban-regex, minutes long, runs once.
+# The "1core" runs are pinned to one CPU (taskset -c 0) and, for
+# recidivist, GOMAXPROCS=1: the goal is recidivist within 1.5x of grep -c
+# there.
 runs=${RUNS:-7}
-declare -A secs rss
-measure() { # name, repetitions, command...
-  local name=$1 reps=$2; shift 2
-  local times=() peak=0 t0 t1 r
-  for _ in $(seq "$reps"); do
-    t0=$(date +%s%N)
-    /usr/bin/time -f '%M' -o "$work/time" "$@" >"$work/$name.out" 2>"$work/$name.err" || {
-      echo "bench/scan.sh: $name failed:" >&2; tail -5 "$work/$name.err" >&2; return 1; }
-    t1=$(date +%s%N)
-    times+=("$(( (t1 - t0) / 1000 ))")
-    r=$(tail -1 "$work/time"); [ "$r" -gt "$peak" ] && peak=$r
-  done
-  secs[$name]=$(printf '%s\n' "${times[@]}" | sort -n | awk '{v[NR]=$1} END{printf "%.4f", v[int((NR+1)/2)]/1e6}')
-  rss[$name]=$peak
+declare -A walls cpus peak secs cpu rss
+measure() { # name, command...
+  local name=$1 r; shift
+  /usr/bin/time -f '%M %U %S' -o "$work/time" "$@" >"$work/$name.out" 2>"$work/$name.err" || {
+    echo "bench/scan.sh: $name failed:" >&2; tail -5 "$work/$name.err" >&2; return 1; }
+  read -r r u s < <(tail -1 "$work/time")
+  [ "$r" -gt "${peak[$name]:-0}" ] && peak[$name]=$r
+  cpus[$name]+="$(echo "$u + $s" | bc) "
 }
-
-measure recidivist "$runs" "$work/recidivist" scan --window 1w --threshold 3 "$log"
-measure grep "$runs" grep -c ' Ban ' "$log"
-measure mawk "$runs" mawk '/\] Ban /{c[$NF]++} END{for(a in c) if(c[a]>=3) n++; print n+0}' "$log"
+timed() { # name, command...: wall time around measure
+  local name=$1 t0 t1; t0=$(date +%s%N)
+  measure "$@"
+  t1=$(date +%s%N)
+  walls[$name]+="$(( (t1 - t0) / 1000 )) "
+}
+median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR]=$1} END{printf "%.4f", v[int((NR+1)/2)]}'; }
+one=(taskset -c 0)
+awkprog='/\] Ban /{c[$NF]++} END{for(a in c) if(c[a]>=3) n++; print n+0}'
+for _ in $(seq "$runs"); do
+  timed recidivist "$work/recidivist" scan --window 1w --threshold 3 "$log"
+  timed grep grep -c ' Ban ' "$log"
+  timed mawk mawk "$awkprog" "$log"
+  timed recidivist-1core env GOMAXPROCS=1 "${one[@]}" "$work/recidivist" scan --window 1w --threshold 3 "$log"
+  timed grep-1core "${one[@]}" grep -c ' Ban ' "$log"
+  timed mawk-1core "${one[@]}" mawk "$awkprog" "$log"
+done
 if command -v fail2ban-regex >/dev/null; then
-  measure fail2ban-regex 1 fail2ban-regex "$log" /etc/fail2ban/filter.d/recidive.conf
+  timed fail2ban-regex fail2ban-regex "$log" /etc/fail2ban/filter.d/recidive.conf
 else
   echo "(fail2ban-regex not installed: apt-get install fail2ban to compare with it)"
 fi
+for name in "${!walls[@]}"; do
+  secs[$name]=$(echo "${walls[$name]}" | median | awk '{printf "%.4f", $1/1e6}')
+  cpu[$name]=$(echo "${cpus[$name]}" | median)
+  rss[$name]=${peak[$name]}
+done
 
 printf '\n%d lines, %.1f MB; recidivist found %s offenders (mawk: %s addresses with >=3 Ban lines, no window/filtering)\n\n' \
   "$nlines" "$(echo "$bytes/1000000" | bc -l)" "$(grep -c . "$work/recidivist.out" | awk '{print $1-1}')" "$(cat "$work/mawk.out")"
-printf '%-16s %9s %12s %9s %10s %12s\n' tool seconds lines/s MB/s "peak RSS" "vs recidivist"
-for name in recidivist grep mawk fail2ban-regex; do
+printf '%-17s %9s %9s %12s %9s %10s %10s %10s\n' tool seconds "cpu s" lines/s MB/s "peak RSS" "vs recid." "cpu vs grep"
+for name in recidivist grep mawk recidivist-1core grep-1core mawk-1core fail2ban-regex; do
   [ -n "${secs[$name]:-}" ] || continue
   s=${secs[$name]}
-  printf '%-16s %9.3f %12.0f %9.1f %8.1fMB %11.2fx\n' "$name" "$s" \
+  ref=recidivist; g=grep
+  case $name in *-1core) ref=recidivist-1core; g=grep-1core;; esac
+  printf '%-17s %9.3f %9.3f %12.0f %9.1f %8.1fMB %9.2fx %9.2fx\n' "$name" "$s" "${cpu[$name]}" \
     "$(echo "$nlines/$s" | bc -l)" "$(echo "$bytes/1000000/$s" | bc -l)" \
-    "$(echo "${rss[$name]}/1024" | bc -l)" "$(echo "$s/${secs[recidivist]}" | bc -l)"
+    "$(echo "${rss[$name]}/1024" | bc -l)" "$(echo "$s/${secs[$ref]}" | bc -l)" \
+    "$(echo "${cpu[$name]}/${cpu[$g]}" | bc -l)"
 done
 echo
-echo "(vs recidivist > 1 means that tool took longer than recidivist scan; median of $runs runs, fail2ban-regex 1)"
+echo "(vs recid. > 1: that tool took longer than recidivist scan on as many cores; cpu vs grep: CPU time"
+echo " over grep -c's on as many cores, the 1core goal is recidivist-1core <= 1.5x; medians of $runs runs, fail2ban-regex 1)"
