@@ -32,13 +32,18 @@ type lineSplitter struct {
 // last byte consumed. A line is valid until the next feed but one (the
 // Follower emits a whole piece's lines after feed returns).
 func (sp *lineSplitter) feed(block []byte, limit int, fn func(line []byte, end int, cut bool)) {
+	sp.feedKnown(block, bytes.IndexByte(block, 0) >= 0, limit, fn)
+}
+
+// feedKnown is feed for a caller that already knows whether block holds a
+// NUL byte (scan checks each read whole, see plainASCII).
+func (sp *lineSplitter) feedKnown(block []byte, hasNUL bool, limit int, fn func(line []byte, end int, cut bool)) {
 	pos := 0
 	if sp.inNUL {
 		if pos = sp.dropNULs(block, 0); pos == len(block) {
 			return
 		}
 	}
-	hasNUL := bytes.IndexByte(block[pos:], 0) >= 0
 	for {
 		rest := block[pos:]
 		i := bytes.IndexByte(rest, '\n')

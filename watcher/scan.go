@@ -88,7 +88,7 @@ func scanFile(ctx context.Context, path string, p *Pipeline, onOffender func(Off
 		}
 		n, err := fill(r, buf)
 		plainBefore, plain, first = plain, plainASCII(buf[:n]), true
-		sp.feed(buf[:n], MaxLineLength+1, line)
+		sp.feedKnown(buf[:n], !plain && bytes.IndexByte(buf[:n], 0) >= 0, MaxLineLength+1, line)
 		p.parser.settle() // before buf is read into again
 		if rep != nil {
 			rep.Add(int64(n))
@@ -107,21 +107,26 @@ func scanFile(ctx context.Context, path string, p *Pipeline, onOffender func(Off
 }
 
 // plainASCII reports whether b holds only ASCII bytes and no NUL: text the
-// Parser need not check line by line, far faster checked whole.
+// Parser need not check line by line, far faster checked whole, eight
+// bytes at a time.
 func plainASCII(b []byte) bool {
-	if bytes.IndexByte(b, 0) >= 0 {
-		return false
-	}
-	var acc uint64
-	for len(b) >= 32 {
-		acc |= binary.LittleEndian.Uint64(b) | binary.LittleEndian.Uint64(b[8:]) |
-			binary.LittleEndian.Uint64(b[16:]) | binary.LittleEndian.Uint64(b[24:])
-		b = b[32:]
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	var high, zero uint64
+	for len(b) >= 16 {
+		x, y := binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[8:])
+		high |= x | y
+		// (x - ones) &^ x & highs is not zero exactly when x holds a
+		// zero byte.
+		zero |= (x-ones)&^x | (y-ones)&^y
+		b = b[16:]
 	}
 	for _, c := range b {
-		acc |= uint64(c)
+		high |= uint64(c)
+		if c == 0 {
+			zero = highs
+		}
 	}
-	return acc&0x8080808080808080 == 0
+	return (high|zero)&highs == 0
 }
 
 // fill reads from r until buf is full or r ends (io.EOF) or fails.

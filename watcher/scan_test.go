@@ -350,8 +350,20 @@ func TestPlainASCIIRefusesNULAndNonASCII(t *testing.T) {
 		{"a_nul_byte_anywhere_is_not_plain", base[:50] + "\x00" + base[50:], false},
 		{"a_byte_above_127_in_the_word_loop_is_not_plain", base[:3] + "é" + base[3:], false},
 		{"a_byte_above_127_in_the_tail_is_not_plain", base + "\x80", false},
+		{"a_nul_byte_in_the_tail_is_not_plain", base + "\x00", false},
+		{"a_nul_byte_at_every_place_of_a_word_is_not_plain", "", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.text == "" && !tc.want {
+				for i := range 48 {
+					b := []byte(base[:48])
+					b[i] = 0
+					if plainASCII(b) {
+						t.Fatalf("a NUL at %d passed as plain", i)
+					}
+				}
+				return
+			}
 			if got := plainASCII([]byte(tc.text)); got != tc.want {
 				t.Fatalf("plainASCII = %v, want %v", got, tc.want)
 			}
