@@ -99,13 +99,29 @@ func scan(ctx context.Context, cfg *config.Config, files []string) ([]watcher.Of
 	return offenders, p.Stats(), nil
 }
 
+// mergeJails returns the union of a and b, both sorted and distinct.
 func mergeJails(a, b []string) []string {
-	if !slices.ContainsFunc(b, func(j string) bool { return !slices.Contains(a, j) }) {
+	if sortedSubset(b, a) {
 		return a // the usual case: no new jail
 	}
 	out := append(slices.Clone(a), b...)
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// sortedSubset tells whether every element of sub is in set, both sorted:
+// one walk, as an address offends again and again in a big scan.
+func sortedSubset(sub, set []string) bool {
+	i := 0
+	for _, s := range sub {
+		for i < len(set) && set[i] < s {
+			i++
+		}
+		if i == len(set) || set[i] != s {
+			return false
+		}
+	}
+	return true
 }
 
 // offenderJSON is the stable JSON form of an offender (scan, offenders).

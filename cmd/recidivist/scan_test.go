@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -46,5 +47,34 @@ func TestScan_reads_rotated_logs_oldest_first_whatever_the_order_given(t *testin
 		if !strings.Contains(out.String(), "192.0.2.8") {
 			t.Errorf("scan %v did not find the offender of the rotated logs:\n%s%s", order, out.String(), errOut.String())
 		}
+	}
+}
+
+func TestMergeJailsKeepsTheSortedUnion(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		a, b   []string
+		want   []string
+		reuseA bool
+	}{
+		{"same_jails_reuse_the_first", []string{"postfix", "sshd"}, []string{"postfix", "sshd"}, []string{"postfix", "sshd"}, true},
+		{"fewer_jails_reuse_the_first", []string{"dovecot", "postfix", "sshd"}, []string{"sshd"}, []string{"dovecot", "postfix", "sshd"}, true},
+		{"a_new_jail_between", []string{"dovecot", "sshd"}, []string{"postfix"}, []string{"dovecot", "postfix", "sshd"}, false},
+		{"a_new_jail_after_the_last", []string{"dovecot"}, []string{"dovecot", "sshd"}, []string{"dovecot", "sshd"}, false},
+		{"a_new_jail_before_the_first", []string{"sshd"}, []string{"apache-auth"}, []string{"apache-auth", "sshd"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := slices.Clone(tc.a)
+			got := mergeJails(a, tc.b)
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("mergeJails(%v, %v) = %v, want %v", tc.a, tc.b, got, tc.want)
+			}
+			if !slices.Equal(a, tc.a) {
+				t.Fatalf("mergeJails changed its first argument to %v", a)
+			}
+			if reused := len(got) > 0 && &got[0] == &a[0]; reused != tc.reuseA {
+				t.Fatalf("first argument reused: %v, want %v", reused, tc.reuseA)
+			}
+		})
 	}
 }
