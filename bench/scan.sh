@@ -3,6 +3,8 @@
 # beside the tools admins use today, in one run on the same file?
 #
 #   bench/scan.sh [LINES]        (default 1000000 lines, ~116 MB; RUNS=7 repetitions)
+#   BEFORE=/tmp/old-recidivist bench/scan.sh   also times that binary on one core
+#                                              (before-1core), in the same rounds
 #
 # Prints, for each tool: wall time, CPU time, lines/s, MB/s, peak RSS, the
 # ratio to recidivist and the CPU ratio to grep -c, on all cores and on one
@@ -58,6 +60,9 @@ for _ in $(seq "$runs"); do
   timed recidivist-1core env GOMAXPROCS=1 "${one[@]}" "$work/recidivist" scan --window 1w --threshold 3 "$log"
   timed grep-1core "${one[@]}" grep -c ' Ban ' "$log"
   timed mawk-1core "${one[@]}" mawk "$awkprog" "$log"
+  if [ -n "${BEFORE:-}" ]; then
+    timed before-1core env GOMAXPROCS=1 "${one[@]}" "$BEFORE" scan --window 1w --threshold 3 "$log"
+  fi
 done
 if command -v fail2ban-regex >/dev/null; then
   timed fail2ban-regex fail2ban-regex "$log" /etc/fail2ban/filter.d/recidive.conf
@@ -73,7 +78,7 @@ done
 printf '\n%d lines, %.1f MB; recidivist found %s offenders (mawk: %s addresses with >=3 Ban lines, no window/filtering)\n\n' \
   "$nlines" "$(echo "$bytes/1000000" | bc -l)" "$(grep -c . "$work/recidivist.out" | awk '{print $1-1}')" "$(cat "$work/mawk.out")"
 printf '%-17s %9s %9s %12s %9s %10s %10s %10s\n' tool seconds "cpu s" lines/s MB/s "peak RSS" "vs recid." "cpu vs grep"
-for name in recidivist grep mawk recidivist-1core grep-1core mawk-1core fail2ban-regex; do
+for name in recidivist grep mawk recidivist-1core grep-1core mawk-1core before-1core fail2ban-regex; do
   [ -n "${secs[$name]:-}" ] || continue
   s=${secs[$name]}
   ref=recidivist; g=grep

@@ -57,9 +57,11 @@ func ScanFilesWith(ctx context.Context, paths []string, p *Pipeline, onOffender 
 	return nil
 }
 
-// scanRead is how much of a file scan reads at once: few system calls, and
-// still a small share of the cache.
-const scanRead = 1 << 20
+// scanRead is how much of a file scan reads at once: few system calls,
+// and small enough that what the kernel copies in is still in the CPU's
+// cache when the lines are split (256 KiB measured a little faster than
+// 1 MiB and than 64 KiB on one core).
+const scanRead = 256 << 10
 
 // scanFile runs the lines of the file at path through p, reading into buf
 // and reporting the bytes read (decompressed) to rep unless it is nil.

@@ -114,12 +114,18 @@ func mergeJails(a, b []string) []string {
 func sortedSubset(sub, set []string) bool {
 	i := 0
 	for _, s := range sub {
-		for i < len(set) && set[i] < s {
+		// == first: jail names are interned, so equal ones share their
+		// bytes and compare at once.
+		for i < len(set) && set[i] != s {
+			if set[i] > s {
+				return false
+			}
 			i++
 		}
-		if i == len(set) || set[i] != s {
+		if i == len(set) {
 			return false
 		}
+		i++
 	}
 	return true
 }
