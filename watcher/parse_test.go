@@ -3,6 +3,7 @@ package watcher
 import (
 	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"reflect"
 	"strings"
@@ -498,5 +499,19 @@ func TestSkimPlacesADeferredStampInTheRepeatedHourByTheLinesBeforeIt(t *testing.
 	}
 	if skimmer.lastSec != want {
 		t.Fatalf("skim ends at %v, want %v (02:30 CET)", time.Unix(skimmer.lastSec, 0).UTC(), time.Unix(want, 0).UTC())
+	}
+}
+
+func TestLastSpaceFindsWhatLastIndexByteFinds(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	alphabet := []byte{' ', '!', 'a', 0x20 ^ 0x80, 0, 0xff, '\t', '@'}
+	for range 100_000 {
+		b := make([]byte, rng.IntN(40))
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		if got, want := lastSpace(b), bytes.LastIndexByte(b, ' '); got != want {
+			t.Fatalf("lastSpace(%q) = %d, want %d", b, got, want)
+		}
 	}
 }
