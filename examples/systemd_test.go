@@ -223,6 +223,7 @@ func TestUnitsKeepTheirContract(t *testing.T) {
 		{"the_restore_runs_recidivist_restore", restore, "Service", "ExecStart", []string{installedBinary, "restore"}, false},
 		{"the_restore_runs_before_the_default_dependencies_would_allow", restore, "Unit", "DefaultDependencies", []string{"no"}, false},
 		{"the_restore_finishes_before_any_interface_comes_up", restore, "Unit", "Before", []string{"network-pre.target"}, false},
+		{"the_restore_loads_the_sets_before_any_firewall_loader_references_them", restore, "Unit", "Before", []string{"netfilter-persistent.service", "iptables.service", "ip6tables.service", "ufw.service", "firewalld.service", "nftables.service", "docker.service"}, false},
 		{"the_restore_pulls_in_network_pre", restore, "Unit", "Wants", []string{"network-pre.target"}, false},
 		{"the_restore_waits_for_local_file_systems", restore, "Unit", "After", []string{"local-fs.target"}, false},
 		{"the_restore_is_enabled_for_multi_user_boots", restore, "Install", "WantedBy", []string{"multi-user.target"}, false},
