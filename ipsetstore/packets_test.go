@@ -8,25 +8,45 @@ import (
 
 	"github.com/recidivist/recidivist/internal/netnstest"
 	"github.com/recidivist/recidivist/ipsetstore"
+	"github.com/recidivist/recidivist/nftstore"
 )
 
 // TestBlockedSourcesCannotConnect sends real packets between two network
 // namespaces joined by a veth pair: the server's INPUT rule drops the
-// blocked source, lets the other through, and lets the blocked one through
-// again once it is deleted from the set.
+// blocked source (a single address or a range), lets the other through,
+// and lets the blocked one through again once it is deleted from the set.
 func TestBlockedSourcesCannotConnect(t *testing.T) {
+	blockedSourcesCannotConnect(t, func(t *testing.T, cfg ipsetstore.Config) ipsetstore.Store { return openStore(t, cfg) })
+}
+
+// TestBlockedSourcesCannotConnectThroughNftables is the same with the
+// nftables backend.
+func TestBlockedSourcesCannotConnectThroughNftables(t *testing.T) {
+	blockedSourcesCannotConnect(t, func(t *testing.T, cfg ipsetstore.Config) ipsetstore.Store {
+		s, err := nftstore.New(cfg)
+		if err != nil {
+			t.Fatalf("nftstore.New: %v", err)
+		}
+		t.Cleanup(func() { s.Close() }) //nolint:errcheck // test teardown
+		return s
+	})
+}
+
+func blockedSourcesCannotConnect(t *testing.T, open func(*testing.T, ipsetstore.Config) ipsetstore.Store) {
 	pair := netnstest.NewPair(t,
 		[]netip.Prefix{pfx("10.200.0.1/24"), pfx("fd00:200::1/64")},
-		[]netip.Prefix{pfx("10.200.0.2/24"), pfx("10.200.0.3/24"), pfx("fd00:200::2/64"), pfx("fd00:200::3/64")})
-	s := openStore(t, ipsetstore.Config{SetName: "recidivist", Chains: []string{"INPUT"}, Target: "DROP"})
+		[]netip.Prefix{pfx("10.200.0.2/24"), pfx("10.200.0.3/24"), pfx("10.200.0.5/24"), pfx("10.200.0.6/24"), pfx("fd00:200::2/64"), pfx("fd00:200::3/64")})
+	s := open(t, ipsetstore.Config{SetName: "recidivist", Chains: []string{"INPUT"}, Target: "DROP"})
 	mustEnsure(t, s)
 	cases := []struct {
 		name              string
 		server            string
+		block             netip.Prefix
 		blocked, unblockd netip.Addr
 	}{
-		{"ipv4", "10.200.0.1", pfx("10.200.0.2").Addr(), pfx("10.200.0.3").Addr()},
-		{"ipv6", "fd00:200::1", pfx("fd00:200::2").Addr(), pfx("fd00:200::3").Addr()},
+		{"ipv4", "10.200.0.1", pfx("10.200.0.2"), pfx("10.200.0.2").Addr(), pfx("10.200.0.3").Addr()},
+		{"ipv4_range", "10.200.0.1", pfx("10.200.0.4/31"), pfx("10.200.0.5").Addr(), pfx("10.200.0.6").Addr()},
+		{"ipv6", "fd00:200::1", pfx("fd00:200::2"), pfx("fd00:200::2").Addr(), pfx("fd00:200::3").Addr()},
 	}
 	for _, c := range cases {
 		// Listen here, on the test's thread, which is in the server
@@ -49,7 +69,7 @@ func TestBlockedSourcesCannotConnect(t *testing.T) {
 					return conn.Close()
 				})
 			}
-			mustAdd(t, s, ipsetstore.Entry{Prefix: netip.PrefixFrom(c.blocked, c.blocked.BitLen()), Comment: "test"})
+			mustAdd(t, s, ipsetstore.Entry{Prefix: c.block, Comment: "test"})
 			if err := dial(c.blocked); err == nil {
 				t.Errorf("blocked source %s connected to %s", c.blocked, target)
 			} else if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
@@ -58,7 +78,7 @@ func TestBlockedSourcesCannotConnect(t *testing.T) {
 			if err := dial(c.unblockd); err != nil {
 				t.Errorf("unblocked source %s could not connect: %v", c.unblockd, err)
 			}
-			if err := s.Del(netip.PrefixFrom(c.blocked, c.blocked.BitLen())); err != nil {
+			if err := s.Del(c.block); err != nil {
 				t.Fatalf("Del: %v", err)
 			}
 			if err := dial(c.blocked); err != nil {

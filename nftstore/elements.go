@@ -1,0 +1,278 @@
+package nftstore
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"syscall"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/nftables"
+
+	"github.com/recidivist/recidivist/ipsetstore"
+)
+
+// maxComment is the longest element comment nftables keeps: the userdata
+// of an element is at most 256 bytes, of which the comment's type, length
+// and terminating NUL take 3.
+const maxComment = 253
+
+// normalize is ipsetstore.Normalize plus this backend's shorter comment.
+func normalize(e ipsetstore.Entry) (ipsetstore.Entry, error) {
+	e, err := ipsetstore.Normalize(e)
+	if err != nil {
+		return e, err
+	}
+	if len(e.Comment) > maxComment {
+		c := e.Comment[:maxComment]
+		for len(c) > 0 && !utf8.ValidString(c) {
+			c = c[:len(c)-1]
+		}
+		e.Comment = c
+	}
+	return e, nil
+}
+
+// elements returns the two set elements of e: the start with its timeout
+// and comment, and the interval end.
+func elements(e ipsetstore.Entry) ([]nftables.SetElement, error) {
+	iv, err := intervalOf(e.Prefix)
+	if err != nil {
+		return nil, err
+	}
+	return []nftables.SetElement{
+		{Key: iv.start.AsSlice(), Timeout: e.Timeout, Comment: e.Comment},
+		{Key: iv.end.AsSlice(), IntervalEnd: true},
+	}, nil
+}
+
+// Add puts e into the set of its family. An entry already there is
+// replaced in the same transaction (its comment changes too, which a plain
+// re-add would not do). A range covering entries replaces them in one
+// transaction; an entry inside a range already there is blocked by it and
+// nothing is added.
+func (s *Store) Add(e ipsetstore.Entry) error {
+	e, err := normalize(e)
+	if err != nil {
+		return err
+	}
+	elems, err := elements(e)
+	if err != nil {
+		return err
+	}
+	f := ipsetstore.FamilyOf(e.Prefix)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, err := s.open()
+	if err != nil {
+		return err
+	}
+	return s.addLocked(c, f, e, elems)
+}
+
+// addLocked adds e (elems) to the set of f. Callers hold s.mu.
+func (s *Store) addLocked(c *nftables.Conn, f ipsetstore.Family, e ipsetstore.Entry, elems []nftables.SetElement) error {
+	set := s.set(f)
+	// The library sends no NLM_F_EXCL: an identical interval already there
+	// would be accepted with only its timeout changed. Delete and add in
+	// one transaction; it fails whole with ENOENT when e is not there yet.
+	err := s.flush(c, func() error {
+		if err := c.SetDeleteElements(set, elems); err != nil {
+			return err
+		}
+		return c.SetAddElements(set, elems)
+	})
+	if isNoEntry(err) {
+		err = s.flush(c, func() error { return c.SetAddElements(set, elems) })
+	}
+	switch {
+	case err == nil:
+		return nil
+	case isNoEntry(err):
+		return fmt.Errorf("adding %s to set %s: %w (%w)", e.Prefix, s.displayName(f), ipsetstore.ErrNoSet, err)
+	case errors.Is(err, syscall.ENFILE):
+		return fmt.Errorf("adding %s: %w", e.Prefix, s.fullError(f, err))
+	case errors.Is(err, syscall.EEXIST):
+		return s.addOverlapping(c, f, e, elems)
+	}
+	return fmt.Errorf("adding %s to set %s: %w", e.Prefix, s.displayName(f), kernelErr(err))
+}
+
+// addOverlapping handles an add the kernel refused because e overlaps
+// entries (an interval set holds no overlaps, unlike hash:net). A range
+// already covering e blocks it: nothing to do. Entries e covers are
+// deleted in the transaction that adds e, so that no moment lets them
+// through. Only elements read back are deleted: one absent element would
+// fail the whole transaction.
+func (s *Store) addOverlapping(c *nftables.Conn, f ipsetstore.Family, e ipsetstore.Entry, elems []nftables.SetElement) error {
+	have, err := s.list(c, f)
+	if err != nil {
+		return err
+	}
+	var covered []nftables.SetElement
+	for _, h := range have {
+		switch {
+		case h.Prefix.Bits() <= e.Prefix.Bits() && h.Prefix.Contains(e.Prefix.Addr()):
+			return nil // blocked by h already
+		case e.Prefix.Contains(h.Prefix.Addr()):
+			es, err := elements(h)
+			if err != nil {
+				return err
+			}
+			covered = append(covered, es...)
+		}
+	}
+	set := s.set(f)
+	err = s.flush(c, func() error {
+		if err := c.SetDeleteElements(set, covered); err != nil {
+			return err
+		}
+		return c.SetAddElements(set, elems)
+	})
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, syscall.ENFILE):
+		return fmt.Errorf("adding %s: %w", e.Prefix, s.fullError(f, err))
+	}
+	return fmt.Errorf("adding %s over the %d entries it covers in set %s: %w", e.Prefix, len(covered)/2, s.displayName(f), kernelErr(err))
+}
+
+// flush queues what queue queues and sends it as one transaction. On a
+// queueing error nothing is sent. Callers hold s.mu.
+func (s *Store) flush(c *nftables.Conn, queue func() error) error {
+	if err := queue(); err != nil {
+		// The library cannot drop queued messages: drop the connection
+		// with them, so that no half-built transaction is ever sent.
+		_ = c.CloseLasting()
+		s.c = nil
+		return err
+	}
+	return c.Flush()
+}
+
+// Del removes the entry for p. An absent entry, set or table is no error.
+func (s *Store) Del(p netip.Prefix) error {
+	e, err := normalize(ipsetstore.Entry{Prefix: p})
+	if err != nil {
+		return err
+	}
+	elems, err := elements(e)
+	if err != nil {
+		return err
+	}
+	f := ipsetstore.FamilyOf(e.Prefix)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, err := s.open()
+	if err != nil {
+		return err
+	}
+	err = s.flush(c, func() error { return c.SetDeleteElements(s.set(f), elems) })
+	if err == nil || isNoEntry(err) {
+		return nil
+	}
+	return fmt.Errorf("deleting %s from set %s: %w", e.Prefix, s.displayName(f), kernelErr(err))
+}
+
+// List returns the entries of both sets, IPv4 first, each in address
+// order; a missing table or set lists as empty.
+func (s *Store) List() ([]ipsetstore.Entry, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, err := s.open()
+	if err != nil {
+		return nil, err
+	}
+	v, err := s.look(c)
+	if err != nil {
+		return nil, err
+	}
+	var out []ipsetstore.Entry
+	for _, f := range ipsetstore.Families {
+		if !v.sets[setName(f)] {
+			continue
+		}
+		es, err := s.list(c, f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, es...)
+	}
+	return out, nil
+}
+
+// Counted is an entry with the packets and bytes its element counted.
+type Counted struct {
+	ipsetstore.Entry
+	Packets, Bytes uint64
+}
+
+// list dumps the set of f (which must exist) into entries in address order.
+// Callers hold s.mu.
+func (s *Store) list(c *nftables.Conn, f ipsetstore.Family) ([]ipsetstore.Entry, error) {
+	cs, err := s.listCounted(c, f)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ipsetstore.Entry, len(cs))
+	for i, e := range cs {
+		out[i] = e.Entry
+	}
+	return out, nil
+}
+
+// listCounted is list with the element counters.
+func (s *Store) listCounted(c *nftables.Conn, f ipsetstore.Family) ([]Counted, error) {
+	raw, err := c.GetSetElements(s.set(f))
+	if err != nil {
+		return nil, fmt.Errorf("listing set %s: %w", s.displayName(f), kernelErr(err))
+	}
+	type point struct {
+		addr netip.Addr
+		el   nftables.SetElement
+	}
+	pts := make([]point, 0, len(raw))
+	for _, el := range raw {
+		a, ok := netip.AddrFromSlice(el.Key)
+		if !ok {
+			continue
+		}
+		pts = append(pts, point{a, el})
+	}
+	// An end and the next start may share an address; the end sorts first.
+	slices.SortFunc(pts, func(a, b point) int {
+		if c := a.addr.Compare(b.addr); c != 0 {
+			return c
+		}
+		if a.el.IntervalEnd == b.el.IntervalEnd {
+			return 0
+		}
+		if a.el.IntervalEnd {
+			return -1
+		}
+		return 1
+	})
+	var out []Counted
+	for i, pt := range pts {
+		if pt.el.IntervalEnd {
+			continue
+		}
+		var end netip.Addr // none: up to the top
+		if i+1 < len(pts) && pts[i+1].el.IntervalEnd {
+			end = pts[i+1].addr
+		}
+		p, _ := prefixOf(pt.addr, end)
+		e := Counted{Entry: ipsetstore.Entry{Prefix: p, Comment: pt.el.Comment}}
+		if pt.el.Timeout > 0 {
+			e.Timeout = pt.el.Expires.Truncate(time.Second)
+		}
+		if pt.el.Counter != nil {
+			e.Packets, e.Bytes = pt.el.Counter.Packets, pt.el.Counter.Bytes
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}

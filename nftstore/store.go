@@ -1,0 +1,149 @@
+package nftstore
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/recidivist/recidivist/ipsetstore"
+)
+
+// Store is the nftables Store. It is safe for concurrent use; calls are
+// serialized. Its netlink socket is opened on first use in the network
+// namespace of the calling thread, as ipsetstore.NetlinkStore's are.
+type Store struct {
+	cfg    ipsetstore.Config
+	chains []baseChain
+
+	mu       sync.Mutex // guards c and progress, and serializes every call
+	c        *nftables.Conn
+	progress func(added int)
+}
+
+var _ ipsetstore.Store = (*Store)(nil)
+
+// New validates cfg and returns a store for it. It touches nothing. The
+// table is named after cfg.SetName; cfg.Chains must be INPUT, FORWARD or
+// DOCKER-USER. Errors match ipsetstore.ErrBadConfig and name the key.
+func New(cfg ipsetstore.Config) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	chains, err := baseChains(cfg.Chains)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Chains = append([]string(nil), cfg.Chains...)
+	return &Store{cfg: cfg, chains: chains}, nil
+}
+
+// SetProgress makes Replace report the entries it sent to fn once the
+// kernel has taken them (nil stops it), as ipsetstore.NetlinkStore does.
+func (s *Store) SetProgress(fn func(added int)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.progress = fn
+}
+
+// Close releases the netlink socket; the store reopens it when used again.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.c == nil {
+		return nil
+	}
+	err := s.c.CloseLasting()
+	s.c = nil
+	return err
+}
+
+// Table returns the name of the table, "inet " + set-name.
+func (s *Store) Table() string { return "inet " + s.cfg.SetName }
+
+// open returns the lasting connection. Callers hold s.mu.
+func (s *Store) open() (*nftables.Conn, error) {
+	if s.c != nil {
+		return s.c, nil
+	}
+	c, err := nftables.New(nftables.AsLasting(), nftables.WithSockOptions(bigBuffers))
+	if err != nil {
+		return nil, fmt.Errorf("opening a netlink socket for nftables: %w", kernelErr(err))
+	}
+	s.c = c
+	return c, nil
+}
+
+// sockBuffer is the send and receive buffer of the socket. A restore sends
+// the whole mirror as one transaction in one message, which must fit the
+// send buffer, and the kernel answers each part with an acknowledgement,
+// which must fit the receive buffer.
+const sockBuffer = 1 << 30
+
+// bigBuffers raises both buffers past the sysctl limits (root may) and asks
+// for acknowledgements without the echoed request, so that a transaction
+// failing in every part does not flood the receive buffer.
+func bigBuffers(c *netlink.Conn) error {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := raw.Control(func(fd uintptr) {
+		for _, opt := range []int{unix.SO_SNDBUFFORCE, unix.SO_RCVBUFFORCE} {
+			if e := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, opt, sockBuffer/2); e != nil && serr == nil {
+				serr = e
+			}
+		}
+	}); err != nil {
+		return err
+	}
+	if serr != nil {
+		// Without CAP_NET_ADMIN the force options fail; the plain ones
+		// still give what the sysctls allow.
+		_ = c.SetWriteBuffer(sockBuffer / 2)
+		_ = c.SetReadBuffer(sockBuffer / 2)
+	}
+	return c.SetOption(netlink.CapAcknowledge, true)
+}
+
+// table is the table object for requests.
+func (s *Store) table() *nftables.Table {
+	return &nftables.Table{Name: s.cfg.SetName, Family: nftables.TableFamilyINet}
+}
+
+// setName returns the name of the set of family f inside the table.
+func setName(f ipsetstore.Family) string {
+	if f == ipsetstore.IPv6 {
+		return "v6"
+	}
+	return "v4"
+}
+
+// displayName names the set of f for logs, status and errors:
+// "inet recidivist v4".
+func (s *Store) displayName(f ipsetstore.Family) string {
+	return s.Table() + " " + setName(f)
+}
+
+// set returns the set object of family f, as Ensure and Replace create it.
+func (s *Store) set(f ipsetstore.Family) *nftables.Set {
+	key := nftables.TypeIPAddr
+	if f == ipsetstore.IPv6 {
+		key = nftables.TypeIP6Addr
+	}
+	return &nftables.Set{
+		Table:        s.table(),
+		Name:         setName(f),
+		KeyType:      key,
+		KeyByteOrder: binaryutil.BigEndian,
+		Interval:     true,
+		HasTimeout:   true,
+		Counter:      true,
+		Size:         s.cfg.Capacity(),
+		Comment:      "managed by recidivist",
+	}
+}
