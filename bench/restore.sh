@@ -8,15 +8,22 @@
 #       calls ipsetstore Replace, then verifies every entry through List;
 #   (b) `ipset restore -f` of the same entries plus one iptables and one
 #       ip6tables rule matching the sets;
+#   (d) recidivist's nftables backend (bench/restoretime -backend nftables:
+#       the whole table in one transaction), verified through List up to
+#       NFT_VERIFY_MAX entries (default 200000: the kernel's dump of an
+#       interval set grows faster than linearly, for `nft list` too);
+#   (e) `nft -f` of the same table (sets v4/v6 with the same elements and
+#       comments, chain input with the two rules);
 # and once, for CLASSIC_N entries (default 10000), (c) the classic
 # iptables-repeater recipe: one `iptables -I INPUT 1 -s IP -j DROP` per line.
-# It prints seconds, entries/s and the ratio recidivist / ipset restore.
+# It prints seconds, entries/s and the ratios recidivist / ipset restore and
+# recidivist nftables / nft -f.
 #
-# Usage: sudo bench/restore.sh [SIZE...]      (env CLASSIC_N, KEEP=1)
+# Usage: sudo bench/restore.sh [SIZE...]      (env CLASSIC_N, NFT_VERIFY_MAX, KEEP=1)
 set -euo pipefail
 
 [[ $(id -u) == 0 ]] || { echo "restore.sh: needs root for network namespaces (sudo $0)" >&2; exit 1; }
-for tool in ipset iptables ip6tables unshare python3 go; do
+for tool in ipset iptables ip6tables nft unshare python3 go; do
 	command -v "$tool" >/dev/null || { echo "restore.sh: $tool not found — apt-get install -y iptables ipset iproute2 python3" >&2; exit 1; }
 done
 
@@ -34,10 +41,10 @@ work=$(mktemp -d /tmp/recidivist-bench.XXXXXX)
 gen() {
 	python3 - "$@" <<'PY'
 import random, sys
-n, mirror, restore = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+n, mirror, restore, nftfile = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 r = random.Random(n)
 n6 = n // 100
-v4 = r.sample(range(1 << 24, 224 << 24), n - n6)      # 1.0.0.0 .. 223.255.255.255, no duplicates
+v4 = [a for a in r.sample(range(1 << 24, 224 << 24), n - n6 + n // 50) if a >> 24 != 127][:n - n6]  # 1.0.0.0 .. 223.255.255.255 without the loopback /8, no duplicates
 v6 = r.sample(range(1 << 32), n6)
 maxelem = max(1 << 20, n)
 c = "recidivist 2026-11-24T13:55:51Z jails=sshd,postfix bans=3"
@@ -52,6 +59,18 @@ with open(mirror, "w") as m, open(restore, "w") as s:
         ip = f"2001:db8:{a >> 16:x}:{a & 0xffff:x}::1"
         m.write(f"{ip} # {c}\n")
         s.write(f'add bench6 {ip} comment "recidivist"\n')
+with open(nftfile, "w") as f:
+    f.write("table inet bench {\n")
+    for name, typ, addrs in (("v4", "ipv4_addr", [f"{a >> 24}.{a >> 16 & 255}.{a >> 8 & 255}.{a & 255}" for a in v4]),
+                             ("v6", "ipv6_addr", [f"2001:db8:{a >> 16:x}:{a & 0xffff:x}::1" for a in v6])):
+        f.write(f"  set {name} {{\n    type {typ}\n    flags interval,timeout\n    counter\n    size {maxelem}\n")
+        if addrs:
+            f.write("    elements = {\n")
+            f.write(",\n".join(f'      {ip} comment "recidivist"' for ip in addrs))
+            f.write("\n    }\n")
+        f.write("  }\n")
+    f.write("  chain input {\n    type filter hook input priority filter - 10; policy accept;\n")
+    f.write("    meta nfproto ipv4 ip saddr @v4 counter drop\n    meta nfproto ipv6 ip6 saddr @v6 counter drop\n  }\n}\n")
 PY
 	chmod 600 "$2"
 }
@@ -61,7 +80,7 @@ rate() { python3 -c "import sys; n,s=float(sys.argv[1]),float(sys.argv[2]); prin
 
 printf '%-10s %-26s %10s %14s\n' entries method seconds entries/s
 for n in "${sizes[@]}"; do
-	gen "$n" "$work/mirror.$n" "$work/ipset.$n"
+	gen "$n" "$work/mirror.$n" "$work/ipset.$n" "$work/nft.$n"
 	maxelem=$(( n > 1048576 ? n : 1048576 ))
 
 	# (a) recidivist
@@ -81,6 +100,24 @@ for n in "${sizes[@]}"; do
 		python3 -c "import sys; print(float(sys.argv[2]) - float(sys.argv[1]))" "$s" "$e"' _ "$work/ipset.$n")
 	printf '%-10s %-26s %10.3f %14s\n' "$n" "ipset restore + 2 rules" "$it" "$(rate "$n" "$it")"
 	printf '%-10s %-26s %10.2f   (recidivist time / ipset restore time; below 1 = faster)\n' "$n" "ratio" "$(python3 -c "import sys; print(float(sys.argv[1])/float(sys.argv[2]))" "$rt" "$it")"
+
+	# (d) recidivist, nftables backend
+	verify=true
+	(( n <= ${NFT_VERIFY_MAX:-200000} )) || verify=false
+	out=$(unshare -n "$work/restoretime" -backend nftables -verify="$verify" -mirror "$work/mirror.$n" -set bench -maxelem "$maxelem")
+	nt=$(sed -E 's/.*total_s=([0-9.]+).*/\1/' <<<"$out")
+	nverify=$(sed -E 's/.*verify_s=([0-9.a-z]+).*/\1/' <<<"$out")
+	printf '%-10s %-26s %10.3f %14s   (%s; verify %s)\n' "$n" "recidivist nftables" "$nt" "$(rate "$n" "$nt")" "$(sed -E 's/ entries=.*//' <<<"$out")" "$nverify"
+
+	# (e) nft -f of the same table
+	ft=$(unshare -n bash -c '
+		s=$(date +%s.%N)
+		nft -f "$1"
+		e=$(date +%s.%N)
+		nft list chain inet bench input | grep -q "@v4" || { echo "nft -f loaded nothing" >&2; exit 1; }
+		python3 -c "import sys; print(float(sys.argv[2]) - float(sys.argv[1]))" "$s" "$e"' _ "$work/nft.$n")
+	printf '%-10s %-26s %10.3f %14s\n' "$n" "nft -f (same table)" "$ft" "$(rate "$n" "$ft")"
+	printf '%-10s %-26s %10.2f   (recidivist nftables time / nft -f time; below 1 = faster)\n' "$n" "ratio nftables" "$(python3 -c "import sys; print(float(sys.argv[1])/float(sys.argv[2]))" "$nt" "$ft")"
 done
 
 # (c) the classic recipe, one rule per address, on the first CLASSIC_N IPv4 lines

@@ -41,6 +41,7 @@ type Config struct {
 	ExportTokenFile string
 	ExportToken     string
 	ExportAllow     []netip.Prefix
+	Backend         string // "ipset" or "nftables"
 	File            string // the config file that was read, "" if none
 	// Warnings are settings that are valid but very likely a mistake, for
 	// the command to log loudly (an ignore entry that disables all blocking).
@@ -215,6 +216,18 @@ func Load(c *cli.Context) (*Config, error) {
 		bad("metrics-listen", cfg.MetricsListen, `HOST:PORT like "127.0.0.1:9732", or empty for off`)
 	}
 	loadExport(cfg, str, strs, bad)
+	cfg.Backend = strings.ToLower(str("backend"))
+	switch cfg.Backend {
+	case "ipset":
+	case "nftables":
+		for _, ch := range cfg.Chains {
+			if up := strings.ToUpper(ch); up != "INPUT" && up != "FORWARD" && up != "DOCKER-USER" {
+				bad("chain", ch, "with backend = nftables: INPUT, FORWARD or DOCKER-USER (hook input or forward)")
+			}
+		}
+	default:
+		bad("backend", str("backend"), "ipset or nftables")
+	}
 	if len(errs) > 0 {
 		for _, e := range errs {
 			var ce *Error

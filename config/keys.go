@@ -73,6 +73,7 @@ var Keys = []Key{
 	{"export-listen", String, nil, "address serving the blocklist to other firewalls over HTTP, e.g. 127.0.0.1:9733 (default: off)"},
 	{"export-token-file", String, nil, "file (mode 0600) holding the token export clients send as Bearer or as Basic password"},
 	{"export-allow", Strings, nil, "client addresses/CIDRs allowed to fetch the export without the token"},
+	{"backend", String, []string{"ipset"}, "ipset (ipsets + iptables rules) or nftables (table inet <set-name>, native sets)"},
 }
 
 // Values lists the keys whose value is one of a fixed set, with the set:
@@ -82,6 +83,7 @@ var Values = map[string][]string{
 	"target":     {"DROP", "REJECT"},
 	"log-level":  {"debug", "info", "warn", "error"},
 	"log-format": {"text", "json"},
+	"backend":    {"ipset", "nftables"},
 }
 
 // DefaultPath is where the configuration file is read from when --config is

@@ -38,6 +38,7 @@ func productDefaults() *config.Config {
 		LogLevel:          slog.LevelInfo,
 		LogFormat:         "text",
 		MetricsListen:     "", // off
+		Backend:           "ipset",
 	}
 }
 
@@ -103,6 +104,10 @@ func TestLoadTakesFlagOverEnvOverFileOverDefault(t *testing.T) {
 			func(c *config.Config) any { return c.SetName }, "env"},
 		{"a_string_key_from_a_flag_beats_env", `set-name = "file"`, map[string]string{"RECIDIVIST_SET_NAME": "env"}, []string{"--set-name", "flag"},
 			func(c *config.Config) any { return c.SetName }, "flag"},
+		{"the_backend_from_env", "", map[string]string{"RECIDIVIST_BACKEND": "nftables"}, nil,
+			func(c *config.Config) any { return c.Backend }, "nftables"},
+		{"the_backend_from_a_flag_beats_the_file", `backend = "nftables"`, nil, []string{"--backend", "ipset"},
+			func(c *config.Config) any { return c.Backend }, "ipset"},
 		// a list key
 		{"a_list_key_defaults", "", nil, nil,
 			func(c *config.Config) any { return c.Logs }, []string{"/var/log/fail2ban.log"}},
@@ -188,6 +193,8 @@ func TestLoadNamesTheKeyTheValueAndWhatIsAllowed(t *testing.T) {
 		{"a_relative_state_dir", "", []string{"--state-dir", "var/lib/recidivist"}, "state-dir", "var/lib/recidivist", "absolute directory path"},
 		{"an_unknown_log_level", "", []string{"--log-level", "loud"}, "log-level", "loud", "debug, info, warn or error"},
 		{"an_unknown_log_format", `log-format = "xml"`, nil, "log-format", "xml", "text or json"},
+		{"an_unknown_backend", `backend = "pf"`, nil, "backend", "pf", "ipset or nftables"},
+		{"a_chain_nftables_cannot_hook", "", []string{"--backend", "nftables", "--chain", "f2b-sshd"}, "chain", "f2b-sshd", "INPUT, FORWARD or DOCKER-USER"},
 		{"a_metrics_address_without_a_port", "", []string{"--metrics-listen", "localhost"}, "metrics-listen", "localhost", "HOST:PORT"},
 	}
 	for _, tt := range tests {

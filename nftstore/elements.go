@@ -14,10 +14,11 @@ import (
 	"github.com/recidivist/recidivist/ipsetstore"
 )
 
-// maxComment is the longest element comment nftables keeps: the userdata
-// of an element is at most 256 bytes, of which the comment's type, length
-// and terminating NUL take 3.
-const maxComment = 253
+// maxComment is the longest element comment kept, in bytes. The kernel
+// takes up to 251 (and refuses or drops longer ones), but nft reads back
+// at most 128: a saved `nft list ruleset` with longer comments would not
+// load again.
+const maxComment = 128
 
 // normalize is ipsetstore.Normalize plus this backend's shorter comment.
 func normalize(e ipsetstore.Entry) (ipsetstore.Entry, error) {
@@ -146,7 +147,6 @@ func (s *Store) flush(c *nftables.Conn, queue func() error) error {
 	if err := queue(); err != nil {
 		// The library cannot drop queued messages: drop the connection
 		// with them, so that no half-built transaction is ever sent.
-		_ = c.CloseLasting()
 		s.c = nil
 		return err
 	}
@@ -225,18 +225,18 @@ func (s *Store) list(c *nftables.Conn, f ipsetstore.Family) ([]ipsetstore.Entry,
 }
 
 // listCounted is list with the element counters.
-func (s *Store) listCounted(c *nftables.Conn, f ipsetstore.Family) ([]Counted, error) {
-	raw, err := c.GetSetElements(s.set(f))
+func (s *Store) listCounted(_ *nftables.Conn, f ipsetstore.Family) ([]Counted, error) {
+	raw, err := s.dumpElements(f)
 	if err != nil {
-		return nil, fmt.Errorf("listing set %s: %w", s.displayName(f), kernelErr(err))
+		return nil, fmt.Errorf("listing set %s: %w", s.displayName(f), err)
 	}
 	type point struct {
 		addr netip.Addr
-		el   nftables.SetElement
+		el   element
 	}
 	pts := make([]point, 0, len(raw))
 	for _, el := range raw {
-		a, ok := netip.AddrFromSlice(el.Key)
+		a, ok := netip.AddrFromSlice(el.key)
 		if !ok {
 			continue
 		}
@@ -247,30 +247,27 @@ func (s *Store) listCounted(c *nftables.Conn, f ipsetstore.Family) ([]Counted, e
 		if c := a.addr.Compare(b.addr); c != 0 {
 			return c
 		}
-		if a.el.IntervalEnd == b.el.IntervalEnd {
+		if a.el.end == b.el.end {
 			return 0
 		}
-		if a.el.IntervalEnd {
+		if a.el.end {
 			return -1
 		}
 		return 1
 	})
 	var out []Counted
 	for i, pt := range pts {
-		if pt.el.IntervalEnd {
+		if pt.el.end {
 			continue
 		}
 		var end netip.Addr // none: up to the top
-		if i+1 < len(pts) && pts[i+1].el.IntervalEnd {
+		if i+1 < len(pts) && pts[i+1].el.end {
 			end = pts[i+1].addr
 		}
 		p, _ := prefixOf(pt.addr, end)
-		e := Counted{Entry: ipsetstore.Entry{Prefix: p, Comment: pt.el.Comment}}
-		if pt.el.Timeout > 0 {
-			e.Timeout = pt.el.Expires.Truncate(time.Second)
-		}
-		if pt.el.Counter != nil {
-			e.Packets, e.Bytes = pt.el.Counter.Packets, pt.el.Counter.Bytes
+		e := Counted{Entry: ipsetstore.Entry{Prefix: p, Comment: pt.el.comment}, Packets: pt.el.packets, Bytes: pt.el.bytes}
+		if pt.el.timeout > 0 {
+			e.Timeout = pt.el.expires.Truncate(time.Second)
 		}
 		out = append(out, e)
 	}

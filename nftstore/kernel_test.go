@@ -154,3 +154,29 @@ func TestAChainNftablesCannotHookIsRefused(t *testing.T) {
 		t.Fatalf("New with chain f2b-sshd = %v, want an error naming it", err)
 	}
 }
+
+func TestReplaceOfManyEntriesSpansManyMessagesInOneTransaction(t *testing.T) {
+	s := newStore(t, ipsetstore.Config{SetName: "recidivist", Chains: []string{"INPUT"}, Target: "DROP", MaxElem: 30000})
+	es := make([]ipsetstore.Entry, 20000)
+	for i := range es {
+		es[i] = ipsetstore.Entry{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 32), Comment: strings.Repeat("c", 300)}
+	}
+	var heard int
+	s.SetProgress(func(n int) { heard += n })
+	if err := s.Replace(es); err != nil {
+		t.Fatalf("Replace of 20000: %v", err)
+	}
+	got, err := s.List()
+	if err != nil {
+		t.Fatalf("List: %v", err)
+	}
+	if len(got) != len(es) || heard != len(es) {
+		t.Fatalf("List holds %d entries and progress heard %d, want %d", len(got), heard, len(es))
+	}
+	if c := got[0].Comment; len(c) != 128 {
+		t.Errorf("a 300-byte comment lists as %d bytes, want the 128 nft can read back", len(c))
+	}
+	if err := s.Replace(append(es, es[0])); err != nil { // a repeated entry is no overlap
+		t.Fatalf("Replace with a repeated entry: %v", err)
+	}
+}

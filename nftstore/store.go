@@ -13,14 +13,16 @@ import (
 )
 
 // Store is the nftables Store. It is safe for concurrent use; calls are
-// serialized. Its netlink socket is opened on first use in the network
-// namespace of the calling thread, as ipsetstore.NetlinkStore's are.
+// serialized. Each request opens a netlink socket in the network
+// namespace of the thread that first used the store (as
+// ipsetstore.NetlinkStore's sockets stay where they were opened).
 type Store struct {
 	cfg    ipsetstore.Config
 	chains []baseChain
 
 	mu       sync.Mutex // guards c and progress, and serializes every call
 	c        *nftables.Conn
+	ns       int // fd of the network namespace; -1 before first use
 	progress func(added int)
 }
 
@@ -38,7 +40,7 @@ func New(cfg ipsetstore.Config) (*Store, error) {
 		return nil, err
 	}
 	cfg.Chains = append([]string(nil), cfg.Chains...)
-	return &Store{cfg: cfg, chains: chains}, nil
+	return &Store{cfg: cfg, chains: chains, ns: -1}, nil
 }
 
 // SetProgress makes Replace report the entries it sent to fn once the
@@ -49,15 +51,17 @@ func (s *Store) SetProgress(fn func(added int)) {
 	s.progress = fn
 }
 
-// Close releases the netlink socket; the store reopens it when used again.
+// Close releases the namespace it holds; the store may be used again
+// after it, in the namespace of the thread that calls next.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.c == nil {
+	s.c = nil
+	if s.ns < 0 {
 		return nil
 	}
-	err := s.c.CloseLasting()
-	s.c = nil
+	err := unix.Close(s.ns)
+	s.ns = -1
 	return err
 }
 
@@ -69,7 +73,19 @@ func (s *Store) open() (*nftables.Conn, error) {
 	if s.c != nil {
 		return s.c, nil
 	}
-	c, err := nftables.New(nftables.AsLasting(), nftables.WithSockOptions(bigBuffers))
+	// The namespace is the calling thread's at first use, held open so
+	// that later calls from any thread land there too.
+	if s.ns < 0 {
+		fd, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, fmt.Errorf("opening this thread's network namespace: %w", err)
+		}
+		s.ns = fd
+	}
+	// Not a lasting connection: each request gets a socket of its own, so
+	// that an answer left over from one request (v0.3.0 reads dumps and
+	// acknowledgements loosely) can never be taken for the next one's.
+	c, err := nftables.New(nftables.WithNetNSFd(s.ns), nftables.WithSockOptions(bigBuffers))
 	if err != nil {
 		return nil, fmt.Errorf("opening a netlink socket for nftables: %w", kernelErr(err))
 	}

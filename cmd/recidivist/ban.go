@@ -89,7 +89,7 @@ func banCommand() *cli.Command {
 			}
 			return nil
 		},
-	}, "ignore", "set-name", "chain", "target", "ports", "maxelem", "state-dir", "dry-run", "log-level", "log-format")
+	}, "ignore", "backend", "set-name", "chain", "target", "ports", "maxelem", "state-dir", "dry-run", "log-level", "log-format")
 }
 
 // kernelLater says when a change made without root reaches the kernel.

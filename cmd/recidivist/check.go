@@ -125,7 +125,7 @@ func newDoctor(cfg *config.Config, out io.Writer) *doctor {
 		capEff:   readCapEff,
 		lookPath: exec.LookPath,
 		store: func() (ipsetstore.Store, error) {
-			return ipsetstore.New(storeConfig(cfg))
+			return newStore(cfg, cfg.Backend)
 		},
 		procDir: "/proc",
 		self:    os.Getpid(),
@@ -383,6 +383,9 @@ func readCapEff() (uint64, error) {
 }
 
 func (d *doctor) checkIptables() bool {
+	if d.cfg.Backend == "nftables" {
+		return true // the nftables backend speaks netlink; no binary needed
+	}
 	found := true
 	for _, bin := range []string{"iptables", "ip6tables"} {
 		p, err := d.lookPath(bin)
@@ -417,7 +420,7 @@ func (d *doctor) checkKernel(haveIptables bool) {
 		d.problem(fmt.Sprintf("reading the sets and rules: %v", err), "run sudo recidivist restore and read its error")
 		return
 	}
-	d.ok("kernel: ipset support present")
+	d.ok("kernel: %s support present", d.cfg.Backend)
 	setsThere := true
 	for _, s := range st.Sets {
 		if !s.Exists {

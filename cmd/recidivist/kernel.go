@@ -7,14 +7,27 @@ import (
 
 	"github.com/recidivist/recidivist/config"
 	"github.com/recidivist/recidivist/ipsetstore"
+	"github.com/recidivist/recidivist/nftstore"
 )
 
 // openStore returns the kernel side for cfg, or an error that says what to do.
-func openStore(cfg *config.Config) (*ipsetstore.NetlinkStore, error) {
+func openStore(cfg *config.Config) (ipsetstore.Store, error) {
 	if os.Geteuid() != 0 {
-		return nil, fmt.Errorf("%w: changing ipsets and iptables rules needs root — run with sudo, or as a service with CAP_NET_ADMIN (see examples/systemd/recidivist.service)", ipsetstore.ErrNotPermitted)
+		return nil, fmt.Errorf("%w: changing ipsets and iptables rules (or nftables) needs root — run with sudo, or as a service with CAP_NET_ADMIN (see examples/systemd/recidivist.service)", ipsetstore.ErrNotPermitted)
 	}
-	s, err := ipsetstore.New(storeConfig(cfg))
+	return newStore(cfg, cfg.Backend)
+}
+
+// newStore returns the store of backend ("ipset" or "nftables") for the
+// sets and rules cfg names, touching nothing.
+func newStore(cfg *config.Config, backend string) (ipsetstore.Store, error) {
+	var s ipsetstore.Store
+	var err error
+	if backend == "nftables" {
+		s, err = nftstore.New(storeConfig(cfg))
+	} else {
+		s, err = ipsetstore.New(storeConfig(cfg))
+	}
 	if err != nil {
 		return nil, &config.Error{Key: "set-name/chain/target/ports", Value: cfg.SetName, Allowed: err.Error()}
 	}
@@ -26,6 +39,15 @@ func storeConfig(cfg *config.Config) ipsetstore.Config {
 	return ipsetstore.Config{SetName: cfg.SetName, Chains: cfg.Chains, Target: cfg.Target, Ports: cfg.Ports, MaxElem: cfg.MaxElem}
 }
 
+// kernelObjects names what backend keeps in the kernel for cfg, for
+// messages.
+func kernelObjects(cfg *config.Config, backend string) string {
+	if backend == "nftables" {
+		return fmt.Sprintf("the nftables table inet %s", cfg.SetName)
+	}
+	return fmt.Sprintf("the ipsets %s and %s6 with their iptables rules", cfg.SetName, cfg.SetName)
+}
+
 // explainKernel adds the fix to kernel errors the user can act on.
 func explainKernel(err error) error {
 	switch {
@@ -34,7 +56,7 @@ func explainKernel(err error) error {
 	case errors.Is(err, ipsetstore.ErrNotPermitted):
 		return fmt.Errorf("%w — run as root or grant CAP_NET_ADMIN", err)
 	case errors.Is(err, ipsetstore.ErrNoKernelSupport):
-		return fmt.Errorf("%w — the kernel lacks ipset/xt_set support: modprobe ip_set ip_set_hash_net xt_set", err)
+		return fmt.Errorf("%w — the kernel lacks ipset/xt_set support: modprobe ip_set ip_set_hash_net xt_set (backend nftables: modprobe nf_tables)", err)
 	case errors.Is(err, ipsetstore.ErrSetFull):
 		return fmt.Errorf("%w — raise maxelem in the config and run recidivist teardown && recidivist restore", err)
 	}

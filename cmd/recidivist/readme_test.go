@@ -138,3 +138,18 @@ func TestExitStatus_bad_usage_and_bad_config_exit_2_naming_the_key(t *testing.T)
 		})
 	}
 }
+
+// Native nft rules cannot match ipsets (nft answers "No such file or
+// directory"): the README must not promise it, and must point nftables
+// hosts at the nftables backend instead.
+func TestReadme_sends_nftables_hosts_to_the_nftables_backend_not_to_the_ipsets(t *testing.T) {
+	doc := readme(t)
+	if regexp.MustCompile(`(?i)nftables\s+ruleset\s+you\s+can\s+(also\s+)?reference\s+the\s+sets`).MatchString(doc) {
+		t.Error("README.md says a pure nftables ruleset can reference the ipsets; nft rules cannot match ipsets")
+	}
+	for _, want := range []string{"## nftables", `backend = "nftables"`, "recidivist migrate --to nftables", "cannot match ipsets"} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("README.md lacks %q", want)
+		}
+	}
+}

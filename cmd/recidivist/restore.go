@@ -54,5 +54,5 @@ func restoreCommand() *cli.Command {
 			slog.Info("restored the blocklist", "entries", len(entries), "took", time.Since(start).Round(time.Millisecond))
 			return nil
 		},
-	}, "ignore", "set-name", "chain", "target", "ports", "maxelem", "state-dir", "log-level", "log-format")
+	}, "ignore", "backend", "set-name", "chain", "target", "ports", "maxelem", "state-dir", "log-level", "log-format")
 }

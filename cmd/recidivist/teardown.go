@@ -32,8 +32,8 @@ func teardownCommand() *cli.Command {
 			if err := store.Teardown(); err != nil {
 				return explainKernel(err)
 			}
-			fmt.Fprintf(c.App.Writer, "removed the rules and the sets %s and %s6; the mirror %s is kept\n", cfg.SetName, cfg.SetName, daemon.MirrorPath(cfg.StateDir))
+			fmt.Fprintf(c.App.Writer, "removed %s; the mirror %s is kept\n", kernelObjects(cfg, cfg.Backend), daemon.MirrorPath(cfg.StateDir))
 			return nil
 		},
-	}, "set-name", "chain", "target", "ports", "maxelem", "state-dir", "log-level", "log-format")
+	}, "backend", "set-name", "chain", "target", "ports", "maxelem", "state-dir", "log-level", "log-format")
 }

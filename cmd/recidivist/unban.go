@@ -76,5 +76,5 @@ func unbanCommand() *cli.Command {
 			}
 			return nil
 		},
-	}, "set-name", "chain", "target", "ports", "maxelem", "state-dir", "dry-run", "log-level", "log-format")
+	}, "backend", "set-name", "chain", "target", "ports", "maxelem", "state-dir", "dry-run", "log-level", "log-format")
 }
