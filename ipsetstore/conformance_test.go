@@ -287,6 +287,18 @@ var conformance = []struct {
 			t.Fatalf("after healing List = %v", got)
 		}
 	}},
+	{"reconcile_of_a_member_inside_a_wanted_range_settles_and_unblocking_the_range_keeps_the_member", nil, func(t *testing.T, s subject) {
+		member := ipsetstore.Entry{Prefix: pfx("192.0.2.7"), Comment: "member"}
+		want := []ipsetstore.Entry{{Prefix: pfx("192.0.2.0/24"), Comment: "range"}, member}
+		mustReconcile(t, s.store, want)
+		if rep := mustReconcile(t, s.store, want); rep.Changed() {
+			t.Fatalf("second Reconcile of a range and its member changed %v", rep)
+		}
+		mustReconcile(t, s.store, []ipsetstore.Entry{member})
+		if got := byPrefix(mustList(t, s.store)); len(got) != 1 || !has(got, member.Prefix) {
+			t.Fatalf("after the range was unblocked List = %v, want the member alone", got)
+		}
+	}},
 	{"reconcile_removes_extra_updates_changed_and_ignores_a_ticking_timeout", nil, func(t *testing.T, s subject) {
 		mustReconcile(t, s.store, []ipsetstore.Entry{
 			{Prefix: pfx("192.0.2.1")}, {Prefix: pfx("192.0.2.2"), Comment: "old"}, {Prefix: pfx("192.0.2.3"), Timeout: time.Hour},

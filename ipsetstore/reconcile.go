@@ -107,11 +107,36 @@ func Diff(have, want []Entry) (Plan, error) {
 		}
 		wanted[n.Prefix] = n
 	}
-	if missing := len(wanted) - countKept(have, wanted); missing > bulkThreshold {
+	listed := make(map[netip.Prefix]bool, len(have))
+	for _, h := range have {
+		listed[h.Prefix] = true
+	}
+	// A wanted entry inside a wanted range that is in the kernel is
+	// blocked already; the nftables backend cannot even hold both.
+	inForce := func(q netip.Prefix) bool {
+		if listed[q] {
+			return true
+		}
+		for b := q.Bits() - 1; b > 0; b-- {
+			if r := netip.PrefixFrom(q.Addr(), b).Masked(); listed[r] {
+				if _, ok := wanted[r]; ok {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	missing := 0
+	for q := range wanted {
+		if !inForce(q) {
+			missing++
+		}
+	}
+	if missing > bulkThreshold {
 		// After a flush or on a first start: one batched swap beats
 		// thousands of single adds, and is atomic.
 		p.replace = slices.Clone(want)
-		p.added, p.removed = missing, len(have)-(len(wanted)-missing)
+		p.added, p.removed = missing, len(have)-countKept(have, wanted)
 		return p, nil
 	}
 	seen := make(map[netip.Prefix]bool, len(have))
@@ -132,7 +157,7 @@ func Diff(have, want []Entry) (Plan, error) {
 	}
 	for _, e := range want {
 		n, _ := Normalize(e) // checked above
-		if seen[n.Prefix] {
+		if seen[n.Prefix] || inForce(n.Prefix) {
 			continue
 		}
 		seen[n.Prefix] = true // want may hold a prefix twice
