@@ -32,6 +32,12 @@ func kernelSet(t *testing.T, setName string) []string {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	return listedPrefixes(t, s)
+}
+
+// listedPrefixes lists the prefixes s holds, sorted.
+func listedPrefixes(t *testing.T, s ipsetstore.Store) []string {
+	t.Helper()
 	es, err := s.List()
 	if err != nil {
 		t.Fatal(err)

@@ -20,16 +20,7 @@ func nftSet(t *testing.T, table string) []string {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	es, err := s.List()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, e := range es {
-		out = append(out, e.Prefix.String())
-	}
-	slices.Sort(out)
-	return out
+	return listedPrefixes(t, s)
 }
 
 // TestCommands_work_unchanged_on_the_nftables_backend walks ban, status,
