@@ -19,6 +19,10 @@ _recidivist() {
 	done
 
 	case $prev in
+	--backend)
+		COMPREPLY=($(compgen -W "ipset nftables" -- "$cur"))
+		return
+		;;
 	--config)
 		compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur"))
 		return
@@ -43,25 +47,25 @@ _recidivist() {
 		COMPREPLY=($(compgen -W "DROP REJECT" -- "$cur"))
 		return
 		;;
-	--ban-time | --chain | --comment | --exclude-jails | --export-allow | --export-listen | --export-token-file | --ignore | --jails | --log-timezone | --maxelem | --metrics-listen | --ports | --reconcile-interval | --set-name | --threshold | --top | --window)
+	--ban-time | --chain | --comment | --exclude-jails | --export-allow | --export-listen | --export-token-file | --ignore | --jails | --log-timezone | --maxelem | --metrics-listen | --ports | --reconcile-interval | --set-name | --threshold | --to | --top | --window)
 		return # a value of the user's own
 		;;
 	esac
 
 	if [[ -z $cmd ]]; then
-		COMPREPLY=($(compgen -W "run restore status list offenders ban unban scan check teardown --help --version" -- "$cur"))
+		COMPREPLY=($(compgen -W "run restore status list offenders ban unban scan check teardown migrate --help --version" -- "$cur"))
 		return
 	fi
 	local opts= files=
 	case $cmd in
 	run)
-		opts="--help --log --log-timezone --threshold --window --ban-time --jails --exclude-jails --ignore --set-name --chain --target --ports --maxelem --state-dir --reconcile-interval --dry-run --log-level --log-format --metrics-listen --export-listen --export-token-file --export-allow --config"
+		opts="--help --log --log-timezone --threshold --window --ban-time --jails --exclude-jails --ignore --set-name --chain --target --ports --maxelem --state-dir --reconcile-interval --dry-run --log-level --log-format --metrics-listen --export-listen --export-token-file --export-allow --backend --config"
 		;;
 	restore)
-		opts="--help --ignore --set-name --chain --target --ports --maxelem --state-dir --log-level --log-format --config"
+		opts="--help --ignore --backend --set-name --chain --target --ports --maxelem --state-dir --log-level --log-format --config"
 		;;
 	status)
-		opts="--help --json --state-dir --ignore --threshold --window --set-name --chain --target --ports --maxelem --log-level --log-format --config"
+		opts="--help --json --state-dir --ignore --threshold --window --backend --set-name --chain --target --ports --maxelem --log-level --log-format --config"
 		;;
 	list)
 		opts="--help --json --state-dir --ignore --log-level --log-format --config"
@@ -70,20 +74,23 @@ _recidivist() {
 		opts="--help --top --json --state-dir --ignore --threshold --window --log-level --log-format --config"
 		;;
 	ban)
-		opts="--help --comment --force --ignore --set-name --chain --target --ports --maxelem --state-dir --dry-run --log-level --log-format --config"
+		opts="--help --comment --force --ignore --backend --set-name --chain --target --ports --maxelem --state-dir --dry-run --log-level --log-format --config"
 		;;
 	unban)
-		opts="--help --set-name --chain --target --ports --maxelem --state-dir --dry-run --log-level --log-format --config"
+		opts="--help --backend --set-name --chain --target --ports --maxelem --state-dir --dry-run --log-level --log-format --config"
 		;;
 	scan)
 		opts="--help --json --log-timezone --threshold --window --jails --exclude-jails --ignore --log-level --log-format --config"
 		files=1
 		;;
 	check)
-		opts="--help --log --log-timezone --threshold --window --ban-time --jails --exclude-jails --ignore --set-name --chain --target --ports --maxelem --state-dir --reconcile-interval --dry-run --log-level --log-format --metrics-listen --export-listen --export-token-file --export-allow --config"
+		opts="--help --log --log-timezone --threshold --window --ban-time --jails --exclude-jails --ignore --set-name --chain --target --ports --maxelem --state-dir --reconcile-interval --dry-run --log-level --log-format --metrics-listen --export-listen --export-token-file --export-allow --backend --config"
 		;;
 	teardown)
-		opts="--help --set-name --chain --target --ports --maxelem --state-dir --log-level --log-format --config"
+		opts="--help --backend --set-name --chain --target --ports --maxelem --state-dir --log-level --log-format --config"
+		;;
+	migrate)
+		opts="--help --to --backend --ignore --set-name --chain --target --ports --maxelem --state-dir --log-level --log-format --config"
 		;;
 	esac
 	if [[ $cur == -* || -z $files ]]; then
