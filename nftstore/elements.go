@@ -204,6 +204,33 @@ func (s *Store) List() ([]ipsetstore.Entry, error) {
 	return out, nil
 }
 
+// ListCounted is List with the packets and bytes each element's counter
+// counted (the per-entry counters that ipset's `counters` option gives).
+func (s *Store) ListCounted() ([]Counted, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, err := s.open()
+	if err != nil {
+		return nil, err
+	}
+	v, err := s.look(c)
+	if err != nil {
+		return nil, err
+	}
+	var out []Counted
+	for _, f := range ipsetstore.Families {
+		if !v.sets[setName(f)] {
+			continue
+		}
+		es, err := s.listCounted(c, f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, es...)
+	}
+	return out, nil
+}
+
 // Counted is an entry with the packets and bytes its element counted.
 type Counted struct {
 	ipsetstore.Entry

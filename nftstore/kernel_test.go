@@ -1,6 +1,7 @@
 package nftstore_test
 
 import (
+	"net"
 	"net/netip"
 	"os/exec"
 	"strings"
@@ -178,5 +179,42 @@ func TestReplaceOfManyEntriesSpansManyMessagesInOneTransaction(t *testing.T) {
 	}
 	if err := s.Replace(append(es, es[0])); err != nil { // a repeated entry is no overlap
 		t.Fatalf("Replace with a repeated entry: %v", err)
+	}
+}
+
+func TestEachEntryCountsThePacketsItDropped(t *testing.T) {
+	s := newStore(t, ipsetstore.Config{SetName: "recidivist", Chains: []string{"INPUT"}, Target: "DROP"})
+	if _, err := s.Ensure(); err != nil {
+		t.Fatalf("Ensure: %v", err)
+	}
+	for _, p := range []string{"127.0.0.2", "127.0.1.0/24"} {
+		if err := s.Add(ipsetstore.Entry{Prefix: pfx(p)}); err != nil {
+			t.Fatalf("Add(%s): %v", p, err)
+		}
+	}
+	send := func(src string, n int) {
+		c, err := net.DialUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr(src), 0)), net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:9")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		for range n {
+			c.Write([]byte("probe")) //nolint:errcheck // dropped on input: what is counted
+		}
+	}
+	send("127.0.0.2", 3)
+	send("127.0.1.7", 2)
+	got, err := s.ListCounted()
+	if err != nil {
+		t.Fatalf("ListCounted: %v", err)
+	}
+	want := map[netip.Prefix]uint64{pfx("127.0.0.2"): 3, pfx("127.0.1.0/24"): 2}
+	if len(got) != len(want) {
+		t.Fatalf("ListCounted = %+v, want %v", got, want)
+	}
+	for _, e := range got {
+		if e.Packets != want[e.Prefix] || e.Bytes == 0 {
+			t.Errorf("%s counted %d packets, %d bytes; want %d packets", e.Prefix, e.Packets, e.Bytes, want[e.Prefix])
+		}
 	}
 }
