@@ -1,0 +1,204 @@
+// Package redistest starts private redis-server instances for tests: on a
+// unix socket in a temp dir (a path socket crosses network namespaces) or on
+// 127.0.0.1 with a free port, never on 6379 and never a system service,
+// without persistence unless asked, and stopped by PID when the test ends.
+package redistest
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/recidivist/recidivist/internal/testenv"
+)
+
+// Server is one private redis-server.
+type Server struct {
+	t    testing.TB
+	dir  string
+	args []string
+	cmd  *exec.Cmd
+	// Socket is the unix socket path ("" when TCP).
+	Socket string
+	// Addr is 127.0.0.1:PORT ("" on a unix socket).
+	Addr string
+}
+
+// Options change how the server runs.
+type Options struct {
+	TCP   bool     // listen on 127.0.0.1 with a free port instead of a unix socket
+	AOF   bool     // appendonly yes, appendfsync everysec
+	Extra []string // more redis-server arguments
+}
+
+// Start starts a redis-server for t, or skips t (fails it under CI=true)
+// when redis-server is not installed.
+func Start(t testing.TB, o Options) *Server {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		testenv.SkipOrFail(t, "redis-server is not installed (apt-get install redis-server)")
+	}
+	// a short directory: a unix socket path is limited to 107 bytes
+	dir, err := os.MkdirTemp("", "rcv-redis-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	s := &Server{t: t, dir: dir}
+	s.args = []string{"--dir", dir, "--save", "", "--daemonize", "no", "--loglevel", "warning", "--logfile", filepath.Join(dir, "redis.log")}
+	if o.TCP {
+		s.Addr = "127.0.0.1:" + strconv.Itoa(freePort(t))
+		s.args = append(s.args, "--bind", "127.0.0.1", "--port", s.Addr[strings.LastIndex(s.Addr, ":")+1:])
+	} else {
+		s.Socket = filepath.Join(dir, "redis.sock")
+		s.args = append(s.args, "--port", "0", "--unixsocket", s.Socket, "--unixsocketperm", "777")
+	}
+	if o.AOF {
+		s.args = append(s.args, "--appendonly", "yes", "--appendfsync", "everysec")
+	}
+	s.args = append(s.args, o.Extra...)
+	s.start()
+	t.Cleanup(s.Kill)
+	return s
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if p != 6379 {
+			return p
+		}
+	}
+}
+
+func (s *Server) start() {
+	s.t.Helper()
+	s.cmd = exec.Command("redis-server", s.args...)
+	if err := s.cmd.Start(); err != nil {
+		s.t.Fatalf("starting redis-server: %v", err)
+	}
+	c := s.Client()
+	defer c.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := c.Ping(ctx).Err()
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("redis-server did not answer in 30s: %v\n%s", err, s.Log())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Log returns the server's log file.
+func (s *Server) Log() string {
+	b, _ := os.ReadFile(filepath.Join(s.dir, "redis.log")) // best effort, for failure messages
+	return string(b)
+}
+
+// URL is the fleet-redis value that reaches the server.
+func (s *Server) URL() string {
+	if s.Socket != "" {
+		return "unix://" + s.Socket
+	}
+	return "redis://" + s.Addr
+}
+
+// Client returns a new client of the server; the caller closes it.
+func (s *Server) Client() *redis.Client {
+	if s.Socket != "" {
+		return redis.NewClient(&redis.Options{Network: "unix", Addr: s.Socket, Protocol: 2})
+	}
+	return redis.NewClient(&redis.Options{Addr: s.Addr, Protocol: 2})
+}
+
+// PID is the running server's process id (0 when stopped).
+func (s *Server) PID() int {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
+
+// Kill ends the server with SIGKILL and waits for it.
+func (s *Server) Kill() {
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGCONT) // a frozen server must be able to die; it may be gone already
+	_ = s.cmd.Process.Kill()                  // already exited is fine: Wait reports it
+	_ = s.cmd.Wait()                          // its exit status is the signal we sent
+	s.cmd = nil
+}
+
+// Restart kills the server and starts it again with the same arguments
+// (empty without AOF; with AOF, what it had written).
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.Kill()
+	s.start()
+}
+
+// Freeze stops the server with SIGSTOP: connections are accepted by the
+// kernel, nothing answers.
+func (s *Server) Freeze() { s.signal(syscall.SIGSTOP) }
+
+// Thaw resumes a frozen server.
+func (s *Server) Thaw() { s.signal(syscall.SIGCONT) }
+
+func (s *Server) signal(sig syscall.Signal) {
+	s.t.Helper()
+	if s.cmd == nil {
+		s.t.Fatalf("redis-server is not running")
+	}
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		s.t.Fatalf("signalling redis-server: %v", err)
+	}
+}
+
+// Do runs one command on a fresh connection and returns its reply.
+func (s *Server) Do(args ...any) (any, error) {
+	c := s.Client()
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return c.Do(ctx, args...).Result()
+}
+
+// Version returns the server's redis_version.
+func (s *Server) Version() string {
+	c := s.Client()
+	defer c.Close()
+	info, err := c.Info(context.Background(), "server").Result()
+	if err != nil {
+		return fmt.Sprintf("unknown (%v)", err)
+	}
+	sc := bufio.NewScanner(strings.NewReader(info))
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "redis_version:"); ok {
+			return v
+		}
+	}
+	return "unknown"
+}
