@@ -100,7 +100,6 @@ type Snapshot struct {
 	Records []Record
 }
 
-
 // eventPrefix is the single-address prefix of an event.
 func eventPrefix(e Event) netip.Prefix {
 	a := e.Addr.Unmap().WithZone("")
