@@ -1,0 +1,215 @@
+package fleet
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Outbox is a host's durable history of what it shares, in order: its
+// countable bans and its own blocks and unbans. The daemon keeps it on disk,
+// so a backlog costs no memory and survives restarts.
+type Outbox interface {
+	// After returns up to n items with Seq greater than seq, in order.
+	After(seq uint64, n int) ([]Item, error)
+	// Last is the Seq of the newest item (0 when empty).
+	Last() (uint64, error)
+	// Rewind is the position to push from again after the meeting point
+	// lost writes: every item that can still matter (bans inside the
+	// window ending at now) comes after it.
+	Rewind(window time.Duration, now time.Time) (uint64, error)
+}
+
+// Item is one entry of an Outbox: an Event or a Record.
+type Item struct {
+	Seq    uint64
+	Event  *Event
+	Record *Record
+}
+
+// Writer pushes a host's Outbox to the meeting point, one goroutine beside
+// enforcement: it never blocks anything local, it only falls behind.
+//
+// Before each batch it probes the meeting point's acknowledgement of this
+// host: lower than what was acknowledged before means writes were lost (a
+// restart without persistence, a failover under asynchronous replication),
+// and the Writer rewinds the outbox to the window's start and pushes the
+// local mirror again. Every write is idempotent, so the replay is safe.
+type Writer struct {
+	Fleet  Fleet
+	Host   string
+	Outbox Outbox
+	// Pushed is the checkpoint to start from; Save persists it after each
+	// batch (nil: not persisted).
+	Pushed uint64
+	Save   func(uint64) error
+	// Mirror returns the local blocks and tombstones, pushed again after a
+	// loss.
+	Mirror func() ([]Record, error)
+	Window time.Duration
+	// Kick, when it receives, says the outbox grew; without it the Writer
+	// looks every Idle.
+	Kick <-chan struct{}
+	Idle time.Duration // default 1s
+	Log  *slog.Logger  // default slog.Default()
+
+	st status
+}
+
+// Status returns the writer's side of the link.
+func (w *Writer) Status() Status { return w.st.get() }
+
+// Run pushes until ctx ends; failures are logged and retried with backoff.
+func (w *Writer) Run(ctx context.Context) error {
+	if w.Log == nil {
+		w.Log = slog.Default()
+	}
+	if w.Idle <= 0 {
+		w.Idle = time.Second
+	}
+	w.st.update(func(s *Status) { s.Pushed = w.Pushed })
+	for fails := 0; ; fails++ {
+		err := w.session(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if fails == 0 {
+			w.Log.Warn("fleet: pushing stopped; local blocking goes on, the backlog is pushed on reconnect", "err", err)
+		}
+		w.st.connected(false, err)
+		w.noteBacklog()
+		if !sleep(ctx, backoff(fails)) {
+			return nil
+		}
+		if w.probe(ctx) == nil {
+			fails = -1
+		}
+	}
+}
+
+// probe is a cheap call that says whether the meeting point answers.
+func (w *Writer) probe(ctx context.Context) error {
+	_, err := w.Fleet.Acked(ctx, w.Host)
+	return err
+}
+
+func (w *Writer) session(ctx context.Context) error {
+	t := time.NewTimer(w.Idle)
+	defer t.Stop()
+	for {
+		if err := w.checkAck(ctx); err != nil {
+			return err
+		}
+		w.st.connected(true, nil)
+		n, err := w.batch(ctx)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			continue
+		}
+		t.Reset(w.Idle)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-w.Kick:
+		case <-t.C:
+		}
+	}
+}
+
+// checkAck rewinds when the meeting point no longer holds this host's last
+// acknowledged write.
+func (w *Writer) checkAck(ctx context.Context) error {
+	acked, err := w.Fleet.Acked(ctx, w.Host)
+	if err != nil {
+		return err
+	}
+	if acked >= w.Pushed {
+		return nil
+	}
+	from, err := w.Outbox.Rewind(w.Window, time.Now())
+	if err != nil {
+		return fmt.Errorf("rewinding the outbox: %w", err)
+	}
+	recs, err := w.Mirror()
+	if err != nil {
+		return fmt.Errorf("reading the mirror to push it again: %w", err)
+	}
+	for _, r := range recs {
+		if _, err := w.Fleet.PutRecord(ctx, r, 0); err != nil {
+			return err
+		}
+	}
+	w.Log.Warn("fleet: the meeting point lost writes of this host; pushing them again",
+		"acknowledged", acked, "pushed", w.Pushed, "rewound_to", from, "mirror_records", len(recs))
+	w.Pushed = min(from, w.Pushed)
+	w.st.update(func(s *Status) { s.Rewinds++; s.RePushed += len(recs); s.Pushed = w.Pushed })
+	return w.save()
+}
+
+func (w *Writer) save() error {
+	if w.Save == nil {
+		return nil
+	}
+	if err := w.Save(w.Pushed); err != nil {
+		return fmt.Errorf("saving the fleet checkpoint: %w", err)
+	}
+	return nil
+}
+
+// batch pushes what the outbox holds after the checkpoint, up to 512 items.
+func (w *Writer) batch(ctx context.Context) (int, error) {
+	items, err := w.Outbox.After(w.Pushed, 512)
+	if err != nil {
+		return 0, fmt.Errorf("reading the outbox: %w", err)
+	}
+	for _, it := range items {
+		switch {
+		case it.Event != nil:
+			e := *it.Event
+			e.Seq = it.Seq
+			if _, err := w.Fleet.PushEvent(ctx, e); err != nil {
+				return 0, err
+			}
+		case it.Record != nil:
+			if _, err := w.Fleet.PutRecord(ctx, *it.Record, it.Seq); err != nil {
+				return 0, err
+			}
+		}
+		w.Pushed = it.Seq
+	}
+	w.noteBacklog()
+	if len(items) > 0 {
+		return len(items), w.save()
+	}
+	return 0, nil
+}
+
+// noteBacklog updates Pushed and Backlog in the status.
+func (w *Writer) noteBacklog() {
+	last, err := w.Outbox.Last()
+	if err != nil {
+		w.Log.Warn("fleet: reading the outbox", "err", err)
+		return
+	}
+	w.st.update(func(s *Status) {
+		s.Pushed = w.Pushed
+		s.Backlog = 0
+		if last > w.Pushed {
+			s.Backlog = last - w.Pushed
+		}
+	})
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
