@@ -1,7 +1,7 @@
 -- ban_event: count one countable ban fleet-wide and decide, atomically.
 -- KEYS: 1 cfg, 2 ev:<addr>, 3 bl, 4 chg, 5 seq, 6 hosts
 -- ARGV: 1 field (the address), 2 member host:seq|jail, 3 ban time ms,
---       4 host, 5 outbox seq (0 = none)
+--       4 host, 5 outbox seq (0 = none), 6 the writer's last acknowledged seq
 -- Returns {outcome} or {outcome, record, change id}.
 local cfg = redis.call('HMGET', KEYS[1], 'threshold', 'window_ms', 'bantime_ms')
 local threshold, window, bantime = tonumber(cfg[1]), tonumber(cfg[2]), tonumber(cfg[3]) or 0
@@ -11,13 +11,14 @@ end
 local field, member, ts, host, wseq = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
 local function fmt(n) return string.format('%.0f', n) end
 
--- the writer's acknowledgement, written with whatever the event does
-if wseq > 0 then
-  local k = 'ack:' .. host
-  if wseq > (tonumber(redis.call('HGET', KEYS[6], k) or '0') or 0) then
-    redis.call('HSET', KEYS[6], k, fmt(wseq))
-  end
+-- the writer's acknowledgement: refuse to write when the server no longer
+-- holds the last one the writer saw (it lost writes: the writer rewinds)
+local prev = tonumber(ARGV[6]) or 0
+local acked = tonumber(redis.call('HGET', KEYS[6], 'ack:' .. host) or '0') or 0
+if acked < prev then
+  return redis.error_reply('LOST this server no longer holds write ' .. fmt(prev) .. ' of ' .. host)
 end
+if wseq > acked then redis.call('HSET', KEYS[6], 'ack:' .. host, fmt(wseq)) end
 
 -- a ban logged at or before the address's current record never counts:
 -- an unban forgave it, a block consumed it
@@ -64,7 +65,7 @@ for _, m in ipairs(all) do
   if j ~= '' and not seen[j] then seen[j] = true; table.insert(jails, j) end
 end
 table.sort(jails)
-redis.call('DEL', KEYS[2])
+redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -1) -- not DEL: the ACL refuses it
 local x = 0
 if bantime > 0 then x = version + bantime end
 local rec = '{"s":"block","v":' .. fmt(version) .. ',"h":' .. cjson.encode(host) ..

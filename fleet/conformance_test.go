@@ -21,7 +21,7 @@ func ev(addr string, at time.Duration, jail string, seq uint64) fleet.Event {
 
 func push(t *testing.T, f fleet.Fleet, e fleet.Event) fleet.Result {
 	t.Helper()
-	r, err := f.PushEvent(ctxFor(t), e)
+	r, err := f.PushEvent(ctxFor(t), e, 0)
 	if err != nil {
 		t.Fatalf("PushEvent(%v): %v", e, err)
 	}
@@ -147,7 +147,7 @@ func TestBansLoggedBeforeAnUnbanNeverCountAgain(t *testing.T) {
 			push(t, a, ev("192.0.2.3", time.Minute, "sshd", 2)),
 		}
 		unban := fleet.Record{Prefix: netip.MustParsePrefix("192.0.2.3/32"), State: fleet.Unban, Version: t0.Add(5 * time.Minute), Host: "b", Origin: "manual"}
-		if ok, err := b.PutRecord(ctxFor(t), unban, 1); err != nil || !ok {
+		if ok, err := b.PutRecord(ctxFor(t), unban, 1, 0); err != nil || !ok {
 			t.Fatalf("PutRecord(unban) = %v, %v", ok, err)
 		}
 		// an offline host's backlog of older bans arrives late
@@ -185,10 +185,10 @@ func TestLastWriterWins(t *testing.T) {
 			}
 			each(t, func(t *testing.T, h harness) {
 				f := h.host("x")
-				if ok, err := f.PutRecord(ctxFor(t), tc.first, 0); err != nil || !ok {
+				if ok, err := f.PutRecord(ctxFor(t), tc.first, 0, 0); err != nil || !ok {
 					t.Fatalf("first PutRecord = %v, %v", ok, err)
 				}
-				ok, err := f.PutRecord(ctxFor(t), tc.later, 0)
+				ok, err := f.PutRecord(ctxFor(t), tc.later, 0, 0)
 				if err != nil || ok != tc.applied {
 					t.Fatalf("later PutRecord = %v, %v; want %v", ok, err, tc.applied)
 				}
@@ -211,7 +211,7 @@ func TestLastWriterWins(t *testing.T) {
 func put(t *testing.T, f fleet.Fleet, addr string, s fleet.State, at time.Duration) {
 	t.Helper()
 	p := fleet.Canonical(netip.MustParsePrefix(addr))
-	if _, err := f.PutRecord(ctxFor(t), fleet.Record{Prefix: p, State: s, Version: t0.Add(at), Host: "a", Origin: "manual"}, 0); err != nil {
+	if _, err := f.PutRecord(ctxFor(t), fleet.Record{Prefix: p, State: s, Version: t0.Add(at), Host: "a", Origin: "manual"}, 0, 0); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -308,13 +308,28 @@ func TestTheProbeSeesWhenTheMeetingPointLostAWrite(t *testing.T) {
 		if n, err := a.Acked(ctxFor(t), "a"); err != nil || n != 0 {
 			t.Fatalf("Acked after the loss = %d, %v; want 0", n, err)
 		}
+		// a client that reconnected silently cannot write past the loss
+		mustInit(t, a, hourRule)
+		if _, err := a.PushEvent(ctxFor(t), ev("192.0.2.30", time.Second, "sshd", 8), 7); !errors.Is(err, fleet.ErrLost) {
+			t.Fatalf("PushEvent after the loss = %v, want ErrLost", err)
+		}
+		rec := fleet.Record{Prefix: netip.MustParsePrefix("192.0.2.32/32"), State: fleet.Block, Version: t0, Host: "a", Origin: "manual"}
+		if _, err := a.PutRecord(ctxFor(t), rec, 9, 7); !errors.Is(err, fleet.ErrLost) {
+			t.Fatalf("PutRecord after the loss = %v, want ErrLost", err)
+		}
+		if snap, err := a.Snapshot(ctxFor(t)); err != nil || len(snap.Records) != 0 {
+			t.Fatalf("a refused write was written: %+v, %v", snap, err)
+		}
+		if n, err := a.Acked(ctxFor(t), "a"); err != nil || n != 0 {
+			t.Fatalf("Acked after refused writes = %d, %v; want 0", n, err)
+		}
 	})
 }
 
 func TestTheRuleIsStoredOnceAndNeverChangedSilently(t *testing.T) {
 	each(t, func(t *testing.T, h harness) {
 		a := h.host("a")
-		if _, err := a.PushEvent(ctxFor(t), ev("192.0.2.40", 0, "sshd", 1)); !errors.Is(err, fleet.ErrNotInitialised) {
+		if _, err := a.PushEvent(ctxFor(t), ev("192.0.2.40", 0, "sshd", 1), 0); !errors.Is(err, fleet.ErrNotInitialised) {
 			t.Fatalf("PushEvent before init = %v, want ErrNotInitialised", err)
 		}
 		if _, err := a.Init(ctxFor(t), hourRule, false); err != nil {

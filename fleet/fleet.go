@@ -18,12 +18,13 @@ type Fleet interface {
 	Init(ctx context.Context, r Rule, force bool) (Rule, error)
 	// Rule returns the stored rule, or ErrNotInitialised.
 	Rule(ctx context.Context) (Rule, error)
-	// PushEvent counts one countable ban and says what it did.
-	PushEvent(ctx context.Context, e Event) (Result, error)
+	// PushEvent counts one countable ban and says what it did. prev is
+	// the writer's last acknowledged outbox seq (see ErrLost).
+	PushEvent(ctx context.Context, e Event, prev uint64) (Result, error)
 	// PutRecord offers a block or unban record; it is applied only if it
 	// wins against the stored one (see Record.Wins). seq is the writer's
-	// outbox position (0 = not from an outbox).
-	PutRecord(ctx context.Context, r Record, seq uint64) (bool, error)
+	// outbox position (0 = not from an outbox), prev as for PushEvent.
+	PutRecord(ctx context.Context, r Record, seq, prev uint64) (bool, error)
 	// Changes returns up to max changes after cursor, waiting up to wait
 	// for the first. It returns ErrCursorGone when cursor is empty or its
 	// exact entry no longer exists (trimmed, or the meeting point lost
@@ -46,6 +47,11 @@ var (
 	ErrCursorGone     = errors.New("change cursor no longer exists")
 	ErrNotInitialised = errors.New("fleet rule not set: run recidivist fleet init")
 	ErrRuleDiffers    = errors.New("fleet rule already set to different values")
+	// ErrLost: the meeting point no longer holds the writer's last
+	// acknowledged write (prev), so it lost writes; nothing was written.
+	// The check is part of every write, so a client that reconnects
+	// silently cannot write past a loss.
+	ErrLost = errors.New("the meeting point lost acknowledged writes")
 )
 
 // Rule is the fleet's counting rule, one copy for every host.

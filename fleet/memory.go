@@ -89,10 +89,15 @@ func (m *Memory) put(field string, rec Record) string {
 	return id
 }
 
-func (m *Memory) ack(host string, seq uint64) {
+// ack checks prev and records seq, as the scripts do; m.mu is held.
+func (m *Memory) ack(host string, seq, prev uint64) error {
+	if m.acks[host] < prev {
+		return ErrLost
+	}
 	if seq > m.acks[host] {
 		m.acks[host] = seq
 	}
+	return nil
 }
 
 type memoryHost struct {
@@ -141,7 +146,7 @@ func (h *memoryHost) Rule(context.Context) (Rule, error) {
 }
 
 // PushEvent follows ban_event.lua step by step.
-func (h *memoryHost) PushEvent(_ context.Context, e Event) (Result, error) {
+func (h *memoryHost) PushEvent(_ context.Context, e Event, prev uint64) (Result, error) {
 	if err := h.lock(); err != nil {
 		return Result{}, err
 	}
@@ -153,7 +158,9 @@ func (h *memoryHost) PushEvent(_ context.Context, e Event) (Result, error) {
 	threshold, window := m.rule.Threshold, m.rule.Window.Milliseconds()
 	field := Field(eventPrefix(e))
 	ts := e.Time.UnixMilli()
-	m.ack(h.host, e.Seq)
+	if err := m.ack(h.host, e.Seq, prev); err != nil {
+		return Result{}, err
+	}
 	cur, hasCur := m.bl[field]
 	if hasCur && ts <= cur.Version.UnixMilli() {
 		if cur.State == Unban {
@@ -221,13 +228,15 @@ func (h *memoryHost) PushEvent(_ context.Context, e Event) (Result, error) {
 }
 
 // PutRecord follows bl_put.lua.
-func (h *memoryHost) PutRecord(_ context.Context, rec Record, seq uint64) (bool, error) {
+func (h *memoryHost) PutRecord(_ context.Context, rec Record, seq, prev uint64) (bool, error) {
 	if err := h.lock(); err != nil {
 		return false, err
 	}
 	m := h.m
 	defer m.mu.Unlock()
-	m.ack(rec.Host, seq)
+	if err := m.ack(rec.Host, seq, prev); err != nil {
+		return false, err
+	}
 	rec.Prefix = Canonical(rec.Prefix)
 	rec.Version = time.UnixMilli(rec.Version.UnixMilli()).UTC()
 	field := Field(rec.Prefix)

@@ -109,15 +109,18 @@ func (r *Redis) Rule(ctx context.Context) (Rule, error) {
 }
 
 // PushEvent implements Fleet.
-func (r *Redis) PushEvent(ctx context.Context, e Event) (Result, error) {
+func (r *Redis) PushEvent(ctx context.Context, e Event, prev uint64) (Result, error) {
 	field := Field(eventPrefix(e))
 	k := r.keys
 	v, err := banEventScript.Run(ctx, r.c,
 		[]string{k.cfg, k.ev(field), k.bl, k.chg, k.seq, k.hosts},
-		field, e.member(r.host), e.Time.UnixMilli(), r.host, e.Seq).StringSlice()
+		field, e.member(r.host), e.Time.UnixMilli(), r.host, e.Seq, prev).StringSlice()
 	if err != nil {
 		if strings.HasPrefix(err.Error(), "NOCFG") {
 			return Result{}, ErrNotInitialised
+		}
+		if strings.HasPrefix(err.Error(), "LOST") {
+			return Result{}, fmt.Errorf("pushing ban of %s: %w", field, ErrLost)
 		}
 		return Result{}, fmt.Errorf("pushing ban of %s: %w", field, err)
 	}
@@ -135,13 +138,16 @@ func (r *Redis) PushEvent(ctx context.Context, e Event) (Result, error) {
 }
 
 // PutRecord implements Fleet.
-func (r *Redis) PutRecord(ctx context.Context, rec Record, seq uint64) (bool, error) {
+func (r *Redis) PutRecord(ctx context.Context, rec Record, seq, prev uint64) (bool, error) {
 	field := Field(rec.Prefix)
 	k := r.keys
 	v, err := blPutScript.Run(ctx, r.c,
 		[]string{k.bl, k.chg, k.seq, k.hosts, k.ev(field)},
-		field, rec.encode(), rec.Version.UnixMilli(), rec.Host, string(rec.State), seq).Slice()
+		field, rec.encode(), rec.Version.UnixMilli(), rec.Host, string(rec.State), seq, prev).Slice()
 	if err != nil {
+		if strings.HasPrefix(err.Error(), "LOST") {
+			return false, fmt.Errorf("putting record of %s: %w", field, ErrLost)
+		}
 		return false, fmt.Errorf("putting record of %s: %w", field, err)
 	}
 	if len(v) == 0 {

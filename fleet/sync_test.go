@@ -125,11 +125,32 @@ func (h *host) blocked() []string {
 	return blocked(recs)
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) time.Duration {
+// diff says what got misses and has in excess of want.
+func diff(got, want []string) string {
+	var missing, extra []string
+	for _, w := range want {
+		if !slices.Contains(got, w) {
+			missing = append(missing, w)
+		}
+	}
+	for _, g := range got {
+		if !slices.Contains(want, g) {
+			extra = append(extra, g)
+		}
+	}
+	return fmt.Sprintf("%d missing %.10v, %d extra %.10v", len(missing), missing, len(extra), extra)
+}
+
+// waitFor polls cond for up to 60s; state, when given, describes the last
+// failed check for the failure message.
+func waitFor(t *testing.T, what string, cond func() bool, state ...*string) time.Duration {
 	t.Helper()
 	start := time.Now()
 	for !cond() {
 		if time.Since(start) > 60*time.Second {
+			if len(state) > 0 {
+				what += ": " + *state[0]
+			}
 			t.Fatalf("after 60s: %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -205,9 +226,10 @@ func TestRedisKilledMidStreamLosesNothing(t *testing.T) {
 			for _, n := range []string{"a", "b", "c"} {
 				c := srv.Client()
 				t.Cleanup(func() { c.Close() })
-				hosts = append(hosts, newHost(fleet.NewRedis(c, "k", n), n, rule.Window))
+				h := newHost(fleet.NewRedis(c, "k", n), n, rule.Window)
+				h.w.Rule = &rule
+				hosts = append(hosts, h)
 			}
-			mustInit(t, hosts[0].w.Fleet, rule)
 			ctx, cancel := context.WithCancel(context.Background())
 			var wg sync.WaitGroup
 			defer func() { cancel(); wg.Wait() }()
@@ -221,10 +243,7 @@ func TestRedisKilledMidStreamLosesNothing(t *testing.T) {
 			start := time.Now()
 			for i := range perHost {
 				if kills[i] {
-					srv.Restart()
-					if !aof {
-						mustInit(t, hosts[0].w.Fleet, rule) // fleet init again: the rule is configuration, not state
-					}
+					srv.Restart() // the writers store their rule again when it is gone
 				}
 				for _, h := range hosts {
 					a := netip.AddrFrom4([4]byte{198, 18, byte(rng.IntN(addrs) / 256), byte(rng.IntN(addrs) % 256)})
@@ -245,18 +264,21 @@ func TestRedisKilledMidStreamLosesNothing(t *testing.T) {
 				}
 			}
 			slices.Sort(want)
+			var state string
 			converge := waitFor(t, "every host and redis equal the oracle", func() bool {
 				snap, err := hosts[0].w.Fleet.Snapshot(context.Background())
 				if err != nil || !slices.Equal(blocked(snap.Records), want) {
+					state = fmt.Sprintf("redis: %v; %s", err, diff(blocked(snap.Records), want))
 					return false
 				}
 				for _, h := range hosts {
 					if !slices.Equal(h.blocked(), want) {
+						state = fmt.Sprintf("host %s: %s; writer %+v reader %+v", h.name, diff(h.blocked(), want), h.w.Status(), h.r.Status())
 						return false
 					}
 				}
 				return true
-			})
+			}, &state)
 			rewinds, repushed, snaps := 0, 0, 0
 			for _, h := range hosts {
 				ws, rs := h.w.Status(), h.r.Status()

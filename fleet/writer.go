@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -31,11 +32,14 @@ type Item struct {
 // Writer pushes a host's Outbox to the meeting point, one goroutine beside
 // enforcement: it never blocks anything local, it only falls behind.
 //
-// Before each batch it probes the meeting point's acknowledgement of this
-// host: lower than what was acknowledged before means writes were lost (a
+// Every write carries the acknowledgement the writer last saw, and the
+// meeting point refuses it (ErrLost) when it holds less: it lost writes (a
 // restart without persistence, a failover under asynchronous replication),
-// and the Writer rewinds the outbox to the window's start and pushes the
-// local mirror again. Every write is idempotent, so the replay is safe.
+// even when the client reconnected without an error. The writer then
+// rewinds the outbox to the window's start and pushes the local mirror
+// again. Every write is idempotent, so the replay is safe. Before each
+// batch, and when idle, it probes the acknowledgement too, so a loss is
+// repaired even when there is nothing new to push.
 type Writer struct {
 	Fleet  Fleet
 	Host   string
@@ -48,13 +52,18 @@ type Writer struct {
 	// loss.
 	Mirror func() ([]Record, error)
 	Window time.Duration
+	// Rule, when set, is stored if the meeting point has none (after a
+	// restart without persistence); a different stored rule is kept and
+	// reported.
+	Rule *Rule
 	// Kick, when it receives, says the outbox grew; without it the Writer
 	// looks every Idle.
 	Kick <-chan struct{}
 	Idle time.Duration // default 1s
 	Log  *slog.Logger  // default slog.Default()
 
-	st status
+	acked uint64 // the meeting point's acknowledgement of this host, as last seen
+	st    status
 }
 
 // Status returns the writer's side of the link.
@@ -122,13 +131,22 @@ func (w *Writer) session(ctx context.Context) error {
 // checkAck rewinds when the meeting point no longer holds this host's last
 // acknowledged write.
 func (w *Writer) checkAck(ctx context.Context) error {
+	if w.Rule != nil {
+		if _, err := w.Fleet.Init(ctx, *w.Rule, false); errors.Is(err, ErrRuleDiffers) {
+			w.Log.Warn("fleet: the fleet's rule differs from this host's; the fleet's counts", "err", err)
+		} else if err != nil {
+			return err
+		}
+	}
 	acked, err := w.Fleet.Acked(ctx, w.Host)
 	if err != nil {
 		return err
 	}
 	if acked >= w.Pushed {
+		w.acked = max(w.acked, acked)
 		return nil
 	}
+	w.acked = acked
 	from, err := w.Outbox.Rewind(w.Window, time.Now())
 	if err != nil {
 		return fmt.Errorf("rewinding the outbox: %w", err)
@@ -138,7 +156,7 @@ func (w *Writer) checkAck(ctx context.Context) error {
 		return fmt.Errorf("reading the mirror to push it again: %w", err)
 	}
 	for _, r := range recs {
-		if _, err := w.Fleet.PutRecord(ctx, r, 0); err != nil {
+		if _, err := w.Fleet.PutRecord(ctx, r, 0, w.acked); err != nil {
 			return err
 		}
 	}
@@ -170,15 +188,16 @@ func (w *Writer) batch(ctx context.Context) (int, error) {
 		case it.Event != nil:
 			e := *it.Event
 			e.Seq = it.Seq
-			if _, err := w.Fleet.PushEvent(ctx, e); err != nil {
+			if _, err := w.Fleet.PushEvent(ctx, e, w.acked); err != nil {
 				return 0, err
 			}
 		case it.Record != nil:
-			if _, err := w.Fleet.PutRecord(ctx, *it.Record, it.Seq); err != nil {
+			if _, err := w.Fleet.PutRecord(ctx, *it.Record, it.Seq, w.acked); err != nil {
 				return 0, err
 			}
 		}
 		w.Pushed = it.Seq
+		w.acked = max(w.acked, it.Seq)
 	}
 	w.noteBacklog()
 	if len(items) > 0 {
