@@ -42,6 +42,7 @@ type Config struct {
 	ExportToken     string
 	ExportAllow     []netip.Prefix
 	Backend         string // "ipset" or "nftables"
+	Fleet           Fleet
 	File            string // the config file that was read, "" if none
 	// Warnings are settings that are valid but very likely a mistake, for
 	// the command to log loudly (an ignore entry that disables all blocking).
@@ -228,6 +229,7 @@ func Load(c *cli.Context) (*Config, error) {
 	default:
 		bad("backend", str("backend"), "ipset or nftables")
 	}
+	cfg.Fleet = loadFleet(str, strs, bad)
 	if len(errs) > 0 {
 		for _, e := range errs {
 			var ce *Error

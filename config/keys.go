@@ -74,6 +74,13 @@ var Keys = []Key{
 	{"export-token-file", String, nil, "file (mode 0600) holding the token export clients send as Bearer or as Basic password"},
 	{"export-allow", Strings, nil, "client addresses/CIDRs allowed to fetch the export without the token"},
 	{"backend", String, []string{"ipset"}, "ipset (ipsets + iptables rules) or nftables (table inet <set-name>, native sets)"},
+	{"fleet-redis", String, nil, "fleet meeting point: redis://HOST:PORT, rediss://HOST:PORT, unix:///PATH/redis.sock or redis-sentinel://S1,S2,S3/MASTER (default: off)"},
+	{"fleet-name", String, []string{"default"}, "name of the fleet; its Redis keys are rcv:{NAME}:*"},
+	{"fleet-host", String, nil, "this host's name in the fleet (default: the hostname)"},
+	{"fleet-user", String, nil, "Redis ACL user of this host (recidivist fleet acl prints its ACL line)"},
+	{"fleet-password-file", String, nil, "file of mode 0600 holding the Redis password (never a flag value)"},
+	{"fleet-tls-ca", String, nil, "PEM file of the CA that signed the Redis server's certificate (rediss://)"},
+	{"fleet-accept", Strings, []string{"block", "unban"}, "remote records this host applies: block, unban, or both"},
 }
 
 // Values lists the keys whose value is one of a fixed set, with the set:

@@ -39,6 +39,7 @@ func productDefaults() *config.Config {
 		LogFormat:         "text",
 		MetricsListen:     "", // off
 		Backend:           "ipset",
+		Fleet:             config.Fleet{Name: "default", AcceptBlock: true, AcceptUnban: true}, // off: no fleet-redis
 	}
 }
 
@@ -196,6 +197,15 @@ func TestLoadNamesTheKeyTheValueAndWhatIsAllowed(t *testing.T) {
 		{"an_unknown_backend", `backend = "pf"`, nil, "backend", "pf", "ipset or nftables"},
 		{"a_chain_nftables_cannot_hook", "", []string{"--backend", "nftables", "--chain", "f2b-sshd"}, "chain", "f2b-sshd", "INPUT, FORWARD or DOCKER-USER"},
 		{"a_metrics_address_without_a_port", "", []string{"--metrics-listen", "localhost"}, "metrics-listen", "localhost", "HOST:PORT"},
+		{"a_fleet_url_of_another_scheme", `fleet-redis = "http://10.0.0.5:6379"`, nil, "fleet-redis", "http://10.0.0.5:6379", "redis-sentinel://S1,S2,S3/MASTER"},
+		{"a_fleet_password_in_the_url", "", []string{"--fleet-redis", "redis://:pw@10.0.0.5"}, "fleet-redis", "redis://:pw@10.0.0.5", "fleet-password-file"},
+		{"a_relative_unix_socket", "", []string{"--fleet-redis", "unix://redis.sock"}, "fleet-redis", "unix://redis.sock", "unix:///absolute/path"},
+		{"a_sentinel_url_without_its_master", "", []string{"--fleet-redis", "redis-sentinel://s1,s2,s3"}, "fleet-redis", "redis-sentinel://s1,s2,s3", "MASTER"},
+		{"a_fleet_name_with_a_brace", `fleet-name = "a}b"`, nil, "fleet-name", "a}b", "letters, digits"},
+		{"a_fleet_host_with_a_colon", "", []string{"--fleet-redis", "redis://10.0.0.5", "--fleet-host", "web:1"}, "fleet-host", "web:1", "letters, digits"},
+		{"a_relative_password_file", "", []string{"--fleet-password-file", "fleet.pw"}, "fleet-password-file", "fleet.pw", "absolute file path"},
+		{"a_ca_for_plain_redis", "", []string{"--fleet-redis", "redis://10.0.0.5", "--fleet-tls-ca", "/etc/ca.pem"}, "fleet-tls-ca", "/etc/ca.pem", "is not TLS"},
+		{"an_unknown_fleet_accept", `fleet-accept = ["block", "everything"]`, nil, "fleet-accept", "everything", `"block", "unban" or both`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
