@@ -45,7 +45,7 @@ func loadFleet(str func(string) string, strs func(string) []string, bad func(key
 	if f.Redis != "" {
 		t, err := fleet.ParseURL(f.Redis)
 		if err != nil {
-			bad("fleet-redis", f.Redis, fmt.Sprintf("%v (want redis://HOST:PORT, rediss://HOST:PORT, unix:///PATH/redis.sock, redis-sentinel://S1,S2,S3/MASTER, or empty for off)", err))
+			bad("fleet-redis", f.Redis, fmt.Sprintf("%v; redis-sentinel://S1,S2,S3/MASTER for Sentinel; empty for off", err))
 		}
 		scheme = t.Scheme
 	}

@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -104,8 +106,18 @@ func ValidName(s string) bool {
 // ErrPasswordFileOpen is returned for a password file others can read.
 var ErrPasswordFileOpen = errors.New("password file is readable by others")
 
+// quietOnce silences go-redis's own logging: every failure it logs is also
+// returned to the writer, reader or command, which report it once with
+// context.
+var quietOnce sync.Once
+
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}
+
 // Dial builds the Fleet of o. It does not connect; the first call does.
 func Dial(o Options) (*Redis, error) {
+	quietOnce.Do(func() { redis.SetLogger(quiet{}) })
 	t, err := ParseURL(o.URL)
 	if err != nil {
 		return nil, fmt.Errorf("fleet-redis %q: %w", o.URL, err)

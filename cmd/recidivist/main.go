@@ -73,6 +73,10 @@ func interspersed(app *cli.App, args []string) []string {
 	if cmd == nil {
 		return args
 	}
+	for i+1 < len(args) && cmd.Command(args[i+1]) != nil {
+		i++ // a subcommand (fleet init): its options are the ones to move
+		cmd = cmd.Command(args[i])
+	}
 	takesValue := map[string]bool{}
 	for _, f := range cmd.Flags {
 		tv, ok := f.(interface{ TakesValue() bool })
@@ -148,6 +152,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			checkCommand(),
 			teardownCommand(),
 			migrateCommand(),
+			fleetCommand(),
 		},
 	}
 }
