@@ -7,6 +7,8 @@ package redistest
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"os"
@@ -33,11 +35,16 @@ type Server struct {
 	Socket string
 	// Addr is 127.0.0.1:PORT ("" on a unix socket).
 	Addr string
+	tls  *tls.Config // of the admin client, when the server speaks TLS
 }
 
 // Options change how the server runs.
 type Options struct {
 	TCP   bool     // listen on 127.0.0.1 with a free port instead of a unix socket
+	// TLS, when its files are set, serves TLS only, on 127.0.0.1 with a
+	// free port (the certificate must name 127.0.0.1); clients need not
+	// present a certificate.
+	TLS struct{ Cert, Key, CA string }
 	AOF   bool     // appendonly yes, appendfsync everysec
 	Extra []string // more redis-server arguments
 }
@@ -57,10 +64,23 @@ func Start(t testing.TB, o Options) *Server {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	s := &Server{t: t, dir: dir}
 	s.args = []string{"--dir", dir, "--save", "", "--daemonize", "no", "--loglevel", "warning", "--logfile", filepath.Join(dir, "redis.log")}
-	if o.TCP {
+	switch {
+	case o.TLS.Cert != "":
+		port := strconv.Itoa(freePort(t))
+		s.Addr = "127.0.0.1:" + port
+		s.args = append(s.args, "--bind", "127.0.0.1", "--port", "0", "--tls-port", port,
+			"--tls-cert-file", o.TLS.Cert, "--tls-key-file", o.TLS.Key, "--tls-ca-cert-file", o.TLS.CA, "--tls-auth-clients", "no")
+		pem, err := os.ReadFile(o.TLS.CA)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(pem)
+		s.tls = &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
+	case o.TCP:
 		s.Addr = "127.0.0.1:" + strconv.Itoa(freePort(t))
 		s.args = append(s.args, "--bind", "127.0.0.1", "--port", s.Addr[strings.LastIndex(s.Addr, ":")+1:])
-	} else {
+	default:
 		s.Socket = filepath.Join(dir, "redis.sock")
 		s.args = append(s.args, "--port", "0", "--unixsocket", s.Socket, "--unixsocketperm", "777")
 	}
@@ -119,8 +139,11 @@ func (s *Server) Log() string {
 
 // URL is the fleet-redis value that reaches the server.
 func (s *Server) URL() string {
-	if s.Socket != "" {
+	switch {
+	case s.Socket != "":
 		return "unix://" + s.Socket
+	case s.tls != nil:
+		return "rediss://" + s.Addr
 	}
 	return "redis://" + s.Addr
 }
@@ -130,7 +153,7 @@ func (s *Server) Client() *redis.Client {
 	if s.Socket != "" {
 		return redis.NewClient(&redis.Options{Network: "unix", Addr: s.Socket, Protocol: 2})
 	}
-	return redis.NewClient(&redis.Options{Addr: s.Addr, Protocol: 2})
+	return redis.NewClient(&redis.Options{Addr: s.Addr, Protocol: 2, TLSConfig: s.tls})
 }
 
 // PID is the running server's process id (0 when stopped).
