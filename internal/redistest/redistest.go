@@ -40,11 +40,11 @@ type Server struct {
 
 // Options change how the server runs.
 type Options struct {
-	TCP   bool     // listen on 127.0.0.1 with a free port instead of a unix socket
+	TCP bool // listen on 127.0.0.1 with a free port instead of a unix socket
 	// TLS, when its files are set, serves TLS only, on 127.0.0.1 with a
 	// free port (the certificate must name 127.0.0.1); clients need not
 	// present a certificate.
-	TLS struct{ Cert, Key, CA string }
+	TLS   struct{ Cert, Key, CA string }
 	AOF   bool     // appendonly yes, appendfsync everysec
 	Extra []string // more redis-server arguments
 }
