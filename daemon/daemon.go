@@ -16,6 +16,7 @@ import (
 
 	"github.com/recidivist/recidivist/blocklist"
 	"github.com/recidivist/recidivist/config"
+	"github.com/recidivist/recidivist/fleet"
 	"github.com/recidivist/recidivist/internal/progress"
 	"github.com/recidivist/recidivist/ipsetstore"
 	"github.com/recidivist/recidivist/watcher"
@@ -68,6 +69,9 @@ type Daemon struct {
 	// transaction adds (true) or removes (false) meanwhile, so the
 	// reconcile accounts for them.
 	since map[netip.Prefix]change
+	// fleetReader applies other hosts' records (RunFleetReader); nil
+	// without a fleet.
+	fleetReader *fleet.Reader
 }
 
 // Options are the parts of a Daemon that tests replace.

@@ -18,6 +18,7 @@ type Metrics struct {
 	mirrorBadLines prometheus.Gauge
 	setEntries     *prometheus.GaugeVec
 	latency        prometheus.Histogram
+	fleetRecords   *prometheus.CounterVec
 }
 
 // NewMetrics creates the daemon's metrics, not yet registered anywhere.
@@ -46,12 +47,15 @@ func NewMetrics() *Metrics {
 			Help:    "Time from the deciding Ban line's timestamp to the address being in the kernel set, for lines logged while the daemon runs.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}),
+		fleetRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "recidivist_fleet_records_total", Help: "Records from the fleet by what this host did with them: blocked, unbanned, refused (refusal policy), not_accepted (fleet-accept).",
+		}, []string{"result"}),
 	}
 }
 
 // Collectors lists the metrics for registration.
 func (m *Metrics) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.blocked, m.repairs, m.kernelErrors, m.mirrorEntries, m.mirrorBadLines, m.setEntries, m.latency}
+	return []prometheus.Collector{m.blocked, m.repairs, m.kernelErrors, m.mirrorEntries, m.mirrorBadLines, m.setEntries, m.latency, m.fleetRecords}
 }
 
 func (m *Metrics) observeMirror(es []blocklist.Entry) { m.mirrorEntries.Set(float64(len(es))) }

@@ -18,8 +18,12 @@ func StateFiles(stateDir string) []string {
 		filepath.Join(stateDir, watcher.StateFile),
 		filepath.Join(stateDir, watcher.JournalFile),
 		LockPath(stateDir),
+		fleetCursorPath(stateDir),
 	}
 }
+
+// fleetCursorPath is the last fleet change applied (see RunFleetReader).
+func fleetCursorPath(stateDir string) string { return filepath.Join(stateDir, "fleet-cursor") }
 
 // seenPath is the seen set of a state directory (see seenSet).
 func seenPath(stateDir string) string { return filepath.Join(stateDir, "seen") }

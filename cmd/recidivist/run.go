@@ -22,6 +22,7 @@ import (
 	"github.com/recidivist/recidivist/config"
 	"github.com/recidivist/recidivist/daemon"
 	"github.com/recidivist/recidivist/export"
+	"github.com/recidivist/recidivist/fleet"
 	"github.com/recidivist/recidivist/ipsetstore"
 )
 
@@ -97,6 +98,16 @@ func runCommand() *cli.Command {
 				}
 			}
 			go reloadOnHUP(ctx, c, reload, hup)
+			if cfg.Fleet.On() {
+				f, err := fleet.Dial(cfg.Fleet.Options())
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				// Beside the daemon, never in its way: Redis down or slow
+				// only delays the fleet's records.
+				go d.RunFleetReader(ctx, f) //nolint:errcheck // it returns nil when ctx ends and retries everything else
+			}
 			slog.Info("recidivist starting", "logs", cfg.Logs, "threshold", cfg.Threshold, "window", config.FormatDuration(cfg.Window), "state_dir", cfg.StateDir, "dry_run", cfg.DryRun)
 			if err := runBeside(ctx, d.Run, exp); err != nil {
 				return explainKernel(err)

@@ -1,0 +1,66 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"log/slog"
+	"strings"
+
+	"github.com/recidivist/recidivist/fleet"
+	"github.com/recidivist/recidivist/internal/atomicfile"
+	"github.com/recidivist/recidivist/internal/nofollow"
+)
+
+// RunFleetReader tails the fleet's changes into the owner (ApplyFleet)
+// until ctx ends, resuming from the cursor kept in the state directory. It
+// runs beside the daemon and never delays it: a fleet that is down, slow
+// or frozen only delays remote records. Its status is in Status.
+func (d *Daemon) RunFleetReader(ctx context.Context, f fleet.Fleet) error {
+	path := fleetCursorPath(d.cfg.StateDir)
+	cursor, err := readCursor(path)
+	if err != nil {
+		d.log.Warn("fleet: the saved cursor cannot be read; starting from a snapshot", "file", path, "err", err)
+	}
+	r := &fleet.Reader{
+		Fleet:  f,
+		Cursor: cursor,
+		SaveCursor: func(c string) error {
+			return atomicfile.WriteFile(path, []byte(c+"\n"), 0o600)
+		},
+		Apply: d.ApplyFleet,
+		Log:   d.log.With(slog.String("part", "fleet-reader")),
+	}
+	d.mu.Lock()
+	d.fleetReader = r
+	d.mu.Unlock()
+	return r.Run(ctx)
+}
+
+// FleetReaderStatus is the fleet reader's status (ok false when none runs).
+func (d *Daemon) FleetReaderStatus() (fleet.Status, bool) {
+	d.mu.Lock()
+	r := d.fleetReader
+	d.mu.Unlock()
+	if r == nil {
+		return fleet.Status{}, false
+	}
+	return r.Status(), true
+}
+
+func readCursor(path string) (string, error) {
+	f, err := nofollow.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, 256))
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(b)), nil
+}
