@@ -47,19 +47,19 @@ _recidivist() {
 		COMPREPLY=($(compgen -W "DROP REJECT" -- "$cur"))
 		return
 		;;
-	--ban-time | --chain | --comment | --exclude-jails | --export-allow | --export-listen | --export-token-file | --ignore | --jails | --log-timezone | --maxelem | --metrics-listen | --ports | --reconcile-interval | --set-name | --threshold | --to | --top | --window)
+	--ban-time | --chain | --comment | --exclude-jails | --export-allow | --export-listen | --export-token-file | --fleet-accept | --fleet-host | --fleet-name | --fleet-password-file | --fleet-redis | --fleet-tls-ca | --fleet-user | --ignore | --jails | --log-timezone | --maxelem | --metrics-listen | --ports | --reconcile-interval | --set-name | --threshold | --to | --top | --window)
 		return # a value of the user's own
 		;;
 	esac
 
 	if [[ -z $cmd ]]; then
-		COMPREPLY=($(compgen -W "run restore status list offenders ban unban scan check teardown migrate --help --version" -- "$cur"))
+		COMPREPLY=($(compgen -W "run restore status list offenders ban unban scan check teardown migrate fleet --help --version" -- "$cur"))
 		return
 	fi
 	local opts= files=
 	case $cmd in
 	run)
-		opts="--help --log --log-timezone --threshold --window --ban-time --jails --exclude-jails --ignore --set-name --chain --target --ports --maxelem --state-dir --reconcile-interval --dry-run --log-level --log-format --metrics-listen --export-listen --export-token-file --export-allow --backend --config"
+		opts="--help --log --log-timezone --threshold --window --ban-time --jails --exclude-jails --ignore --set-name --chain --target --ports --maxelem --state-dir --reconcile-interval --dry-run --log-level --log-format --metrics-listen --export-listen --export-token-file --export-allow --backend --fleet-redis --fleet-name --fleet-host --fleet-user --fleet-password-file --fleet-tls-ca --fleet-accept --config"
 		;;
 	restore)
 		opts="--help --ignore --backend --set-name --chain --target --ports --maxelem --state-dir --log-level --log-format --config"
@@ -84,13 +84,16 @@ _recidivist() {
 		files=1
 		;;
 	check)
-		opts="--help --log --log-timezone --threshold --window --ban-time --jails --exclude-jails --ignore --set-name --chain --target --ports --maxelem --state-dir --reconcile-interval --dry-run --log-level --log-format --metrics-listen --export-listen --export-token-file --export-allow --backend --config"
+		opts="--help --log --log-timezone --threshold --window --ban-time --jails --exclude-jails --ignore --set-name --chain --target --ports --maxelem --state-dir --reconcile-interval --dry-run --log-level --log-format --metrics-listen --export-listen --export-token-file --export-allow --backend --fleet-redis --fleet-name --fleet-host --fleet-user --fleet-password-file --fleet-tls-ca --fleet-accept --config"
 		;;
 	teardown)
 		opts="--help --backend --set-name --chain --target --ports --maxelem --state-dir --log-level --log-format --config"
 		;;
 	migrate)
 		opts="--help --to --backend --ignore --set-name --chain --target --ports --maxelem --state-dir --log-level --log-format --config"
+		;;
+	fleet)
+		opts="--help"
 		;;
 	esac
 	if [[ $cur == -* || -z $files ]]; then
