@@ -9,16 +9,8 @@ if not threshold or not window then
   return redis.error_reply('NOCFG fleet rule not set: run recidivist fleet init')
 end
 local field, member, ts, host, wseq = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
-local function fmt(n) return string.format('%.0f', n) end
-
--- the writer's acknowledgement: refuse to write when the server no longer
--- holds the last one the writer saw (it lost writes: the writer rewinds)
-local prev = tonumber(ARGV[6]) or 0
-local acked = tonumber(redis.call('HGET', KEYS[6], 'ack:' .. host) or '0') or 0
-if acked < prev then
-  return redis.error_reply('LOST this server no longer holds write ' .. fmt(prev) .. ' of ' .. host)
-end
-if wseq > acked then redis.call('HSET', KEYS[6], 'ack:' .. host, fmt(wseq)) end
+local lost = acknowledge(KEYS[6], host, wseq, tonumber(ARGV[6]))
+if lost then return lost end
 
 -- a ban logged at or before the address's current record never counts:
 -- an unban forgave it, a block consumed it
@@ -71,14 +63,5 @@ if bantime > 0 then x = version + bantime end
 local rec = '{"s":"block","v":' .. fmt(version) .. ',"h":' .. cjson.encode(host) ..
   ',"x":' .. fmt(x) .. ',"j":' .. cjson.encode(table.concat(jails, ',')) ..
   ',"n":' .. fmt(#all) .. ',"o":"fleet"}'
-if cur then
-  local wins
-  if version ~= cur.v then wins = version > cur.v
-  elseif cur.s ~= 'block' then wins = false
-  else wins = host > cur.h end
-  if not wins then return {'blocked', cjson.encode(cur)} end
-end
-redis.call('HSET', KEYS[3], field, rec)
-local id = redis.call('XADD', KEYS[4], 'MAXLEN', '~', '1000000', '*', 'a', field, 'r', rec)
-redis.call('INCR', KEYS[5])
-return {'offender', rec, id}
+if not wins(version, 'block', host, cur) then return {'blocked', cjson.encode(cur)} end
+return {'offender', rec, put(KEYS[3], KEYS[4], KEYS[5], field, rec)}

@@ -13,6 +13,8 @@ import (
 )
 
 var (
+	//go:embed common.lua
+	commonSrc string
 	//go:embed ban_event.lua
 	banEventSrc string
 	//go:embed bl_put.lua
@@ -20,8 +22,8 @@ var (
 
 	// Script.Run sends EVALSHA and falls back to EVAL on NOSCRIPT (a
 	// restarted or failed-over server has an empty script cache).
-	banEventScript = redis.NewScript(banEventSrc)
-	blPutScript    = redis.NewScript(blPutSrc)
+	banEventScript = redis.NewScript(commonSrc + banEventSrc)
+	blPutScript    = redis.NewScript(commonSrc + blPutSrc)
 )
 
 // Redis is the Fleet on a Redis 7 server (or a Sentinel-managed primary).
