@@ -13,6 +13,19 @@ import (
 	"github.com/recidivist/recidivist/internal/nofollow"
 )
 
+// The other direction, this host's bans and records to the fleet, is not
+// wired yet. The design it waits for: the watcher tells a hook each
+// countable ban it observes; the daemon appends it to an outbox file in the
+// state dir (the fleet.Outbox: seq, ban time, address, jail), made durable
+// by Durable before the watcher's checkpoint, and truncated back to that
+// checkpoint at start so a replayed line is never a second ban; the owner's
+// transactions append their records to the same outbox (an offender's
+// block at its deciding ban's time, ban/unban and hand edits at the time
+// the owner saw them; never a record that came from the fleet). A
+// fleet.Writer beside this reader pushes it from STATE-DIR/fleet-pushed,
+// with the local mirror (entries not marked fleet:HOST) and the watcher's
+// tombstones as what it pushes again after a loss.
+
 // RunFleetReader tails the fleet's changes into the owner (ApplyFleet)
 // until ctx ends, resuming from the cursor kept in the state directory. It
 // runs beside the daemon and never delays it: a fleet that is down, slow
