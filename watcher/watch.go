@@ -200,28 +200,26 @@ func (w *Watcher) RunBatch(ctx context.Context, onOffenders func([]Offender) err
 	if err := w.handOverLegacy(ctx, onOffenders); err != nil {
 		return err
 	}
-	g, gctx := errgroup.WithContext(ctx)
+	// A log that cannot be opened ends the followers already started
+	// before RunBatch returns: none of them reads on behind the caller.
+	startCtx, abort := context.WithCancel(ctx)
+	defer abort()
+	g, gctx := errgroup.WithContext(startCtx)
+	var startErr error
 	for _, l := range w.logs {
-		plan, err := w.plan(l)
-		if err != nil {
-			return err
+		if startErr = w.follow(gctx, g, l, onOffenders); startErr != nil {
+			abort()
+			break
 		}
 		defer w.endBackfill(l)
-		f, err := NewFollower(FollowConfig{Path: l.file, Start: plan, MaxLine: MaxLineLength, Logger: w.log})
-		if err != nil {
-			return err
-		}
-		g.Go(func() error {
-			return f.Run(gctx, func(lines []Line) error {
-				if err := gctx.Err(); err != nil {
-					return err // stop a long backfill promptly; the batch is read again next time
-				}
-				return w.process(gctx, l, lines, onOffenders)
-			})
-		})
 	}
-	g.Go(func() error { return w.maintain(gctx) })
+	if startErr == nil {
+		g.Go(func() error { return w.maintain(gctx) })
+	}
 	err := g.Wait()
+	if startErr != nil {
+		err = startErr
+	}
 	if saveErr := w.persist(true); saveErr != nil {
 		return errors.Join(err, saveErr)
 	}
@@ -229,6 +227,29 @@ func (w *Watcher) RunBatch(ctx context.Context, onOffenders func([]Offender) err
 		return nil
 	}
 	return err
+}
+
+// follow starts, in g, the follower of l, which hands the offenders of
+// its lines to onOffenders until ctx ends.
+func (w *Watcher) follow(ctx context.Context, g *errgroup.Group, l *followed, onOffenders func([]Offender) error) error {
+	plan, err := w.plan(l)
+	if err != nil {
+		return err
+	}
+	f, err := NewFollower(FollowConfig{Path: l.file, Start: plan, MaxLine: MaxLineLength, Logger: w.log})
+	if err != nil {
+		w.endBackfill(l)
+		return err
+	}
+	g.Go(func() error {
+		return f.Run(ctx, func(lines []Line) error {
+			if err := ctx.Err(); err != nil {
+				return err // stop a long backfill promptly; the batch is read again next time
+			}
+			return w.process(ctx, l, lines, onOffenders)
+		})
+	})
+	return nil
 }
 
 // handOverLegacy hands the offenders an older state file had queued to
