@@ -18,6 +18,7 @@ import (
 	"github.com/recidivist/recidivist/config"
 	"github.com/recidivist/recidivist/fleet"
 	"github.com/recidivist/recidivist/internal/progress"
+	"github.com/recidivist/recidivist/internal/tick"
 	"github.com/recidivist/recidivist/ipsetstore"
 	"github.com/recidivist/recidivist/watcher"
 )
@@ -42,6 +43,11 @@ type Daemon struct {
 	// recordLoop (buffered 1).
 	recording sync.Mutex
 	recordNow chan struct{}
+
+	// newTicker makes the reconcile-interval ticker; intervalChanged wakes
+	// reconcileLoop when a reload changed the interval (buffered 1).
+	newTicker       tick.New
+	intervalChanged chan struct{}
 
 	// reconciling serialises reconciles. Log reading never takes it: a
 	// reconcile lists the kernel and reads the mirror outside mu and holds
@@ -80,6 +86,9 @@ type Options struct {
 	Logger  *slog.Logger     // default slog.Default()
 	Now     func() time.Time // default time.Now
 	Metrics *Metrics         // default: a fresh, unregistered set
+	// NewTicker makes the ticker of the reconcile interval; default
+	// tick.Real. Tests tick it by hand (tick.Manual).
+	NewTicker tick.New
 }
 
 // New prepares a daemon: it loads the watcher's state but touches neither the
@@ -103,9 +112,12 @@ func New(cfg *config.Config, opt Options) (*Daemon, error) {
 		mirror:  blocklist.Open(MirrorPath(cfg.StateDir)),
 		metrics: opt.Metrics,
 		cfg:     cfg,
-		policy:  blocklist.Policy{Ignore: cfg.Ignore},
-		store:   opt.Store,
-		seen:    newSeenSet(seenPath(cfg.StateDir)),
+
+		newTicker:       tick.Or(opt.NewTicker),
+		intervalChanged: make(chan struct{}, 1),
+		policy:          blocklist.Policy{Ignore: cfg.Ignore},
+		store:           opt.Store,
+		seen:            newSeenSet(seenPath(cfg.StateDir)),
 	}
 	d.mirror.SetPolicy(d.policy) // a mirror line the policy refuses is not in force
 	if cfg.DryRun {

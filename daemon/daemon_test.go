@@ -20,6 +20,7 @@ import (
 	"github.com/recidivist/recidivist/blocklist"
 	"github.com/recidivist/recidivist/config"
 	"github.com/recidivist/recidivist/internal/testenv"
+	"github.com/recidivist/recidivist/internal/tick"
 	"github.com/recidivist/recidivist/ipsetstore"
 	"github.com/recidivist/recidivist/ipsetstore/ipsettest"
 )
@@ -32,6 +33,7 @@ type harness struct {
 	fake   *ipsettest.Fake
 	logs   *testenv.Buffer
 	clock  *clock
+	ticks  *tick.Manual // the reconcile-interval ticker: it ticks only when a test says so
 	cancel context.CancelFunc
 	done   chan error
 	d      *Daemon
@@ -81,7 +83,7 @@ func newHarness(t *testing.T, mutate func(*config.Config)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, cfg: cfg, log: cfg.Logs[0], fake: fake, logs: &testenv.Buffer{}, clock: &clock{}}
+	h := &harness{t: t, cfg: cfg, log: cfg.Logs[0], fake: fake, logs: &testenv.Buffer{}, clock: &clock{}, ticks: &tick.Manual{}}
 	fake.Now = h.clock.now
 	return h
 }
@@ -92,7 +94,7 @@ func (h *harness) start() {
 	if h.store != nil {
 		store = h.store
 	}
-	d, err := New(h.cfg, Options{Store: store, Logger: slog.New(slog.NewTextHandler(h.logs, nil)), Now: h.clock.now})
+	d, err := New(h.cfg, Options{Store: store, Logger: slog.New(slog.NewTextHandler(h.logs, nil)), Now: h.clock.now, NewTicker: h.ticks.New})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -645,14 +647,15 @@ func (l *listCounter) List() ([]ipsetstore.Entry, error) {
 }
 
 func TestDaemon_interval_reconciles_list_every_entry_only_when_something_changed(t *testing.T) {
-	h := newHarness(t, func(c *config.Config) { c.ReconcileInterval = 20 * time.Millisecond })
+	const interval = 20 * time.Millisecond
+	h := newHarness(t, func(c *config.Config) { c.ReconcileInterval = interval })
 	for _, a := range []string{"192.0.2.60", "192.0.2.61", "2001:db8::60"} {
 		if _, err := blocklist.Open(MirrorPath(h.cfg.StateDir)).Add(blocklist.Entry{Prefix: prefix(a)}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	lc := &listCounter{Fake: h.fake}
-	d, err := New(h.cfg, Options{Store: lc, Logger: slog.New(slog.NewTextHandler(h.logs, nil)), Now: h.clock.now})
+	d, err := New(h.cfg, Options{Store: lc, Logger: slog.New(slog.NewTextHandler(h.logs, nil)), Now: h.clock.now, NewTicker: h.ticks.New})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -667,8 +670,18 @@ func TestDaemon_interval_reconciles_list_every_entry_only_when_something_changed
 	}()
 	h.eventually("the mirror in force", func() bool { return h.inSet("192.0.2.60") })
 
+	// ticks delivers n intervals and returns once the loop has acted on
+	// all but the last (it takes a tick only when done with the one before).
+	ticks := func(n int) {
+		t.Helper()
+		for range n {
+			if err := h.ticks.Tick(interval, 30*time.Second); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	// Quiet: 50 intervals; only every tenth compares every entry.
-	time.Sleep(50 * 20 * time.Millisecond)
+	ticks(50)
 	if n := lc.lists.Load(); n > 8 {
 		t.Errorf("%d full listings in 50 quiet intervals, want about 5", n)
 	}
@@ -681,15 +694,27 @@ func TestDaemon_interval_reconciles_list_every_entry_only_when_something_changed
 		h.ban(time.Now(), "sshd", "198.51.100.60")
 	}
 	h.eventually("the offender in the mirror", func() bool { return h.inMirror("198.51.100.60") })
-	time.Sleep(30 * 20 * time.Millisecond)
+	ticks(30)
 	if n := lc.lists.Load() - before; n > 6 {
 		t.Errorf("%d full listings in 30 intervals after an offender, want about 3", n)
 	}
+	// healedWithin ticks until cond holds, failing after most intervals
+	// (and the one that shows the last was acted on).
+	healedWithin := func(what string, most int, cond func() bool) {
+		t.Helper()
+		for range most + 2 {
+			if cond() {
+				return
+			}
+			ticks(1)
+		}
+		t.Fatalf("not within %d intervals: %s\n%s", most, what, h.logs.String())
+	}
 	// What the headers and rules show is healed at the next interval.
 	h.fake.FlushSets()
-	h.eventually("flushed sets refilled", func() bool { return h.inSet("192.0.2.60") && h.inSet("198.51.100.60") })
+	healedWithin("flushed sets refilled", 1, func() bool { return h.inSet("192.0.2.60") && h.inSet("198.51.100.60") })
 	h.fake.FlushRules()
-	h.eventually("rules restored", func() bool {
+	healedWithin("rules restored", 1, func() bool {
 		st, err := h.fake.Status()
 		return err == nil && st.Healthy()
 	})
@@ -701,7 +726,7 @@ func TestDaemon_interval_reconciles_list_every_entry_only_when_something_changed
 	if err := h.fake.Add(ipsetstore.Entry{Prefix: prefix("203.0.113.99")}); err != nil {
 		t.Fatal(err)
 	}
-	h.eventually("the swap undone", func() bool { return h.inSet("192.0.2.61") && !h.inSet("203.0.113.99") })
+	healedWithin("the swap undone", fullEvery, func() bool { return h.inSet("192.0.2.61") && !h.inSet("203.0.113.99") })
 }
 
 func TestDaemon_offenders_reach_the_kernel_while_the_mirror_is_locked_and_the_mirror_after(t *testing.T) {

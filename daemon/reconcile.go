@@ -14,7 +14,6 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/recidivist/recidivist/blocklist"
-	"github.com/recidivist/recidivist/config"
 	"github.com/recidivist/recidivist/ipsetstore"
 )
 
@@ -39,8 +38,8 @@ func (d *Daemon) reconcileLoop(ctx context.Context) error {
 	}
 	mirrorName := filepath.Base(MirrorPath(dir))
 
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
+	every := d.newTicker(interval)
+	defer every.Stop()
 	settle := time.NewTimer(time.Hour)
 	settle.Stop()
 	defer settle.Stop()
@@ -62,9 +61,18 @@ func (d *Daemon) reconcileLoop(ctx context.Context) error {
 			d.log.Warn("watching the mirror", "err", err) // an overflow is healed by the next tick
 		case <-settle.C:
 			d.reconcileChanged()
-		case <-tick.C:
+		case <-every.C():
 			if !d.quickCheck() {
 				d.reconcile("interval")
+			}
+		case <-d.intervalChanged:
+			d.mu.Lock()
+			next := d.cfg.ReconcileInterval
+			d.mu.Unlock()
+			if next != interval {
+				every.Reset(next)
+				d.log.Info("reconcile interval changed", "from", interval, "to", next)
+				interval = next
 			}
 		}
 	}
@@ -441,24 +449,4 @@ func (d *Daemon) observeSets() (ipsetstore.Status, bool) {
 	}
 	d.metrics.observeStatus(st)
 	return st, true
-}
-
-// Reload applies a new configuration (SIGHUP): thresholds, window, jails and
-// the ignore list take effect at once. Settings that name kernel objects or
-// files (set-name, chain, state-dir, log) need a restart; a change of them
-// is reported and ignored.
-func (d *Daemon) Reload(cfg *config.Config) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	old := d.cfg
-	if cfg.StateDir != old.StateDir || cfg.SetName != old.SetName || fmt.Sprint(cfg.Chains) != fmt.Sprint(old.Chains) ||
-		fmt.Sprint(cfg.Logs) != fmt.Sprint(old.Logs) || cfg.Target != old.Target || cfg.Ports != old.Ports {
-		d.log.Warn("reload: log, state-dir, set-name, chain, target and ports take effect only after a restart (systemctl restart recidivist)")
-		cfg.StateDir, cfg.SetName, cfg.Chains, cfg.Logs, cfg.Target, cfg.Ports = old.StateDir, old.SetName, old.Chains, old.Logs, old.Target, old.Ports
-	}
-	d.cfg = cfg
-	d.policy = blocklist.Policy{Ignore: cfg.Ignore}
-	d.mirror.SetPolicy(d.policy) // lines of newly ignored addresses leave the kernel at the next reconcile
-	d.watcher.Reload(d.watcherConfig(cfg))
-	d.log.Info("configuration reloaded", "threshold", cfg.Threshold, "window", config.FormatDuration(cfg.Window), "ignore", len(cfg.Ignore))
 }

@@ -1,0 +1,98 @@
+package daemon
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/recidivist/recidivist/blocklist"
+	"github.com/recidivist/recidivist/config"
+)
+
+// How a changed key takes effect on reload (SIGHUP).
+type reloadHow int
+
+const (
+	applied     reloadHow = iota // by the daemon, at once
+	byCommand                    // by the command that runs the daemon (logging, metrics), before Reload
+	needRestart                  // names a kernel object, a file or a mode: kept as it is until a restart
+)
+
+// reloadKeys classifies every configuration key (a test holds it to
+// config.Keys): a key added later must say how a reload treats it.
+var reloadKeys = map[string]struct {
+	how   reloadHow
+	value func(*config.Config) any
+}{
+	"log":                {needRestart, func(c *config.Config) any { return c.Logs }},
+	"log-timezone":       {applied, func(c *config.Config) any { return c.Location.String() }},
+	"threshold":          {applied, func(c *config.Config) any { return c.Threshold }},
+	"window":             {applied, func(c *config.Config) any { return c.Window }},
+	"ban-time":           {applied, func(c *config.Config) any { return c.BanTime }},
+	"jails":              {applied, func(c *config.Config) any { return c.Jails }},
+	"exclude-jails":      {applied, func(c *config.Config) any { return c.ExcludeJails }},
+	"ignore":             {applied, func(c *config.Config) any { return c.Ignore }},
+	"set-name":           {needRestart, func(c *config.Config) any { return c.SetName }},
+	"chain":              {needRestart, func(c *config.Config) any { return c.Chains }},
+	"target":             {needRestart, func(c *config.Config) any { return c.Target }},
+	"ports":              {needRestart, func(c *config.Config) any { return c.Ports }},
+	"maxelem":            {needRestart, func(c *config.Config) any { return c.MaxElem }},
+	"state-dir":          {needRestart, func(c *config.Config) any { return c.StateDir }},
+	"reconcile-interval": {applied, func(c *config.Config) any { return c.ReconcileInterval }},
+	"dry-run":            {needRestart, func(c *config.Config) any { return c.DryRun }},
+	"log-level":          {byCommand, func(c *config.Config) any { return c.LogLevel }},
+	"log-format":         {byCommand, func(c *config.Config) any { return c.LogFormat }},
+	"metrics-listen":     {byCommand, func(c *config.Config) any { return c.MetricsListen }},
+}
+
+// changedKeys lists, in the order of config.Keys, the keys whose value
+// differs between old and cfg, split by how they take effect.
+func changedKeys(old, cfg *config.Config) (now, restart []string) {
+	for _, k := range config.Keys {
+		rk, ok := reloadKeys[k.Name]
+		if !ok || fmt.Sprint(rk.value(old)) == fmt.Sprint(rk.value(cfg)) {
+			continue
+		}
+		if rk.how == needRestart {
+			restart = append(restart, k.Name)
+		} else {
+			now = append(now, k.Name)
+		}
+	}
+	return now, restart
+}
+
+// keepRestartKeys sets in cfg the values of old for every key that takes
+// effect only after a restart.
+func keepRestartKeys(cfg, old *config.Config) {
+	cfg.Logs, cfg.StateDir, cfg.DryRun = old.Logs, old.StateDir, old.DryRun
+	cfg.SetName, cfg.Chains, cfg.Target, cfg.Ports, cfg.MaxElem = old.SetName, old.Chains, old.Target, old.Ports, old.MaxElem
+}
+
+// Reload applies a new configuration (SIGHUP): thresholds, window, ban-time,
+// jails, the ignore list, the log's time zone and the reconcile interval
+// take effect at once; log-level, log-format and metrics-listen are the
+// caller's to apply before. Keys that name kernel objects, files or the
+// mode (set-name, chain, target, ports, maxelem, state-dir, log, dry-run)
+// keep their value until a restart: each changed one is named in a
+// warning.
+func (d *Daemon) Reload(cfg *config.Config) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	old := d.cfg
+	now, restart := changedKeys(old, cfg)
+	if len(restart) > 0 {
+		d.log.Warn("reload: these keys changed but take effect only after a restart (systemctl restart recidivist); their old values stay in force", "keys", restart)
+	}
+	keepRestartKeys(cfg, old)
+	d.cfg = cfg
+	d.policy = blocklist.Policy{Ignore: cfg.Ignore}
+	d.mirror.SetPolicy(d.policy) // lines of newly ignored addresses leave the kernel at the next reconcile
+	d.watcher.Reload(d.watcherConfig(cfg))
+	if slices.Contains(now, "reconcile-interval") {
+		select {
+		case d.intervalChanged <- struct{}{}:
+		default: // the loop has yet to take the previous change; it reads the latest
+		}
+	}
+	d.log.Info("configuration reloaded", "changed", now, "threshold", cfg.Threshold, "window", config.FormatDuration(cfg.Window), "ignore", len(cfg.Ignore))
+}
