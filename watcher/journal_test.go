@@ -12,6 +12,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/recidivist/recidivist/internal/tick"
 )
 
 // journalRig drives a Watcher's counting and saving by hand, without Run:
@@ -265,10 +267,16 @@ func TestAStateOfTheReleaseBeforeTheJournalLoadsAndCountsNothingTwice(t *testing
 		t.Fatal(err)
 	}
 
+	ticks := &tick.Manual{}
+	cfg.NewTicker = ticks.New
 	r = startWatcher(t, cfg, nil)
 	appendLog(t, path, ban{now.Add(2 * time.Second), "sshd", b})
 	r.waitLines(t, 6)
-	time.Sleep(1500 * time.Millisecond) // a save or more, into the journal
+	for range 2 { // a save into the journal: the second tick waits for the first
+		if err := ticks.Tick(saveEvery, 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if got := tracked(r.w.Candidates()); len(r.offenders()) != 0 || got[a] != 2 || got[b] != 1 {
 		t.Errorf("after the upgrade: tracked %v, offenders %v; want %s twice, %s once, no offender", got, addrsOf(r.offenders()), a, b)
 	}

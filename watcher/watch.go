@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/recidivist/recidivist/internal/progress"
+	"github.com/recidivist/recidivist/internal/tick"
 )
 
 // Config configures a Watcher.
@@ -41,6 +42,10 @@ type Config struct {
 	// Logger. A backfill that ends within the first interval reports
 	// nothing.
 	Progress progress.Options
+	// NewTicker makes the tickers of the periodic save (saveEvery) and
+	// expiry (expireEvery); nil is tick.Real. Tests tick them by hand
+	// (tick.Manual).
+	NewTicker tick.New
 }
 
 // saveEvery is how often a changed state is written: often enough that a
@@ -364,21 +369,22 @@ func (w *Watcher) handOver(ctx context.Context, batch []Offender, onOffenders fu
 
 // maintain saves the state while it changes and expires old addresses.
 func (w *Watcher) maintain(ctx context.Context) error {
-	save := time.NewTicker(saveEvery)
+	newTicker := tick.Or(w.cfg.NewTicker)
+	save := newTicker(saveEvery)
 	defer save.Stop()
-	expire := time.NewTicker(expireEvery)
+	expire := newTicker(expireEvery)
 	defer expire.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-save.C:
+		case <-save.C():
 			if err := w.save(); err != nil {
 				// Counting goes on; the next tick tries again, and the final
 				// save at shutdown reports a lasting failure.
 				w.log.Error("saving watcher state", "err", err)
 			}
-		case <-expire.C:
+		case <-expire.C():
 			w.expire()
 		}
 	}
