@@ -22,7 +22,7 @@ type NetlinkStore struct {
 	mu   sync.Mutex // guards the fields below and serializes every call
 	h    *netlink.Handle
 	c    *conn
-	ipt  map[Family]*iptables.IPTables
+	ipt  map[Family]ruleTable
 	once bool // the kernel's ipset protocol was checked
 	// progress, when set, hears how many entries each acknowledged batch
 	// of Replace added.
@@ -39,7 +39,7 @@ func New(cfg Config) (*NetlinkStore, error) {
 		return nil, err
 	}
 	cfg.Chains = append([]string(nil), cfg.Chains...)
-	return &NetlinkStore{cfg: cfg, ipt: map[Family]*iptables.IPTables{}}, nil
+	return &NetlinkStore{cfg: cfg, ipt: map[Family]ruleTable{}}, nil
 }
 
 // SetProgress makes Replace report each batch of entries the kernel has
@@ -99,7 +99,7 @@ func (s *NetlinkStore) open() error {
 }
 
 // iptablesFor returns the iptables or ip6tables runner. Callers hold s.mu.
-func (s *NetlinkStore) iptablesFor(f Family) (*iptables.IPTables, error) {
+func (s *NetlinkStore) iptablesFor(f Family) (ruleTable, error) {
 	if ipt, ok := s.ipt[f]; ok {
 		return ipt, nil
 	}

@@ -3,6 +3,7 @@ package ipsetstore
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/coreos/go-iptables/iptables"
@@ -42,7 +43,7 @@ type ourRule struct {
 
 // ourRules lists the rules of chain tagged recidivist; exists is false when
 // the chain is missing. Callers hold s.mu.
-func (s *NetlinkStore) ourRules(chain string, f Family) (ipt *iptables.IPTables, rules []ourRule, exists bool, err error) {
+func (s *NetlinkStore) ourRules(chain string, f Family) (ipt ruleTable, rules []ourRule, exists bool, err error) {
 	ipt, err = s.iptablesFor(f)
 	if err != nil {
 		return nil, nil, false, err
@@ -108,16 +109,19 @@ func (s *NetlinkStore) ensureRule(chain string, f Family, r *Repairs) error {
 	stale := rules
 	if len(rules) > 0 && rules[0].pos == 1 && rules[0].spec == wantText {
 		stale = rules[1:]
-	} else {
-		if err := ipt.Insert(table, chain, 1, want...); err != nil {
-			return fmt.Errorf("inserting the rule in %s: %w", where, iptErr(err))
-		}
-		for i := range stale {
-			stale[i].pos++
-		}
+	} else if err := ipt.Insert(table, chain, 1, want...); err != nil {
+		return fmt.Errorf("inserting the rule in %s: %w", where, iptErr(err))
 	}
-	if err := deleteRules(ipt, chain, stale); err != nil {
+	// Other rules of ours go by their spec; copies of the wanted one (the
+	// top one stays) cannot, iptables -D deleting the first match.
+	others := slices.DeleteFunc(slices.Clone(stale), func(o ourRule) bool { return o.spec == wantText })
+	if err := deleteRules(ipt, chain, others); err != nil {
 		return fmt.Errorf("removing stale rules from %s: %w", where, err)
+	}
+	if len(others) < len(stale) {
+		if err := s.deleteCopies(chain, f, wantText); err != nil {
+			return fmt.Errorf("removing copies of the rule from %s: %w", where, err)
+		}
 	}
 	if len(rules) == 0 {
 		r.RulesCreated = append(r.RulesCreated, where)
@@ -127,15 +131,74 @@ func (s *NetlinkStore) ensureRule(chain string, f Family, r *Repairs) error {
 	return nil
 }
 
-// deleteRules deletes rules by position, the last first so that the
-// positions of the others hold.
-func deleteRules(ipt *iptables.IPTables, chain string, rules []ourRule) error {
-	for i := len(rules) - 1; i >= 0; i-- {
-		if err := ipt.DeleteById(table, chain, rules[i].pos); err != nil {
-			return fmt.Errorf("deleting rule %d (%s): %w", rules[i].pos, rules[i].spec, iptErr(err))
+// deleteRules deletes rules by their spec: iptables -D deletes the first
+// rule equal to it wherever it is now. Positions of a listing do not hold:
+// fail2ban inserts its jumps at the top of the chain at any time.
+func deleteRules(ipt ruleTable, chain string, rules []ourRule) error {
+	for _, r := range rules {
+		if err := ipt.Delete(table, chain, specArgs(r.spec)...); err != nil {
+			return fmt.Errorf("deleting rule %q: %w", r.spec, iptErr(err))
 		}
 	}
 	return nil
+}
+
+// specArgs splits a rule as iptables -S lists it into the arguments that
+// spell it. Rules of ours quote nothing with spaces (set names, ports,
+// targets, the comment), so splitting on blanks and dropping the quotes
+// iptables may put around the comment is exact.
+func specArgs(spec string) []string {
+	f := strings.Fields(spec)
+	for i := range f {
+		f[i] = strings.Trim(f[i], `"`)
+	}
+	return f
+}
+
+// copyTries bounds how often deleteCopies lists the chain again after it
+// found a listed position holding another rule.
+const copyTries = 5
+
+// deleteCopies deletes every copy of the rule want but the topmost one. A copy can only be deleted by position (iptables -D by spec
+// would delete the top one), so each position is read back just before
+// its deletion and the chain is listed again when it holds another rule:
+// only an insertion in the instant between the two commands could still
+// shift it. Callers hold s.mu.
+func (s *NetlinkStore) deleteCopies(chain string, f Family, want string) error {
+	for range copyTries {
+		ipt, rules, _, err := s.ourRules(chain, f)
+		if err != nil {
+			return err
+		}
+		var copies []int // of the rule, the first (topmost) one excluded
+		for _, r := range rules {
+			if r.spec == want {
+				copies = append(copies, r.pos)
+			}
+		}
+		copies = copies[min(1, len(copies)):]
+		if len(copies) == 0 {
+			return nil
+		}
+		moved := false
+		for i := len(copies) - 1; i >= 0 && !moved; i-- { // the last first: the positions above hold
+			got, err := ipt.ListById(table, chain, copies[i])
+			if err != nil {
+				return fmt.Errorf("reading rule %d: %w", copies[i], iptErr(err))
+			}
+			if got != "-A "+chain+" "+want {
+				moved = true // the chain changed since the listing
+				continue
+			}
+			if err := ipt.DeleteById(table, chain, copies[i]); err != nil {
+				return fmt.Errorf("deleting copy %d of the rule: %w", copies[i], iptErr(err))
+			}
+		}
+		if !moved {
+			return nil
+		}
+	}
+	return fmt.Errorf("the chain kept changing while copies of the rule were deleted; the next reconcile tries again")
 }
 
 // ruleStatus reports the rules of chain. Callers hold s.mu.
