@@ -94,5 +94,5 @@ func (d *Daemon) Reload(cfg *config.Config) {
 		default: // the loop has yet to take the previous change; it reads the latest
 		}
 	}
-	d.log.Info("configuration reloaded", "changed", now, "threshold", cfg.Threshold, "window", config.FormatDuration(cfg.Window), "ignore", len(cfg.Ignore))
+	d.log.Info("configuration reloaded", "threshold", cfg.Threshold, "window", config.FormatDuration(cfg.Window), "ignore", len(cfg.Ignore), "changed", now)
 }

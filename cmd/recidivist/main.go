@@ -170,18 +170,21 @@ func command(cmd *cli.Command, keys ...string) *cli.Command {
 
 // settings loads the validated configuration and sets up logging from it.
 func settings(c *cli.Context) (*config.Config, error) {
+	cfg, _, err := settingsAndLog(c)
+	return cfg, err
+}
+
+// settingsAndLog is settings that also returns the log output, whose level
+// and format a reload changes.
+func settingsAndLog(c *cli.Context) (*config.Config, *logOutput, error) {
 	cfg, err := config.Load(c)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
-	var h slog.Handler = slog.NewTextHandler(c.App.ErrWriter, opts)
-	if cfg.LogFormat == "json" {
-		h = slog.NewJSONHandler(c.App.ErrWriter, opts)
-	}
-	slog.SetDefault(slog.New(h))
+	out := newLogOutput(c.App.ErrWriter, cfg.LogLevel, cfg.LogFormat)
+	slog.SetDefault(slog.New(out.handler()))
 	for _, w := range cfg.Warnings {
 		slog.Warn("WARNING: " + w)
 	}
-	return cfg, nil
+	return cfg, out, nil
 }

@@ -2,20 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sync/errgroup"
 
@@ -43,7 +36,7 @@ func runCommand() *cli.Command {
 			"   recidivist run --threshold 5 --window 2w --ban-time 30d\n" +
 			"   recidivist run --dry-run --log-level debug",
 		Action: func(c *cli.Context) error {
-			cfg, err := settings(c)
+			cfg, logOut, err := settingsAndLog(c)
 			if err != nil {
 				return err
 			}
@@ -73,23 +66,19 @@ func runCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			ctx, cancel := context.WithCancel(c.Context)
-			defer cancel()
 			exportMetrics := export.NewMetrics()
-			exp, expSource, err := listenExport(cfg, exportMetrics)
+			srv := newMetricsServer(metrics, d, exportMetrics.Collectors()...)
+			ln, err := listenMetrics(cfg.MetricsListen)
 			if err != nil {
 				return err
 			}
-			if cfg.MetricsListen != "" {
-				if err := serveMetrics(ctx, cfg.MetricsListen, metrics, d, exportMetrics.Collectors()...); err != nil {
-					return err
+			exp, expSource, err := listenExport(cfg, exportMetrics)
+			if err != nil {
+				if ln != nil {
+					ln.Close() //nolint:errcheck // failing anyway; the listener only has to go
 				}
+				return err
 			}
-			// Registered before the daemon starts: SIGHUP's default action
-			// would kill it.
-			hup := make(chan os.Signal, 1)
-			signal.Notify(hup, syscall.SIGHUP)
-			defer signal.Stop(hup)
 			reload := d.Reload
 			if expSource != nil {
 				reload = func(cfg *config.Config) {
@@ -97,19 +86,48 @@ func runCommand() *cli.Command {
 					expSource.reload(cfg) // the other export-* settings apply at the next start
 				}
 			}
-			go reloadOnHUP(ctx, c, reload, hup)
+			var fl *fleet.Redis
 			if cfg.Fleet.On() {
-				f, err := fleet.Dial(cfg.Fleet.Options())
-				if err != nil {
+				if fl, err = fleet.Dial(cfg.Fleet.Options()); err != nil {
 					return err
 				}
-				defer f.Close()
+				defer fl.Close()
+			}
+			// Registered before the daemon starts: SIGHUP's default action
+			// would kill it.
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			slog.Info("recidivist starting", "logs", cfg.Logs, "threshold", cfg.Threshold, "window", config.FormatDuration(cfg.Window), "state_dir", cfg.StateDir, "dry_run", cfg.DryRun)
+
+			// The daemon, the metrics server, the export and the reloader
+			// end together: whichever way the daemon returns (stopped, or
+			// failed even at its start), the others are stopped and waited
+			// for. Only the daemon stops the group: the others return nil.
+			ctx, stop := context.WithCancel(c.Context)
+			defer stop()
+			g, ctx := errgroup.WithContext(ctx)
+			g.Go(func() error {
+				defer stop()
+				return d.Run(ctx)
+			})
+			g.Go(func() error { return srv.run(ctx, ln) })
+			if exp != nil {
+				g.Go(func() error { return exp.Serve(ctx) })
+			}
+			r := &reloader{args: argsOf(c), cfg: cfg, log: logOut, metrics: srv, apply: reload}
+			g.Go(func() error { return r.loop(ctx, hup) })
+			if fl != nil {
 				// Beside the daemon, never in its way: Redis down or slow
 				// only delays the fleet's records.
-				go d.RunFleetReader(ctx, f) //nolint:errcheck // it returns nil when ctx ends and retries everything else
+				g.Go(func() error {
+					if err := d.RunFleetReader(ctx, fl); err != nil {
+						slog.Error("fleet: the reader stopped; blocking goes on without the fleet's records", "err", err)
+					}
+					return nil // only the daemon stops the group
+				})
 			}
-			slog.Info("recidivist starting", "logs", cfg.Logs, "threshold", cfg.Threshold, "window", config.FormatDuration(cfg.Window), "state_dir", cfg.StateDir, "dry_run", cfg.DryRun)
-			if err := runBeside(ctx, d.Run, exp); err != nil {
+			if err := g.Wait(); err != nil {
 				return explainKernel(err)
 			}
 			slog.Info("recidivist stopped; sets and rules stay in place")
@@ -118,25 +136,54 @@ func runCommand() *cli.Command {
 	})
 }
 
-// reloadOnHUP re-reads the configuration (file and environment) on SIGHUP.
-func reloadOnHUP(ctx context.Context, c *cli.Context, reload func(*config.Config), hup <-chan os.Signal) {
+// reloader applies a new configuration on SIGHUP: the daemon's keys, the
+// log level and format, the metrics address.
+type reloader struct {
+	args    []string       // the command line, read again with the file and environment
+	cfg     *config.Config // in force
+	log     *logOutput
+	metrics *metricsServer
+	apply   func(*config.Config) // the daemon's Reload, and the export's
+}
+
+// argsOf is the command line the app was run with.
+func argsOf(c *cli.Context) []string {
+	args, _ := c.App.Metadata[argsKey].([]string)
+	return args
+}
+
+// loop reloads at every signal on hup until ctx ends.
+func (r *reloader) loop(ctx context.Context, hup <-chan os.Signal) error {
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-hup:
-			args, _ := c.App.Metadata[argsKey].([]string)
-			cfg, err := freshConfig(ctx, args)
-			if err != nil {
-				slog.Error("reload: keeping the old configuration", "err", err)
-				continue
-			}
-			for _, w := range cfg.Warnings {
-				slog.Warn("WARNING: " + w)
-			}
-			reload(cfg)
+			r.reload(ctx)
 		}
 	}
+}
+
+// reload re-reads the configuration (file and environment) and applies it;
+// a configuration that does not load leaves the old one in force.
+func (r *reloader) reload(ctx context.Context) {
+	cfg, err := freshConfig(ctx, r.args)
+	if err != nil {
+		slog.Error("reload: keeping the old configuration", "err", err)
+		return
+	}
+	for _, w := range cfg.Warnings {
+		slog.Warn("WARNING: " + w)
+	}
+	r.log.set(cfg.LogLevel, cfg.LogFormat)
+	if cfg.MetricsListen != r.cfg.MetricsListen {
+		if err := r.metrics.move(ctx, cfg.MetricsListen); err != nil {
+			slog.Error("reload: the metrics stay where they are served", "err", err)
+			cfg.MetricsListen = r.cfg.MetricsListen
+		}
+	}
+	r.apply(cfg)
+	r.cfg = cfg
 }
 
 // freshConfig reads the settings of the command line args anew: flags,
@@ -160,47 +207,4 @@ func freshConfig(ctx context.Context, args []string) (*config.Config, error) {
 		return nil, fmt.Errorf("reading the settings of %q: no command ran", args)
 	}
 	return cfg, nil
-}
-
-// runBeside runs the daemon, and the export server when there is one, in
-// one errgroup: the export stops with the daemon, and never stops it (its
-// Serve only returns nil).
-func runBeside(ctx context.Context, daemonRun func(context.Context) error, exp *export.Server) error {
-	g, gctx := errgroup.WithContext(ctx)
-	expCtx, stopExport := context.WithCancel(gctx)
-	defer stopExport()
-	if exp != nil {
-		g.Go(func() error { return exp.Serve(expCtx) })
-	}
-	g.Go(func() error {
-		defer stopExport()
-		return daemonRun(gctx)
-	})
-	return g.Wait()
-}
-
-func serveMetrics(ctx context.Context, addr string, m *daemon.Metrics, d *daemon.Daemon, more ...prometheus.Collector) error {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reg.MustRegister(m.Collectors()...)
-	reg.MustRegister(d.WatcherCollector())
-	reg.MustRegister(more...)
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return &config.Error{Key: "metrics-listen", Value: addr, Allowed: fmt.Sprintf("a free HOST:PORT to listen on (%v)", err)}
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			slog.Error("metrics server stopped", "err", err)
-		}
-	}()
-	go func() {
-		<-ctx.Done()
-		srv.Close() //nolint:errcheck // shutting down; nothing left to report to
-	}()
-	slog.Info("serving metrics", "addr", ln.Addr().String())
-	return nil
 }
