@@ -109,7 +109,11 @@ func (h *harness) start() {
 		st, err := h.fake.Status()
 		return h.cfg.DryRun || err == nil && st.Healthy()
 	})
-	time.Sleep(50 * time.Millisecond) // let the fsnotify watch of the state dir be added
+	// The reconcile loop makes its ticker once its watch of the state dir
+	// is in place.
+	if err := h.ticks.WaitFor(h.cfg.ReconcileInterval, 30*time.Second); err != nil {
+		h.t.Fatalf("the reconcile loop did not start: %v\n%s", err, h.logs.String())
+	}
 }
 
 func (h *harness) stop() {
