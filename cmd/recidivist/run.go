@@ -29,8 +29,11 @@ func runCommand() *cli.Command {
 			"included), then follows the log. Decisions depend on the line timestamps alone, as\n" +
 			"scan's. The kernel is reconciled with the mirror on every change of the mirror file\n" +
 			"and every reconcile-interval.\n" +
-			"SIGHUP reloads the config and ignore list; SIGTERM/SIGINT stop cleanly and leave the\n" +
-			"sets and rules in place: blocks outlive the daemon.\n\n" +
+			"SIGHUP reloads the config and ignore list, log-level, log-format, metrics-listen and\n" +
+			"reconcile-interval included; log, state-dir, set-name, chain, target, ports, maxelem\n" +
+			"and dry-run need a restart, and a reload names each of them it finds changed.\n" +
+			"SIGTERM/SIGINT stop cleanly and leave the sets and rules in place: blocks outlive the\n" +
+			"daemon.\n\n" +
 			"Examples:\n" +
 			"   recidivist run\n" +
 			"   recidivist run --threshold 5 --window 2w --ban-time 30d\n" +
