@@ -42,6 +42,11 @@ var reloadKeys = map[string]struct {
 	"log-level":          {byCommand, func(c *config.Config) any { return c.LogLevel }},
 	"log-format":         {byCommand, func(c *config.Config) any { return c.LogFormat }},
 	"metrics-listen":     {byCommand, func(c *config.Config) any { return c.MetricsListen }},
+	// The export server is the command's; it applies the ignore list on
+	// reload, and its own keys at the next start.
+	"export-listen":     {needRestart, func(c *config.Config) any { return c.ExportListen }},
+	"export-token-file": {needRestart, func(c *config.Config) any { return c.ExportTokenFile + "\x00" + c.ExportToken }},
+	"export-allow":      {needRestart, func(c *config.Config) any { return c.ExportAllow }},
 }
 
 // changedKeys lists, in the order of config.Keys, the keys whose value
@@ -66,15 +71,16 @@ func changedKeys(old, cfg *config.Config) (now, restart []string) {
 func keepRestartKeys(cfg, old *config.Config) {
 	cfg.Logs, cfg.StateDir, cfg.DryRun = old.Logs, old.StateDir, old.DryRun
 	cfg.SetName, cfg.Chains, cfg.Target, cfg.Ports, cfg.MaxElem = old.SetName, old.Chains, old.Target, old.Ports, old.MaxElem
+	cfg.ExportListen, cfg.ExportTokenFile, cfg.ExportToken, cfg.ExportAllow = old.ExportListen, old.ExportTokenFile, old.ExportToken, old.ExportAllow
 }
 
 // Reload applies a new configuration (SIGHUP): thresholds, window, ban-time,
 // jails, the ignore list, the log's time zone and the reconcile interval
 // take effect at once; log-level, log-format and metrics-listen are the
 // caller's to apply before. Keys that name kernel objects, files or the
-// mode (set-name, chain, target, ports, maxelem, state-dir, log, dry-run)
-// keep their value until a restart: each changed one is named in a
-// warning.
+// mode (set-name, chain, target, ports, maxelem, state-dir, log, dry-run,
+// export-*) keep their value until a restart: each changed one is named
+// in a warning.
 func (d *Daemon) Reload(cfg *config.Config) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
