@@ -207,9 +207,10 @@ func (d *Daemon) start() error {
 	}
 	d.log.Info("blocklist in force", "entries", len(entries), "took", time.Since(start).Round(time.Millisecond))
 	d.metrics.observeMirror(entries)
-	if st, ok := d.observeSets(); ok && rulesOnTop(st) {
+	if st, ok := d.observeSets(); ok && rulesOnTop(st) && countsAre(st, inForce(entries, d.now())) {
 		// Unhealthy already (fail2ban inserted its jump again since the
-		// repair): no quick check may take this state for the right one.
+		// repair), or changed since the restore: no quick check may take
+		// this state for the right one.
 		d.full = lastFull{valid: true, status: st, expires: earliestExpiry(entries)}
 	}
 	if len(entries) >= bigMirror {
@@ -218,6 +219,18 @@ func (d *Daemon) start() error {
 		debug.FreeOSMemory()
 	}
 	return nil
+}
+
+// inForce counts the entries of es not expired at now, by family: what
+// Restore put in the kernel.
+func inForce(es []blocklist.Entry, now time.Time) map[ipsetstore.Family]int {
+	n := map[ipsetstore.Family]int{}
+	for _, e := range es {
+		if !e.Expired(now) {
+			n[ipsetstore.FamilyOf(e.Prefix)]++
+		}
+	}
+	return n
 }
 
 // bigMirror is the size from which the start frees the memory its load

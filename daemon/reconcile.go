@@ -336,11 +336,33 @@ func (d *Daemon) reconcileApply(why string, store ipsetstore.Store, entries, unr
 		d.metrics.repairs.Inc()
 		d.log.Info("reconciled the kernel with the mirror", "why", why, "repaired", report.String())
 	}
-	if st, ok := d.observeSets(); ok && rulesOnTop(st) {
+	if st, ok := d.observeSets(); ok && rulesOnTop(st) && holdsCounts(st, want) {
 		// Unhealthy already (fail2ban inserted its jump again since the
-		// repair): no quick check may take this state for the right one.
+		// repair), or changed since the listing (a flush): no quick check
+		// may take this state for the right one.
 		d.full = lastFull{valid: true, status: st, expires: earliestExpiry(entries)}
 	}
+}
+
+// holdsCounts reports whether the sets of st hold as many entries of each
+// family as want: what a reconcile that applied its difference to a
+// listing leaves, unless the sets changed after the listing.
+func holdsCounts(st ipsetstore.Status, want []ipsetstore.Entry) bool {
+	n := map[ipsetstore.Family]int{}
+	for _, e := range want {
+		n[ipsetstore.FamilyOf(e.Prefix)]++
+	}
+	return countsAre(st, n)
+}
+
+// countsAre reports whether the sets of st hold n entries of each family.
+func countsAre(st ipsetstore.Status, n map[ipsetstore.Family]int) bool {
+	for _, s := range st.Sets {
+		if s.Entries != n[s.Family] {
+			return false
+		}
+	}
+	return true
 }
 
 // withChanges is the mirror as read, with what transactions added or

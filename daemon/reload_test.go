@@ -2,10 +2,13 @@ package daemon
 
 import (
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/recidivist/recidivist/config"
+	"github.com/recidivist/recidivist/ipsetstore"
+	"github.com/recidivist/recidivist/ipsetstore/ipsettest"
 )
 
 func TestDaemon_a_reload_that_changes_the_reconcile_interval_takes_effect(t *testing.T) {
@@ -111,4 +114,40 @@ func lineWith(logs, s string) string {
 		}
 	}
 	return ""
+}
+
+// flushAfterList is the fake kernel whose sets someone flushes (ipset
+// flush, a firewall reload) right after a reconcile listed them, once armed.
+type flushAfterList struct {
+	*ipsettest.Fake
+	armed atomic.Bool
+}
+
+func (f *flushAfterList) List() ([]ipsetstore.Entry, error) {
+	es, err := f.Fake.List()
+	if f.armed.CompareAndSwap(true, false) {
+		f.Fake.FlushSets()
+	}
+	return es, err
+}
+
+func TestDaemon_sets_flushed_while_a_reconcile_works_are_refilled_at_the_next_interval(t *testing.T) {
+	h := newHarness(t, nil)
+	h.writeMirror("192.0.2.90\n2001:db8::90\n")
+	store := &flushAfterList{Fake: h.fake}
+	h.store = store
+	h.start()
+	store.armed.Store(true)
+	h.d.Reconcile() // lists the sets, which are flushed behind it
+	if store.armed.Load() {
+		t.Fatal("the reconcile did not list the sets")
+	}
+	for range 2 { // the second returns once the loop is done with the first
+		if err := h.ticks.Tick(h.cfg.ReconcileInterval, 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !h.inSet("192.0.2.90") || !h.inSet("2001:db8::90") {
+		t.Errorf("sets flushed during a reconcile are still empty after the next interval: the quick check took the flushed sets for the state the reconcile left\n%s", h.logs.String())
+	}
 }
