@@ -36,6 +36,7 @@ var reloadKeys = map[string]struct {
 	"target":             {needRestart, func(c *config.Config) any { return c.Target }},
 	"ports":              {needRestart, func(c *config.Config) any { return c.Ports }},
 	"maxelem":            {needRestart, func(c *config.Config) any { return c.MaxElem }},
+	"backend":            {needRestart, func(c *config.Config) any { return c.Backend }},
 	"state-dir":          {needRestart, func(c *config.Config) any { return c.StateDir }},
 	"reconcile-interval": {applied, func(c *config.Config) any { return c.ReconcileInterval }},
 	"dry-run":            {needRestart, func(c *config.Config) any { return c.DryRun }},
@@ -70,7 +71,7 @@ func changedKeys(old, cfg *config.Config) (now, restart []string) {
 // effect only after a restart.
 func keepRestartKeys(cfg, old *config.Config) {
 	cfg.Logs, cfg.StateDir, cfg.DryRun = old.Logs, old.StateDir, old.DryRun
-	cfg.SetName, cfg.Chains, cfg.Target, cfg.Ports, cfg.MaxElem = old.SetName, old.Chains, old.Target, old.Ports, old.MaxElem
+	cfg.SetName, cfg.Chains, cfg.Target, cfg.Ports, cfg.MaxElem, cfg.Backend = old.SetName, old.Chains, old.Target, old.Ports, old.MaxElem, old.Backend
 	cfg.ExportListen, cfg.ExportTokenFile, cfg.ExportToken, cfg.ExportAllow = old.ExportListen, old.ExportTokenFile, old.ExportToken, old.ExportAllow
 }
 
@@ -78,8 +79,8 @@ func keepRestartKeys(cfg, old *config.Config) {
 // jails, the ignore list, the log's time zone and the reconcile interval
 // take effect at once; log-level, log-format and metrics-listen are the
 // caller's to apply before. Keys that name kernel objects, files or the
-// mode (set-name, chain, target, ports, maxelem, state-dir, log, dry-run,
-// export-*) keep their value until a restart: each changed one is named
+// mode (set-name, chain, target, ports, maxelem, backend, state-dir, log,
+// dry-run, export-*) keep their value until a restart: each changed one is named
 // in a warning.
 func (d *Daemon) Reload(cfg *config.Config) {
 	d.mu.Lock()

@@ -30,9 +30,9 @@ func runCommand() *cli.Command {
 			"scan's. The kernel is reconciled with the mirror on every change of the mirror file\n" +
 			"and every reconcile-interval.\n" +
 			"SIGHUP reloads the config and ignore list, log-level, log-format, metrics-listen and\n" +
-			"reconcile-interval included; log, state-dir, set-name, chain, target, ports, maxelem,\n" +
-			"dry-run and the export-* keys need a restart, and a reload names each of them it\n" +
-			"finds changed.\n" +
+			"reconcile-interval included; log, state-dir, backend, set-name, chain, target, ports,\n" +
+			"maxelem, dry-run and the export-* keys need a restart, and a reload names each of them\n" +
+			"it finds changed.\n" +
 			"SIGTERM/SIGINT stop cleanly and leave the sets and rules in place: blocks outlive the\n" +
 			"daemon.\n\n" +
 			"Examples:\n" +
