@@ -48,6 +48,14 @@ var reloadKeys = map[string]struct {
 	"export-listen":     {needRestart, func(c *config.Config) any { return c.ExportListen }},
 	"export-token-file": {needRestart, func(c *config.Config) any { return c.ExportTokenFile + "\x00" + c.ExportToken }},
 	"export-allow":      {needRestart, func(c *config.Config) any { return c.ExportAllow }},
+	// The fleet link is dialled once, at the start.
+	"fleet-redis":         {needRestart, func(c *config.Config) any { return c.Fleet.Redis }},
+	"fleet-name":          {needRestart, func(c *config.Config) any { return c.Fleet.Name }},
+	"fleet-host":          {needRestart, func(c *config.Config) any { return c.Fleet.Host }},
+	"fleet-user":          {needRestart, func(c *config.Config) any { return c.Fleet.User }},
+	"fleet-password-file": {needRestart, func(c *config.Config) any { return c.Fleet.PasswordFile }},
+	"fleet-tls-ca":        {needRestart, func(c *config.Config) any { return c.Fleet.TLSCA }},
+	"fleet-accept":        {needRestart, func(c *config.Config) any { return [2]bool{c.Fleet.AcceptBlock, c.Fleet.AcceptUnban} }},
 }
 
 // changedKeys lists, in the order of config.Keys, the keys whose value
@@ -73,6 +81,7 @@ func keepRestartKeys(cfg, old *config.Config) {
 	cfg.Logs, cfg.StateDir, cfg.DryRun = old.Logs, old.StateDir, old.DryRun
 	cfg.SetName, cfg.Chains, cfg.Target, cfg.Ports, cfg.MaxElem, cfg.Backend = old.SetName, old.Chains, old.Target, old.Ports, old.MaxElem, old.Backend
 	cfg.ExportListen, cfg.ExportTokenFile, cfg.ExportToken, cfg.ExportAllow = old.ExportListen, old.ExportTokenFile, old.ExportToken, old.ExportAllow
+	cfg.Fleet = old.Fleet
 }
 
 // Reload applies a new configuration (SIGHUP): thresholds, window, ban-time,
@@ -80,7 +89,7 @@ func keepRestartKeys(cfg, old *config.Config) {
 // take effect at once; log-level, log-format and metrics-listen are the
 // caller's to apply before. Keys that name kernel objects, files or the
 // mode (set-name, chain, target, ports, maxelem, backend, state-dir, log,
-// dry-run, export-*) keep their value until a restart: each changed one is named
+// dry-run, export-*, fleet-*) keep their value until a restart: each changed one is named
 // in a warning.
 func (d *Daemon) Reload(cfg *config.Config) {
 	d.mu.Lock()
