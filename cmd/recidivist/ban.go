@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -64,7 +63,7 @@ func banCommand() *cli.Command {
 			// The mirror and the kernel change in one transaction under the
 			// mirror's lock, which a running daemon's kernel writes take too.
 			var store ipsetstore.Store
-			if os.Geteuid() != 0 {
+			if !netAdmin() {
 				fmt.Fprintln(c.App.ErrWriter, kernelLater(cfg))
 			} else {
 				s, err := openStore(cfg)
@@ -95,7 +94,7 @@ func banCommand() *cli.Command {
 // kernelLater says when a change made without root reaches the kernel.
 func kernelLater(cfg *config.Config) string {
 	if pid, err := daemon.Holder(cfg.StateDir); err == nil && pid != 0 {
-		return fmt.Sprintf("recidivist: not root: the mirror is changed; the daemon (PID %d) applies it to the kernel sets within a moment", pid)
+		return fmt.Sprintf("recidivist: no CAP_NET_ADMIN (not root): the mirror is changed; the daemon (PID %d) applies it to the kernel sets within a moment", pid)
 	}
-	return "recidivist: not root: the mirror is changed but not the kernel sets; run sudo recidivist restore (or start the daemon) to apply it"
+	return "recidivist: no CAP_NET_ADMIN (not root): the mirror is changed but not the kernel sets; run sudo recidivist restore (or start the daemon) to apply it"
 }

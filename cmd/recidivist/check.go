@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -23,6 +22,7 @@ import (
 	"github.com/recidivist/recidivist/daemon"
 	"github.com/recidivist/recidivist/internal/f2bconf"
 	"github.com/recidivist/recidivist/internal/nofollow"
+	"github.com/recidivist/recidivist/internal/privilege"
 	"github.com/recidivist/recidivist/ipsetstore"
 	"github.com/recidivist/recidivist/watcher"
 )
@@ -122,7 +122,7 @@ func newDoctor(cfg *config.Config, out io.Writer) *doctor {
 		out:      out,
 		now:      time.Now(),
 		open:     os.Open,
-		capEff:   readCapEff,
+		capEff:   privilege.CapEff,
 		lookPath: exec.LookPath,
 		store: func() (ipsetstore.Store, error) {
 			return newStore(cfg, cfg.Backend)
@@ -350,36 +350,19 @@ func countBans(ctx context.Context, f *os.File, cfg *config.Config) (lines, bans
 	return lines, bans, relayed, err
 }
 
-// capNetAdmin is CAP_NET_ADMIN's bit in the capability sets.
-const capNetAdmin = 12
-
 func (d *doctor) checkPrivilege() bool {
 	caps, err := d.capEff()
 	if err != nil {
 		d.problem(fmt.Sprintf("cannot read this process's capabilities: %v", err), "run recidivist check as root")
 		return false
 	}
-	if caps&(1<<capNetAdmin) == 0 {
+	if !privilege.HasNetAdmin(caps) {
 		d.problem("no privilege to change ipsets and iptables rules (not root, no CAP_NET_ADMIN): the kernel checks were skipped",
 			"run as root (sudo recidivist check); the service gets CAP_NET_ADMIN from examples/systemd/recidivist.service")
 		return false
 	}
 	d.ok("privilege: CAP_NET_ADMIN held")
 	return true
-}
-
-// readCapEff reads the effective capability set from /proc/self/status.
-func readCapEff() (uint64, error) {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0, err
-	}
-	for line := range bytes.Lines(b) {
-		if v, ok := bytes.CutPrefix(line, []byte("CapEff:")); ok {
-			return strconv.ParseUint(string(bytes.TrimSpace(v)), 16, 64)
-		}
-	}
-	return 0, errors.New("no CapEff line in /proc/self/status")
 }
 
 func (d *doctor) checkIptables() bool {

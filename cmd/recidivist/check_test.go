@@ -20,6 +20,7 @@ import (
 	"github.com/recidivist/recidivist/config"
 	"github.com/recidivist/recidivist/daemon"
 	"github.com/recidivist/recidivist/internal/netnstest"
+	"github.com/recidivist/recidivist/internal/privilege"
 	"github.com/recidivist/recidivist/ipsetstore"
 	"github.com/recidivist/recidivist/ipsetstore/ipsettest"
 )
@@ -80,7 +81,7 @@ func newWorld(t *testing.T) *world {
 	out := &bytes.Buffer{}
 	d := newDoctor(cfg, out)
 	d.f2bDir = filepath.Join(dir, "fail2ban")
-	d.capEff = func() (uint64, error) { return 1 << capNetAdmin, nil }
+	d.capEff = func() (uint64, error) { return 1 << privilege.CapNetAdmin, nil }
 	d.lookPath = func(bin string) (string, error) { return "/usr/sbin/" + bin, nil }
 	d.store = func() (ipsetstore.Store, error) { return fake, nil }
 	d.procDir = filepath.Join(dir, "proc")
@@ -273,16 +274,6 @@ func TestDoctor_without_privilege_skips_the_kernel_rather_than_failing_on_it(t *
 	}
 }
 
-func TestDoctor_reads_the_capability_set_of_this_process(t *testing.T) {
-	caps, err := readCapEff()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if root := os.Geteuid() == 0; root != (caps&(1<<capNetAdmin) != 0) && root {
-		t.Errorf("root without CAP_NET_ADMIN in CapEff %x: is this a restricted container?", caps)
-	}
-}
-
 func TestCheck_exits_2_naming_key_value_and_what_is_allowed_for_a_bad_config_file(t *testing.T) {
 	cases := []struct {
 		name, toml string
@@ -326,7 +317,7 @@ func TestDoctor_against_the_kernel(t *testing.T) {
 	}
 	w.cfg.SetName = "rcdvck"
 	w.doctor.store = func() (ipsetstore.Store, error) { return store, nil }
-	w.doctor.capEff = readCapEff
+	w.doctor.capEff = privilege.CapEff
 	w.doctor.lookPath = exec.LookPath
 
 	if n := w.doctor.run(); n != 4 || !strings.Contains(w.out.String(), "set rcdvck (inet) does not exist") {

@@ -3,17 +3,17 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/recidivist/recidivist/config"
+	"github.com/recidivist/recidivist/internal/privilege"
 	"github.com/recidivist/recidivist/ipsetstore"
 	"github.com/recidivist/recidivist/nftstore"
 )
 
 // openStore returns the kernel side for cfg, or an error that says what to do.
 func openStore(cfg *config.Config) (ipsetstore.Store, error) {
-	if os.Geteuid() != 0 {
-		return nil, fmt.Errorf("%w: changing ipsets and iptables rules (or nftables) needs root — run with sudo, or as a service with CAP_NET_ADMIN (see examples/systemd/recidivist.service)", ipsetstore.ErrNotPermitted)
+	if ok, err := privilege.NetAdmin(); err != nil || !ok {
+		return nil, errNoPrivilege(err)
 	}
 	return newStore(cfg, cfg.Backend)
 }
@@ -32,6 +32,22 @@ func newStore(cfg *config.Config, backend string) (ipsetstore.Store, error) {
 		return nil, &config.Error{Key: "set-name/chain/target/ports", Value: cfg.SetName, Allowed: err.Error()}
 	}
 	return s, nil
+}
+
+// errNoPrivilege is the refusal of a kernel change to a process without
+// CAP_NET_ADMIN; cause is why the capabilities could not be read, or nil.
+func errNoPrivilege(cause error) error {
+	if cause != nil {
+		return fmt.Errorf("%w: %v — run with sudo, or as a service with CAP_NET_ADMIN (see examples/systemd/recidivist.service)", ipsetstore.ErrNotPermitted, cause)
+	}
+	return fmt.Errorf("%w: changing ipsets and iptables rules (or nftables) needs CAP_NET_ADMIN — run with sudo, or as a service with CAP_NET_ADMIN (see examples/systemd/recidivist.service)", ipsetstore.ErrNotPermitted)
+}
+
+// netAdmin reports whether this process may change the kernel's sets and
+// rules; a process whose capabilities cannot be read is taken not to.
+func netAdmin() bool {
+	ok, err := privilege.NetAdmin()
+	return ok && err == nil
 }
 
 // storeConfig is the part of cfg that names the kernel objects.

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"net/netip"
-	"os"
 
 	"github.com/urfave/cli/v2"
 
@@ -50,7 +49,7 @@ func unbanCommand() *cli.Command {
 			// once this returns, the addresses are out and stay out.
 			mirror := openMirror(cfg)
 			var store ipsetstore.Store
-			if os.Geteuid() == 0 {
+			if netAdmin() {
 				if store, err = openStore(cfg); err != nil {
 					return err
 				}
