@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/recidivist/recidivist/internal/addr"
+	"github.com/recidivist/recidivist/ipsetstore"
 )
 
 // Config is the validated set of settings a command runs with.
@@ -63,10 +66,6 @@ func (e *Error) Error() string {
 	}
 	return fmt.Sprintf("invalid %s = %q%s: %s", e.Key, e.Value, where, e.Allowed)
 }
-
-// MaxSetName is the longest IPv4 set name: ipset names are at most 31
-// characters and the IPv6 set appends "6".
-const MaxSetName = 30
 
 // Load validates the settings of the command c (its flags already merged with
 // env vars and the config file by the Before hook of Apply).
@@ -151,7 +150,11 @@ func Load(c *cli.Context) (*Config, error) {
 	cfg.Jails = strs("jails")
 	cfg.ExcludeJails = strs("exclude-jails")
 	for _, v := range strs("ignore") {
-		p, err := ParsePrefix(v)
+		p, err := addr.ParsePrefix(v)
+		if errors.Is(err, addr.ErrZone) {
+			bad("ignore", v, "an IPv4/IPv6 address or CIDR without a zone: "+err.Error())
+			continue
+		}
 		if err != nil {
 			bad("ignore", v, "an IPv4/IPv6 address or CIDR like 192.0.2.0/24 or 2001:db8::/32")
 			continue
@@ -166,25 +169,27 @@ func Load(c *cli.Context) (*Config, error) {
 		}
 	}
 	cfg.SetName = str("set-name")
-	if !validSetName(cfg.SetName) {
-		bad("set-name", cfg.SetName, fmt.Sprintf("1 to %d characters of letters, digits, '-', '_' or '.', starting with a letter or digit (ipset names are at most 31 characters and the IPv6 set adds \"6\")", MaxSetName))
+	// The kernel objects' names are checked here by the rules of the
+	// store that makes them, so that each error names its own key.
+	if err := ipsetstore.ValidateSetName(cfg.SetName); err != nil {
+		bad("set-name", cfg.SetName, err.Error())
 	}
 	cfg.Chains = strs("chain")
 	if len(cfg.Chains) == 0 {
 		bad("chain", "", `at least one iptables chain, e.g. "INPUT"`)
 	}
 	for _, ch := range cfg.Chains {
-		if len(ch) > 28 || strings.ContainsAny(ch, " \t!") {
-			bad("chain", ch, "an iptables chain name (at most 28 characters, no spaces)")
+		if err := ipsetstore.ValidateChain(ch); err != nil {
+			bad("chain", ch, err.Error())
 		}
 	}
 	cfg.Target = strings.ToUpper(str("target"))
-	if cfg.Target != "DROP" && cfg.Target != "REJECT" {
-		bad("target", str("target"), "DROP or REJECT")
+	if err := ipsetstore.ValidateTarget(cfg.Target); err != nil {
+		bad("target", str("target"), err.Error())
 	}
 	cfg.Ports = str("ports")
-	if err := ValidatePorts(cfg.Ports); err != nil {
-		bad("ports", cfg.Ports, `empty (all ports) or PROTO:PORT[,PORT…] like "tcp:22,80,443" (proto tcp, udp or sctp; ports 1-65535, ranges as 1000:2000)`)
+	if err := ipsetstore.ValidatePorts(cfg.Ports); err != nil {
+		bad("ports", cfg.Ports, err.Error())
 	}
 	maxelem := 1048576
 	if has("maxelem") {
@@ -240,80 +245,4 @@ func Load(c *cli.Context) (*Config, error) {
 		return nil, errors.Join(errs...)
 	}
 	return cfg, nil
-}
-
-func validSetName(s string) bool {
-	if s == "" || len(s) > MaxSetName {
-		return false
-	}
-	// A leading '-' would read as an option to ipset, iptables and nft, and
-	// a leading '.' or '_' is as confusing in their output.
-	if c := s[0]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
-			return false
-		}
-	}
-	return true
-}
-
-// ParsePrefix reads "ADDR" or "ADDR/N" into a masked prefix; a single
-// address becomes /32 or /128 and an IPv4-mapped IPv6 address is unmapped.
-func ParsePrefix(s string) (netip.Prefix, error) {
-	s = strings.TrimSpace(s)
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return netip.Prefix{}, err
-		}
-		a, bits := p.Addr(), p.Bits()
-		if a.Is4In6() && bits >= 96 {
-			a, bits = a.Unmap(), bits-96
-		}
-		return netip.PrefixFrom(a.WithZone(""), bits).Masked(), nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, err
-	}
-	a = a.Unmap().WithZone("")
-	return netip.PrefixFrom(a, a.BitLen()), nil
-}
-
-// ValidatePorts checks the syntax of the ports key: "" or PROTO:PORTS.
-func ValidatePorts(s string) error {
-	if s == "" {
-		return nil
-	}
-	proto, list, ok := strings.Cut(s, ":")
-	if !ok || (proto != "tcp" && proto != "udp" && proto != "sctp") || list == "" {
-		return fmt.Errorf("ports %q: want PROTO:PORT[,PORT…]", s)
-	}
-	for _, p := range strings.Split(list, ",") {
-		lo, hi, isRange := strings.Cut(p, ":")
-		for _, n := range []string{lo, hi} {
-			if n == "" && !isRange {
-				continue
-			}
-			v := 0
-			if n == "" || len(n) > 5 {
-				return fmt.Errorf("ports %q: bad port %q", s, p)
-			}
-			for _, c := range n {
-				if c < '0' || c > '9' {
-					return fmt.Errorf("ports %q: bad port %q", s, p)
-				}
-				v = v*10 + int(c-'0')
-			}
-			if v < 1 || v > 65535 {
-				return fmt.Errorf("ports %q: port %d out of range", s, v)
-			}
-			if !isRange {
-				break
-			}
-		}
-	}
-	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/recidivist/recidivist/internal/addr"
 )
 
 // maxTokenFile bounds what is read of export-token-file: a token is a line,
@@ -18,7 +20,7 @@ const maxTokenFile = 4096
 // Load's helpers.
 func loadExport(cfg *Config, str func(string) string, strs func(string) []string, bad func(key, value, allowed string)) {
 	for _, v := range strs("export-allow") {
-		p, err := ParsePrefix(v)
+		p, err := addr.ParsePrefix(v)
 		if err != nil {
 			bad("export-allow", v, "an IPv4/IPv6 address or CIDR of clients allowed to fetch the export, like 192.0.2.1 or 192.0.2.0/24")
 			continue

@@ -1,6 +1,7 @@
 package ipsetstore
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -58,57 +59,122 @@ func (c Config) Capacity() uint32 {
 	return c.MaxElem
 }
 
+// MaxSetName is the longest set-name: the kernel's names are at most 31
+// characters (IPSET_MAXNAMELEN - 1) and the IPv6 set appends "6".
+const MaxSetName = maxSetName - 1
+
+// maxChainName is the longest chain name iptables accepts
+// (XT_EXTENSION_MAXNAMELEN - 1 = 28).
+const maxChainName = 28
+
+// maxMultiport is how many places iptables' multiport match has; a range
+// takes two of them.
+const maxMultiport = 15
+
 // Validate checks c before anything touches the kernel. Errors match
-// ErrBadConfig and name the key at fault.
+// ErrBadConfig and name the key at fault. config.Load applies the same
+// checks, key by key, through ValidateSetName, ValidateChain,
+// ValidateTarget and ValidatePorts.
 func (c Config) Validate() error {
-	switch {
-	case c.SetName == "":
-		return fmt.Errorf("%w: set-name is empty", ErrBadConfig)
-	case len(c.SetName)+1 > maxSetName:
-		return fmt.Errorf("%w: set-name %q is too long: with the \"6\" of the IPv6 set it must fit the kernel's %d characters", ErrBadConfig, c.SetName, maxSetName)
-	case strings.ContainsAny(c.SetName, " \t\n/\x00"):
-		return fmt.Errorf("%w: set-name %q contains blanks or slashes", ErrBadConfig, c.SetName)
-	case len(c.Chains) == 0:
+	if err := ValidateSetName(c.SetName); err != nil {
+		return fmt.Errorf("%w: set-name %q: %v", ErrBadConfig, c.SetName, err)
+	}
+	if len(c.Chains) == 0 {
 		return fmt.Errorf("%w: no chain given: name at least one, e.g. INPUT", ErrBadConfig)
 	}
 	for _, ch := range c.Chains {
-		if ch == "" || strings.ContainsAny(ch, " \t\n") || strings.HasPrefix(ch, "-") {
-			return fmt.Errorf("%w: chain %q is not a chain name", ErrBadConfig, ch)
+		if err := ValidateChain(ch); err != nil {
+			return fmt.Errorf("%w: chain %q: %v", ErrBadConfig, ch, err)
 		}
 	}
-	if c.Target != "DROP" && c.Target != "REJECT" {
-		return fmt.Errorf("%w: target %q: want DROP or REJECT", ErrBadConfig, c.Target)
+	if err := ValidateTarget(c.Target); err != nil {
+		return fmt.Errorf("%w: target %q: %v", ErrBadConfig, c.Target, err)
 	}
-	if _, _, err := parsePorts(c.Ports); err != nil {
-		return err
+	if err := ValidatePorts(c.Ports); err != nil {
+		return fmt.Errorf("%w: ports %q: %v", ErrBadConfig, c.Ports, err)
 	}
 	return nil
 }
 
+// ValidateSetName checks the set-name key. The error says what is allowed.
+func ValidateSetName(name string) error {
+	ok := name != "" && len(name) <= MaxSetName
+	// A leading '-' would read as an option to ipset, iptables and nft, and
+	// a leading '.' or '_' is as confusing in their output.
+	if ok {
+		c := name[0]
+		ok = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			ok = false
+		}
+	}
+	if !ok {
+		return fmt.Errorf("1 to %d characters of letters, digits, '-', '_' or '.', starting with a letter or digit (ipset names are at most %d characters and the IPv6 set adds \"6\")", MaxSetName, maxSetName)
+	}
+	return nil
+}
+
+// ValidateChain checks one name of the chain key.
+func ValidateChain(chain string) error {
+	if chain == "" || len(chain) > maxChainName || strings.ContainsAny(chain, " \t\n!") || strings.HasPrefix(chain, "-") {
+		return fmt.Errorf("an iptables chain name (1 to %d characters, no blanks or '!', not starting with '-')", maxChainName)
+	}
+	return nil
+}
+
+// ValidateTarget checks the target key.
+func ValidateTarget(target string) error {
+	if target != "DROP" && target != "REJECT" {
+		return errors.New("DROP or REJECT")
+	}
+	return nil
+}
+
+// ValidatePorts checks the ports key: "" (all traffic) or PROTO:PORTS.
+func ValidatePorts(s string) error {
+	_, _, err := parsePorts(s)
+	return err
+}
+
+// portsAllowed is what the ports key may be.
+const portsAllowed = `empty (all ports) or PROTO:PORT[,PORT…] like "tcp:22,80,443" (proto tcp, udp or sctp; ports 1-65535, ranges as 1000:2000; at most 15 ports, a range counting as two)`
+
 // parsePorts splits "tcp:22,80,443" into protocol and port list; "" is no
-// restriction.
+// restriction. Every protocol iptables' multiport match knows by name and
+// nft's dport matches is allowed.
 func parsePorts(s string) (proto string, ports []string, err error) {
 	if s == "" {
 		return "", nil, nil
 	}
 	proto, list, ok := strings.Cut(s, ":")
-	if !ok || (proto != "tcp" && proto != "udp") {
-		return "", nil, fmt.Errorf("%w: ports %q: want PROTO:PORT[,PORT...] with PROTO tcp or udp, e.g. tcp:22,80,443", ErrBadConfig, s)
+	if !ok || (proto != "tcp" && proto != "udp" && proto != "sctp") {
+		return "", nil, errors.New(portsAllowed)
 	}
 	ports = strings.Split(list, ",")
-	if len(ports) > 15 {
-		return "", nil, fmt.Errorf("%w: ports %q: iptables' multiport takes at most 15 ports", ErrBadConfig, s)
-	}
+	places := 0
 	for _, p := range ports {
 		lo, hi, isRange := strings.Cut(p, ":")
 		if !isPort(lo) || (isRange && !isPort(hi)) {
-			return "", nil, fmt.Errorf("%w: ports %q: %q is not a port (1-65535) or range (1000:2000)", ErrBadConfig, s, p)
+			return "", nil, fmt.Errorf("%q is not a port or range: %s", p, portsAllowed)
 		}
+		places++
+		if isRange {
+			places++
+		}
+	}
+	if places > maxMultiport {
+		return "", nil, fmt.Errorf("iptables' multiport takes at most %d ports: %s", maxMultiport, portsAllowed)
 	}
 	return proto, ports, nil
 }
 
+// isPort reports whether s is a port number 1-65535, in decimal digits.
 func isPort(s string) bool {
+	if s == "" || len(s) > 5 || strings.Trim(s, "0123456789") != "" {
+		return false
+	}
 	v, err := strconv.Atoi(s)
 	return err == nil && v >= 1 && v <= 65535
 }

@@ -28,6 +28,15 @@ func TestNewValidatesTheConfig(t *testing.T) {
 		{"ports_without_protocol_are_refused", func(c *ipsetstore.Config) { c.Ports = "22,80" }, "ports"},
 		{"port_zero_is_refused", func(c *ipsetstore.Config) { c.Ports = "tcp:0" }, "ports"},
 		{"a_port_above_65535_is_refused", func(c *ipsetstore.Config) { c.Ports = "tcp:70000" }, "ports"},
+		{"sctp_ports_are_valid", func(c *ipsetstore.Config) { c.Ports = "sctp:22,1000:2000" }, ""},
+		{"fifteen_ports_are_what_multiport_takes", func(c *ipsetstore.Config) {
+			c.Ports = "tcp:1,2,3,4,5,6,7,8,9,10,11,12,13,14,15"
+		}, ""},
+		{"a_range_takes_two_of_multiport's_fifteen_places", func(c *ipsetstore.Config) {
+			c.Ports = "tcp:1,2,3,4,5,6,7,8,9,10,11,12,13,14,15:20"
+		}, "ports"},
+		{"a_chain_that_reads_as_an_option_is_refused", func(c *ipsetstore.Config) { c.Chains = []string{"-F"} }, "chain"},
+		{"a_set_name_with_a_slash_is_refused", func(c *ipsetstore.Config) { c.SetName = "a/b" }, "set-name"},
 		{"sixteen_ports_are_too_many_for_multiport", func(c *ipsetstore.Config) {
 			c.Ports = "tcp:1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16"
 		}, "ports"},

@@ -115,6 +115,14 @@ func TestEnsureWritesTheOneRuleIptablesShows(t *testing.T) {
 			want4: "-A INPUT -p tcp -m set --match-set bl src -m multiport --dports 22,80,443 -m comment --comment recidivist -j REJECT --reject-with icmp-port-unreachable",
 			want6: "-A INPUT -p tcp -m set --match-set bl6 src -m multiport --dports 22,80,443 -m comment --comment recidivist -j REJECT --reject-with icmp6-port-unreachable",
 		},
+		{
+			// The ports key advertises sctp; multiport matches it as it
+			// matches tcp and udp.
+			name:  "drop_only_the_listed_sctp_ports",
+			cfg:   ipsetstore.Config{SetName: "bl", Chains: []string{"INPUT"}, Target: "DROP", Ports: "sctp:22,1000:2000"},
+			want4: "-A INPUT -p sctp -m set --match-set bl src -m multiport --dports 22,1000:2000 -m comment --comment recidivist -j DROP",
+			want6: "-A INPUT -p sctp -m set --match-set bl6 src -m multiport --dports 22,1000:2000 -m comment --comment recidivist -j DROP",
+		},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

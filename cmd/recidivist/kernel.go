@@ -29,7 +29,9 @@ func newStore(cfg *config.Config, backend string) (ipsetstore.Store, error) {
 		s, err = ipsetstore.New(storeConfig(cfg))
 	}
 	if err != nil {
-		return nil, &config.Error{Key: "set-name/chain/target/ports", Value: cfg.SetName, Allowed: err.Error()}
+		// config.Load has checked every key by the store's own rules;
+		// this is a settings struct built by hand.
+		return nil, fmt.Errorf("opening the kernel sets: %w", err)
 	}
 	return s, nil
 }

@@ -119,6 +119,11 @@ func TestExitStatus_bad_usage_and_bad_config_exit_2_naming_the_key(t *testing.T)
 		{"bad threshold", []string{"scan", "--threshold", "0", "x.log"}, []string{"threshold", "0"}},
 		{"bad cidr", []string{"scan", "--ignore", "10.0.0.1/40", "x.log"}, []string{"ignore", "10.0.0.1/40"}},
 		{"long set name", []string{"restore", "--state-dir", dir, "--set-name", strings.Repeat("s", 31)}, []string{"set-name", strings.Repeat("s", 31), "31"}},
+		// Kernel-object settings are refused at load, each naming its own
+		// key and value (not one key "set-name/chain/target/ports" quoting
+		// the set name).
+		{"too many ports", []string{"restore", "--state-dir", dir, "--ports", "tcp:1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16"}, []string{`invalid ports = "tcp:1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16"`, "at most 15"}},
+		{"a chain like an option", []string{"ban", "--state-dir", dir, "--chain=-F", "192.0.2.1"}, []string{`invalid chain = "-F"`}},
 		{"scan without files", []string{"scan"}, []string{"scan needs"}},
 		{"ban without address", []string{"ban", "--state-dir", dir}, []string{"ban needs"}},
 		{"ban of everything", []string{"ban", "--state-dir", dir, "0.0.0.0/0"}, []string{"0.0.0.0/0"}},
