@@ -3,14 +3,9 @@ package blocklist
 import (
 	"fmt"
 	"net/netip"
-)
 
-// alwaysIgnored are never blocked, whatever the configuration says: a host
-// that blocks its own loopback breaks itself.
-var alwaysIgnored = []netip.Prefix{
-	netip.MustParsePrefix("127.0.0.0/8"),
-	netip.MustParsePrefix("::1/128"),
-}
+	"github.com/recidivist/recidivist/internal/addr"
+)
 
 // Widest ranges that may be blocked without force.
 const (
@@ -81,7 +76,7 @@ func (p Policy) check(pfx netip.Prefix, force bool, wideFix func(netip.Prefix) s
 // ignored returns the ignore-list entry pfx is in or overlaps, and whether
 // it is one of the always ignored.
 func (p Policy) ignored(pfx netip.Prefix) (ig netip.Prefix, always, ok bool) {
-	for i, list := range [][]netip.Prefix{alwaysIgnored, p.Ignore} {
+	for i, list := range [][]netip.Prefix{addr.AlwaysIgnored, p.Ignore} {
 		for _, ig := range list {
 			if !ig.IsValid() {
 				continue

@@ -3,7 +3,8 @@ package blocklist
 import (
 	"fmt"
 	"net/netip"
-	"strings"
+
+	"github.com/recidivist/recidivist/internal/addr"
 )
 
 // ParsePrefix parses "ADDR" or "ADDR/N" into its canonical prefix: a single
@@ -17,26 +18,11 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 		// only its start is shown, escaped.
 		return netip.Prefix{}, fmt.Errorf("parsing %s: %w (%d bytes, far too long for one)", shortQuote(s), ErrNotAddress, len(s))
 	}
-	var (
-		p   netip.Prefix
-		err error
-	)
-	if strings.Contains(s, "/") {
-		p, err = netip.ParsePrefix(s)
-	} else {
-		var a netip.Addr
-		a, err = netip.ParseAddr(s)
-		if err == nil {
-			if a.Zone() != "" {
-				return netip.Prefix{}, fmt.Errorf("parsing %q: %w (remove the zone %%%s)", s, ErrNotAddress, a.Zone())
-			}
-			p = netip.PrefixFrom(a, a.BitLen())
-		}
-	}
+	p, err := addr.ParsePrefix(s)
 	if err != nil {
 		return netip.Prefix{}, fmt.Errorf("parsing %q: %w (%v)", s, ErrNotAddress, err)
 	}
-	return canonical(p), nil
+	return p, nil
 }
 
 // maxPrefixText is more than the longest spelling of a prefix
@@ -57,19 +43,8 @@ func shortQuote(s string) string {
 	return fmt.Sprintf("%q...", s[:shortText])
 }
 
-// canonical masks p and folds IPv4-mapped IPv6 prefixes of /96 or longer to
-// IPv4. An invalid prefix stays invalid.
-func canonical(p netip.Prefix) netip.Prefix {
-	if !p.IsValid() {
-		return p
-	}
-	a := p.Addr().WithZone("")
-	bits := p.Bits()
-	if a.Is4In6() && bits >= 96 {
-		a, bits = a.Unmap(), bits-96
-	}
-	return netip.PrefixFrom(a, bits).Masked()
-}
+// canonical is addr.Canonical: the one spelling of a prefix.
+func canonical(p netip.Prefix) netip.Prefix { return addr.Canonical(p) }
 
 // formatPrefix writes a single address without its /32 or /128, as people
 // and the iptables-repeater recipe write it.

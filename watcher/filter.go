@@ -1,13 +1,10 @@
 package watcher
 
-import "net/netip"
+import (
+	"net/netip"
 
-// alwaysIgnored are never counted whatever the configuration says: a host
-// must not block itself.
-var alwaysIgnored = []netip.Prefix{
-	netip.MustParsePrefix("127.0.0.0/8"),
-	netip.MustParsePrefix("::1/128"),
-}
+	"github.com/recidivist/recidivist/internal/addr"
+)
 
 // Filter decides which countable bans are counted: by jail (jails,
 // exclude-jails) and by address (ignore). It is read-only after NewFilter,
@@ -29,14 +26,11 @@ func NewFilter(jails, excludeJails []string, ignore []netip.Prefix) *Filter {
 	if len(jails) > 0 {
 		f.jails = jailSet(jails)
 	}
-	for _, p := range append(append([]netip.Prefix(nil), alwaysIgnored...), ignore...) {
+	for _, p := range append(append([]netip.Prefix(nil), addr.AlwaysIgnored...), ignore...) {
 		if !p.IsValid() {
 			continue // the zero Prefix matches nothing; config validation reports bad input
 		}
-		if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
-			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
-		}
-		f.ignore = append(f.ignore, p.Masked())
+		f.ignore = append(f.ignore, addr.Canonical(p))
 	}
 	return f
 }

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/recidivist/recidivist/internal/addr"
 )
 
 // Offender is an address that reached the threshold, or (from Candidates) one
@@ -222,7 +224,7 @@ func (t *Tracker) maybeSweep() {
 // at or before at are never counted again (the record is persisted by
 // WriteTo), later ones count afresh.
 func (t *Tracker) Forgive(p netip.Prefix, at time.Time) {
-	p = unmapPrefix(p).Masked()
+	p = addr.Canonical(p)
 	if !p.IsValid() {
 		return
 	}
@@ -251,15 +253,6 @@ func forgive[K comparable](a *addrTable[K], p netip.Prefix, key K, addrOf func(K
 		}
 	}
 	a.compact()
-}
-
-// unmapPrefix turns an IPv4-mapped IPv6 prefix into the IPv4 prefix it
-// covers, since bans carry unmapped addresses.
-func unmapPrefix(p netip.Prefix) netip.Prefix {
-	if p.Addr().Is4In6() && p.Bits() >= 96 {
-		return netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
-	}
-	return p
 }
 
 // Forgiven reports whether a Forgive made after o was found covers it: o's
