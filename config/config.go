@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -68,39 +70,66 @@ func (e *Error) Error() string {
 }
 
 // Load validates the settings of the command c (its flags already merged with
-// env vars and the config file by the Before hook of Apply).
+// env vars and the config file by the Before hook of Apply). A key the
+// command does not carry gets its default.
 func Load(c *cli.Context) (*Config, error) {
-	cfg := &Config{File: fileOf(c)}
+	return load(fileOf(c), func(k string) []string {
+		key, _ := lookup(k)
+		if !commandHas(c, k) {
+			return key.Default
+		}
+		switch key.Kind {
+		case Strings:
+			return c.StringSlice(k)
+		case Int:
+			return []string{strconv.Itoa(c.Int(k))}
+		case Bool:
+			return []string{strconv.FormatBool(c.Bool(k))}
+		default:
+			return []string{c.String(k)}
+		}
+	})
+}
+
+// Defaults returns the settings every key's default in Keys gives, as Load
+// gives them to a command run with no flag, variable or file.
+func Defaults() *Config {
+	cfg, err := load("", func(k string) []string {
+		key, _ := lookup(k)
+		return key.Default
+	})
+	if err != nil {
+		panic("config: the defaults in Keys are invalid: " + err.Error()) // caught by any test
+	}
+	return cfg
+}
+
+// commandHas reports whether the command of c carries the flag of key k.
+func commandHas(c *cli.Context, k string) bool {
+	for _, f := range c.Command.Flags {
+		if slices.Contains(f.Names(), k) {
+			return true
+		}
+	}
+	return false
+}
+
+// load validates the settings whose values values gives, key by key, as
+// strings; file is the config file they were read from, or "".
+func load(file string, values func(key string) []string) (*Config, error) {
+	cfg := &Config{File: file}
 	var errs []error
 	bad := func(key, value, allowed string) {
 		errs = append(errs, &Error{Key: key, Value: value, Allowed: allowed})
 	}
-	has := func(k string) bool {
-		for _, f := range c.Command.Flags {
-			for _, n := range f.Names() {
-				if n == k {
-					return true
-				}
-			}
-		}
-		return false
-	}
 	str := func(k string) string {
-		if !has(k) {
-			if key, ok := lookup(k); ok && len(key.Default) > 0 {
-				return key.Default[0]
-			}
-			return ""
+		if v := values(k); len(v) > 0 {
+			return strings.TrimSpace(v[0])
 		}
-		return strings.TrimSpace(c.String(k))
+		return ""
 	}
 	strs := func(k string) []string {
-		var in []string
-		if has(k) {
-			in = c.StringSlice(k)
-		} else if key, ok := lookup(k); ok {
-			in = key.Default
-		}
+		in := values(k)
 		// urfave/cli has already split "a,b" in a flag or an environment
 		// variable into two values; a list in the file arrives element by
 		// element and is not split again, so a TOML list can name a path
@@ -134,13 +163,10 @@ func Load(c *cli.Context) (*Config, error) {
 		bad("log-timezone", tz, `an IANA zone name like "Local", "UTC" or "Europe/Berlin"`)
 	}
 	cfg.Location = loc
-	if has("threshold") {
-		cfg.Threshold = c.Int("threshold")
+	if n, err := strconv.Atoi(str("threshold")); err != nil || n < 1 || n > 1000 {
+		bad("threshold", str("threshold"), "a whole number from 1 to 1000")
 	} else {
-		cfg.Threshold = 3
-	}
-	if cfg.Threshold < 1 || cfg.Threshold > 1000 {
-		bad("threshold", fmt.Sprint(cfg.Threshold), "a whole number from 1 to 1000")
+		cfg.Threshold = n
 	}
 	var ok bool
 	if cfg.Window, ok = dur("window"); ok && cfg.Window <= 0 {
@@ -191,14 +217,11 @@ func Load(c *cli.Context) (*Config, error) {
 	if err := ipsetstore.ValidatePorts(cfg.Ports); err != nil {
 		bad("ports", cfg.Ports, err.Error())
 	}
-	maxelem := 1048576
-	if has("maxelem") {
-		maxelem = c.Int("maxelem")
+	if n, err := strconv.Atoi(str("maxelem")); err != nil || n < 1 || n > 1<<28 {
+		bad("maxelem", str("maxelem"), "a whole number from 1 to 268435456")
+	} else {
+		cfg.MaxElem = uint32(n)
 	}
-	if maxelem < 1 || maxelem > 1<<28 {
-		bad("maxelem", fmt.Sprint(maxelem), "a whole number from 1 to 268435456")
-	}
-	cfg.MaxElem = uint32(maxelem)
 	cfg.StateDir = str("state-dir")
 	if !strings.HasPrefix(cfg.StateDir, "/") {
 		bad("state-dir", cfg.StateDir, "an absolute directory path")
@@ -206,9 +229,7 @@ func Load(c *cli.Context) (*Config, error) {
 	if cfg.ReconcileInterval, ok = dur("reconcile-interval"); ok && cfg.ReconcileInterval < time.Second {
 		bad("reconcile-interval", str("reconcile-interval"), "a duration of at least 1s")
 	}
-	if has("dry-run") {
-		cfg.DryRun = c.Bool("dry-run")
-	}
+	cfg.DryRun = str("dry-run") == "true"
 	lvl := str("log-level")
 	if err := cfg.LogLevel.UnmarshalText([]byte(lvl)); err != nil {
 		bad("log-level", lvl, "debug, info, warn or error")

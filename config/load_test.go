@@ -43,6 +43,17 @@ func productDefaults() *config.Config {
 	}
 }
 
+func TestDefaults_are_the_product_defaults_built_from_Keys(t *testing.T) {
+	if got, want := config.Defaults(), productDefaults(); !reflect.DeepEqual(got, want) {
+		t.Errorf("Defaults() = %+v\nwant        %+v", got, want)
+	}
+	a, b := config.Defaults(), config.Defaults()
+	a.Chains[0] = "changed"
+	if b.Chains[0] != "INPUT" {
+		t.Errorf("two results of Defaults share their slices: changing one changed the other")
+	}
+}
+
 func TestLoadGivesProductDefaultsWhenNothingIsSet(t *testing.T) {
 	t.Run("an_empty_config_file_changes_nothing", func(t *testing.T) {
 		path := writeConfig(t, "# nothing set\n")

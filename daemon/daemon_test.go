@@ -60,19 +60,11 @@ func (c *clock) advance(d time.Duration) {
 func newHarness(t *testing.T, mutate func(*config.Config)) *harness {
 	t.Helper()
 	dir := t.TempDir()
-	cfg := &config.Config{
-		Logs:              []string{filepath.Join(dir, "fail2ban.log")},
-		Location:          time.UTC,
-		Threshold:         3,
-		Window:            7 * 24 * time.Hour,
-		ExcludeJails:      []string{"recidive"},
-		SetName:           "recidivist",
-		Chains:            []string{"INPUT"},
-		Target:            "DROP",
-		MaxElem:           1 << 20,
-		StateDir:          filepath.Join(dir, "state"),
-		ReconcileInterval: time.Hour, // reconciles in these tests come from file changes or Reconcile()
-	}
+	cfg := config.Defaults() // what a command gets with no flag, variable or file
+	cfg.Logs = []string{filepath.Join(dir, "fail2ban.log")}
+	cfg.StateDir = filepath.Join(dir, "state")
+	cfg.Location = time.UTC
+	cfg.ReconcileInterval = time.Hour // reconciles in these tests come from file changes or Reconcile()
 	if mutate != nil {
 		mutate(cfg)
 	}

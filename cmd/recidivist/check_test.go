@@ -44,19 +44,9 @@ func f2bLine(at time.Time, jail, addr string) string {
 func newWorld(t *testing.T) *world {
 	t.Helper()
 	dir := t.TempDir()
-	cfg := &config.Config{
-		Logs:              []string{filepath.Join(dir, "fail2ban.log")},
-		Location:          time.Local,
-		Threshold:         3,
-		Window:            7 * 24 * time.Hour,
-		ExcludeJails:      []string{"recidive"},
-		SetName:           "recidivist",
-		Chains:            []string{"INPUT"},
-		Target:            "DROP",
-		MaxElem:           1 << 20,
-		StateDir:          filepath.Join(dir, "state"),
-		ReconcileInterval: time.Minute,
-	}
+	cfg := config.Defaults() // what a command gets with no flag, variable or file
+	cfg.Logs = []string{filepath.Join(dir, "fail2ban.log")}
+	cfg.StateDir = filepath.Join(dir, "state")
 	write(t, cfg.Logs[0], f2bLine(time.Now().Add(-time.Minute), "sshd", "192.0.2.10"))
 	write(t, filepath.Join(dir, "fail2ban", "fail2ban.conf"), "[Definition]\nloglevel = INFO\nlogtarget = "+cfg.Logs[0]+"\n")
 	if err := os.MkdirAll(filepath.Join(dir, "proc"), 0o755); err != nil {

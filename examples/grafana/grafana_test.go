@@ -301,19 +301,10 @@ var fqName = regexp.MustCompile(`fqName: "([^"]*)"`)
 func exposedMetrics(t *testing.T) metrics {
 	t.Helper()
 	dir := t.TempDir()
-	cfg := &config.Config{
-		Logs:              []string{filepath.Join(dir, "fail2ban.log")},
-		Location:          time.UTC,
-		Threshold:         3,
-		Window:            7 * 24 * time.Hour,
-		ExcludeJails:      []string{"recidive"},
-		SetName:           "recidivist",
-		Chains:            []string{"INPUT"},
-		Target:            "DROP",
-		MaxElem:           1 << 20,
-		StateDir:          filepath.Join(dir, "state"),
-		ReconcileInterval: time.Minute,
-	}
+	cfg := config.Defaults() // what a command gets with no flag, variable or file
+	cfg.Logs = []string{filepath.Join(dir, "fail2ban.log")}
+	cfg.StateDir = filepath.Join(dir, "state")
+	cfg.Location = time.UTC
 	if err := os.Mkdir(cfg.StateDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
