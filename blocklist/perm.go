@@ -6,7 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
+
+	"github.com/recidivist/recidivist/internal/fileperm"
 )
 
 // checkFile refuses a mirror that anyone but root and the current user can
@@ -14,11 +15,11 @@ import (
 // whoever can write its directory can replace the file. fi describes the file
 // (the mirror itself: a symbolic link is refused before this is asked).
 func checkFile(path string, fi fs.FileInfo) error {
-	if fi.Mode().Perm()&0o022 != 0 {
+	if fileperm.WritableByOthers(fi) {
 		return fmt.Errorf("refusing %s (mode %04o): %w; fix: chmod 600 %s", path, fi.Mode().Perm(), ErrInsecure, path)
 	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 && int(st.Uid) != os.Geteuid() {
-		return fmt.Errorf("refusing %s (owned by uid %d): %w; fix: chown root %s && chmod 600 %s", path, st.Uid, ErrInsecure, path, path)
+	if uid, foreign := fileperm.ForeignOwner(fi); foreign {
+		return fmt.Errorf("refusing %s (owned by uid %d): %w; fix: chown root %s && chmod 600 %s", path, uid, ErrInsecure, path, path)
 	}
 	return checkDir(filepath.Dir(path))
 }
@@ -33,7 +34,7 @@ func checkDir(dir string) error {
 	if err != nil {
 		return fmt.Errorf("checking directory %s: %w", dir, err)
 	}
-	if fi.Mode().Perm()&0o022 != 0 && fi.Mode()&fs.ModeSticky == 0 {
+	if fileperm.DirReplaceable(fi) {
 		return fmt.Errorf("refusing directory %s (mode %04o): %w; fix: chmod 700 %s", dir, fi.Mode().Perm(), ErrInsecure, dir)
 	}
 	return nil

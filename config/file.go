@@ -11,6 +11,8 @@ import (
 	"github.com/BurntSushi/toml"
 	"github.com/urfave/cli/v2"
 	"github.com/urfave/cli/v2/altsrc"
+
+	"github.com/recidivist/recidivist/internal/fileperm"
 )
 
 // Apply is the Before hook of every command that reads settings: it reads
@@ -48,7 +50,7 @@ func ReadFile(path string, explicit bool) (map[interface{}]interface{}, error) {
 	if err != nil {
 		return nil, openError(path, err)
 	}
-	if fi.Mode().Perm()&0o022 != 0 {
+	if fileperm.WritableByOthers(fi) {
 		return nil, &Error{Key: "config", Value: path, Allowed: fmt.Sprintf("a file only its owner can write (mode is %#o); fix with: chmod go-w %s", fi.Mode().Perm(), path)}
 	}
 	b, err := readConfigFile(path, fi)

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 
 	"github.com/recidivist/recidivist/internal/atomicfile"
+	"github.com/recidivist/recidivist/internal/fileperm"
 	"github.com/recidivist/recidivist/internal/nofollow"
 )
 
@@ -146,7 +147,7 @@ func readPrivate(path string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("inspecting %s: %w", path, err)
 	}
-	if fi.Mode().Perm()&0o022 != 0 {
+	if fileperm.WritableByOthers(fi) {
 		return nil, fmt.Errorf("reading %s (mode %v): %w; run chmod 600 %s", path, fi.Mode().Perm(), ErrStatePermissions, path)
 	}
 	data, err := io.ReadAll(f)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/recidivist/recidivist/internal/atomicfile"
+	"github.com/recidivist/recidivist/internal/fileperm"
 	"github.com/recidivist/recidivist/internal/nofollow"
 )
 
@@ -112,7 +113,7 @@ func loadBase(dir string, t *Tracker) (st savedState, found bool, err error) {
 	if err != nil {
 		return st, false, fmt.Errorf("inspecting watcher state: %w", err)
 	}
-	if fi.Mode().Perm()&0o022 != 0 {
+	if fileperm.WritableByOthers(fi) {
 		return st, false, fmt.Errorf("reading %s (mode %v): %w; run chmod 600 %s", path, fi.Mode().Perm(), ErrStatePermissions, path)
 	}
 	r := bufio.NewReader(f)
@@ -143,7 +144,7 @@ func ensureStateDir(dir string) error {
 	if err != nil {
 		return fmt.Errorf("inspecting state directory: %w", err)
 	}
-	if fi.Mode().Perm()&0o022 != 0 {
+	if fileperm.WritableByOthers(fi) {
 		return fmt.Errorf("using state directory %s (mode %v): %w; run chmod 700 %s", dir, fi.Mode().Perm(), ErrStatePermissions, dir)
 	}
 	return nil

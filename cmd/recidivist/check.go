@@ -21,6 +21,7 @@ import (
 	"github.com/recidivist/recidivist/config"
 	"github.com/recidivist/recidivist/daemon"
 	"github.com/recidivist/recidivist/internal/f2bconf"
+	"github.com/recidivist/recidivist/internal/fileperm"
 	"github.com/recidivist/recidivist/internal/nofollow"
 	"github.com/recidivist/recidivist/internal/privilege"
 	"github.com/recidivist/recidivist/ipsetstore"
@@ -642,7 +643,7 @@ func (d *doctor) checkMirror() {
 			"rm "+path+"; if the file it points to is the blocklist to keep, move or copy that file in its place")
 		return
 	}
-	if fi.Mode().Perm()&0o022 != 0 {
+	if fileperm.WritableByOthers(fi) {
 		d.problem(fmt.Sprintf("mirror %s is writable by other users (mode %v): whoever can write it decides who is blocked", path, fi.Mode().Perm()),
 			"chmod 600 "+path)
 		return
