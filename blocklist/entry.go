@@ -1,6 +1,7 @@
 package blocklist
 
 import (
+	"iter"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -36,6 +37,19 @@ type Entry struct {
 // never expires.
 func (e Entry) Expired(now time.Time) bool {
 	return !e.Expires.IsZero() && !e.Expires.After(now)
+}
+
+// InForce yields the entries of es whose expiry has not come by now: what
+// the kernel sets should hold. An expired entry stays in the mirror until
+// the next expiry pass removes it, and is in force no more.
+func InForce(es []Entry, now time.Time) iter.Seq[Entry] {
+	return func(yield func(Entry) bool) {
+		for _, e := range es {
+			if !e.Expired(now) && !yield(e) {
+				return
+			}
+		}
+	}
 }
 
 // String returns the line as recidivist writes it, without a line ending:

@@ -1,7 +1,9 @@
 package blocklist_test
 
 import (
+	"net/netip"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -138,5 +140,26 @@ func TestExpiredAtItsExpiryAndNeverWithoutOne(t *testing.T) {
 		if got := (blocklist.Entry{Expires: tt.expires}).Expired(now); got != tt.want {
 			t.Errorf("Expires %v: Expired(%v) = %v, want %v", tt.expires, now, got, tt.want)
 		}
+	}
+}
+
+func TestInForce_yields_the_entries_whose_expiry_has_not_come(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	es := []blocklist.Entry{
+		{Prefix: netip.MustParsePrefix("192.0.2.1/32")},                                    // permanent
+		{Prefix: netip.MustParsePrefix("192.0.2.2/32"), Expires: now.Add(time.Second)},     // a second left
+		{Prefix: netip.MustParsePrefix("192.0.2.3/32"), Expires: now},                      // due now: out
+		{Prefix: netip.MustParsePrefix("192.0.2.4/32"), Expires: now.Add(-time.Hour)},      // long gone
+		{Prefix: netip.MustParsePrefix("2001:db8::/32"), Expires: now.Add(24 * time.Hour)}, // in force
+	}
+	var got []string
+	for e := range blocklist.InForce(es, now) {
+		got = append(got, e.Prefix.String())
+	}
+	if want := []string{"192.0.2.1/32", "192.0.2.2/32", "2001:db8::/32"}; !slices.Equal(got, want) {
+		t.Errorf("InForce = %v, want %v", got, want)
+	}
+	for range blocklist.InForce(es, now) {
+		break // stopping early must not panic
 	}
 }

@@ -287,10 +287,7 @@ func offenderEntry(o watcher.Offender, banTime time.Duration) blocklist.Entry {
 
 func kernelEntries(es []blocklist.Entry, now time.Time) []ipsetstore.Entry {
 	out := make([]ipsetstore.Entry, 0, len(es))
-	for _, e := range es {
-		if e.Expired(now) {
-			continue
-		}
+	for e := range blocklist.InForce(es, now) {
 		out = append(out, KernelEntry(e, now))
 	}
 	return out

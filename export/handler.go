@@ -240,10 +240,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // inForce returns the entries of the family that have not expired by now.
 func inForce(entries []blocklist.Entry, family string, now time.Time) []blocklist.Entry {
 	out := make([]blocklist.Entry, 0, len(entries))
-	for _, e := range entries {
-		if e.Expired(now) { // due to leave the mirror at the next expiry pass
-			continue
-		}
+	for e := range blocklist.InForce(entries, now) {
 		if is4 := e.Prefix.Addr().Is4(); family == "v4" && !is4 || family == "v6" && is4 {
 			continue
 		}

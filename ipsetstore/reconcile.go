@@ -93,78 +93,41 @@ type Plan struct {
 	update         map[netip.Prefix]bool
 	del            []netip.Prefix
 	added, removed int // by the swap
+	changes        Changes
 }
 
 // Diff works out what makes the sets, listed as have, hold want (see
 // Reconcile for what counts as a difference).
 func Diff(have, want []Entry) (Plan, error) {
-	var p Plan
-	wanted := make(map[netip.Prefix]Entry, len(want))
-	for _, e := range want {
-		n, err := Normalize(e)
-		if err != nil {
-			return p, fmt.Errorf("reconciling: %w", err)
-		}
-		wanted[n.Prefix] = n
+	wanted, err := normalizeAll(want)
+	if err != nil {
+		return Plan{}, err
 	}
-	listed := make(map[netip.Prefix]bool, len(have))
-	for _, h := range have {
-		listed[h.Prefix] = true
-	}
-	// A wanted entry inside a wanted range that is in the kernel is
-	// blocked already; the nftables backend cannot even hold both.
-	inForce := func(q netip.Prefix) bool {
-		if listed[q] {
-			return true
-		}
-		for b := q.Bits() - 1; b > 0; b-- {
-			if r := netip.PrefixFrom(q.Addr(), b).Masked(); listed[r] {
-				if _, ok := wanted[r]; ok {
-					return true
-				}
-			}
-		}
-		return false
-	}
-	missing := 0
-	for q := range wanted {
-		if !inForce(q) {
-			missing++
-		}
-	}
-	if missing > bulkThreshold {
+	ch := diff(have, want, wanted)
+	p := Plan{changes: ch}
+	if len(ch.Add) > bulkThreshold {
 		// After a flush or on a first start: one batched swap beats
 		// thousands of single adds, and is atomic.
 		p.replace = slices.Clone(want)
-		p.added, p.removed = missing, len(have)-countKept(have, wanted)
+		p.added, p.removed = len(ch.Add), len(ch.Del)
 		return p, nil
 	}
-	seen := make(map[netip.Prefix]bool, len(have))
-	for _, h := range have {
-		seen[h.Prefix] = true
-		w, ok := wanted[h.Prefix]
-		if !ok {
-			p.del = append(p.del, h.Prefix)
-			continue
+	p.del = slices.Clone(ch.Del)
+	p.add = append(slices.Clone(ch.Update), ch.Add...)
+	if len(ch.Update) > 0 {
+		p.update = make(map[netip.Prefix]bool, len(ch.Update))
+		for _, e := range ch.Update {
+			p.update[e.Prefix] = true
 		}
-		if !sameEntry(h, w) {
-			if p.update == nil {
-				p.update = make(map[netip.Prefix]bool)
-			}
-			p.update[w.Prefix] = true
-			p.add = append(p.add, w)
-		}
-	}
-	for _, e := range want {
-		n, _ := Normalize(e) // checked above
-		if seen[n.Prefix] || inForce(n.Prefix) {
-			continue
-		}
-		seen[n.Prefix] = true // want may hold a prefix twice
-		p.add = append(p.add, wanted[n.Prefix])
 	}
 	return p, nil
 }
+
+// Changes returns the difference the plan was worked out from, entry by
+// entry, however it is applied (by a swap of the whole sets, or entry by
+// entry) and before any Keep: for callers that report the difference
+// rather than apply it (recidivist check).
+func (p Plan) Changes() Changes { return p.changes }
 
 // Keep takes every change of prefixes for which keep is true out of the
 // plan (their entries are left as they are); a swap of the whole sets
@@ -216,17 +179,6 @@ func (p Plan) apply(s Store, rep Report) (Report, error) {
 // bulkThreshold is the number of missing entries above which Reconcile
 // rebuilds the sets with Replace instead of adding one by one.
 const bulkThreshold = 1000
-
-// countKept counts the listed entries that want keeps.
-func countKept(have []Entry, wanted map[netip.Prefix]Entry) int {
-	n := 0
-	for _, h := range have {
-		if _, ok := wanted[h.Prefix]; ok {
-			n++
-		}
-	}
-	return n
-}
 
 // sameEntry reports whether a listed entry already is the wanted one.
 func sameEntry(have, want Entry) bool {

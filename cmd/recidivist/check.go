@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -446,30 +445,28 @@ func (d *doctor) checkDrift(store ipsetstore.Store) {
 		d.problem(fmt.Sprintf("listing the sets: %v", err), "sudo recidivist restore")
 		return
 	}
-	kernel := make(map[netip.Prefix]bool, len(inKernel))
-	for _, e := range inKernel {
-		kernel[e.Prefix] = true
+	var want []ipsetstore.Entry
+	for e := range blocklist.InForce(d.mirror, d.now) {
+		want = append(want, ipsetstore.Entry{Prefix: e.Prefix})
 	}
-	var missing []string
-	want := make(map[netip.Prefix]bool, len(d.mirror))
-	for _, e := range d.mirror {
-		if e.Expired(d.now) {
-			continue
-		}
-		p := e.Prefix.Masked()
-		want[p] = true
-		if !kernel[p] {
-			missing = append(missing, p.String())
-		}
+	// Only presence counts here: a timeout or comment the reconcile would
+	// rewrite blocks all the same.
+	plan, err := ipsetstore.Diff(inKernel, want)
+	ch := plan.Changes()
+	if err != nil {
+		d.problem(fmt.Sprintf("comparing the sets with the mirror: %v", err), "sudo recidivist restore")
+		return
 	}
-	var extra []string
-	for _, e := range inKernel {
-		if !want[e.Prefix] {
-			extra = append(extra, e.Prefix.String())
-		}
+	missing := make([]string, len(ch.Add))
+	for i, e := range ch.Add {
+		missing[i] = e.Prefix.String()
+	}
+	extra := make([]string, len(ch.Del))
+	for i, p := range ch.Del {
+		extra[i] = p.String()
 	}
 	if len(missing) == 0 && len(extra) == 0 {
-		d.ok("sets hold exactly the mirror's %d entries", len(want))
+		d.ok("sets hold exactly the mirror's %d entries", len(inKernel))
 		return
 	}
 	slices.Sort(missing)

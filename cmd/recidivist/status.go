@@ -140,10 +140,7 @@ func readStatus(cfg *config.Config, store ipsetstore.Store, kerr error, now time
 		st.Problems = append(st.Problems, fmt.Sprintf("reading the mirror: %v", err))
 	}
 	var inForce []blocklist.Entry
-	for _, e := range entries {
-		if e.Expired(now) {
-			continue // due to leave at the next expiry pass
-		}
+	for e := range blocklist.InForce(entries, now) {
 		inForce = append(inForce, e)
 		if e.Prefix.Addr().Is4() {
 			st.Mirror.IPv4++
