@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"path/filepath"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -20,11 +19,9 @@ import (
 	"github.com/recidivist/recidivist/internal/progress"
 	"github.com/recidivist/recidivist/internal/tick"
 	"github.com/recidivist/recidivist/ipsetstore"
+	"github.com/recidivist/recidivist/statedir"
 	"github.com/recidivist/recidivist/watcher"
 )
-
-// MirrorPath is the mirror file inside a state directory.
-func MirrorPath(stateDir string) string { return filepath.Join(stateDir, "blocklist") }
 
 // Daemon is one running `recidivist run`. It is the one owner of what is
 // blocked: every change the daemon makes to the kernel sets and the mirror
@@ -109,7 +106,7 @@ func New(cfg *config.Config, opt Options) (*Daemon, error) {
 	d := &Daemon{
 		log:     opt.Logger,
 		now:     opt.Now,
-		mirror:  blocklist.Open(MirrorPath(cfg.StateDir)),
+		mirror:  blocklist.Open(statedir.Mirror(cfg.StateDir)),
 		metrics: opt.Metrics,
 		cfg:     cfg,
 
@@ -117,7 +114,7 @@ func New(cfg *config.Config, opt Options) (*Daemon, error) {
 		intervalChanged: make(chan struct{}, 1),
 		policy:          blocklist.Policy{Ignore: cfg.Ignore},
 		store:           opt.Store,
-		seen:            newSeenSet(seenPath(cfg.StateDir)),
+		seen:            newSeenSet(statedir.Seen(cfg.StateDir)),
 	}
 	d.mirror.SetPolicy(d.policy) // a mirror line the policy refuses is not in force
 	if cfg.DryRun {
@@ -154,9 +151,9 @@ func (d *Daemon) watcherConfig(cfg *config.Config) watcher.Config {
 // reconciles until ctx ends. Sets and rules stay in place when it returns.
 func (d *Daemon) Run(ctx context.Context) error {
 	d.mu.Lock()
-	stateDir := d.cfg.StateDir
+	stateDir, setName := d.cfg.StateDir, d.cfg.SetName
 	d.mu.Unlock()
-	lock, err := Acquire(stateDir)
+	lock, err := statedir.Acquire(stateDir, setName)
 	if err != nil {
 		return err
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/recidivist/recidivist/internal/tick"
 	"github.com/recidivist/recidivist/ipsetstore"
 	"github.com/recidivist/recidivist/ipsetstore/ipsettest"
+	"github.com/recidivist/recidivist/statedir"
 )
 
 // harness is a daemon on a temp log and state dir with a fake kernel.
@@ -178,7 +179,7 @@ func (h *harness) inSet(addr string) bool {
 
 func (h *harness) mirror() []blocklist.Entry {
 	h.t.Helper()
-	es, _, err := blocklist.Open(MirrorPath(h.cfg.StateDir)).Load()
+	es, _, err := blocklist.Open(statedir.Mirror(h.cfg.StateDir)).Load()
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -236,7 +237,7 @@ func TestDaemon_offender_is_in_the_set_and_the_mirror_after_the_deciding_ban_and
 func TestDaemon_hand_edits_of_the_mirror_reach_the_kernel_at_once(t *testing.T) {
 	h := newHarness(t, nil)
 	h.start()
-	path := MirrorPath(h.cfg.StateDir)
+	path := statedir.Mirror(h.cfg.StateDir)
 	// An editor's rename-write: a new file moved over the mirror.
 	tmp := path + ".swp"
 	if err := os.WriteFile(tmp, []byte("198.51.100.7 # added by hand\n2001:db8:1::/48\n"), 0o600); err != nil {
@@ -270,7 +271,7 @@ func TestDaemon_unban_forgives_the_bans_logged_before_it(t *testing.T) {
 	h.ban(base.Add(10*time.Minute), "sshd", "203.0.113.7")
 	h.ban(base.Add(11*time.Minute), "sshd", "203.0.113.7")
 	h.settle()
-	if _, err := blocklist.Open(MirrorPath(h.cfg.StateDir)).Remove(prefix("203.0.113.7")); err != nil {
+	if _, err := blocklist.Open(statedir.Mirror(h.cfg.StateDir)).Remove(prefix("203.0.113.7")); err != nil {
 		t.Fatal(err)
 	}
 	h.eventually("out of the set after unban", func() bool { return !h.inSet("203.0.113.7") })
@@ -298,7 +299,7 @@ func TestDaemon_a_line_deleted_while_stopped_is_forgiven_at_the_next_start(t *te
 	for i := range 3 {
 		h.ban(base.Add(time.Duration(30+i)*time.Minute), "sshd", "198.51.100.23")
 	}
-	if err := os.WriteFile(MirrorPath(h.cfg.StateDir), []byte("# emptied by hand\n"), 0o600); err != nil {
+	if err := os.WriteFile(statedir.Mirror(h.cfg.StateDir), []byte("# emptied by hand\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	h.start()
@@ -314,7 +315,7 @@ func TestDaemon_a_line_deleted_while_stopped_is_forgiven_at_the_next_start(t *te
 
 func TestDaemon_reconcile_heals_flushed_sets_and_lost_rules(t *testing.T) {
 	h := newHarness(t, nil)
-	if _, err := blocklist.Open(MirrorPath(h.cfg.StateDir)).Add(blocklist.Entry{Prefix: prefix("192.0.2.44")}, blocklist.Entry{Prefix: prefix("2001:db8::44")}); err != nil {
+	if _, err := blocklist.Open(statedir.Mirror(h.cfg.StateDir)).Add(blocklist.Entry{Prefix: prefix("192.0.2.44")}, blocklist.Entry{Prefix: prefix("2001:db8::44")}); err != nil {
 		t.Fatal(err)
 	}
 	h.start()
@@ -349,8 +350,8 @@ func TestDaemon_a_second_daemon_on_the_same_state_dir_is_refused_naming_the_pid(
 		t.Fatal(err)
 	}
 	err = d2.Run(context.Background())
-	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), fmt.Sprintf("PID %d", os.Getpid())) {
-		t.Fatalf("second Run = %v, want ErrLocked naming PID %d", err, os.Getpid())
+	if !errors.Is(err, statedir.ErrLocked) || !strings.Contains(err.Error(), fmt.Sprintf("PID %d", os.Getpid())) {
+		t.Fatalf("second Run = %v, want statedir.ErrLocked naming PID %d", err, os.Getpid())
 	}
 }
 
@@ -597,7 +598,7 @@ func TestDaemon_an_offender_the_policy_refuses_after_it_reached_the_kernel_leave
 
 func TestDaemon_its_own_mirror_writes_do_not_set_off_a_reconcile_but_a_hand_edit_does(t *testing.T) {
 	h := newHarness(t, nil)
-	if _, err := blocklist.Open(MirrorPath(h.cfg.StateDir)).Add(blocklist.Entry{Prefix: prefix("192.0.2.50")}); err != nil {
+	if _, err := blocklist.Open(statedir.Mirror(h.cfg.StateDir)).Add(blocklist.Entry{Prefix: prefix("192.0.2.50")}); err != nil {
 		t.Fatal(err)
 	}
 	h.start()
@@ -618,7 +619,7 @@ func TestDaemon_its_own_mirror_writes_do_not_set_off_a_reconcile_but_a_hand_edit
 		t.Fatal("the new offender is not in the set")
 	}
 	// A hand edit (appending) does.
-	f, err := os.OpenFile(MirrorPath(h.cfg.StateDir), os.O_APPEND|os.O_WRONLY, 0)
+	f, err := os.OpenFile(statedir.Mirror(h.cfg.StateDir), os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -646,7 +647,7 @@ func TestDaemon_interval_reconciles_list_every_entry_only_when_something_changed
 	const interval = 20 * time.Millisecond
 	h := newHarness(t, func(c *config.Config) { c.ReconcileInterval = interval })
 	for _, a := range []string{"192.0.2.60", "192.0.2.61", "2001:db8::60"} {
-		if _, err := blocklist.Open(MirrorPath(h.cfg.StateDir)).Add(blocklist.Entry{Prefix: prefix(a)}); err != nil {
+		if _, err := blocklist.Open(statedir.Mirror(h.cfg.StateDir)).Add(blocklist.Entry{Prefix: prefix(a)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -733,7 +734,7 @@ func TestDaemon_offenders_reach_the_kernel_while_the_mirror_is_locked_and_the_mi
 	locked, release := make(chan struct{}), make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		done <- blocklist.Open(MirrorPath(h.cfg.StateDir)).Exclusive(func(*blocklist.Tx) error {
+		done <- blocklist.Open(statedir.Mirror(h.cfg.StateDir)).Exclusive(func(*blocklist.Tx) error {
 			close(locked)
 			<-release
 			return nil
@@ -765,7 +766,7 @@ func TestDaemon_offenders_reach_the_kernel_while_the_mirror_is_locked_and_the_mi
 func TestDaemon_a_reconcile_heals_the_rules_when_there_is_no_mirror_file_yet(t *testing.T) {
 	h := newHarness(t, nil)
 	h.start()
-	if _, err := os.Stat(MirrorPath(h.cfg.StateDir)); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(statedir.Mirror(h.cfg.StateDir)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("mirror file exists before any block (%v); the test needs none", err)
 	}
 	h.fake.FlushRules()

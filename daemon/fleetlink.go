@@ -11,6 +11,7 @@ import (
 	"github.com/recidivist/recidivist/fleet"
 	"github.com/recidivist/recidivist/internal/atomicfile"
 	"github.com/recidivist/recidivist/internal/nofollow"
+	"github.com/recidivist/recidivist/statedir"
 )
 
 // The other direction, this host's bans and records to the fleet, is not
@@ -31,7 +32,7 @@ import (
 // runs beside the daemon and never delays it: a fleet that is down, slow
 // or frozen only delays remote records. Its status is in Status.
 func (d *Daemon) RunFleetReader(ctx context.Context, f fleet.Fleet) error {
-	path := fleetCursorPath(d.cfg.StateDir)
+	path := statedir.FleetCursor(d.cfg.StateDir)
 	cursor, err := readCursor(path)
 	if err != nil {
 		d.log.Warn("fleet: the saved cursor cannot be read; starting from a snapshot", "file", path, "err", err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/recidivist/recidivist/blocklist"
 	"github.com/recidivist/recidivist/ipsetstore"
+	"github.com/recidivist/recidivist/statedir"
 )
 
 // Ban is `recidivist ban`: it records entries in the mirror and, with a
@@ -64,12 +65,12 @@ type kernelWriteError struct{ error }
 
 func (e *kernelWriteError) Unwrap() error { return e.error }
 
-// stateDirError is StateDirError for an error of the mirror's file or lock
+// stateDirError is statedir.Error for an error of the mirror's file or lock
 // (the fix names the state directory); a kernel error is left as it is.
 func stateDirError(mirror *blocklist.File, err error) error {
 	var kerr *kernelWriteError
 	if err == nil || errors.As(err, &kerr) {
 		return err
 	}
-	return StateDirError(filepath.Dir(mirror.Path()), err)
+	return statedir.Error(filepath.Dir(mirror.Path()), err)
 }

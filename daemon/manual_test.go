@@ -9,6 +9,7 @@ import (
 	"github.com/recidivist/recidivist/blocklist"
 	"github.com/recidivist/recidivist/ipsetstore"
 	"github.com/recidivist/recidivist/ipsetstore/ipsettest"
+	"github.com/recidivist/recidivist/statedir"
 )
 
 // listGate is the fake kernel whose next List, once armed, waits for the
@@ -70,7 +71,7 @@ func TestDaemon_an_unban_while_a_reconcile_reads_the_sets_stays_unbanned(t *test
 	h.start()
 	released := sync.OnceFunc(func() { close(gate.release) })
 	t.Cleanup(released)
-	mirror := blocklist.Open(MirrorPath(h.cfg.StateDir))
+	mirror := blocklist.Open(statedir.Mirror(h.cfg.StateDir))
 
 	gate.arm()
 	if _, err := Ban(mirror, h.fake, []blocklist.Entry{{Prefix: x, Manual: true}}, time.Now()); err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/recidivist/recidivist/blocklist"
 	"github.com/recidivist/recidivist/ipsetstore"
+	"github.com/recidivist/recidivist/statedir"
 )
 
 // debounce is how long the reconcile waits after a change of the mirror for
@@ -36,7 +37,7 @@ func (d *Daemon) reconcileLoop(ctx context.Context) error {
 	if err := fw.Add(dir); err != nil {
 		return fmt.Errorf("watching %s: %w", dir, err)
 	}
-	mirrorName := filepath.Base(MirrorPath(dir))
+	mirrorName := statedir.MirrorFile
 
 	every := d.newTicker(interval)
 	defer every.Stop()

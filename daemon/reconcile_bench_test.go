@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/recidivist/recidivist/statedir"
 )
 
 // BenchmarkReconcileOwnerWait reconciles a big mirror against a kernel that
@@ -28,7 +30,7 @@ func BenchmarkReconcileOwnerWait(b *testing.B) {
 			for i := range n {
 				fmt.Fprintf(&sb, "10.%d.%d.%d\n", i>>16&255, i>>8&255, i&255)
 			}
-			if err := os.WriteFile(MirrorPath(h.cfg.StateDir), []byte(sb.String()), 0o600); err != nil {
+			if err := os.WriteFile(statedir.Mirror(h.cfg.StateDir), []byte(sb.String()), 0o600); err != nil {
 				b.Fatal(err)
 			}
 			d, err := New(h.cfg, Options{Store: h.fake, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now})

@@ -13,13 +13,14 @@ import (
 
 	"github.com/recidivist/recidivist/blocklist"
 	"github.com/recidivist/recidivist/config"
+	"github.com/recidivist/recidivist/statedir"
 	"github.com/recidivist/recidivist/watcher"
 )
 
 // writeMirror replaces the mirror as an editor does: a new file renamed over it.
 func (h *harness) writeMirror(content string) {
 	h.t.Helper()
-	path := MirrorPath(h.cfg.StateDir)
+	path := statedir.Mirror(h.cfg.StateDir)
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		h.t.Fatal(err)
 	}
@@ -61,7 +62,7 @@ func TestDaemon_a_live_hand_edit_adding_everything_and_a_good_line_applies_the_g
 	h.writeMirror("0.0.0.0/0\n198.51.100.7\n::/0\n203.0.113.9 # later\n")
 	h.eventually("a later good line in the set", func() bool { return h.inSet("203.0.113.9") })
 	logs := h.logs.String()
-	if !strings.Contains(logs, MirrorPath(h.cfg.StateDir)+":1: ") || !strings.Contains(logs, "would block every address") {
+	if !strings.Contains(logs, statedir.Mirror(h.cfg.StateDir)+":1: ") || !strings.Contains(logs, "would block every address") {
 		t.Errorf("the refused line is not reported with file:line and why:\n%s", logs)
 	}
 	if strings.Contains(logs, "reconcile: making the kernel equal the mirror") {
@@ -81,7 +82,7 @@ func TestDaemon_logs_a_bad_line_by_a_short_escaped_prefix(t *testing.T) {
 	if strings.Count(logs, "secret") > 20 || strings.ContainsAny(logs, "\x1b\x07") {
 		t.Errorf("a bad line was logged unbounded or unescaped (%d bytes of log):\n%.400s", len(logs), logs)
 	}
-	if !strings.Contains(logs, MirrorPath(h.cfg.StateDir)+":1: ") {
+	if !strings.Contains(logs, statedir.Mirror(h.cfg.StateDir)+":1: ") {
 		t.Errorf("the bad line is not reported:\n%s", logs)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/recidivist/recidivist/internal/atomicfile"
 	"github.com/recidivist/recidivist/internal/fileperm"
 	"github.com/recidivist/recidivist/internal/nofollow"
+	"github.com/recidivist/recidivist/statedir"
 )
 
 // JournalFile is the name, in the state directory, of what changed since
@@ -38,7 +39,7 @@ import (
 // again and counted once. A journal of another generation than StateFile
 // (a crash between writing StateFile and starting its journal) was folded
 // into StateFile already and is ignored.
-const JournalFile = "watcher.journal"
+const JournalFile = statedir.WatcherJournalFile
 
 // journalHeader starts the journal; %016x is the generation.
 const journalHeader = "recidivist watcher journal 1 %016x\n"

@@ -15,6 +15,7 @@ import (
 	"github.com/recidivist/recidivist/internal/atomicfile"
 	"github.com/recidivist/recidivist/internal/fileperm"
 	"github.com/recidivist/recidivist/internal/nofollow"
+	"github.com/recidivist/recidivist/statedir"
 )
 
 // StateFile is the name of the watcher's state in the state directory: the
@@ -22,7 +23,7 @@ import (
 // tracker's history, in one file so that they can never disagree after a
 // crash. What changed since it was written is in JournalFile beside it,
 // whose records each carry the same three together.
-const StateFile = "watcher.state"
+const StateFile = statedir.WatcherStateFile
 
 // stateHeader is the first line of the state file; the number is the
 // format version.

@@ -10,6 +10,7 @@ import (
 	"github.com/recidivist/recidivist/config"
 	"github.com/recidivist/recidivist/daemon"
 	"github.com/recidivist/recidivist/ipsetstore"
+	"github.com/recidivist/recidivist/statedir"
 )
 
 func banCommand() *cli.Command {
@@ -93,8 +94,8 @@ func banCommand() *cli.Command {
 
 // kernelLater says when a change made without root reaches the kernel.
 func kernelLater(cfg *config.Config) string {
-	if pid, err := daemon.Holder(cfg.StateDir); err == nil && pid != 0 {
-		return fmt.Sprintf("recidivist: no CAP_NET_ADMIN (not root): the mirror is changed; the daemon (PID %d) applies it to the kernel sets within a moment", pid)
+	if h, held, err := statedir.ReadHolder(cfg.StateDir); err == nil && held {
+		return fmt.Sprintf("recidivist: no CAP_NET_ADMIN (not root): the mirror is changed; the daemon (PID %d) applies it to the kernel sets within a moment", h.PID)
 	}
 	return "recidivist: no CAP_NET_ADMIN (not root): the mirror is changed but not the kernel sets; run sudo recidivist restore (or start the daemon) to apply it"
 }

@@ -18,12 +18,12 @@ import (
 
 	"github.com/recidivist/recidivist/blocklist"
 	"github.com/recidivist/recidivist/config"
-	"github.com/recidivist/recidivist/daemon"
 	"github.com/recidivist/recidivist/internal/f2bconf"
 	"github.com/recidivist/recidivist/internal/fileperm"
 	"github.com/recidivist/recidivist/internal/nofollow"
 	"github.com/recidivist/recidivist/internal/privilege"
 	"github.com/recidivist/recidivist/ipsetstore"
+	"github.com/recidivist/recidivist/statedir"
 	"github.com/recidivist/recidivist/watcher"
 )
 
@@ -491,7 +491,7 @@ func sample(s []string) string {
 }
 
 func (d *doctor) checkDaemons() {
-	holder, err := daemon.Holder(d.cfg.StateDir)
+	holder, held, err := statedir.ReadHolder(d.cfg.StateDir)
 	if errors.Is(err, nofollow.ErrSymlink) {
 		return // checkStateFiles explains it
 	}
@@ -499,32 +499,29 @@ func (d *doctor) checkDaemons() {
 		d.problem(fmt.Sprintf("reading the daemon's lock: %v", err), "run recidivist check as root")
 		return
 	}
-	if holder != 0 {
-		d.ok("daemon: running (PID %d) on %s", holder, d.cfg.StateDir)
+	if held {
+		d.ok("daemon: running (PID %d) on %s", holder.PID, d.cfg.StateDir)
 	} else {
 		d.note("daemon: not running on %s; blocks stay in force but new offenders are not added (systemctl start recidivist)", d.cfg.StateDir)
 	}
-	for _, o := range findDaemons(d.procDir) {
-		if o.pid == d.self || o.pid == holder {
+	for _, o := range statedir.Daemons(d.procDir) {
+		if o.PID == d.self || o.PID == holder.PID {
 			continue
 		}
-		if o.stateDir == d.cfg.StateDir && holder == 0 {
-			continue // it has not taken the lock yet, or is exiting
-		}
-		if !sameNetns(d.procDir, d.self, o.pid) {
-			d.note("recidivist daemon (PID %d, state dir %s) runs in another network namespace: its sets and rules are its own", o.pid, o.stateDirOr())
+		if !sameNetns(d.procDir, d.self, o.PID) {
+			d.note("recidivist daemon (PID %d, state dir %s) runs in another network namespace: its sets and rules are its own", o.PID, o.StateDir)
 			continue
 		}
-		set := o.setName
+		set := o.SetName
 		if set == "" {
-			set = d.cfg.SetName // no flag nor variable: it reads the same config file
+			set = d.cfg.SetName // a lock of the previous release: assume the same config file
 		}
 		if set != d.cfg.SetName {
-			d.note("another recidivist daemon (PID %d, state dir %s) manages other sets (%s)", o.pid, o.stateDirOr(), set)
+			d.note("another recidivist daemon (PID %d, state dir %s) manages other sets (%s)", o.PID, o.StateDir, set)
 			continue
 		}
-		d.problem(fmt.Sprintf("another recidivist daemon (PID %d, state dir %s) manages the same sets %s and %s6: each undoes the other's blocks", o.pid, o.stateDirOr(), set, set),
-			"stop one of them (kill "+strconv.Itoa(o.pid)+"), or give each its own set-name")
+		d.problem(fmt.Sprintf("another recidivist daemon (PID %d, state dir %s) manages the same sets %s and %s6: each undoes the other's blocks", o.PID, o.StateDir, set, set),
+			"stop one of them (kill "+strconv.Itoa(o.PID)+"), or give each its own set-name")
 	}
 }
 
@@ -538,83 +535,12 @@ func sameNetns(procDir string, a, b int) bool {
 	return errA != nil || errB != nil || na == nb
 }
 
-// otherDaemon is a `recidivist run` process found in /proc.
-type otherDaemon struct {
-	pid      int
-	stateDir string // "" when not given on its command line or environment
-	setName  string
-}
-
-func (o otherDaemon) stateDirOr() string {
-	if o.stateDir == "" {
-		return "from its config"
-	}
-	return o.stateDir
-}
-
-// findDaemons lists the `recidivist run` processes under procDir, with the
-// state dir and set name of their command line or environment.
-func findDaemons(procDir string) []otherDaemon {
-	dirs, err := os.ReadDir(procDir)
-	if err != nil {
-		return nil
-	}
-	var out []otherDaemon
-	for _, de := range dirs {
-		pid, err := strconv.Atoi(de.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(procDir, de.Name(), "cmdline"))
-		if err != nil || len(b) == 0 {
-			continue // gone, or a kernel thread
-		}
-		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
-		if filepath.Base(args[0]) != "recidivist" || !slices.Contains(args[1:], "run") {
-			continue
-		}
-		o := otherDaemon{pid: pid}
-		if env, err := os.ReadFile(filepath.Join(procDir, de.Name(), "environ")); err == nil {
-			for kv := range strings.SplitSeq(string(env), "\x00") {
-				if v, ok := strings.CutPrefix(kv, "RECIDIVIST_STATE_DIR="); ok {
-					o.stateDir = v
-				}
-				if v, ok := strings.CutPrefix(kv, "RECIDIVIST_SET_NAME="); ok {
-					o.setName = v
-				}
-			}
-		}
-		for i, a := range args {
-			flag, value, inline := strings.Cut(a, "=")
-			name, ok := strings.CutPrefix(flag, "-")
-			if !ok {
-				continue
-			}
-			name = strings.TrimPrefix(name, "-") // -name or --name
-			if !inline {
-				if i+1 >= len(args) {
-					continue
-				}
-				value = args[i+1]
-			}
-			switch name {
-			case "state-dir":
-				o.stateDir = value
-			case "set-name":
-				o.setName = value
-			}
-		}
-		out = append(out, o)
-	}
-	return out
-}
-
 // checkStateFiles finds a symbolic link in place of a state file (the
 // mirror itself is checkMirror's): recidivist refuses to follow it, so the
 // daemon does not start and commands fail until it is gone.
 func (d *doctor) checkStateFiles() {
-	for _, path := range daemon.StateFiles(d.cfg.StateDir) {
-		if path == daemon.MirrorPath(d.cfg.StateDir) {
+	for _, path := range statedir.Files(d.cfg.StateDir) {
+		if path == statedir.Mirror(d.cfg.StateDir) {
 			continue
 		}
 		if fi, err := os.Lstat(path); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
@@ -625,7 +551,7 @@ func (d *doctor) checkStateFiles() {
 }
 
 func (d *doctor) checkMirror() {
-	path := daemon.MirrorPath(d.cfg.StateDir)
+	path := statedir.Mirror(d.cfg.StateDir)
 	fi, err := os.Lstat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):

@@ -23,9 +23,10 @@ func TestDoctor_a_daemon_in_another_network_namespace_manages_other_sets(t *test
 	if err != nil {
 		t.Fatal(err)
 	}
+	container := filepath.Join(t.TempDir(), "in-a-container")
 	cmd := exec.Command(exe)
-	cmd.Args = []string{filepath.Join(t.TempDir(), "recidivist"), "run", "--state-dir", "/srv/in-a-container"}
-	cmd.Env = append(os.Environ(), "RECIDIVIST_TEST_IDLE=1")
+	cmd.Args = []string{filepath.Join(t.TempDir(), "recidivist"), "run"}
+	cmd.Env = append(os.Environ(), "RECIDIVIST_TEST_IDLE=1", "RECIDIVIST_TEST_LOCK="+container, "RECIDIVIST_TEST_SET_NAME=recidivist")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -34,7 +35,7 @@ func TestDoctor_a_daemon_in_another_network_namespace_manages_other_sets(t *test
 
 	w := newWorld(t)
 	w.doctor.procDir = "/proc"
-	want := fmt.Sprintf("recidivist daemon (PID %d, state dir /srv/in-a-container) runs in another network namespace", cmd.Process.Pid)
+	want := fmt.Sprintf("recidivist daemon (PID %d, state dir %s) runs in another network namespace", cmd.Process.Pid, container)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		w.out.Reset()
@@ -47,7 +48,8 @@ func TestDoctor_a_daemon_in_another_network_namespace_manages_other_sets(t *test
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if strings.Contains(w.out.String(), "manages the same sets") {
+	// Only this daemon is looked at: another test's daemon may run beside.
+	if strings.Contains(w.out.String(), fmt.Sprintf("(PID %d, state dir %s) manages the same sets", cmd.Process.Pid, container)) {
 		t.Errorf("the doctor calls a daemon in another network namespace a rival:\n%s", w.out)
 	}
 }

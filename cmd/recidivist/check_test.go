@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/recidivist/recidivist/blocklist"
 	"github.com/recidivist/recidivist/config"
 	"github.com/recidivist/recidivist/daemon"
@@ -23,6 +25,7 @@ import (
 	"github.com/recidivist/recidivist/internal/privilege"
 	"github.com/recidivist/recidivist/ipsetstore"
 	"github.com/recidivist/recidivist/ipsetstore/ipsettest"
+	"github.com/recidivist/recidivist/statedir"
 )
 
 // world is a healthy host for the doctor: a log with a Ban line, fail2ban
@@ -55,7 +58,7 @@ func newWorld(t *testing.T) *world {
 	if err := os.Mkdir(cfg.StateDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	mirror := blocklist.Open(daemon.MirrorPath(cfg.StateDir))
+	mirror := blocklist.Open(statedir.Mirror(cfg.StateDir))
 	entries, err := mirror.Add(blocklist.Entry{Prefix: netip.MustParsePrefix("203.0.113.7/32"), Added: time.Now(), Jails: []string{"sshd"}, Bans: 3},
 		blocklist.Entry{Prefix: netip.MustParsePrefix("2001:db8::7/128"), Added: time.Now(), Manual: true})
 	if err != nil {
@@ -88,10 +91,28 @@ func write(t *testing.T, path, text string) {
 	}
 }
 
-// fakeDaemon writes /proc/PID/cmdline for a process the doctor should find.
-func (w *world) fakeDaemon(t *testing.T, pid int, args ...string) {
+// fakeDaemon makes process pid of the doctor's /proc hold a daemon lock
+// that says lock: an open file STATE-DIR/lock in /proc/PID/fd, which this
+// test process holds locked as that daemon would.
+func (w *world) fakeDaemon(t *testing.T, pid int, lock string) {
 	t.Helper()
-	write(t, filepath.Join(w.dir, "proc", fmt.Sprint(pid), "cmdline"), strings.Join(args, "\x00")+"\x00")
+	dir := filepath.Join(w.dir, "daemons", fmt.Sprint(pid))
+	write(t, statedir.Lock(dir), lock)
+	f, err := os.Open(statedir.Lock(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+	fd := filepath.Join(w.dir, "proc", fmt.Sprint(pid), "fd")
+	if err := os.MkdirAll(fd, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(statedir.Lock(dir), filepath.Join(fd, "3")); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestDoctor_finds_each_problem_and_prints_its_fix(t *testing.T) {
@@ -148,21 +169,24 @@ func TestDoctor_finds_each_problem_and_prints_its_fix(t *testing.T) {
 			}
 		}, 1, "1 set entries are not in the mirror: 198.51.100.9/32", "within reconcile-interval 1m"},
 		{"a second daemon on the same sets", func(t *testing.T, w *world) {
-			w.fakeDaemon(t, 4242, "/usr/local/bin/recidivist", "run", "--state-dir", "/srv/other")
+			w.fakeDaemon(t, 4242, `{"pid":4242,"state-dir":"/srv/other","set-name":"recidivist"}`)
 		}, 1, "another recidivist daemon (PID 4242, state dir /srv/other) manages the same sets recidivist and recidivist6", "stop one of them (kill 4242)"},
 		{"a second daemon with its own sets is fine", func(t *testing.T, w *world) {
-			w.fakeDaemon(t, 4243, "recidivist", "run", "--state-dir=/srv/other", "--set-name=other")
+			w.fakeDaemon(t, 4243, `{"pid":4243,"state-dir":"/srv/other","set-name":"other"}`)
 		}, 0, "another recidivist daemon (PID 4243, state dir /srv/other) manages other sets (other)", ""},
-		{"another program is no daemon", func(t *testing.T, w *world) {
-			w.fakeDaemon(t, 4244, "/usr/bin/vim", "recidivist", "run")
+		{"a second daemon of the previous release, whose lock holds only its PID, is taken to read the same config", func(t *testing.T, w *world) {
+			w.fakeDaemon(t, 4245, "4245\n")
+		}, 1, "another recidivist daemon (PID 4245, state dir ", "stop one of them (kill 4245)"},
+		{"a lock naming another process is no daemon", func(t *testing.T, w *world) {
+			w.fakeDaemon(t, 4244, `{"pid":1,"state-dir":"/srv/other","set-name":"recidivist"}`)
 		}, 0, "sets hold exactly", ""},
 		{"a world-writable mirror", func(t *testing.T, w *world) {
-			if err := os.Chmod(daemon.MirrorPath(w.cfg.StateDir), 0o666); err != nil {
+			if err := os.Chmod(statedir.Mirror(w.cfg.StateDir), 0o666); err != nil {
 				t.Fatal(err)
 			}
 		}, 1, "is writable by other users (mode -rw-rw-rw-)", "chmod 600 "},
 		{"a symlinked mirror is refused, not read through its link", func(t *testing.T, w *world) {
-			path := daemon.MirrorPath(w.cfg.StateDir)
+			path := statedir.Mirror(w.cfg.StateDir)
 			target := filepath.Join(w.cfg.StateDir, "blocklist.real")
 			if err := os.Rename(path, target); err != nil {
 				t.Fatal(err)
@@ -177,12 +201,12 @@ func TestDoctor_finds_each_problem_and_prints_its_fix(t *testing.T) {
 			}
 		}, 1, "seen is a symbolic link", "rm "},
 		{"a symlinked lock", func(t *testing.T, w *world) {
-			if err := os.Symlink("/etc/shadow", daemon.LockPath(w.cfg.StateDir)); err != nil {
+			if err := os.Symlink("/etc/shadow", statedir.Lock(w.cfg.StateDir)); err != nil {
 				t.Fatal(err)
 			}
 		}, 1, "lock is a symbolic link", "rm "},
 		{"a bad line in the mirror", func(t *testing.T, w *world) {
-			f, err := os.OpenFile(daemon.MirrorPath(w.cfg.StateDir), os.O_APPEND|os.O_WRONLY, 0)
+			f, err := os.OpenFile(statedir.Mirror(w.cfg.StateDir), os.O_APPEND|os.O_WRONLY, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -215,7 +239,7 @@ func TestDoctor_finds_each_problem_and_prints_its_fix(t *testing.T) {
 func TestDoctor_lists_every_mirror_line_the_policy_refuses(t *testing.T) {
 	w := newWorld(t)
 	w.cfg.Ignore = []netip.Prefix{netip.MustParsePrefix("192.0.2.50/32")}
-	path := daemon.MirrorPath(w.cfg.StateDir)
+	path := statedir.Mirror(w.cfg.StateDir)
 	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -313,7 +337,7 @@ func TestDoctor_against_the_kernel(t *testing.T) {
 	if n := w.doctor.run(); n != 4 || !strings.Contains(w.out.String(), "set rcdvck (inet) does not exist") {
 		t.Fatalf("before restore: %d problems, want 4 (two sets, two rules):\n%s", n, w.out)
 	}
-	entries, _, err := blocklist.Open(daemon.MirrorPath(w.cfg.StateDir)).Load()
+	entries, _, err := blocklist.Open(statedir.Mirror(w.cfg.StateDir)).Load()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,15 +358,16 @@ func TestDoctor_against_the_kernel(t *testing.T) {
 }
 
 // TestDoctor_finds_a_second_daemon_among_real_processes starts a process
-// whose command line is that of `recidivist run` on another state dir.
+// that holds the daemon lock of another state dir, for the same sets.
 func TestDoctor_finds_a_second_daemon_among_real_processes(t *testing.T) {
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
+	elsewhere := filepath.Join(t.TempDir(), "elsewhere")
 	cmd := exec.Command(exe)
-	cmd.Args = []string{filepath.Join(t.TempDir(), "recidivist"), "run", "--state-dir", "/srv/elsewhere"}
-	cmd.Env = append(os.Environ(), "RECIDIVIST_TEST_IDLE=1")
+	cmd.Args = []string{filepath.Join(t.TempDir(), "recidivist"), "run"}
+	cmd.Env = append(os.Environ(), "RECIDIVIST_TEST_IDLE=1", "RECIDIVIST_TEST_LOCK="+elsewhere, "RECIDIVIST_TEST_SET_NAME=recidivist")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -350,11 +375,11 @@ func TestDoctor_finds_a_second_daemon_among_real_processes(t *testing.T) {
 
 	w := newWorld(t)
 	w.doctor.procDir = "/proc"
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		w.out.Reset()
 		w.doctor.checkDaemons()
-		want := fmt.Sprintf("another recidivist daemon (PID %d, state dir /srv/elsewhere)", cmd.Process.Pid)
+		want := fmt.Sprintf("another recidivist daemon (PID %d, state dir %s) manages the same sets", cmd.Process.Pid, elsewhere)
 		if strings.Contains(w.out.String(), want) {
 			return
 		}
@@ -368,6 +393,13 @@ func TestDoctor_finds_a_second_daemon_among_real_processes(t *testing.T) {
 // TestMain lets the test binary stand in for a running daemon process.
 func TestMain(m *testing.M) {
 	if os.Getenv("RECIDIVIST_TEST_IDLE") == "1" {
+		if dir := os.Getenv("RECIDIVIST_TEST_LOCK"); dir != "" {
+			// Held until the process exits, as a daemon holds it.
+			if _, err := statedir.Acquire(dir, os.Getenv("RECIDIVIST_TEST_SET_NAME")); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+		}
 		time.Sleep(time.Minute)
 		os.Exit(0)
 	}

@@ -10,9 +10,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/recidivist/recidivist/daemon"
 	"github.com/recidivist/recidivist/internal/netnstest"
 	"github.com/recidivist/recidivist/ipsetstore"
+	"github.com/recidivist/recidivist/statedir"
 )
 
 // invoke runs one recidivist command line in-process and returns its exit
@@ -110,7 +110,7 @@ func TestCommands_ban_list_unban_restore_teardown_in_a_fresh_namespace(t *testin
 	}
 
 	// A hand edit while nothing runs: restore makes the kernel equal the mirror.
-	f, err := os.OpenFile(daemon.MirrorPath(state), os.O_APPEND|os.O_WRONLY, 0)
+	f, err := os.OpenFile(statedir.Mirror(state), os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func TestCommands_ban_list_unban_restore_teardown_in_a_fresh_namespace(t *testin
 		t.Errorf("iptables -S INPUT after restore (%v):\n%s", err, rules)
 	}
 
-	if code, out, errOut := do("teardown"); code != 0 || !strings.Contains(out, "the mirror "+daemon.MirrorPath(state)+" is kept") {
+	if code, out, errOut := do("teardown"); code != 0 || !strings.Contains(out, "the mirror "+statedir.Mirror(state)+" is kept") {
 		t.Fatalf("teardown: exit %d, %q, %q", code, out, errOut)
 	}
 	rules, _ = exec.Command("iptables", "-S", "INPUT").CombinedOutput()
@@ -139,7 +139,7 @@ func TestCommands_ban_list_unban_restore_teardown_in_a_fresh_namespace(t *testin
 	if err != nil || st.Sets[0].Exists || st.Sets[1].Exists {
 		t.Errorf("sets after teardown: %+v (%v)", st.Sets, err)
 	}
-	if _, err := os.Stat(daemon.MirrorPath(state)); err != nil {
+	if _, err := os.Stat(statedir.Mirror(state)); err != nil {
 		t.Errorf("teardown lost the mirror: %v", err)
 	}
 }

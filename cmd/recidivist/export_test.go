@@ -9,13 +9,13 @@ import (
 
 	"github.com/recidivist/recidivist/blocklist"
 	"github.com/recidivist/recidivist/config"
-	"github.com/recidivist/recidivist/daemon"
+	"github.com/recidivist/recidivist/statedir"
 )
 
 func TestMirrorSource_follows_the_file_its_mode_and_a_reloaded_ignore_list(t *testing.T) {
 	dir := t.TempDir()
 	cfg := &config.Config{StateDir: filepath.Join(dir, "state")}
-	mirror := blocklist.Open(daemon.MirrorPath(cfg.StateDir))
+	mirror := blocklist.Open(statedir.Mirror(cfg.StateDir))
 	if _, err := mirror.Add(blocklist.Entry{Prefix: netip.MustParsePrefix("192.0.2.7/32"), Added: time.Now(), Manual: true}); err != nil {
 		t.Fatal(err)
 	}

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/recidivist/recidivist/blocklist"
-	"github.com/recidivist/recidivist/daemon"
 	"github.com/recidivist/recidivist/internal/netnstest"
+	"github.com/recidivist/recidivist/statedir"
 )
 
 // hostileMirror has good lines (1, 8, 10) among lines a person may add by
@@ -49,7 +49,7 @@ func TestRestore_of_a_hostile_mirror_loads_the_good_lines_and_loopback_stays_rea
 	if err := os.Mkdir(state, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	path := daemon.MirrorPath(state)
+	path := statedir.Mirror(state)
 	if err := os.WriteFile(path, []byte(hostileMirror), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func TestBan_force_marks_its_line_so_that_restore_keeps_the_range(t *testing.T) 
 	if err := os.Mkdir(state, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	path := daemon.MirrorPath(state)
+	path := statedir.Mirror(state)
 	if err := os.WriteFile(path, []byte("10.0.0.0/8 # imported\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func TestCommands_refuse_a_symlinked_mirror(t *testing.T) {
 					t.Fatal(err)
 				}
 				if name == "blocklist.lock" {
-					if err := os.WriteFile(daemon.MirrorPath(state), []byte("192.0.2.1\n"), 0o600); err != nil {
+					if err := os.WriteFile(statedir.Mirror(state), []byte("192.0.2.1\n"), 0o600); err != nil {
 						t.Fatal(err)
 					}
 				}
@@ -160,7 +160,7 @@ func TestList_summarizes_a_mirror_of_many_bad_lines(t *testing.T) {
 	if err := os.Mkdir(state, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(daemon.MirrorPath(state), []byte(strings.Repeat("not-an-address\n", 100)+"198.51.100.7\n"), 0o600); err != nil {
+	if err := os.WriteFile(statedir.Mirror(state), []byte(strings.Repeat("not-an-address\n", 100)+"198.51.100.7\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	code, out, errOut := invoke(t, "list", "--state-dir", state)

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/recidivist/recidivist/daemon"
 	"github.com/recidivist/recidivist/internal/netnstest"
+	"github.com/recidivist/recidivist/statedir"
 	"github.com/recidivist/recidivist/watcher"
 )
 
@@ -151,7 +151,8 @@ func TestRun_on_an_endless_log_stops_on_SIGTERM_and_saves_its_state(t *testing.T
 			t.Fatalf("the daemon did not start reading /dev/zero within 30 s (pid %d):\n%s", pid, stderr.String())
 		}
 		time.Sleep(20 * time.Millisecond)
-		pid, _ = daemon.Holder(state) // not yet written: retried
+		h, _, _ := statedir.ReadHolder(state) // not yet written: retried
+		pid = h.PID
 	}
 	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
 		t.Fatal(err)

@@ -14,8 +14,8 @@ import (
 	"testing"
 
 	"github.com/recidivist/recidivist/config"
-	"github.com/recidivist/recidivist/daemon"
 	"github.com/recidivist/recidivist/internal/testenv"
+	"github.com/recidivist/recidivist/statedir"
 )
 
 // goroutinesOf returns the stacks of the running goroutines that are in a
@@ -45,10 +45,10 @@ func TestRun_that_fails_to_start_leaves_no_metrics_listener_or_reloader_behind(t
 			t.Fatal(err)
 		}
 	}
-	if err := daemon.PrepareStateDir(stateDir); err != nil {
+	if err := statedir.Prepare(stateDir); err != nil {
 		t.Fatal(err)
 	}
-	lock, err := daemon.Acquire(stateDir) // another daemon holds the state dir: Run fails at its start
+	lock, err := statedir.Acquire(stateDir, "recidivist") // another daemon holds the state dir: Run fails at its start
 	if err != nil {
 		t.Fatal(err)
 	}

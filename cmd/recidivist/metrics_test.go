@@ -24,9 +24,9 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/vishvananda/netns"
 
-	"github.com/recidivist/recidivist/daemon"
 	"github.com/recidivist/recidivist/internal/netnstest"
 	"github.com/recidivist/recidivist/internal/testenv"
+	"github.com/recidivist/recidivist/statedir"
 )
 
 // asDaemonEnv, set to 1 in the environment of a re-executed test binary,
@@ -83,8 +83,8 @@ func startDaemon(t *testing.T, stateDir string, args ...string) *daemonProc {
 	go func() { d.exited <- d.cmd.Wait() }()
 	t.Cleanup(func() { d.stop(t) })
 	d.await(t, "the daemon to hold the lock of its state dir", func() bool {
-		pid, err := daemon.Holder(stateDir)
-		return err == nil && pid == d.cmd.Process.Pid
+		h, _, err := statedir.ReadHolder(stateDir)
+		return err == nil && h.PID == d.cmd.Process.Pid
 	})
 	return d
 }

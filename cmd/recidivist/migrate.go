@@ -12,6 +12,7 @@ import (
 	"github.com/recidivist/recidivist/config"
 	"github.com/recidivist/recidivist/daemon"
 	"github.com/recidivist/recidivist/ipsetstore"
+	"github.com/recidivist/recidivist/statedir"
 )
 
 func migrateCommand() *cli.Command {
@@ -44,10 +45,10 @@ func migrateCommand() *cli.Command {
 					return err
 				}
 			}
-			if pid, err := daemon.Holder(cfg.StateDir); err == nil && pid != 0 {
-				return fmt.Errorf("the daemon (PID %d) runs on %s and would rebuild the backend it runs with: stop it first (systemctl stop recidivist)", pid, cfg.StateDir)
+			if h, held, err := statedir.ReadHolder(cfg.StateDir); err == nil && held {
+				return fmt.Errorf("the daemon (PID %d) runs on %s and would rebuild the backend it runs with: stop it first (systemctl stop recidivist)", h.PID, cfg.StateDir)
 			}
-			if _, err := openStore(cfg); err != nil { // the root check
+			if _, err := openStore(cfg); err != nil { // the privilege check
 				return err
 			}
 			dst, err := newStore(cfg, to)

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/recidivist/recidivist/daemon"
 	"github.com/recidivist/recidivist/internal/netnstest"
+	"github.com/recidivist/recidivist/statedir"
 )
 
 // TestMigrate_lets_no_packet_of_a_blocked_address_through_during_the_switch
@@ -23,7 +23,7 @@ func TestMigrate_lets_no_packet_of_a_blocked_address_through_during_the_switch(t
 	blocked, free := netip.MustParseAddr("10.201.0.2"), netip.MustParseAddr("10.201.0.3")
 	state := t.TempDir()
 	writeMirror(t, state, 100_000)
-	f, err := os.OpenFile(daemon.MirrorPath(state), os.O_APPEND|os.O_WRONLY, 0)
+	f, err := os.OpenFile(statedir.Mirror(state), os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,10 +7,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/recidivist/recidivist/daemon"
 	"github.com/recidivist/recidivist/internal/netnstest"
 	"github.com/recidivist/recidivist/ipsetstore"
 	"github.com/recidivist/recidivist/nftstore"
+	"github.com/recidivist/recidivist/statedir"
 )
 
 // writeMirror writes a mirror of n single IPv4 addresses, an IPv6 address,
@@ -22,7 +22,7 @@ func writeMirror(t *testing.T, state string, n int) {
 		fmt.Fprintf(&b, "10.%d.%d.%d # migrate test\n", i>>16, (i>>8)&0xff, i&0xff)
 	}
 	b.WriteString("2001:db8::7\n198.51.100.0/24\n198.51.100.9\n")
-	if err := os.WriteFile(daemon.MirrorPath(state), []byte(b.String()), 0o600); err != nil {
+	if err := os.WriteFile(statedir.Mirror(state), []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -7,14 +7,14 @@ import (
 
 	"github.com/recidivist/recidivist/blocklist"
 	"github.com/recidivist/recidivist/config"
-	"github.com/recidivist/recidivist/daemon"
+	"github.com/recidivist/recidivist/statedir"
 )
 
 // openMirror returns the mirror of cfg, its lines checked against the
 // refusal policy of cfg (the ignore list): every command sees the same
 // entries in force as the daemon.
 func openMirror(cfg *config.Config) *blocklist.File {
-	f := blocklist.Open(daemon.MirrorPath(cfg.StateDir))
+	f := blocklist.Open(statedir.Mirror(cfg.StateDir))
 	f.SetPolicy(blocklist.Policy{Ignore: cfg.Ignore})
 	return f
 }

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/recidivist/recidivist/blocklist"
-	"github.com/recidivist/recidivist/daemon"
+	"github.com/recidivist/recidivist/statedir"
 )
 
 // offendersWorld runs the daemon over bans for six addresses and stops it:
@@ -21,7 +21,7 @@ import (
 func offendersWorld(t *testing.T) *world {
 	t.Helper()
 	w := newWorld(t)
-	if _, err := blocklist.Open(daemon.MirrorPath(w.cfg.StateDir)).Add(blocklist.Entry{Prefix: netip.MustParsePrefix("203.0.113.0/24"), Added: time.Now(), Manual: true}); err != nil {
+	if _, err := blocklist.Open(statedir.Mirror(w.cfg.StateDir)).Add(blocklist.Entry{Prefix: netip.MustParsePrefix("203.0.113.0/24"), Added: time.Now(), Manual: true}); err != nil {
 		t.Fatal(err)
 	}
 	stop := w.runDaemon(t)
@@ -35,7 +35,7 @@ func offendersWorld(t *testing.T) *world {
 		w.ban(t, now.Add(time.Duration(i)*time.Minute), b.jail, b.addr)
 	}
 	eventually(t, "198.51.100.1 is blocked", func() bool {
-		es, _, _ := blocklist.Open(daemon.MirrorPath(w.cfg.StateDir)).Load()
+		es, _, _ := blocklist.Open(statedir.Mirror(w.cfg.StateDir)).Load()
 		return len(es) == 4
 	})
 	stop()

@@ -17,6 +17,7 @@ import (
 	"github.com/recidivist/recidivist/export"
 	"github.com/recidivist/recidivist/fleet"
 	"github.com/recidivist/recidivist/ipsetstore"
+	"github.com/recidivist/recidivist/statedir"
 )
 
 func runCommand() *cli.Command {
@@ -49,7 +50,7 @@ func runCommand() *cli.Command {
 			if err := config.CheckLogs(cfg.Logs); err != nil {
 				return err
 			}
-			if err := daemon.PrepareStateDir(cfg.StateDir); err != nil {
+			if err := statedir.Prepare(cfg.StateDir); err != nil {
 				return err
 			}
 			var store ipsetstore.Store

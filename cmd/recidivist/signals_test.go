@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/recidivist/recidivist/daemon"
 	"github.com/recidivist/recidivist/internal/netnstest"
+	"github.com/recidivist/recidivist/statedir"
 )
 
 // buildBinary builds the recidivist command into a temporary directory.
@@ -108,7 +108,8 @@ func TestRun_reloads_on_SIGHUP_and_leaves_sets_and_rules_on_SIGTERM(t *testing.T
 	// Signal the daemon itself, whether ip exec'd it in place or runs it as
 	// its child: the PID it wrote into its lock. (A child of ip's PID may be
 	// an iptables the daemon runs.)
-	pid, err := daemon.Holder(state)
+	h, _, err := statedir.ReadHolder(state)
+	pid := h.PID
 	if err != nil || pid <= 0 {
 		t.Fatalf("the daemon's PID in its lock: %d, %v", pid, err)
 	}

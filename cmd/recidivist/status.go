@@ -14,8 +14,8 @@ import (
 
 	"github.com/recidivist/recidivist/blocklist"
 	"github.com/recidivist/recidivist/config"
-	"github.com/recidivist/recidivist/daemon"
 	"github.com/recidivist/recidivist/ipsetstore"
+	"github.com/recidivist/recidivist/statedir"
 	"github.com/recidivist/recidivist/watcher"
 )
 
@@ -127,15 +127,15 @@ type statsJSON struct {
 // out and explained in Problems. store is nil when kerr says why.
 func readStatus(cfg *config.Config, store ipsetstore.Store, kerr error, now time.Time) statusJSON {
 	st := statusJSON{Daemon: daemonJSON{StateDir: cfg.StateDir}}
-	switch pid, err := daemon.Holder(cfg.StateDir); {
+	switch h, held, err := statedir.ReadHolder(cfg.StateDir); {
 	case err != nil:
 		st.Problems = append(st.Problems, err.Error())
-	case pid != 0:
-		st.Daemon.Running, st.Daemon.PID = true, max(pid, 0)
+	case held:
+		st.Daemon.Running, st.Daemon.PID = true, h.PID
 	}
 
 	entries, bad, err := openMirror(cfg).Load() // no mirror yet: no entries
-	st.Mirror = mirrorJSON{Path: daemon.MirrorPath(cfg.StateDir), BadLines: len(bad)}
+	st.Mirror = mirrorJSON{Path: statedir.Mirror(cfg.StateDir), BadLines: len(bad)}
 	if err != nil {
 		st.Problems = append(st.Problems, fmt.Sprintf("reading the mirror: %v", err))
 	}

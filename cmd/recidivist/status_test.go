@@ -16,6 +16,7 @@ import (
 	"github.com/recidivist/recidivist/daemon"
 	"github.com/recidivist/recidivist/internal/netnstest"
 	"github.com/recidivist/recidivist/ipsetstore"
+	"github.com/recidivist/recidivist/statedir"
 )
 
 // runDaemon runs the daemon of w on its fake kernel until the test ends or
@@ -47,8 +48,8 @@ func (w *world) runDaemon(t *testing.T) (stop func()) {
 	}
 	t.Cleanup(stop)
 	eventually(t, "the daemon holds the lock", func() bool {
-		pid, _ := daemon.Holder(w.cfg.StateDir)
-		return pid == os.Getpid()
+		h, _, _ := statedir.ReadHolder(w.cfg.StateDir)
+		return h.PID == os.Getpid()
 	})
 	return stop
 }
@@ -116,7 +117,7 @@ func TestStatus_reports_the_daemon_kernel_mirror_and_log_while_running_and_after
 		fmt.Sprintf("daemon:   running (PID %d)", os.Getpid()),
 		"rule:     INPUT/inet present", "rule:     INPUT/inet6 present",
 		"set:      recidivist (inet) 2 entries, mirror 2\n",
-		"mirror:   " + daemon.MirrorPath(w.cfg.StateDir) + ", 3 entries (2 IPv4, 1 IPv6)",
+		"mirror:   " + statedir.Mirror(w.cfg.StateDir) + ", 3 entries (2 IPv4, 1 IPv6)",
 		"tracked:  ",
 		"log:      " + w.cfg.Logs[0] + " read to byte",
 	} {

@@ -5,7 +5,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/recidivist/recidivist/daemon"
+	"github.com/recidivist/recidivist/statedir"
 )
 
 func teardownCommand() *cli.Command {
@@ -22,8 +22,8 @@ func teardownCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			if pid, err := daemon.Holder(cfg.StateDir); err == nil && pid != 0 {
-				return fmt.Errorf("the daemon (PID %d) runs on %s and would re-create the sets and rules at its next reconcile: stop it first (systemctl stop recidivist)", pid, cfg.StateDir)
+			if h, held, err := statedir.ReadHolder(cfg.StateDir); err == nil && held {
+				return fmt.Errorf("the daemon (PID %d) runs on %s and would re-create the sets and rules at its next reconcile: stop it first (systemctl stop recidivist)", h.PID, cfg.StateDir)
 			}
 			store, err := openStore(cfg)
 			if err != nil {
@@ -32,7 +32,7 @@ func teardownCommand() *cli.Command {
 			if err := store.Teardown(); err != nil {
 				return explainKernel(err)
 			}
-			fmt.Fprintf(c.App.Writer, "removed %s; the mirror %s is kept\n", kernelObjects(cfg, cfg.Backend), daemon.MirrorPath(cfg.StateDir))
+			fmt.Fprintf(c.App.Writer, "removed %s; the mirror %s is kept\n", kernelObjects(cfg, cfg.Backend), statedir.Mirror(cfg.StateDir))
 			return nil
 		},
 	}, "backend", "set-name", "chain", "target", "ports", "maxelem", "state-dir", "log-level", "log-format")
