@@ -294,7 +294,10 @@ func (d *doctor) checkLog(path string, loglevelHides, viaSyslog bool) {
 		return
 	}
 	defer f.Close()
-	lines, bans, relayed, err := countBans(d.ctx, f, d.cfg)
+	p := watcher.NewParser(watcher.ParserConfig{Location: d.cfg.Location})
+	filter := watcher.NewFilter(d.cfg.Jails, d.cfg.ExcludeJails, d.cfg.Ignore)
+	tail, err := watcher.SampleTail(d.ctx, f, logTail, p, filter)
+	lines, bans := tail.Lines, tail.Bans
 	if d.ctx.Err() != nil {
 		return // stopped: run says so
 	}
@@ -302,7 +305,7 @@ func (d *doctor) checkLog(path string, loglevelHides, viaSyslog bool) {
 		d.problem(fmt.Sprintf("log %s cannot be read: %v", path, err), "point log at fail2ban's log file (a regular file)")
 		return
 	}
-	if relayed > 0 || viaSyslog || slices.Contains(syslogFiles, filepath.Base(path)) {
+	if tail.Relayed > 0 || viaSyslog || slices.Contains(syslogFiles, filepath.Base(path)) {
 		d.warn(fmt.Sprintf("log: %s is a syslog file: any local user can write fail2ban-tagged Ban lines into it (logger -t fail2ban.actions ...) and have an address of their choice blocked", path),
 			"read fail2ban's own log, which only root can write: set logtarget = /var/log/fail2ban.log under [Definition] in "+
 				filepath.Join(d.f2bDir, "fail2ban.local")+" (then fail2ban-client reload) and log = \"/var/log/fail2ban.log\" in the recidivist config; "+
@@ -318,36 +321,6 @@ func (d *doctor) checkLog(path string, loglevelHides, viaSyslog bool) {
 	default:
 		d.note("log: %s readable but no Ban line in its last %d lines; fail2ban may have banned nobody lately (if it has, check its logtarget)", path, lines)
 	}
-}
-
-// countBans reads the end of f and counts its lines, its countable bans
-// and those of them that came through syslog or the journal (see
-// watcher.Relayed), until ctx ends.
-func countBans(ctx context.Context, f *os.File, cfg *config.Config) (lines, bans, relayed int, err error) {
-	fi, err := f.Stat()
-	if err != nil {
-		return 0, 0, 0, err
-	}
-	if !fi.Mode().IsRegular() {
-		return 0, 0, 0, fmt.Errorf("not a regular file (%s)", fi.Mode().Type())
-	}
-	if off := fi.Size() - logTail; off > 0 {
-		if _, err := f.Seek(off, io.SeekStart); err != nil {
-			return 0, 0, 0, err
-		}
-	}
-	p := watcher.NewParser(watcher.ParserConfig{Location: cfg.Location})
-	filter := watcher.NewFilter(cfg.Jails, cfg.ExcludeJails, cfg.Ignore)
-	err = watcher.EachLine(ctx, io.LimitReader(f, logTail), func(line []byte) {
-		lines++
-		if b, v := p.Parse(line); v == watcher.Countable && filter.Allow(b) {
-			bans++
-			if watcher.Relayed(line) {
-				relayed++
-			}
-		}
-	})
-	return lines, bans, relayed, err
 }
 
 func (d *doctor) checkPrivilege() bool {
