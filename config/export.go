@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/recidivist/recidivist/internal/addr"
+	"github.com/recidivist/recidivist/internal/fileperm"
 )
 
 // maxTokenFile bounds what is read of export-token-file: a token is a line,
@@ -91,8 +92,8 @@ func ReadTokenFile(path string) (string, error) {
 	if !fi.Mode().IsRegular() {
 		return "", fmt.Errorf("a regular file holding the export token, not %s", fi.Mode().Type())
 	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return "", fmt.Errorf("a file only its owner can read (mode 0600 or stricter), not %04o: run chmod 600 %s", perm, path)
+	if fileperm.OpenToOthers(fi) {
+		return "", fmt.Errorf("a file only its owner can read (mode 0600 or stricter), not %04o: run chmod 600 %s", fi.Mode().Perm(), path)
 	}
 	b, err := io.ReadAll(io.LimitReader(f, maxTokenFile+1))
 	if err != nil {

@@ -1,7 +1,8 @@
 // Package fileperm is recidivist's one policy on who may change the files it
 // trusts (the config file, the mirror, the state files and their
 // directories): whoever can write such a file decides what the firewall
-// blocks, so a file that users other than its owner can write is refused.
+// blocks, so a file that users other than its owner can write is refused;
+// and a secret that anyone but its owner can read is refused.
 package fileperm
 
 import (
@@ -12,6 +13,11 @@ import (
 
 // WritableByOthers reports whether fi's group or other users may write it.
 func WritableByOthers(fi fs.FileInfo) bool { return fi.Mode().Perm()&0o022 != 0 }
+
+// OpenToOthers reports whether fi's group or other users may read, write
+// or run it at all: the test for a file holding a secret (a token), which
+// only its owner may even read.
+func OpenToOthers(fi fs.FileInfo) bool { return fi.Mode().Perm()&0o077 != 0 }
 
 // DirReplaceable reports whether users other than the owner of directory fi
 // may replace the files in it: it is writable by them and lacks the sticky

@@ -15,14 +15,16 @@ func TestWritableByOthers_and_DirReplaceable_follow_the_mode_bits(t *testing.T) 
 		dir         bool
 		writable    bool
 		replaceable bool
+		open        bool
 	}{
-		{"a private file", 0o600, false, false, false},
-		{"a world-readable file", 0o644, false, false, false},
-		{"a group-writable file", 0o660, false, true, false},
-		{"a world-writable file", 0o606, false, true, false},
-		{"a private directory", 0o700, true, false, false},
-		{"a world-writable directory", 0o777, true, true, true},
-		{"a world-writable sticky directory (as tmp is)", 0o777 | fs.ModeSticky, true, true, false},
+		{"a private file", 0o600, false, false, false, false},
+		{"a world-readable file", 0o644, false, false, false, true},
+		{"a group-readable file", 0o640, false, false, false, true},
+		{"a group-writable file", 0o660, false, true, false, true},
+		{"a world-writable file", 0o606, false, true, false, true},
+		{"a private directory", 0o700, true, false, false, false},
+		{"a world-writable directory", 0o777, true, true, true, true},
+		{"a world-writable sticky directory (as tmp is)", 0o777 | fs.ModeSticky, true, true, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(dir, tc.name)
@@ -44,6 +46,9 @@ func TestWritableByOthers_and_DirReplaceable_follow_the_mode_bits(t *testing.T) 
 			}
 			if got := WritableByOthers(fi); got != tc.writable {
 				t.Errorf("WritableByOthers(%v) = %v, want %v", fi.Mode(), got, tc.writable)
+			}
+			if got := OpenToOthers(fi); got != tc.open {
+				t.Errorf("OpenToOthers(%v) = %v, want %v", fi.Mode(), got, tc.open)
 			}
 			if tc.dir {
 				if got := DirReplaceable(fi); got != tc.replaceable {
