@@ -222,10 +222,8 @@ func (d *Daemon) start() error {
 // Restore put in the kernel.
 func inForce(es []blocklist.Entry, now time.Time) map[ipsetstore.Family]int {
 	n := map[ipsetstore.Family]int{}
-	for _, e := range es {
-		if !e.Expired(now) {
-			n[ipsetstore.FamilyOf(e.Prefix)]++
-		}
+	for e := range blocklist.InForce(es, now) {
+		n[ipsetstore.FamilyOf(e.Prefix)]++
 	}
 	return n
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/recidivist/recidivist/internal/fileperm"
 )
 
 // Options say how to reach the fleet's meeting point: the fleet-* keys.
@@ -179,7 +181,7 @@ func readPassword(path string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("fleet-password-file: %w", err)
 	}
-	if fi.Mode().Perm()&0o077 != 0 {
+	if fileperm.OpenToOthers(fi) {
 		return "", fmt.Errorf("fleet-password-file %s: %w (mode %04o): run chmod 600 %s", path, ErrPasswordFileOpen, fi.Mode().Perm(), path)
 	}
 	b, err := os.ReadFile(path)

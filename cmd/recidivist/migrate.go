@@ -125,10 +125,7 @@ func verifyStore(store ipsetstore.Store, mirror []blocklist.Entry, now time.Time
 	}
 	n := 0
 	var missing []string
-	for _, e := range mirror {
-		if e.Expired(now) {
-			continue
-		}
+	for e := range blocklist.InForce(mirror, now) {
 		n++
 		p := e.Prefix.Masked()
 		if in[p] || coveredBy(in, p) {
