@@ -46,6 +46,9 @@ type Checkpoint struct {
 	Log    string `json:"log"` // the configured path
 	File   FileID `json:"file"`
 	Offset int64  `json:"offset"`
+	// Cursor is where reading the systemd journal resumes (log =
+	// "journal"); File and Offset are then unused.
+	Cursor string `json:"cursor,omitempty"`
 	// LastBan and LastBanLine are the last ban counted from this log: shown
 	// by status after a restart, and the limit below which bans are not
 	// counted again when the checkpoint matches no file any more.

@@ -27,6 +27,9 @@ type Line struct {
 	// Offset is the position just after the line's newline in that file
 	// (in the decompressed stream for a .gz): where reading resumes.
 	Offset int64
+	// Cursor is the journal cursor of a line read from the systemd journal
+	// (see JournalLog), where reading resumes; empty for a file.
+	Cursor string
 }
 
 // Segment is one file to read from Offset on.

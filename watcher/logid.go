@@ -123,8 +123,11 @@ func (w *Watcher) adoptCheckpoints(st savedState) error {
 func pickCheckpoint(l *followed, saved []Checkpoint, taken []bool) (int, error) {
 	found := -1
 	for i, cp := range saved {
-		if taken[i] {
+		if taken[i] || IsJournal(cp.Log) != IsJournal(l.path) {
 			continue
+		}
+		if IsJournal(l.path) {
+			return i, nil // one journal: its checkpoint is the cursor
 		}
 		ok, err := cp.holds(l.file)
 		if err != nil {

@@ -46,6 +46,8 @@ type Config struct {
 	// expiry (expireEvery); nil is tick.Real. Tests tick them by hand
 	// (tick.Manual).
 	NewTicker tick.New
+	// Journal says how the log JournalLog ("journal") is read.
+	Journal JournalConfig
 }
 
 // saveEvery is how often a changed state is written: often enough that a
@@ -147,7 +149,11 @@ func New(cfg Config) (*Watcher, error) {
 		filter:  NewFilter(cfg.Jails, cfg.ExcludeJails, cfg.Ignore),
 	}
 	for _, path := range cfg.Logs {
-		w.logs = append(w.logs, &followed{path: path, file: resolveLog(path), pipe: w.newPipeline()})
+		file := path
+		if !IsJournal(path) {
+			file = resolveLog(path)
+		}
+		w.logs = append(w.logs, &followed{path: path, file: file, pipe: w.newPipeline()})
 	}
 	if err := sameFile(w.logs); err != nil {
 		return nil, fmt.Errorf("creating watcher: %w", err)
@@ -237,11 +243,7 @@ func (w *Watcher) RunBatch(ctx context.Context, onOffenders func([]Offender) err
 // follow starts, in g, the follower of l, which hands the offenders of
 // its lines to onOffenders until ctx ends.
 func (w *Watcher) follow(ctx context.Context, g *errgroup.Group, l *followed, onOffenders func([]Offender) error) error {
-	plan, err := w.plan(l)
-	if err != nil {
-		return err
-	}
-	f, err := NewFollower(FollowConfig{Path: l.file, Start: plan, MaxLine: MaxLineLength, Logger: w.log})
+	f, err := w.source(l)
 	if err != nil {
 		w.endBackfill(l)
 		return err
@@ -277,6 +279,21 @@ func (w *Watcher) handOverLegacy(ctx context.Context, onOffenders func([]Offende
 	w.legacy, w.dirty = nil, true
 	w.mu.Unlock()
 	return nil
+}
+
+// source returns what reads l: a Follower of its file from where plan
+// says, or journalctl for the systemd journal.
+func (w *Watcher) source(l *followed) (interface {
+	Run(context.Context, func([]Line) error) error
+}, error) {
+	if IsJournal(l.path) {
+		return w.journalSource(l), nil
+	}
+	plan, err := w.plan(l)
+	if err != nil {
+		return nil, err
+	}
+	return NewFollower(FollowConfig{Path: l.file, Start: plan, MaxLine: MaxLineLength, Logger: w.log})
 }
 
 // plan decides where reading l starts (see planStart). When l had a
@@ -332,7 +349,7 @@ func (w *Watcher) process(ctx context.Context, l *followed, lines []Line, onOffe
 	}
 	w.mu.Lock()
 	last := lines[len(lines)-1]
-	l.cp = &Checkpoint{Log: l.path, File: last.File, Offset: last.Offset, LastBan: l.pipe.stats.LastBan}
+	l.cp = &Checkpoint{Log: l.path, File: last.File, Offset: last.Offset, Cursor: last.Cursor, LastBan: l.pipe.stats.LastBan}
 	w.dirty = true
 	w.setFloor()
 	b := l.backfill

@@ -1,0 +1,285 @@
+package watcher
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/recidivist/recidivist/internal/testenv"
+)
+
+// journalRemote is where Debian's systemd-journal-remote puts the tool
+// that turns journal export format into journal files.
+const journalRemote = "/lib/systemd/systemd-journal-remote"
+
+// jentry is one journal entry of a test journal: its realtime stamp and
+// its fields, trusted ones (_SYSTEMD_UNIT, _UID, ...) included, as
+// journald would have recorded them.
+type jentry struct {
+	at     time.Time
+	fields [][2]string
+}
+
+// f2bJournal is a ban as fail2ban (0.11–1.1) writes it with logtarget =
+// SYSTEMD-JOURNAL: python-systemd's JournalHandler with
+// SYSLOG_IDENTIFIER=fail2ban and no formatter, so MESSAGE is the bare
+// "[JAIL] Ban ADDR", from fail2ban.service running as root.
+func f2bJournal(at time.Time, jail, addr string) jentry {
+	return jentry{at, [][2]string{
+		{"_TRANSPORT", "journal"}, {"_UID", "0"}, {"_GID", "0"}, {"_PID", "9484"},
+		{"_COMM", "fail2ban-server"}, {"_EXE", "/usr/bin/python3.11"},
+		{"_SYSTEMD_UNIT", "fail2ban.service"}, {"SYSLOG_IDENTIFIER", "fail2ban"},
+		{"PRIORITY", "4"}, {"LOGGER", "fail2ban.actions"}, {"THREAD_NAME", "f2b/a." + jail},
+		{"CODE_FILE", "/usr/lib/python3/dist-packages/fail2ban/server/actions.py"},
+		{"CODE_FUNC", "_Actions__checkBan"}, {"CODE_LINE", "494"},
+		{"MESSAGE", fmt.Sprintf("[%s] Ban %s", jail, addr)},
+	}}
+}
+
+// f2bSysout is a ban as fail2ban writes it with logtarget = sysout under
+// systemd: journald's stdout stream of fail2ban.service, identifier the
+// executable's name, the message in fail2ban's format without a time.
+func f2bSysout(at time.Time, jail, addr string) jentry {
+	return jentry{at, [][2]string{
+		{"_TRANSPORT", "stdout"}, {"_UID", "0"}, {"_GID", "0"}, {"_PID", "9484"},
+		{"_COMM", "fail2ban-server"}, {"_SYSTEMD_UNIT", "fail2ban.service"},
+		{"SYSLOG_IDENTIFIER", "fail2ban-server"}, {"PRIORITY", "6"},
+		{"MESSAGE", fmt.Sprintf("fail2ban.actions        [9484]: NOTICE  [%s] Ban %s", jail, addr)},
+	}}
+}
+
+// forged is what `logger -t fail2ban` run by a user writes: the same
+// identifier and message, but journald records the user's session and uid.
+func forged(at time.Time, jail, addr string) jentry {
+	return jentry{at, [][2]string{
+		{"_TRANSPORT", "syslog"}, {"_UID", "1000"}, {"_PID", "4242"}, {"_COMM", "logger"},
+		{"_SYSTEMD_UNIT", "session-3.scope"}, {"SYSLOG_IDENTIFIER", "fail2ban"},
+		{"MESSAGE", fmt.Sprintf("[%s] Ban %s", jail, addr)},
+	}}
+}
+
+// writeJournal writes entries as the journal file dir/name.journal, through
+// journal export format and systemd-journal-remote.
+func writeJournal(t *testing.T, dir, name string, entries ...jentry) {
+	t.Helper()
+	if _, err := os.Stat(journalRemote); err != nil {
+		testenv.SkipOrFail(t, "systemd-journal-remote is not installed (apt-get install systemd-journal-remote)")
+	}
+	if _, err := exec.LookPath("journalctl"); err != nil {
+		testenv.SkipOrFail(t, "journalctl is not installed")
+	}
+	var export bytes.Buffer
+	// One boot, started before every entry: journalctl orders the entries
+	// of one boot by their monotonic time, which keeps going across files.
+	boot := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, e := range entries {
+		fmt.Fprintf(&export, "__REALTIME_TIMESTAMP=%d\n__MONOTONIC_TIMESTAMP=%d\n_BOOT_ID=0123456789abcdef0123456789abcdef\n_MACHINE_ID=fedcba9876543210fedcba9876543210\n",
+			e.at.UnixMicro(), e.at.Sub(boot).Microseconds())
+		for _, f := range e.fields {
+			fmt.Fprintf(&export, "%s=%s\n", f[0], f[1])
+		}
+		export.WriteByte('\n')
+	}
+	src := filepath.Join(t.TempDir(), name+".export")
+	if err := os.WriteFile(src, export.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(journalRemote, "--output="+filepath.Join(dir, name+".journal"), src).CombinedOutput()
+	if err != nil {
+		t.Fatalf("systemd-journal-remote: %v: %s", err, out)
+	}
+}
+
+// readSDJournal runs journalReader (without follow) and returns the lines.
+func readSDJournal(t *testing.T, cfg JournalConfig, cursor string) []Line {
+	t.Helper()
+	r := &journalReader{cfg: cfg, cursor: cursor}
+	var got []Line
+	err := r.Run(context.Background(), func(lines []Line) error {
+		for _, l := range lines {
+			l.Text = slices.Clone(l.Text)
+			got = append(got, l)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+var jt0 = time.Date(2026, 11, 24, 15, 0, 0, 0, time.UTC)
+
+func TestJournalEntriesOfBothFail2banTargetsParseAsBansAtTheJournalsTime(t *testing.T) {
+	dir := t.TempDir()
+	writeJournal(t, dir, "a",
+		f2bJournal(jt0, "sshd", "192.0.2.1"),
+		f2bSysout(jt0.Add(time.Second), "nginx", "2001:db8::1"),
+		jentry{jt0.Add(2 * time.Second), [][2]string{{"_SYSTEMD_UNIT", "fail2ban.service"}, {"SYSLOG_IDENTIFIER", "fail2ban"},
+			{"LOGGER", "fail2ban.filter"}, {"MESSAGE", "[sshd] Ban 192.0.2.7"}}},
+	)
+	lines := readSDJournal(t, JournalConfig{Directory: dir}, "")
+	if len(lines) != 3 {
+		t.Fatalf("read %d entries, want 3", len(lines))
+	}
+	p := NewParser(ParserConfig{Location: time.UTC})
+	want := []struct {
+		verdict Verdict
+		ban     Ban
+	}{
+		{Countable, Ban{Time: jt0, Jail: "sshd", Addr: mustAddr(t, "192.0.2.1")}},
+		{Countable, Ban{Time: jt0.Add(time.Second), Jail: "nginx", Addr: mustAddr(t, "2001:db8::1")}},
+		{NotBan, Ban{}}, // another logger than the actions logger
+	}
+	for i, l := range lines {
+		if l.Cursor == "" {
+			t.Errorf("entry %d has no cursor", i)
+		}
+		ban, v := p.Parse(l.Text)
+		if v != want[i].verdict || !ban.Time.Equal(want[i].ban.Time) || ban.Jail != want[i].ban.Jail || ban.Addr != want[i].ban.Addr {
+			t.Errorf("entry %d %q: got %v %+v, want %v %+v", i, l.Text, v, ban, want[i].verdict, want[i].ban)
+		}
+	}
+}
+
+func TestTheDefaultMatchLeavesOutEntriesForgedFromOutsideFail2bansUnit(t *testing.T) {
+	dir := t.TempDir()
+	writeJournal(t, dir, "a",
+		forged(jt0, "sshd", "198.51.100.9"),
+		f2bJournal(jt0.Add(time.Second), "sshd", "192.0.2.1"),
+		forged(jt0.Add(2*time.Second), "sshd", "198.51.100.9"),
+	)
+	lines := readSDJournal(t, JournalConfig{Directory: dir}, "")
+	if len(lines) != 1 || !bytes.Contains(lines[0].Text, []byte("192.0.2.1")) {
+		t.Fatalf("read %d entries (%+v), want only fail2ban.service's ban of 192.0.2.1", len(lines), lines)
+	}
+}
+
+func TestJournalMatchMustBeFieldEqualsValue(t *testing.T) {
+	for _, m := range []string{"--since=yesterday", "syslog_identifier=fail2ban", "fail2ban", ""} {
+		if err := CheckJournalMatch([]string{m}); !errors.Is(err, ErrBadConfig) {
+			t.Errorf("match %q: got %v, want ErrBadConfig", m, err)
+		}
+	}
+	if err := CheckJournalMatch([]string{"_SYSTEMD_UNIT=fail2ban.service", "+", "SYSLOG_IDENTIFIER=fail2ban"}); err != nil {
+		t.Errorf("valid match refused: %v", err)
+	}
+}
+
+func journalConfig(t *testing.T, dir string, threshold int) Config {
+	cfg := testConfig(t, JournalLog, threshold, 365*24*time.Hour)
+	cfg.Journal = JournalConfig{Directory: dir}
+	return cfg
+}
+
+func TestWatcherResumesTheJournalAfterItsCursorWithoutCountingTwice(t *testing.T) {
+	dir := t.TempDir()
+	writeJournal(t, dir, "a",
+		f2bJournal(jt0, "sshd", "192.0.2.1"),
+		forged(jt0.Add(time.Second), "sshd", "192.0.2.1"),
+		f2bSysout(jt0.Add(2*time.Second), "nginx", "192.0.2.1"),
+	)
+	cfg := journalConfig(t, dir, 3)
+	r := startWatcher(t, cfg, nil)
+	r.waitLines(t, 2)
+	if got := tracked(r.w.Candidates()); got["192.0.2.1"] != 2 {
+		t.Fatalf("tracked %v, want 192.0.2.1 with 2 bans (the forged one left out)", got)
+	}
+	r.stop(t)
+
+	// fail2ban goes on logging while recidivist is stopped: a new journal
+	// file, as journald starts after rotation.
+	writeJournal(t, dir, "b", f2bJournal(jt0.Add(time.Hour), "sshd", "192.0.2.1"))
+	r = startWatcher(t, cfg, nil)
+	got := r.waitOffenders(t, 1)
+	if len(got) != 1 || got[0].Addr.String() != "192.0.2.1" || got[0].Bans != 3 {
+		t.Fatalf("offenders %+v, want 192.0.2.1 with exactly 3 bans", got)
+	}
+	r.waitLines(t, 3)
+	r.stop(t)
+	if n := r.w.Stats().Bans; n != 3 {
+		t.Errorf("counted %d bans over both runs, want 3", n)
+	}
+}
+
+func TestWatcherResumesWhenTheCursorsFileWasVacuumed(t *testing.T) {
+	dir := t.TempDir()
+	writeJournal(t, dir, "a", f2bJournal(jt0, "sshd", "192.0.2.1"), f2bJournal(jt0.Add(time.Second), "sshd", "192.0.2.2"))
+	cfg := journalConfig(t, dir, 2)
+	r := startWatcher(t, cfg, nil)
+	r.waitLines(t, 2)
+	r.stop(t)
+	// journalctl --vacuum-* deletes whole archived files: the cursor's
+	// entry is gone, the newer file is still there.
+	if err := os.Remove(filepath.Join(dir, "a.journal")); err != nil {
+		t.Fatal(err)
+	}
+	writeJournal(t, dir, "b", f2bJournal(jt0.Add(time.Minute), "sshd", "192.0.2.1"), f2bJournal(jt0.Add(2*time.Minute), "sshd", "192.0.2.3"))
+	r = startWatcher(t, cfg, nil)
+	got := r.waitOffenders(t, 1)
+	r.waitLines(t, 4)
+	r.stop(t)
+	if len(got) != 1 || got[0].Addr.String() != "192.0.2.1" || got[0].Bans != 2 {
+		t.Fatalf("offenders %+v, want 192.0.2.1 with 2 bans", got)
+	}
+	if c := tracked(r.w.Candidates()); c["192.0.2.2"] != 1 || c["192.0.2.3"] != 1 {
+		t.Errorf("tracked %v, want 192.0.2.2 and 192.0.2.3 once each", c)
+	}
+}
+
+func TestARefusedCursorIsReadAgainFromTheWindowStartWithoutCountingTwice(t *testing.T) {
+	dir := t.TempDir()
+	writeJournal(t, dir, "a", f2bJournal(jt0, "sshd", "192.0.2.1"), f2bJournal(jt0.Add(time.Second), "sshd", "192.0.2.2"))
+	cfg := journalConfig(t, dir, 2)
+	r := startWatcher(t, cfg, nil)
+	r.waitLines(t, 2)
+	r.stop(t)
+	// A cursor journalctl cannot seek to (a journal from elsewhere, a
+	// hand-edited state).
+	w := newWatcher(t, cfg)
+	w.logs[0].cp.Cursor = "not-a-cursor"
+	w.dirty = true
+	if err := w.persist(true); err != nil {
+		t.Fatal(err)
+	}
+	writeJournal(t, dir, "b", f2bJournal(jt0.Add(time.Minute), "sshd", "192.0.2.2"))
+	var logBuf testenv.Buffer
+	cfg.Logger = slogTo(&logBuf)
+	r = startWatcher(t, cfg, nil)
+	got := r.waitOffenders(t, 1)
+	r.stop(t)
+	if len(got) != 1 || got[0].Addr.String() != "192.0.2.2" || got[0].Bans != 2 {
+		t.Fatalf("offenders %+v, want 192.0.2.2 with 2 bans", got)
+	}
+	if c := tracked(r.w.Candidates()); c["192.0.2.1"] != 1 {
+		t.Errorf("tracked %v, want 192.0.2.1 once", c)
+	}
+	if !strings.Contains(logBuf.String(), "does not take the saved cursor") {
+		t.Errorf("log does not say the cursor was refused:\n%s", logBuf.String())
+	}
+}
+
+func mustAddr(t *testing.T, s string) netip.Addr {
+	t.Helper()
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func slogTo(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
