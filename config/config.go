@@ -17,11 +17,14 @@ import (
 
 	"github.com/recidivist/recidivist/internal/addr"
 	"github.com/recidivist/recidivist/ipsetstore"
+	"github.com/recidivist/recidivist/watcher"
 )
 
 // Config is the validated set of settings a command runs with.
 type Config struct {
 	Logs              []string
+	JournalMatch      []string // journalctl matches for the log "journal"
+	JournalDirectory  string   // "" is the system journal
 	Location          *time.Location
 	Threshold         int
 	Window            time.Duration
@@ -156,6 +159,13 @@ func load(file string, values func(key string) []string) (*Config, error) {
 	cfg.Logs = strs("log")
 	if len(cfg.Logs) == 0 {
 		bad("log", "", "at least one fail2ban log path")
+	}
+	cfg.JournalMatch = strs("journal-match")
+	if err := watcher.CheckJournalMatch(cfg.JournalMatch); err != nil {
+		bad("journal-match", strings.Join(cfg.JournalMatch, " "), `journalctl matches FIELD=VALUE (FIELD in upper case) or "+", e.g. "_SYSTEMD_UNIT=fail2ban.service"`)
+	}
+	if cfg.JournalDirectory = str("journal-directory"); cfg.JournalDirectory != "" && !strings.HasPrefix(cfg.JournalDirectory, "/") {
+		bad("journal-directory", cfg.JournalDirectory, "an absolute directory path holding journal files, e.g. /var/log/journal")
 	}
 	tz := str("log-timezone")
 	loc, err := time.LoadLocation(tz)

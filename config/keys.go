@@ -50,8 +50,10 @@ func (k Key) Env() string {
 
 // Keys lists every configuration key, in the order of PRODUCT.md.
 var Keys = []Key{
-	{"log", Strings, []string{"/var/log/fail2ban.log"}, "fail2ban log to follow (repeat for several)"},
+	{"log", Strings, []string{"/var/log/fail2ban.log"}, "fail2ban log to follow (repeat for several); \"journal\" reads the systemd journal"},
 	{"log-timezone", String, []string{"Local"}, "IANA zone of the timestamps in the log"},
+	{"journal-match", Strings, []string{"_SYSTEMD_UNIT=fail2ban.service"}, "journalctl matches (FIELD=VALUE, or + for OR) that select fail2ban's entries when log is \"journal\""},
+	{"journal-directory", String, nil, "read the journal from this directory (journalctl --directory) instead of the system journal, when log is \"journal\""},
 	{"threshold", Int, []string{"3"}, "countable bans within window that make an offender"},
 	{"window", Duration, []string{"1w"}, "sliding window over which bans are counted"},
 	{"ban-time", Duration, []string{"0"}, "how long a block lasts; 0 = permanent"},

@@ -20,6 +20,7 @@ import (
 func productDefaults() *config.Config {
 	return &config.Config{
 		Logs:              []string{"/var/log/fail2ban.log"},
+		JournalMatch:      []string{"_SYSTEMD_UNIT=fail2ban.service"},
 		Location:          time.Local,
 		Threshold:         3,
 		Window:            7 * 24 * time.Hour,
@@ -206,6 +207,9 @@ func TestLoadNamesTheKeyTheValueAndWhatIsAllowed(t *testing.T) {
 		{"port_zero", `ports = "tcp:0"`, nil, "ports", "tcp:0", "ports 1-65535"},
 		{"a_port_above_65535", "", []string{"--ports", "tcp:22,70000"}, "ports", "tcp:22,70000", "ports 1-65535"},
 		{"ports_of_an_unknown_protocol", "", []string{"--ports", "icmp:8"}, "ports", "icmp:8", "proto tcp, udp or sctp"},
+		{"a_journal_match_that_is_an_option", `journal-match = ["--since=today"]`, nil, "journal-match", "--since=today", "FIELD=VALUE"},
+		{"a_journal_match_in_lower_case", "", []string{"--journal-match", "syslog_identifier=fail2ban"}, "journal-match", "syslog_identifier=fail2ban", "FIELD=VALUE"},
+		{"a_relative_journal_directory", "", []string{"--journal-directory", "journal"}, "journal-directory", "journal", "absolute directory path"},
 		{"an_unknown_log_timezone", "", []string{"--log-timezone", "Mars/Olympus_Mons"}, "log-timezone", "Mars/Olympus_Mons", "IANA zone name"},
 		{"a_relative_state_dir", "", []string{"--state-dir", "var/lib/recidivist"}, "state-dir", "var/lib/recidivist", "absolute directory path"},
 		{"an_unknown_log_level", "", []string{"--log-level", "loud"}, "log-level", "loud", "debug, info, warn or error"},

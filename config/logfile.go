@@ -14,6 +14,9 @@ import (
 func CheckLogs(paths []string) error {
 	var errs []error
 	for _, p := range paths {
+		if p == "journal" {
+			continue // the systemd journal, not a file
+		}
 		fi, err := os.Stat(p)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue

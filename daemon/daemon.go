@@ -143,6 +143,7 @@ func (d *Daemon) watcherConfig(cfg *config.Config) watcher.Config {
 		Now:          d.now,
 		Logger:       d.log,
 		Durable:      d.Durable,
+		Journal:      watcher.JournalConfig{Match: cfg.JournalMatch, Directory: cfg.JournalDirectory},
 	}
 }
 

@@ -133,6 +133,9 @@ func New(cfg Config) (*Watcher, error) {
 	if cfg.Threshold < 1 || cfg.Window < 0 {
 		return nil, fmt.Errorf("creating watcher: threshold %d must be at least 1 and window %v not negative: %w", cfg.Threshold, cfg.Window, ErrBadConfig)
 	}
+	if err := CheckJournalMatch(cfg.Journal.Match); err != nil {
+		return nil, fmt.Errorf("creating watcher: %w", err)
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}

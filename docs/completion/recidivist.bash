@@ -47,7 +47,7 @@ _recidivist() {
 		COMPREPLY=($(compgen -W "DROP REJECT" -- "$cur"))
 		return
 		;;
-	--ban-time | --chain | --comment | --exclude-jails | --export-allow | --export-listen | --export-token-file | --fleet-accept | --fleet-host | --fleet-name | --fleet-password-file | --fleet-redis | --fleet-tls-ca | --fleet-user | --ignore | --jails | --log-timezone | --maxelem | --metrics-listen | --ports | --reconcile-interval | --set-name | --threshold | --to | --top | --window)
+	--ban-time | --chain | --comment | --exclude-jails | --export-allow | --export-listen | --export-token-file | --fleet-accept | --fleet-host | --fleet-name | --fleet-password-file | --fleet-redis | --fleet-tls-ca | --fleet-user | --ignore | --jails | --journal-directory | --journal-match | --log-timezone | --maxelem | --metrics-listen | --ports | --reconcile-interval | --set-name | --threshold | --to | --top | --window)
 		return # a value of the user's own
 		;;
 	esac
@@ -59,7 +59,7 @@ _recidivist() {
 	local opts= files=
 	case $cmd in
 	run)
-		opts="--help --log --log-timezone --threshold --window --ban-time --jails --exclude-jails --ignore --set-name --chain --target --ports --maxelem --state-dir --reconcile-interval --dry-run --log-level --log-format --metrics-listen --export-listen --export-token-file --export-allow --backend --fleet-redis --fleet-name --fleet-host --fleet-user --fleet-password-file --fleet-tls-ca --fleet-accept --config"
+		opts="--help --log --log-timezone --journal-match --journal-directory --threshold --window --ban-time --jails --exclude-jails --ignore --set-name --chain --target --ports --maxelem --state-dir --reconcile-interval --dry-run --log-level --log-format --metrics-listen --export-listen --export-token-file --export-allow --backend --fleet-redis --fleet-name --fleet-host --fleet-user --fleet-password-file --fleet-tls-ca --fleet-accept --config"
 		;;
 	restore)
 		opts="--help --ignore --backend --set-name --chain --target --ports --maxelem --state-dir --log-level --log-format --config"
@@ -84,7 +84,7 @@ _recidivist() {
 		files=1
 		;;
 	check)
-		opts="--help --log --log-timezone --threshold --window --ban-time --jails --exclude-jails --ignore --set-name --chain --target --ports --maxelem --state-dir --reconcile-interval --dry-run --log-level --log-format --metrics-listen --export-listen --export-token-file --export-allow --backend --fleet-redis --fleet-name --fleet-host --fleet-user --fleet-password-file --fleet-tls-ca --fleet-accept --config"
+		opts="--help --log --log-timezone --journal-match --journal-directory --threshold --window --ban-time --jails --exclude-jails --ignore --set-name --chain --target --ports --maxelem --state-dir --reconcile-interval --dry-run --log-level --log-format --metrics-listen --export-listen --export-token-file --export-allow --backend --fleet-redis --fleet-name --fleet-host --fleet-user --fleet-password-file --fleet-tls-ca --fleet-accept --config"
 		;;
 	teardown)
 		opts="--help --backend --set-name --chain --target --ports --maxelem --state-dir --log-level --log-format --config"
