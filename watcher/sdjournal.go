@@ -330,3 +330,25 @@ func (s *journalSource) windowStart() time.Time {
 	}
 	return s.w.cfg.Now().Add(-s.w.cfg.Window)
 }
+
+// ScanJournal reads every entry of the journal cfg selects, oldest first,
+// through p as scan reads files, and hands offenders to onOffender. It
+// returns ctx's error when ctx ends first.
+func ScanJournal(ctx context.Context, cfg JournalConfig, p *Pipeline, onOffender func(Offender)) error {
+	if err := CheckJournalMatch(cfg.Match); err != nil {
+		return err
+	}
+	r := &journalReader{cfg: cfg}
+	err := r.Run(ctx, func(lines []Line) error {
+		for _, l := range lines {
+			if o, ok := p.Line(l.Text); ok {
+				onOffender(o)
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		err = ctx.Err()
+	}
+	return err
+}

@@ -4,105 +4,19 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/recidivist/recidivist/internal/sdjournaltest"
 	"github.com/recidivist/recidivist/internal/testenv"
 )
-
-// journalRemote is where Debian's systemd-journal-remote puts the tool
-// that turns journal export format into journal files.
-const journalRemote = "/lib/systemd/systemd-journal-remote"
-
-// jentry is one journal entry of a test journal: its realtime stamp and
-// its fields, trusted ones (_SYSTEMD_UNIT, _UID, ...) included, as
-// journald would have recorded them.
-type jentry struct {
-	at     time.Time
-	fields [][2]string
-}
-
-// f2bJournal is a ban as fail2ban (0.11–1.1) writes it with logtarget =
-// SYSTEMD-JOURNAL: python-systemd's JournalHandler with
-// SYSLOG_IDENTIFIER=fail2ban and no formatter, so MESSAGE is the bare
-// "[JAIL] Ban ADDR", from fail2ban.service running as root.
-func f2bJournal(at time.Time, jail, addr string) jentry {
-	return jentry{at, [][2]string{
-		{"_TRANSPORT", "journal"}, {"_UID", "0"}, {"_GID", "0"}, {"_PID", "9484"},
-		{"_COMM", "fail2ban-server"}, {"_EXE", "/usr/bin/python3.11"},
-		{"_SYSTEMD_UNIT", "fail2ban.service"}, {"SYSLOG_IDENTIFIER", "fail2ban"},
-		{"PRIORITY", "4"}, {"LOGGER", "fail2ban.actions"}, {"THREAD_NAME", "f2b/a." + jail},
-		{"CODE_FILE", "/usr/lib/python3/dist-packages/fail2ban/server/actions.py"},
-		{"CODE_FUNC", "_Actions__checkBan"}, {"CODE_LINE", "494"},
-		{"MESSAGE", fmt.Sprintf("[%s] Ban %s", jail, addr)},
-	}}
-}
-
-// f2bSysout is a ban as fail2ban writes it with logtarget = sysout under
-// systemd: journald's stdout stream of fail2ban.service, identifier the
-// executable's name, the message in fail2ban's format without a time.
-func f2bSysout(at time.Time, jail, addr string) jentry {
-	return jentry{at, [][2]string{
-		{"_TRANSPORT", "stdout"}, {"_UID", "0"}, {"_GID", "0"}, {"_PID", "9484"},
-		{"_COMM", "fail2ban-server"}, {"_SYSTEMD_UNIT", "fail2ban.service"},
-		{"SYSLOG_IDENTIFIER", "fail2ban-server"}, {"PRIORITY", "6"},
-		{"MESSAGE", fmt.Sprintf("fail2ban.actions        [9484]: NOTICE  [%s] Ban %s", jail, addr)},
-	}}
-}
-
-// forged is what `logger -t fail2ban` run by a user writes: the same
-// identifier and message, but journald records the user's session and uid.
-func forged(at time.Time, jail, addr string) jentry {
-	return jentry{at, [][2]string{
-		{"_TRANSPORT", "syslog"}, {"_UID", "1000"}, {"_PID", "4242"}, {"_COMM", "logger"},
-		{"_SYSTEMD_UNIT", "session-3.scope"}, {"SYSLOG_IDENTIFIER", "fail2ban"},
-		{"MESSAGE", fmt.Sprintf("[%s] Ban %s", jail, addr)},
-	}}
-}
-
-// writeJournal writes entries as the journal file dir/name.journal, through
-// journal export format and systemd-journal-remote.
-func writeJournal(t *testing.T, dir, name string, entries ...jentry) {
-	t.Helper()
-	if _, err := os.Stat(journalRemote); err != nil {
-		testenv.SkipOrFail(t, "systemd-journal-remote is not installed (apt-get install systemd-journal-remote)")
-	}
-	if _, err := exec.LookPath("journalctl"); err != nil {
-		testenv.SkipOrFail(t, "journalctl is not installed")
-	}
-	var export bytes.Buffer
-	// One boot, started before every entry: journalctl orders the entries
-	// of one boot by their monotonic time, which keeps going across files.
-	boot := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	for _, e := range entries {
-		fmt.Fprintf(&export, "__REALTIME_TIMESTAMP=%d\n__MONOTONIC_TIMESTAMP=%d\n_BOOT_ID=0123456789abcdef0123456789abcdef\n_MACHINE_ID=fedcba9876543210fedcba9876543210\n",
-			e.at.UnixMicro(), e.at.Sub(boot).Microseconds())
-		for _, f := range e.fields {
-			fmt.Fprintf(&export, "%s=%s\n", f[0], f[1])
-		}
-		export.WriteByte('\n')
-	}
-	src := filepath.Join(t.TempDir(), name+".export")
-	if err := os.WriteFile(src, export.Bytes(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(journalRemote, "--output="+filepath.Join(dir, name+".journal"), src).CombinedOutput()
-	if err != nil {
-		t.Fatalf("systemd-journal-remote: %v: %s", err, out)
-	}
-}
 
 // readSDJournal runs journalReader (without follow) and returns the lines.
 func readSDJournal(t *testing.T, cfg JournalConfig, cursor string) []Line {
@@ -126,10 +40,10 @@ var jt0 = time.Date(2026, 11, 24, 15, 0, 0, 0, time.UTC)
 
 func TestJournalEntriesOfBothFail2banTargetsParseAsBansAtTheJournalsTime(t *testing.T) {
 	dir := t.TempDir()
-	writeJournal(t, dir, "a",
-		f2bJournal(jt0, "sshd", "192.0.2.1"),
-		f2bSysout(jt0.Add(time.Second), "nginx", "2001:db8::1"),
-		jentry{jt0.Add(2 * time.Second), [][2]string{{"_SYSTEMD_UNIT", "fail2ban.service"}, {"SYSLOG_IDENTIFIER", "fail2ban"},
+	sdjournaltest.Write(t, dir, "a",
+		sdjournaltest.Fail2banJournal(jt0, "sshd", "192.0.2.1"),
+		sdjournaltest.Fail2banSysout(jt0.Add(time.Second), "nginx", "2001:db8::1"),
+		sdjournaltest.Entry{At: jt0.Add(2 * time.Second), Fields: [][2]string{{"_SYSTEMD_UNIT", "fail2ban.service"}, {"SYSLOG_IDENTIFIER", "fail2ban"},
 			{"LOGGER", "fail2ban.filter"}, {"MESSAGE", "[sshd] Ban 192.0.2.7"}}},
 	)
 	lines := readSDJournal(t, JournalConfig{Directory: dir}, "")
@@ -158,10 +72,10 @@ func TestJournalEntriesOfBothFail2banTargetsParseAsBansAtTheJournalsTime(t *test
 
 func TestTheDefaultMatchLeavesOutEntriesForgedFromOutsideFail2bansUnit(t *testing.T) {
 	dir := t.TempDir()
-	writeJournal(t, dir, "a",
-		forged(jt0, "sshd", "198.51.100.9"),
-		f2bJournal(jt0.Add(time.Second), "sshd", "192.0.2.1"),
-		forged(jt0.Add(2*time.Second), "sshd", "198.51.100.9"),
+	sdjournaltest.Write(t, dir, "a",
+		sdjournaltest.Forged(jt0, "sshd", "198.51.100.9"),
+		sdjournaltest.Fail2banJournal(jt0.Add(time.Second), "sshd", "192.0.2.1"),
+		sdjournaltest.Forged(jt0.Add(2*time.Second), "sshd", "198.51.100.9"),
 	)
 	lines := readSDJournal(t, JournalConfig{Directory: dir}, "")
 	if len(lines) != 1 || !bytes.Contains(lines[0].Text, []byte("192.0.2.1")) {
@@ -188,10 +102,10 @@ func journalConfig(t *testing.T, dir string, threshold int) Config {
 
 func TestWatcherResumesTheJournalAfterItsCursorWithoutCountingTwice(t *testing.T) {
 	dir := t.TempDir()
-	writeJournal(t, dir, "a",
-		f2bJournal(jt0, "sshd", "192.0.2.1"),
-		forged(jt0.Add(time.Second), "sshd", "192.0.2.1"),
-		f2bSysout(jt0.Add(2*time.Second), "nginx", "192.0.2.1"),
+	sdjournaltest.Write(t, dir, "a",
+		sdjournaltest.Fail2banJournal(jt0, "sshd", "192.0.2.1"),
+		sdjournaltest.Forged(jt0.Add(time.Second), "sshd", "192.0.2.1"),
+		sdjournaltest.Fail2banSysout(jt0.Add(2*time.Second), "nginx", "192.0.2.1"),
 	)
 	cfg := journalConfig(t, dir, 3)
 	r := startWatcher(t, cfg, nil)
@@ -203,7 +117,7 @@ func TestWatcherResumesTheJournalAfterItsCursorWithoutCountingTwice(t *testing.T
 
 	// fail2ban goes on logging while recidivist is stopped: a new journal
 	// file, as journald starts after rotation.
-	writeJournal(t, dir, "b", f2bJournal(jt0.Add(time.Hour), "sshd", "192.0.2.1"))
+	sdjournaltest.Write(t, dir, "b", sdjournaltest.Fail2banJournal(jt0.Add(time.Hour), "sshd", "192.0.2.1"))
 	r = startWatcher(t, cfg, nil)
 	got := r.waitOffenders(t, 1)
 	if len(got) != 1 || got[0].Addr.String() != "192.0.2.1" || got[0].Bans != 3 {
@@ -218,7 +132,7 @@ func TestWatcherResumesTheJournalAfterItsCursorWithoutCountingTwice(t *testing.T
 
 func TestWatcherResumesWhenTheCursorsFileWasVacuumed(t *testing.T) {
 	dir := t.TempDir()
-	writeJournal(t, dir, "a", f2bJournal(jt0, "sshd", "192.0.2.1"), f2bJournal(jt0.Add(time.Second), "sshd", "192.0.2.2"))
+	sdjournaltest.Write(t, dir, "a", sdjournaltest.Fail2banJournal(jt0, "sshd", "192.0.2.1"), sdjournaltest.Fail2banJournal(jt0.Add(time.Second), "sshd", "192.0.2.2"))
 	cfg := journalConfig(t, dir, 2)
 	r := startWatcher(t, cfg, nil)
 	r.waitLines(t, 2)
@@ -228,7 +142,7 @@ func TestWatcherResumesWhenTheCursorsFileWasVacuumed(t *testing.T) {
 	if err := os.Remove(filepath.Join(dir, "a.journal")); err != nil {
 		t.Fatal(err)
 	}
-	writeJournal(t, dir, "b", f2bJournal(jt0.Add(time.Minute), "sshd", "192.0.2.1"), f2bJournal(jt0.Add(2*time.Minute), "sshd", "192.0.2.3"))
+	sdjournaltest.Write(t, dir, "b", sdjournaltest.Fail2banJournal(jt0.Add(time.Minute), "sshd", "192.0.2.1"), sdjournaltest.Fail2banJournal(jt0.Add(2*time.Minute), "sshd", "192.0.2.3"))
 	r = startWatcher(t, cfg, nil)
 	got := r.waitOffenders(t, 1)
 	r.waitLines(t, 4)
@@ -243,7 +157,7 @@ func TestWatcherResumesWhenTheCursorsFileWasVacuumed(t *testing.T) {
 
 func TestARefusedCursorIsReadAgainFromTheWindowStartWithoutCountingTwice(t *testing.T) {
 	dir := t.TempDir()
-	writeJournal(t, dir, "a", f2bJournal(jt0, "sshd", "192.0.2.1"), f2bJournal(jt0.Add(time.Second), "sshd", "192.0.2.2"))
+	sdjournaltest.Write(t, dir, "a", sdjournaltest.Fail2banJournal(jt0, "sshd", "192.0.2.1"), sdjournaltest.Fail2banJournal(jt0.Add(time.Second), "sshd", "192.0.2.2"))
 	cfg := journalConfig(t, dir, 2)
 	r := startWatcher(t, cfg, nil)
 	r.waitLines(t, 2)
@@ -256,7 +170,7 @@ func TestARefusedCursorIsReadAgainFromTheWindowStartWithoutCountingTwice(t *test
 	if err := w.persist(true); err != nil {
 		t.Fatal(err)
 	}
-	writeJournal(t, dir, "b", f2bJournal(jt0.Add(time.Minute), "sshd", "192.0.2.2"))
+	sdjournaltest.Write(t, dir, "b", sdjournaltest.Fail2banJournal(jt0.Add(time.Minute), "sshd", "192.0.2.2"))
 	var logBuf testenv.Buffer
 	cfg.Logger = slogTo(&logBuf)
 	r = startWatcher(t, cfg, nil)

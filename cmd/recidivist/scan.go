@@ -30,19 +30,29 @@ func scanCommand() *cli.Command {
 			"The rotated copies of a log are read oldest first, then the log, whatever the order\n" +
 			"given (so fail2ban.log* works); other files in the order given, oldest first. It makes\n" +
 			"the same decisions as the daemon on the same lines, needs no root and touches nothing.\n" +
-			"A long scan shows its progress on stderr.\n\n" +
+			"A long scan shows its progress on stderr. With --journal and no FILE it reads fail2ban's\n" +
+			"entries in the systemd journal instead (see journal-match, journal-directory).\n\n" +
 			"Examples:\n" +
 			"   recidivist scan /var/log/fail2ban.log.2.gz /var/log/fail2ban.log.1 /var/log/fail2ban.log\n" +
-			"   recidivist scan --threshold 5 --window 30d --json /var/log/fail2ban.log",
-		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON (a list of offenders) instead of a table"}},
+			"   recidivist scan --threshold 5 --window 30d --json /var/log/fail2ban.log\n" +
+			"   recidivist scan --journal",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "json", Usage: "print JSON (a list of offenders) instead of a table"},
+			&cli.BoolFlag{Name: "journal", Usage: "read fail2ban's entries in the systemd journal instead of files"},
+		},
 		Action: func(c *cli.Context) error {
 			cfg, err := settings(c)
 			if err != nil {
 				return err
 			}
 			files := c.Args().Slice()
-			if len(files) == 0 {
-				return usageErrorf("scan needs at least one log file, e.g. recidivist scan /var/log/fail2ban.log")
+			switch {
+			case c.Bool("journal") && len(files) > 0:
+				return usageErrorf("scan reads either the journal (--journal) or files, not both")
+			case c.Bool("journal"):
+				files = []string{watcher.JournalLog}
+			case len(files) == 0:
+				return usageErrorf("scan needs at least one log file, e.g. recidivist scan /var/log/fail2ban.log, or --journal")
 			}
 			offenders, stats, err := scan(c.Context, cfg, files)
 			if err != nil {
@@ -58,7 +68,7 @@ func scanCommand() *cli.Command {
 				stats.Lines, stats.Bans, stats.SkippedTotal(), len(offenders), cfg.Threshold, config.FormatDuration(cfg.Window))
 			return nil
 		},
-	}, "log-timezone", "threshold", "window", "jails", "exclude-jails", "ignore", "log-level", "log-format")
+	}, "log-timezone", "journal-match", "journal-directory", "threshold", "window", "jails", "exclude-jails", "ignore", "log-level", "log-format")
 }
 
 // scan runs the daemon's decision path over files.
@@ -73,9 +83,7 @@ func scan(ctx context.Context, cfg *config.Config, files []string) ([]watcher.Of
 	// reaches the threshold again, and those reports merge into one line.
 	byAddr := map[netip.Addr]int{}
 	var offenders []watcher.Offender
-	// Years of rotated logs take a while: progress goes to stderr (a live
-	// line on a terminal), never to the table on stdout.
-	err := watcher.ScanFilesWith(ctx, watcher.OldestFirst(files), p, func(o watcher.Offender) {
+	onOffender := func(o watcher.Offender) {
 		i, seen := byAddr[o.Addr]
 		if !seen {
 			byAddr[o.Addr] = len(offenders)
@@ -91,7 +99,15 @@ func scan(ctx context.Context, cfg *config.Config, files []string) ([]watcher.Of
 		if o.Last.After(prev.Last) {
 			prev.Last = o.Last
 		}
-	}, watcher.ScanOptions{Progress: &progress.Options{}})
+	}
+	var err error
+	if len(files) == 1 && watcher.IsJournal(files[0]) {
+		err = watcher.ScanJournal(ctx, watcher.JournalConfig{Match: cfg.JournalMatch, Directory: cfg.JournalDirectory}, p, onOffender)
+	} else {
+		// Years of rotated logs take a while: progress goes to stderr (a
+		// live line on a terminal), never to the table on stdout.
+		err = watcher.ScanFilesWith(ctx, watcher.OldestFirst(files), p, onOffender, watcher.ScanOptions{Progress: &progress.Options{}})
+	}
 	if err != nil {
 		return nil, watcher.Stats{}, err
 	}

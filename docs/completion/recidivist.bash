@@ -80,7 +80,7 @@ _recidivist() {
 		opts="--help --backend --set-name --chain --target --ports --maxelem --state-dir --dry-run --log-level --log-format --config"
 		;;
 	scan)
-		opts="--help --json --log-timezone --threshold --window --jails --exclude-jails --ignore --log-level --log-format --config"
+		opts="--help --json --journal --log-timezone --journal-match --journal-directory --threshold --window --jails --exclude-jails --ignore --log-level --log-format --config"
 		files=1
 		;;
 	check)
