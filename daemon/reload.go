@@ -25,6 +25,8 @@ var reloadKeys = map[string]struct {
 }{
 	"log":                {needRestart, func(c *config.Config) any { return c.Logs }},
 	"log-timezone":       {applied, func(c *config.Config) any { return c.Location.String() }},
+	"journal-match":      {needRestart, func(c *config.Config) any { return c.JournalMatch }},
+	"journal-directory":  {needRestart, func(c *config.Config) any { return c.JournalDirectory }},
 	"threshold":          {applied, func(c *config.Config) any { return c.Threshold }},
 	"window":             {applied, func(c *config.Config) any { return c.Window }},
 	"ban-time":           {applied, func(c *config.Config) any { return c.BanTime }},
@@ -82,6 +84,7 @@ func keepRestartKeys(cfg, old *config.Config) {
 	cfg.SetName, cfg.Chains, cfg.Target, cfg.Ports, cfg.MaxElem, cfg.Backend = old.SetName, old.Chains, old.Target, old.Ports, old.MaxElem, old.Backend
 	cfg.ExportListen, cfg.ExportTokenFile, cfg.ExportToken, cfg.ExportAllow = old.ExportListen, old.ExportTokenFile, old.ExportToken, old.ExportAllow
 	cfg.Fleet = old.Fleet
+	cfg.JournalMatch, cfg.JournalDirectory = old.JournalMatch, old.JournalDirectory
 }
 
 // Reload applies a new configuration (SIGHUP): thresholds, window, ban-time,
@@ -89,7 +92,7 @@ func keepRestartKeys(cfg, old *config.Config) {
 // take effect at once; log-level, log-format and metrics-listen are the
 // caller's to apply before. Keys that name kernel objects, files or the
 // mode (set-name, chain, target, ports, maxelem, backend, state-dir, log,
-// dry-run, export-*, fleet-*) keep their value until a restart: each changed one is named
+// journal-*, dry-run, export-*, fleet-*) keep their value until a restart: each changed one is named
 // in a warning.
 func (d *Daemon) Reload(cfg *config.Config) {
 	d.mu.Lock()

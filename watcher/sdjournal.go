@@ -331,14 +331,14 @@ func (s *journalSource) windowStart() time.Time {
 	return s.w.cfg.Now().Add(-s.w.cfg.Window)
 }
 
-// ScanJournal reads every entry of the journal cfg selects, oldest first,
-// through p as scan reads files, and hands offenders to onOffender. It
-// returns ctx's error when ctx ends first.
-func ScanJournal(ctx context.Context, cfg JournalConfig, p *Pipeline, onOffender func(Offender)) error {
+// ScanJournal reads every entry of the journal cfg selects since since
+// (zero: all), oldest first, through p as scan reads files, and hands
+// offenders to onOffender. It returns ctx's error when ctx ends first.
+func ScanJournal(ctx context.Context, cfg JournalConfig, since time.Time, p *Pipeline, onOffender func(Offender)) error {
 	if err := CheckJournalMatch(cfg.Match); err != nil {
 		return err
 	}
-	r := &journalReader{cfg: cfg}
+	r := &journalReader{cfg: cfg, since: since}
 	err := r.Run(ctx, func(lines []Line) error {
 		for _, l := range lines {
 			if o, ok := p.Line(l.Text); ok {

@@ -250,8 +250,46 @@ func (d *doctor) checkLogs() {
 		}
 	}
 	viaSyslog := f2bErr == nil && strings.EqualFold(f2b.LogTarget, "SYSLOG")
+	toJournal := f2bErr == nil && (strings.EqualFold(f2b.LogTarget, "SYSTEMD-JOURNAL") || strings.EqualFold(f2b.LogTarget, "SYSOUT"))
+	if toJournal && !slices.Contains(d.cfg.Logs, watcher.JournalLog) {
+		d.problem(fmt.Sprintf("fail2ban logs to the systemd journal (logtarget = %s, %s) but recidivist reads %s", f2b.LogTarget, from(f2b.LogTargetFrom), strings.Join(d.cfg.Logs, ", ")),
+			`set log = "journal" in the recidivist config, or logtarget = /var/log/fail2ban.log in fail2ban.local`)
+	}
 	for _, path := range d.cfg.Logs {
+		if watcher.IsJournal(path) {
+			d.checkJournal(hides)
+			continue
+		}
 		d.checkLog(path, hides, viaSyslog)
+	}
+}
+
+// checkJournal checks that journalctl reads the journal and finds
+// fail2ban's entries in it within the window.
+func (d *doctor) checkJournal(loglevelHides bool) {
+	jc := watcher.JournalConfig{Match: d.cfg.JournalMatch, Directory: d.cfg.JournalDirectory}
+	since := time.Now().Add(-d.cfg.Window)
+	p := watcher.NewPipeline(watcher.NewParser(watcher.ParserConfig{Location: d.cfg.Location}),
+		watcher.NewFilter(d.cfg.Jails, d.cfg.ExcludeJails, d.cfg.Ignore), watcher.NewTracker(d.cfg.Threshold, d.cfg.Window))
+	err := watcher.ScanJournal(d.ctx, jc, since, p, func(watcher.Offender) {})
+	if d.ctx.Err() != nil {
+		return // stopped: run says so
+	}
+	if err != nil {
+		d.problem(fmt.Sprintf("log: journal (%s) cannot be read: %v", jc.Describe(), err),
+			"run recidivist as root (or in group systemd-journal), with systemd's journalctl installed; or point log at fail2ban's log file")
+		return
+	}
+	st := p.Stats()
+	switch {
+	case st.Bans > 0:
+		d.ok("log: journal (%s) readable, %d countable Ban entries in its %d entries of the last %s", jc.Describe(), st.Bans, st.Lines, config.FormatDuration(d.cfg.Window))
+	case loglevelHides:
+		d.note("log: journal (%s) has no Ban entries, as fail2ban's loglevel hides them (see above)", jc.Describe())
+	case st.Lines == 0:
+		d.note("log: journal (%s) has no entry of fail2ban in the last %s: check that fail2ban logs there (logtarget = SYSTEMD-JOURNAL, or sysout under systemd) and that journal-match selects it", jc.Describe(), config.FormatDuration(d.cfg.Window))
+	default:
+		d.note("log: journal (%s) readable, %d entries of fail2ban in the last %s but no Ban among them; fail2ban may have banned nobody lately", jc.Describe(), st.Lines, config.FormatDuration(d.cfg.Window))
 	}
 }
 
@@ -309,7 +347,7 @@ func (d *doctor) checkLog(path string, loglevelHides, viaSyslog bool) {
 		d.warn(fmt.Sprintf("log: %s is a syslog file: any local user can write fail2ban-tagged Ban lines into it (logger -t fail2ban.actions ...) and have an address of their choice blocked", path),
 			"read fail2ban's own log, which only root can write: set logtarget = /var/log/fail2ban.log under [Definition] in "+
 				filepath.Join(d.f2bDir, "fail2ban.local")+" (then fail2ban-client reload) and log = \"/var/log/fail2ban.log\" in the recidivist config; "+
-				"or, once recidivist can read the journal, the journal with its trusted fields (_COMM, _UID), which logger cannot forge")
+				"or the systemd journal: logtarget = SYSTEMD-JOURNAL in fail2ban.local and log = \"journal\" in the recidivist config, which reads only entries of fail2ban.service by the journal's trusted _SYSTEMD_UNIT field, which logger cannot forge")
 	}
 	switch {
 	case bans > 0:

@@ -102,7 +102,7 @@ func scan(ctx context.Context, cfg *config.Config, files []string) ([]watcher.Of
 	}
 	var err error
 	if len(files) == 1 && watcher.IsJournal(files[0]) {
-		err = watcher.ScanJournal(ctx, watcher.JournalConfig{Match: cfg.JournalMatch, Directory: cfg.JournalDirectory}, p, onOffender)
+		err = watcher.ScanJournal(ctx, watcher.JournalConfig{Match: cfg.JournalMatch, Directory: cfg.JournalDirectory}, time.Time{}, p, onOffender)
 	} else {
 		// Years of rotated logs take a while: progress goes to stderr (a
 		// live line on a terminal), never to the table on stdout.
