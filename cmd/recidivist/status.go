@@ -113,6 +113,10 @@ type logJSON struct {
 	Offset      int64      `json:"offset"`
 	LastBan     *time.Time `json:"last_ban,omitempty"`
 	LastBanLine string     `json:"last_ban_line,omitempty"`
+	// Cursor and Source are set for the systemd journal (log = "journal"):
+	// where reading resumes, and which journal and match are read.
+	Cursor string `json:"cursor,omitempty"`
+	Source string `json:"source,omitempty"`
 }
 
 type statsJSON struct {
@@ -165,7 +169,7 @@ func readStatus(cfg *config.Config, store ipsetstore.Store, kerr error, now time
 	case err != nil:
 		st.Problems = append(st.Problems, fmt.Sprintf("reading the watcher state: %v", err))
 	default:
-		st.Watcher = watcherStatus(snap)
+		st.Watcher = watcherStatus(snap, watcher.JournalConfig{Match: cfg.JournalMatch, Directory: cfg.JournalDirectory})
 	}
 	return st
 }
@@ -185,10 +189,13 @@ func kernelStatus(ks ipsetstore.Status, m mirrorJSON) *kernelJSON {
 	return k
 }
 
-func watcherStatus(s watcher.Snapshot) *watcherJSON {
+func watcherStatus(s watcher.Snapshot, jc watcher.JournalConfig) *watcherJSON {
 	w := &watcherJSON{Saved: s.Saved, Tracked: len(s.Tracked), Pending: len(s.Pending), Logs: []logJSON{}}
 	for _, cp := range s.Checkpoints {
-		l := logJSON{Path: cp.Log, Offset: cp.Offset, LastBanLine: cp.LastBanLine}
+		l := logJSON{Path: cp.Log, Offset: cp.Offset, LastBanLine: cp.LastBanLine, Cursor: cp.Cursor}
+		if watcher.IsJournal(cp.Log) {
+			l.Source = jc.Describe()
+		}
 		if !cp.LastBan.IsZero() {
 			t := cp.LastBan
 			l.LastBan = &t
@@ -250,11 +257,15 @@ func (st statusJSON) print(w io.Writer) {
 		fmt.Fprintf(w, "tracked:  %d addresses with bans in the window, %d offenders waiting to be blocked (state saved %s)\n",
 			wj.Tracked, wj.Pending, wj.Saved.Local().Format(time.RFC3339))
 		for _, l := range wj.Logs {
+			read := fmt.Sprintf("%s read to byte %d", l.Path, l.Offset)
+			if l.Source != "" {
+				read = fmt.Sprintf("%s (%s) read to cursor %s", l.Path, l.Source, l.Cursor)
+			}
 			if l.LastBan == nil {
-				fmt.Fprintf(w, "log:      %s read to byte %d, no ban seen yet\n", l.Path, l.Offset)
+				fmt.Fprintf(w, "log:      %s, no ban seen yet\n", read)
 				continue
 			}
-			fmt.Fprintf(w, "log:      %s read to byte %d, last ban %s (%s)\n", l.Path, l.Offset,
+			fmt.Fprintf(w, "log:      %s, last ban %s (%s)\n", read,
 				l.LastBan.Local().Format(time.RFC3339), age(*l.LastBan, time.Now()))
 			if l.LastBanLine != "" {
 				fmt.Fprintf(w, "          %s\n", strings.TrimSpace(l.LastBanLine))
