@@ -45,10 +45,13 @@ func TestJournalEntriesOfBothFail2banTargetsParseAsBansAtTheJournalsTime(t *test
 		sdjournaltest.Fail2banSysout(jt0.Add(time.Second), "nginx", "2001:db8::1"),
 		sdjournaltest.Entry{At: jt0.Add(2 * time.Second), Fields: [][2]string{{"_SYSTEMD_UNIT", "fail2ban.service"}, {"SYSLOG_IDENTIFIER", "fail2ban"},
 			{"LOGGER", "fail2ban.filter"}, {"MESSAGE", "[sshd] Ban 192.0.2.7"}}},
+		// fail2ban-client's output (ExecStop, ExecReload) runs in the same unit.
+		sdjournaltest.Entry{At: jt0.Add(3 * time.Second), Fields: [][2]string{{"_SYSTEMD_UNIT", "fail2ban.service"}, {"SYSLOG_IDENTIFIER", "fail2ban-client"},
+			{"_TRANSPORT", "stdout"}, {"MESSAGE", "[sshd] Ban 192.0.2.8"}}},
 	)
 	lines := readSDJournal(t, JournalConfig{Directory: dir}, "")
-	if len(lines) != 3 {
-		t.Fatalf("read %d entries, want 3", len(lines))
+	if len(lines) != 4 {
+		t.Fatalf("read %d entries, want 4", len(lines))
 	}
 	p := NewParser(ParserConfig{Location: time.UTC})
 	want := []struct {
@@ -58,6 +61,7 @@ func TestJournalEntriesOfBothFail2banTargetsParseAsBansAtTheJournalsTime(t *test
 		{Countable, Ban{Time: jt0, Jail: "sshd", Addr: mustAddr(t, "192.0.2.1")}},
 		{Countable, Ban{Time: jt0.Add(time.Second), Jail: "nginx", Addr: mustAddr(t, "2001:db8::1")}},
 		{NotBan, Ban{}}, // another logger than the actions logger
+		{NotBan, Ban{}}, // another program than fail2ban-server
 	}
 	for i, l := range lines {
 		if l.Cursor == "" {
@@ -130,20 +134,28 @@ func TestWatcherResumesTheJournalAfterItsCursorWithoutCountingTwice(t *testing.T
 	}
 }
 
-func TestWatcherResumesWhenTheCursorsFileWasVacuumed(t *testing.T) {
-	dir := t.TempDir()
+// readTwoBansOfTheJournal runs a Watcher (threshold 2) over a journal
+// file a.journal with one sshd ban each of 192.0.2.1 and 192.0.2.2 and
+// stops it once it read them, its cursor saved.
+func readTwoBansOfTheJournal(t *testing.T) (dir string, cfg Config) {
+	dir = t.TempDir()
 	sdjournaltest.Write(t, dir, "a", sdjournaltest.Fail2banJournal(jt0, "sshd", "192.0.2.1"), sdjournaltest.Fail2banJournal(jt0.Add(time.Second), "sshd", "192.0.2.2"))
-	cfg := journalConfig(t, dir, 2)
+	cfg = journalConfig(t, dir, 2)
 	r := startWatcher(t, cfg, nil)
 	r.waitLines(t, 2)
 	r.stop(t)
+	return dir, cfg
+}
+
+func TestWatcherResumesWhenTheCursorsFileWasVacuumed(t *testing.T) {
+	dir, cfg := readTwoBansOfTheJournal(t)
 	// journalctl --vacuum-* deletes whole archived files: the cursor's
 	// entry is gone, the newer file is still there.
 	if err := os.Remove(filepath.Join(dir, "a.journal")); err != nil {
 		t.Fatal(err)
 	}
 	sdjournaltest.Write(t, dir, "b", sdjournaltest.Fail2banJournal(jt0.Add(time.Minute), "sshd", "192.0.2.1"), sdjournaltest.Fail2banJournal(jt0.Add(2*time.Minute), "sshd", "192.0.2.3"))
-	r = startWatcher(t, cfg, nil)
+	r := startWatcher(t, cfg, nil)
 	got := r.waitOffenders(t, 1)
 	r.waitLines(t, 4)
 	r.stop(t)
@@ -156,12 +168,7 @@ func TestWatcherResumesWhenTheCursorsFileWasVacuumed(t *testing.T) {
 }
 
 func TestARefusedCursorIsReadAgainFromTheWindowStartWithoutCountingTwice(t *testing.T) {
-	dir := t.TempDir()
-	sdjournaltest.Write(t, dir, "a", sdjournaltest.Fail2banJournal(jt0, "sshd", "192.0.2.1"), sdjournaltest.Fail2banJournal(jt0.Add(time.Second), "sshd", "192.0.2.2"))
-	cfg := journalConfig(t, dir, 2)
-	r := startWatcher(t, cfg, nil)
-	r.waitLines(t, 2)
-	r.stop(t)
+	dir, cfg := readTwoBansOfTheJournal(t)
 	// A cursor journalctl cannot seek to (a journal from elsewhere, a
 	// hand-edited state).
 	w := newWatcher(t, cfg)
@@ -173,7 +180,7 @@ func TestARefusedCursorIsReadAgainFromTheWindowStartWithoutCountingTwice(t *test
 	sdjournaltest.Write(t, dir, "b", sdjournaltest.Fail2banJournal(jt0.Add(time.Minute), "sshd", "192.0.2.2"))
 	var logBuf testenv.Buffer
 	cfg.Logger = slogTo(&logBuf)
-	r = startWatcher(t, cfg, nil)
+	r := startWatcher(t, cfg, nil)
 	got := r.waitOffenders(t, 1)
 	r.stop(t)
 	if len(got) != 1 || got[0].Addr.String() != "192.0.2.2" || got[0].Bans != 2 {
@@ -197,3 +204,11 @@ func mustAddr(t *testing.T, s string) netip.Addr {
 }
 
 func slogTo(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
+
+func TestAMissingJournalctlIsAnErrorThatSaysWhatToDo(t *testing.T) {
+	r := &journalReader{cfg: JournalConfig{Command: filepath.Join(t.TempDir(), "journalctl")}}
+	err := r.Run(context.Background(), func([]Line) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "install systemd") {
+		t.Fatalf("got %v, want an error saying to install systemd", err)
+	}
+}
