@@ -55,7 +55,8 @@ type Daemon struct {
 	mu      sync.Mutex
 	cfg     *config.Config
 	policy  blocklist.Policy
-	store   ipsetstore.Store // nil in dry-run; never changes after New
+	store   ipsetstore.Store // the kernel, or in a dry run a dryRunStore; never changes after New
+	dryRun  bool             // the mirror is not written either; never changes after New
 	seen    *seenSet         // after start, used only under the mirror's writer lock
 	full    lastFull         // for the interval reconcile; see Daemon.quickCheck
 	started time.Time        // ban lines logged before it are history, not latency
@@ -79,7 +80,7 @@ type Daemon struct {
 
 // Options are the parts of a Daemon that tests replace.
 type Options struct {
-	Store   ipsetstore.Store // the kernel; required unless cfg.DryRun
+	Store   ipsetstore.Store // the kernel; required unless cfg.DryRun, unused then
 	Logger  *slog.Logger     // default slog.Default()
 	Now     func() time.Time // default time.Now
 	Metrics *Metrics         // default: a fresh, unregistered set
@@ -114,11 +115,12 @@ func New(cfg *config.Config, opt Options) (*Daemon, error) {
 		intervalChanged: make(chan struct{}, 1),
 		policy:          blocklist.Policy{Ignore: cfg.Ignore},
 		store:           opt.Store,
+		dryRun:          cfg.DryRun,
 		seen:            newSeenSet(statedir.Seen(cfg.StateDir)),
 	}
 	d.mirror.SetPolicy(d.policy) // a mirror line the policy refuses is not in force
 	if cfg.DryRun {
-		d.store = nil
+		d.store = newDryRunStore(opt.Logger)
 	}
 	d.unrecorded = make(map[netip.Prefix]unrecorded)
 	d.recordNow = make(chan struct{}, 1)
@@ -195,15 +197,15 @@ func (d *Daemon) start() error {
 		return err
 	}
 	d.forgiveRemoved(entries, d.mirrorTime())
-	if d.store == nil {
-		d.log.Info("dry run: the kernel and the mirror will not be changed", "mirror_entries", len(entries))
-		return nil
-	}
 	start := time.Now()
 	if err := Restore(d.store, entries, d.now(), d.log); err != nil {
 		return err
 	}
-	d.log.Info("blocklist in force", "entries", len(entries), "took", time.Since(start).Round(time.Millisecond))
+	if d.dryRun {
+		d.log.Info("dry run: the kernel and the mirror will not be changed", "mirror_entries", len(entries))
+	} else {
+		d.log.Info("blocklist in force", "entries", len(entries), "took", time.Since(start).Round(time.Millisecond))
+	}
 	d.metrics.observeMirror(entries)
 	if st, ok := d.observeSets(); ok && rulesOnTop(st) && countsAre(st, inForce(entries, d.now())) {
 		// Unhealthy already (fail2ban inserted its jump again since the

@@ -370,6 +370,27 @@ func TestDaemon_dry_run_changes_nothing_and_logs_the_decision(t *testing.T) {
 	}
 }
 
+func TestDaemon_dry_run_logs_each_kernel_change_a_reconcile_would_make_once(t *testing.T) {
+	h := newHarness(t, func(c *config.Config) { c.DryRun = true })
+	h.start()
+	if _, err := blocklist.Open(statedir.Mirror(h.cfg.StateDir)).Add(blocklist.Entry{Prefix: prefix("192.0.2.45")}); err != nil {
+		t.Fatal(err)
+	}
+	const would = "would add to the set\" prefix=192.0.2.45/32"
+	h.eventually("the kernel change logged", func() bool { return strings.Contains(h.logs.String(), would) })
+	h.d.Reconcile()
+	h.d.Reconcile()
+	if n := strings.Count(h.logs.String(), would); n != 1 {
+		t.Errorf("the dry run logged the add %d times over three reconciles, want once:\n%s", n, h.logs)
+	}
+	if h.inSet("192.0.2.45") {
+		t.Error("dry run changed the kernel")
+	}
+	if st, _ := h.fake.Status(); len(st.Sets) > 0 && st.Sets[0].Exists {
+		t.Error("dry run created sets")
+	}
+}
+
 func TestDaemon_a_full_set_is_loud_and_the_mirror_still_records_the_offender(t *testing.T) {
 	h := newHarness(t, nil)
 	h.fake.SetMaxElem(1)

@@ -79,7 +79,7 @@ func (d *Daemon) onOffenders(batch []watcher.Offender) error {
 			d.log.Info("offender not blocked", "addr", o.Addr, "reason", err)
 			continue
 		}
-		if d.store == nil {
+		if d.dryRun { // the mirror is not written either
 			d.log.Info("dry run: would block offender", "addr", o.Addr, "bans", o.Bans, "jails", strings.Join(o.Jails, ","), "first", o.First, "last", o.Last)
 			continue
 		}

@@ -123,7 +123,7 @@ func (d *Daemon) quickCheck() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	q := &d.full
-	if d.store == nil || !q.valid || q.skipped+1 >= fullEvery ||
+	if !q.valid || q.skipped+1 >= fullEvery ||
 		!q.expires.IsZero() && !d.now().Before(q.expires) || !d.mirror.Unchanged() || d.stale {
 		return false
 	}
@@ -263,7 +263,7 @@ func (d *Daemon) reconcileRead(mirror *blocklist.File, store ipsetstore.Store, t
 		return nil, nil, now, false
 	}
 	now = d.now()
-	if store != nil && slices.ContainsFunc(entries, func(e blocklist.Entry) bool { return e.Expired(now) }) {
+	if !d.dryRun && slices.ContainsFunc(entries, func(e blocklist.Entry) bool { return e.Expired(now) }) {
 		if tx != nil {
 			d.expire(tx, now)
 		} else if err := mirror.Exclusive(func(tx *blocklist.Tx) error { d.expire(tx, now); return nil }); err != nil {
@@ -274,11 +274,9 @@ func (d *Daemon) reconcileRead(mirror *blocklist.File, store ipsetstore.Store, t
 			return nil, nil, now, false
 		}
 	}
-	if store != nil {
-		if have, err = store.List(); err != nil {
-			// Sets missing or broken: apply ensures and lists them again.
-			return entries, nil, now, tx != nil
-		}
+	if have, err = store.List(); err != nil {
+		// Sets missing or broken: apply ensures and lists them again.
+		return entries, nil, now, tx != nil
 	}
 	return entries, have, now, true
 }
@@ -296,27 +294,22 @@ func (d *Daemon) reconcileApply(why string, store ipsetstore.Store, entries, unr
 		want []ipsetstore.Entry
 		plan ipsetstore.Plan
 	)
-	if store != nil {
-		want = kernelEntries(entries, now)
-		for _, u := range unrec { // in the kernel, not in the mirror yet: they stay
-			if !slices.ContainsFunc(entries, func(m blocklist.Entry) bool { return m.Prefix == u.Prefix }) {
-				want = append(want, KernelEntry(u, now))
-			}
+	want = kernelEntries(entries, now)
+	for _, u := range unrec { // in the kernel, not in the mirror yet: they stay
+		if !slices.ContainsFunc(entries, func(m blocklist.Entry) bool { return m.Prefix == u.Prefix }) {
+			want = append(want, KernelEntry(u, now))
 		}
-		if have != nil {
-			if plan, err = ipsetstore.Diff(have, want); err != nil {
-				d.log.Error("reconcile: making the kernel equal the mirror", "why", why, "err", err)
-				return
-			}
+	}
+	if have != nil {
+		if plan, err = ipsetstore.Diff(have, want); err != nil {
+			d.log.Error("reconcile: making the kernel equal the mirror", "why", why, "err", err)
+			return
 		}
 	}
 
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.forgive(removed, now)
-	if store == nil {
-		return
-	}
 	// Offenders put in the kernel since and not recorded yet stay as they
 	// are.
 	var report ipsetstore.Report
