@@ -55,11 +55,12 @@ type Daemon struct {
 	mu      sync.Mutex
 	cfg     *config.Config
 	policy  blocklist.Policy
-	store   ipsetstore.Store // the kernel, or in a dry run a dryRunStore; never changes after New
-	dryRun  bool             // the mirror is not written either; never changes after New
-	seen    *seenSet         // after start, used only under the mirror's writer lock
-	full    lastFull         // for the interval reconcile; see Daemon.quickCheck
-	started time.Time        // ban lines logged before it are history, not latency
+	store   ipsetstore.Store  // the kernel, or in a dry run a dryRunStore; never changes after New
+	dryRun  bool              // the mirror is not written either; never changes after New
+	explain func(error) error // Options.Explain
+	seen    *seenSet          // after start, used only under the mirror's writer lock
+	full    lastFull          // for the interval reconcile; see Daemon.quickCheck
+	started time.Time         // ban lines logged before it are history, not latency
 	// unrecorded are offenders put in the kernel that the mirror does not
 	// record yet (the write is under way, or failed on a full or read-only
 	// disk and is retried): they stay in force through reconciles.
@@ -87,6 +88,10 @@ type Options struct {
 	// NewTicker makes the ticker of the reconcile interval; default
 	// tick.Real. Tests tick it by hand (tick.Manual).
 	NewTicker tick.New
+	// Explain adds what the user can do to a kernel error the daemon logs
+	// (cmd/recidivist passes the one its commands use, so each fix is
+	// written once, at the top); default: the error as it is.
+	Explain func(error) error
 }
 
 // New prepares a daemon: it loads the watcher's state but touches neither the
@@ -101,6 +106,9 @@ func New(cfg *config.Config, opt Options) (*Daemon, error) {
 	if opt.Metrics == nil {
 		opt.Metrics = NewMetrics()
 	}
+	if opt.Explain == nil {
+		opt.Explain = func(err error) error { return err }
+	}
 	if opt.Store == nil && !cfg.DryRun {
 		return nil, errors.New("daemon: no kernel store")
 	}
@@ -109,6 +117,7 @@ func New(cfg *config.Config, opt Options) (*Daemon, error) {
 		now:     opt.Now,
 		mirror:  blocklist.Open(statedir.Mirror(cfg.StateDir)),
 		metrics: opt.Metrics,
+		explain: opt.Explain,
 		cfg:     cfg,
 
 		newTicker:       tick.Or(opt.NewTicker),

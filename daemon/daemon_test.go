@@ -28,17 +28,18 @@ import (
 
 // harness is a daemon on a temp log and state dir with a fake kernel.
 type harness struct {
-	t      *testing.T
-	cfg    *config.Config
-	log    string
-	fake   *ipsettest.Fake
-	logs   *testenv.Buffer
-	clock  *clock
-	ticks  *tick.Manual // the reconcile-interval ticker: it ticks only when a test says so
-	cancel context.CancelFunc
-	done   chan error
-	d      *Daemon
-	store  ipsetstore.Store // the kernel the daemon is given; nil: fake
+	t       *testing.T
+	cfg     *config.Config
+	log     string
+	fake    *ipsettest.Fake
+	logs    *testenv.Buffer
+	clock   *clock
+	ticks   *tick.Manual // the reconcile-interval ticker: it ticks only when a test says so
+	cancel  context.CancelFunc
+	done    chan error
+	d       *Daemon
+	store   ipsetstore.Store  // the kernel the daemon is given; nil: fake
+	explain func(error) error // Options.Explain
 }
 
 type clock struct {
@@ -87,7 +88,7 @@ func (h *harness) start() {
 	if h.store != nil {
 		store = h.store
 	}
-	d, err := New(h.cfg, Options{Store: store, Logger: slog.New(slog.NewTextHandler(h.logs, nil)), Now: h.clock.now, NewTicker: h.ticks.New})
+	d, err := New(h.cfg, Options{Store: store, Logger: slog.New(slog.NewTextHandler(h.logs, nil)), Now: h.clock.now, NewTicker: h.ticks.New, Explain: h.explain})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -394,6 +395,12 @@ func TestDaemon_dry_run_logs_each_kernel_change_a_reconcile_would_make_once(t *t
 func TestDaemon_a_full_set_is_loud_and_the_mirror_still_records_the_offender(t *testing.T) {
 	h := newHarness(t, nil)
 	h.fake.SetMaxElem(1)
+	h.explain = func(err error) error {
+		if errors.Is(err, ipsetstore.ErrSetFull) {
+			return fmt.Errorf("%w — the fix, from the top", err)
+		}
+		return err
+	}
 	h.start()
 	for _, a := range []string{"192.0.2.1", "192.0.2.2"} {
 		for range 3 {
@@ -402,6 +409,9 @@ func TestDaemon_a_full_set_is_loud_and_the_mirror_still_records_the_offender(t *
 	}
 	h.eventually("the second offender in the mirror", func() bool { return h.inMirror("192.0.2.2") })
 	h.eventually("the full set logged", func() bool { return strings.Contains(h.logs.String(), "not in the kernel set") })
+	if !strings.Contains(h.logs.String(), "the fix, from the top") {
+		t.Errorf("the full set's log line does not carry the fix Options.Explain gives:\n%s", h.logs)
+	}
 	if !h.inSet("192.0.2.1") {
 		t.Error("what was already blocked is no longer blocked")
 	}

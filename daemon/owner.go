@@ -196,7 +196,7 @@ func (d *Daemon) recorded(pending []unrecorded, added []blocklist.Entry, took ti
 		o, e := u.o, u.entry
 		if u.kerr != nil {
 			// The mirror has it; the reconcile retries the kernel and keeps saying so.
-			d.log.Error("offender recorded in the mirror but not in the kernel set", "addr", o.Addr, "err", u.kerr)
+			d.log.Error("offender recorded in the mirror but not in the kernel set", "addr", o.Addr, "err", d.explain(u.kerr))
 			d.metrics.kernelErrors.Inc()
 			d.counted(e, u.kerr)
 			continue

@@ -322,7 +322,7 @@ func (d *Daemon) reconcileApply(why string, store ipsetstore.Store, entries, unr
 		report, err = plan.Apply(store)
 	}
 	if err != nil {
-		d.log.Error("reconcile: making the kernel equal the mirror", "why", why, "err", err)
+		d.log.Error("reconcile: making the kernel equal the mirror", "why", why, "err", d.explain(err))
 		d.metrics.kernelErrors.Inc()
 		return
 	}

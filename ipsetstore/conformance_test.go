@@ -197,6 +197,9 @@ var conformance = []struct {
 		if msg := err.Error(); !strings.Contains(msg, "rcdv-test") || !strings.Contains(msg, "maxelem") {
 			t.Errorf("full-set error %q does not name the set and maxelem", msg)
 		}
+		if msg := err.Error(); strings.Contains(msg, "raise maxelem") || strings.Contains(msg, "recidivist restore") {
+			t.Errorf("full-set error %q tells the user what to do: that is the command's to say, once", msg)
+		}
 		if got := mustList(t, s.store); len(got) != 4 {
 			t.Fatalf("after the refused Add the set holds %d entries, want the 4", len(got))
 		}

@@ -74,7 +74,8 @@ func (e kernelError) Is(target error) bool {
 	return false
 }
 
-// fullError names the set and says what to do about it.
+// fullError names the set and its capacity. What to do about it is the
+// command's to say (cmd/recidivist explainKernel), once.
 func fullError(set string, maxElem uint32, err error) error {
-	return fmt.Errorf("set %s is full (maxelem %d): raise maxelem, then run recidivist teardown and recidivist restore: %w", set, maxElem, err)
+	return fmt.Errorf("set %s is full (maxelem %d): %w", set, maxElem, err)
 }

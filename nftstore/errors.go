@@ -22,9 +22,10 @@ func kernelErr(err error) error {
 	return err
 }
 
-// fullError names the set and says what to do.
+// fullError names the set and its capacity. What to do about it is the
+// command's to say (cmd/recidivist explainKernel), once.
 func (s *Store) fullError(f ipsetstore.Family, err error) error {
-	return fmt.Errorf("set %s is full (maxelem %d): raise maxelem, then run recidivist restore: %w: %w",
+	return fmt.Errorf("set %s is full (maxelem %d): %w: %w",
 		s.displayName(f), s.cfg.Capacity(), ipsetstore.ErrSetFull, err)
 }
 

@@ -67,7 +67,7 @@ func runCommand() *cli.Command {
 				store = s
 			}
 			metrics := daemon.NewMetrics()
-			d, err := daemon.New(cfg, daemon.Options{Store: store, Metrics: metrics})
+			d, err := daemon.New(cfg, daemon.Options{Store: store, Metrics: metrics, Explain: explainKernel})
 			if err != nil {
 				return err
 			}

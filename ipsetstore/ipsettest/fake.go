@@ -186,7 +186,7 @@ func (f *Fake) Add(e ipsetstore.Entry) error {
 	}
 	f.expire(set)
 	if _, exists := set[e.Prefix]; !exists && len(set) >= f.maxElem {
-		return fmt.Errorf("adding %s: set %s is full (maxelem %d): raise maxelem: %w", e.Prefix, name, f.maxElem, ipsetstore.ErrSetFull)
+		return fmt.Errorf("adding %s: set %s is full (maxelem %d): %w", e.Prefix, name, f.maxElem, ipsetstore.ErrSetFull)
 	}
 	set[e.Prefix] = f.item(e)
 	return nil
@@ -269,7 +269,7 @@ func (f *Fake) Replace(entries []ipsetstore.Entry) error {
 		fam := ipsetstore.FamilyOf(n.Prefix)
 		set := next[fam]
 		if _, exists := set[n.Prefix]; !exists && len(set) >= f.maxElem {
-			return fmt.Errorf("replacing set %s: set is full (maxelem %d): raise maxelem: %w", f.cfg.Set(fam), f.maxElem, ipsetstore.ErrSetFull)
+			return fmt.Errorf("replacing set %s: set is full (maxelem %d): %w", f.cfg.Set(fam), f.maxElem, ipsetstore.ErrSetFull)
 		}
 		set[n.Prefix] = f.item(n)
 	}
