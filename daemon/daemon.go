@@ -254,24 +254,12 @@ func Restore(store ipsetstore.Store, entries []blocklist.Entry, now time.Time, l
 	if s := fmt.Sprint(repairs); s != "" && s != "{}" {
 		log.Info("ensured sets and rules", "created", s)
 	}
-	if p, ok := store.(progressStore); ok {
-		rep := progress.New("restore", int64(len(entries)), "entries", progress.Options{Logger: log})
-		p.SetProgress(func(n int) { rep.Add(int64(n)) })
-		defer func() {
-			p.SetProgress(nil)
-			rep.Done()
-		}()
-	}
-	if err := store.Replace(kernelEntries(entries, now)); err != nil {
+	rep := progress.New("restore", int64(len(entries)), "entries", progress.Options{Logger: log})
+	defer rep.Done()
+	if err := store.Replace(kernelEntries(entries, now), func(n int) { rep.Add(int64(n)) }); err != nil {
 		return fmt.Errorf("loading the mirror into the sets: %w", err)
 	}
 	return nil
-}
-
-// progressStore is a store that can report how far a long Replace has got
-// (the kernel's; a million entries take seconds).
-type progressStore interface {
-	SetProgress(fn func(added int))
 }
 
 // offenderEntry is the mirror entry that blocks o. It is added at the time

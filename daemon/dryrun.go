@@ -74,7 +74,7 @@ func (s *dryRunStore) List() ([]ipsetstore.Entry, error) {
 	return out, nil
 }
 
-func (s *dryRunStore) Replace(entries []ipsetstore.Entry) error {
+func (s *dryRunStore) Replace(entries []ipsetstore.Entry, _ func(added int)) error {
 	held := make(map[netip.Prefix]ipsetstore.Entry, len(entries))
 	for _, e := range entries {
 		n, err := ipsetstore.Normalize(e)

@@ -29,7 +29,7 @@ func BenchmarkReplace(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		if err := s.Replace(es); err != nil {
+		if err := s.Replace(es, nil); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -50,7 +50,7 @@ func BenchmarkList(b *testing.B) {
 		a := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
 		es[i] = ipsetstore.Entry{Prefix: netip.PrefixFrom(a, 32), Comment: "recidivist"}
 	}
-	if err := s.Replace(es); err != nil {
+	if err := s.Replace(es, nil); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()

@@ -211,7 +211,7 @@ var conformance = []struct {
 		mustAdd(t, s.store, ipsetstore.Entry{Prefix: pfx("192.0.2.1")})
 		mustAdd(t, s.store, ipsetstore.Entry{Prefix: pfx("2001:db8::1")})
 		next := []ipsetstore.Entry{{Prefix: pfx("198.51.100.7"), Comment: "kept"}, {Prefix: pfx("2001:db8:2::/48")}}
-		if err := s.store.Replace(next); err != nil {
+		if err := s.store.Replace(next, nil); err != nil {
 			t.Fatalf("Replace: %v", err)
 		}
 		got := byPrefix(mustList(t, s.store))
@@ -222,10 +222,21 @@ var conformance = []struct {
 			t.Fatalf("after Replace the rules or sets are not right: %+v", st)
 		}
 	}},
+	{"replace_reports_every_entry_it_loaded_to_its_progress_argument", nil, func(t *testing.T, s subject) {
+		mustEnsure(t, s.store)
+		next := []ipsetstore.Entry{{Prefix: pfx("198.51.100.7")}, {Prefix: pfx("198.51.100.8")}, {Prefix: pfx("2001:db8:2::/48")}}
+		heard := 0
+		if err := s.store.Replace(next, func(n int) { heard += n }); err != nil {
+			t.Fatalf("Replace: %v", err)
+		}
+		if heard != len(next) {
+			t.Errorf("progress heard %d entries, want the %d loaded", heard, len(next))
+		}
+	}},
 	{"replace_beyond_maxelem_fails_with_ErrSetFull_and_changes_nothing", func(c *ipsetstore.Config) { c.MaxElem = 2 }, func(t *testing.T, s subject) {
 		mustEnsure(t, s.store)
 		mustAdd(t, s.store, ipsetstore.Entry{Prefix: pfx("192.0.2.1")})
-		err := s.store.Replace([]ipsetstore.Entry{{Prefix: pfx("198.51.100.1")}, {Prefix: pfx("198.51.100.2")}, {Prefix: pfx("198.51.100.3")}})
+		err := s.store.Replace([]ipsetstore.Entry{{Prefix: pfx("198.51.100.1")}, {Prefix: pfx("198.51.100.2")}, {Prefix: pfx("198.51.100.3")}}, nil)
 		if !errors.Is(err, ipsetstore.ErrSetFull) {
 			t.Fatalf("Replace with 3 entries into maxelem 2: %v, want ErrSetFull", err)
 		}

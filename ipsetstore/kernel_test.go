@@ -162,7 +162,7 @@ func TestReplaceKeepsTheRuleOnTheLiveSetAndLeavesNoScratchSet(t *testing.T) {
 	s := newKernelStore(t, ipsetstore.Config{SetName: "recidivist", Chains: []string{"INPUT"}, Target: "DROP"})
 	mustEnsure(t, s)
 	mustAdd(t, s, ipsetstore.Entry{Prefix: pfx("192.0.2.1")})
-	if err := s.Replace([]ipsetstore.Entry{{Prefix: pfx("198.51.100.1")}}); err != nil {
+	if err := s.Replace([]ipsetstore.Entry{{Prefix: pfx("198.51.100.1")}}, nil); err != nil {
 		t.Fatalf("Replace: %v", err)
 	}
 	sets, err := netlink.IpsetListAll()
@@ -190,7 +190,7 @@ func TestBatchesSpanManyMessagesAndNameTheRefusedEntry(t *testing.T) {
 	for i := range 5000 {
 		es = append(es, ipsetstore.Entry{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 1}), 32), Comment: long})
 	}
-	if err := s.Replace(es[:3000]); err != nil {
+	if err := s.Replace(es[:3000], nil); err != nil {
 		t.Fatalf("Replace with 3000 entries of long comments: %v", err)
 	}
 	got := mustList(t, s)
@@ -200,7 +200,7 @@ func TestBatchesSpanManyMessagesAndNameTheRefusedEntry(t *testing.T) {
 	if c := got[0].Comment; len(c) != 254 || !strings.HasPrefix(long, c) {
 		t.Errorf("listed comment has %d bytes, want the first 254 (127 runes) of the long one", len(c))
 	}
-	err := s.Replace(es)
+	err := s.Replace(es, nil)
 	if !errors.Is(err, ipsetstore.ErrSetFull) || !strings.Contains(err.Error(), es[3000].Prefix.Addr().String()) {
 		t.Fatalf("Replace of 5000 into maxelem 3000 = %v, want ErrSetFull naming %s", err, es[3000].Prefix)
 	}
@@ -217,18 +217,13 @@ func TestReplaceReportsProgressOnceEveryEntryIsInTheKernel(t *testing.T) {
 		es = append(es, ipsetstore.Entry{Prefix: netip.PrefixFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 14: byte(i >> 8), 15: byte(i)}), 128)})
 	}
 	var reports, added int
-	s.SetProgress(func(n int) { reports++; added += n })
-	if err := s.Replace(es); err != nil {
+	if err := s.Replace(es, func(n int) { reports++; added += n }); err != nil {
 		t.Fatalf("Replace: %v", err)
 	}
 	if added != len(es) || reports < 2 {
 		t.Errorf("progress heard %d entries in %d reports, want all %d in several batches", added, reports, len(es))
 	}
-	s.SetProgress(nil)
-	if err := s.Replace(es[:10]); err != nil {
-		t.Fatalf("Replace after SetProgress(nil): %v", err)
-	}
-	if added != len(es) {
-		t.Errorf("progress heard %d entries after SetProgress(nil)", added-len(es))
+	if err := s.Replace(es[:10], nil); err != nil {
+		t.Fatalf("Replace without progress: %v", err)
 	}
 }

@@ -24,9 +24,6 @@ type NetlinkStore struct {
 	c    *conn
 	ipt  map[Family]ruleTable
 	once bool // the kernel's ipset protocol was checked
-	// progress, when set, hears how many entries each acknowledged batch
-	// of Replace added.
-	progress func(added int)
 }
 
 var _ Store = (*NetlinkStore)(nil)
@@ -40,14 +37,6 @@ func New(cfg Config) (*NetlinkStore, error) {
 	}
 	cfg.Chains = append([]string(nil), cfg.Chains...)
 	return &NetlinkStore{cfg: cfg, ipt: map[Family]ruleTable{}}, nil
-}
-
-// SetProgress makes Replace report each batch of entries the kernel has
-// taken to fn (nil stops it): a restore of a million entries takes seconds.
-func (s *NetlinkStore) SetProgress(fn func(added int)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.progress = fn
 }
 
 // Close releases the netlink sockets. The store may be used again after it;

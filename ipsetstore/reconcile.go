@@ -151,7 +151,7 @@ func (p Plan) Apply(s Store) (Report, error) {
 
 func (p Plan) apply(s Store, rep Report) (Report, error) {
 	if p.replace != nil {
-		if err := s.Replace(p.replace); err != nil {
+		if err := s.Replace(p.replace, nil); err != nil {
 			return rep, err
 		}
 		rep.Added, rep.Removed = p.added, p.removed

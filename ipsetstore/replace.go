@@ -11,7 +11,7 @@ import (
 // scratch set, which now holds the old content. The live sets must exist
 // (Ensure); a missing one is created. A full scratch set aborts before the
 // swap: the live set is left as it was.
-func (s *NetlinkStore) Replace(entries []Entry) error {
+func (s *NetlinkStore) Replace(entries []Entry, progress func(added int)) error {
 	norm := make([]Entry, 0, len(entries))
 	for _, e := range entries {
 		n, err := Normalize(e)
@@ -38,7 +38,7 @@ func (s *NetlinkStore) Replace(entries []Entry) error {
 		if err := s.create(tmp, f); err != nil {
 			return err
 		}
-		if err := s.addAll(tmp, parts[f], s.progress); err != nil {
+		if err := s.addAll(tmp, parts[f], progress); err != nil {
 			fill := fmt.Errorf("filling %s to replace %s (left unchanged): %w", tmp, live, err)
 			return errors.Join(fill, s.destroy(tmp))
 		}

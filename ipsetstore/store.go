@@ -35,8 +35,11 @@ type Store interface {
 	// List returns the entries of both sets, IPv4 first.
 	List() ([]Entry, error)
 	// Replace makes the sets hold exactly entries, atomically: packets
-	// always meet either the old or the new content.
-	Replace(entries []Entry) error
+	// always meet either the old or the new content. progress, unless nil,
+	// hears how many entries each batch the kernel has taken held (a
+	// million entries take seconds); together they add up to len(entries)
+	// when Replace succeeds.
+	Replace(entries []Entry, progress func(added int)) error
 	// Status reports the sets and rules as they are, changing nothing.
 	Status() (Status, error)
 	// Teardown removes the rules, then the sets; absent ones are skipped.

@@ -163,8 +163,7 @@ func TestReplaceOfManyEntriesSpansManyMessagesInOneTransaction(t *testing.T) {
 		es[i] = ipsetstore.Entry{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 32), Comment: strings.Repeat("c", 300)}
 	}
 	var heard int
-	s.SetProgress(func(n int) { heard += n })
-	if err := s.Replace(es); err != nil {
+	if err := s.Replace(es, func(n int) { heard += n }); err != nil {
 		t.Fatalf("Replace of 20000: %v", err)
 	}
 	got, err := s.List()
@@ -177,7 +176,7 @@ func TestReplaceOfManyEntriesSpansManyMessagesInOneTransaction(t *testing.T) {
 	if c := got[0].Comment; len(c) != 128 {
 		t.Errorf("a 300-byte comment lists as %d bytes, want the 128 nft can read back", len(c))
 	}
-	if err := s.Replace(append(es, es[0])); err != nil { // a repeated entry is no overlap
+	if err := s.Replace(append(es, es[0]), nil); err != nil { // a repeated entry is no overlap
 		t.Fatalf("Replace with a repeated entry: %v", err)
 	}
 }

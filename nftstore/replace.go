@@ -22,7 +22,7 @@ const chunk = 256
 // interval set refuses overlaps; the wider entry blocks them). More
 // entries than maxelem in a family fail with ErrSetFull before anything
 // is sent.
-func (s *Store) Replace(entries []ipsetstore.Entry) error {
+func (s *Store) Replace(entries []ipsetstore.Entry, progress func(added int)) error {
 	norm := make([]ipsetstore.Entry, 0, len(entries))
 	for _, e := range entries {
 		n, err := normalize(e)
@@ -92,8 +92,8 @@ func (s *Store) Replace(entries []ipsetstore.Entry) error {
 	default:
 		return fmt.Errorf("replacing table %s (left unchanged): %w", s.Table(), kernelErr(err))
 	}
-	if s.progress != nil {
-		s.progress(len(norm))
+	if progress != nil {
+		progress(len(norm))
 	}
 	return nil
 }

@@ -20,10 +20,9 @@ type Store struct {
 	cfg    ipsetstore.Config
 	chains []baseChain
 
-	mu       sync.Mutex // guards c and progress, and serializes every call
-	c        *nftables.Conn
-	ns       int // fd of the network namespace; -1 before first use
-	progress func(added int)
+	mu sync.Mutex // guards c, and serializes every call
+	c  *nftables.Conn
+	ns int // fd of the network namespace; -1 before first use
 }
 
 var _ ipsetstore.Store = (*Store)(nil)
@@ -41,14 +40,6 @@ func New(cfg ipsetstore.Config) (*Store, error) {
 	}
 	cfg.Chains = append([]string(nil), cfg.Chains...)
 	return &Store{cfg: cfg, chains: chains, ns: -1}, nil
-}
-
-// SetProgress makes Replace report the entries it sent to fn once the
-// kernel has taken them (nil stops it), as ipsetstore.NetlinkStore does.
-func (s *Store) SetProgress(fn func(added int)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.progress = fn
 }
 
 // Close releases the namespace it holds; the store may be used again

@@ -67,7 +67,7 @@ func run(mirror, set string, maxElem uint32, backend string, verify bool) error 
 	if _, err := s.Ensure(); err != nil {
 		return err
 	}
-	if err := s.Replace(want); err != nil {
+	if err := s.Replace(want, nil); err != nil {
 		return err
 	}
 	restored := time.Now()

@@ -254,7 +254,7 @@ func (f *Fake) List() ([]ipsetstore.Entry, error) {
 
 // Replace swaps in exactly entries; if either family would overflow
 // maxelem nothing changes and the error matches ErrSetFull.
-func (f *Fake) Replace(entries []ipsetstore.Entry) error {
+func (f *Fake) Replace(entries []ipsetstore.Entry, progress func(added int)) error {
 	next := map[ipsetstore.Family]map[netip.Prefix]item{ipsetstore.IPv4: {}, ipsetstore.IPv6: {}}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -274,6 +274,9 @@ func (f *Fake) Replace(entries []ipsetstore.Entry) error {
 		set[n.Prefix] = f.item(n)
 	}
 	f.sets = next
+	if progress != nil {
+		progress(len(entries))
+	}
 	return nil
 }
 
