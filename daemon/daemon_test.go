@@ -514,9 +514,11 @@ type addWatcher struct {
 	onAdd func(ipsetstore.Entry)
 }
 
-func (a *addWatcher) Add(e ipsetstore.Entry) error {
-	a.onAdd(e)
-	return a.Fake.Add(e)
+func (a *addWatcher) Add(es ...ipsetstore.Entry) error {
+	for _, e := range es {
+		a.onAdd(e)
+	}
+	return a.Fake.Add(es...)
 }
 
 func TestDaemon_an_offender_reaches_the_kernel_before_the_mirror_write(t *testing.T) {

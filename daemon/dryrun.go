@@ -38,23 +38,27 @@ func (s *dryRunStore) Ensure() (ipsetstore.Repairs, error) {
 	return ipsetstore.Repairs{}, nil
 }
 
-func (s *dryRunStore) Add(e ipsetstore.Entry) error {
-	e, err := ipsetstore.Normalize(e)
-	if err != nil {
-		return err
-	}
+func (s *dryRunStore) Add(es ...ipsetstore.Entry) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.held[e.Prefix] = e
-	s.log.Info("dry run: would add to the set", "prefix", e.Prefix, "timeout", e.Timeout)
+	for _, e := range es {
+		e, err := ipsetstore.Normalize(e)
+		if err != nil {
+			return err
+		}
+		s.held[e.Prefix] = e
+		s.log.Info("dry run: would add to the set", "prefix", e.Prefix, "timeout", e.Timeout)
+	}
 	return nil
 }
 
-func (s *dryRunStore) Del(p netip.Prefix) error {
+func (s *dryRunStore) Del(ps ...netip.Prefix) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.held, p.Masked())
-	s.log.Info("dry run: would delete from the set", "prefix", p)
+	for _, p := range ps {
+		delete(s.held, p.Masked())
+		s.log.Info("dry run: would delete from the set", "prefix", p)
+	}
 	return nil
 }
 

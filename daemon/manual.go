@@ -26,10 +26,12 @@ func Ban(mirror *blocklist.File, store ipsetstore.Store, entries []blocklist.Ent
 		if added, err = tx.Add(entries...); err != nil || store == nil {
 			return err
 		}
-		for _, e := range entries {
-			if err := store.Add(KernelEntry(e, now)); err != nil {
-				return &kernelWriteError{fmt.Errorf("%s is in the mirror but not yet in the kernel set: %w", e.Prefix, err)}
-			}
+		ks := make([]ipsetstore.Entry, len(entries))
+		for i, e := range entries {
+			ks[i] = KernelEntry(e, now)
+		}
+		if err := store.Add(ks...); err != nil {
+			return &kernelWriteError{fmt.Errorf("in the mirror but not all in the kernel sets yet: %w", err)}
 		}
 		return nil
 	})
@@ -49,10 +51,8 @@ func Unban(mirror *blocklist.File, store ipsetstore.Store, ps []netip.Prefix) ([
 		if removed, err = tx.Remove(ps...); err != nil || store == nil {
 			return err
 		}
-		for _, p := range ps {
-			if err := store.Del(p); err != nil {
-				return &kernelWriteError{fmt.Errorf("%s is out of the mirror but still in the kernel set: %w", p, err)}
-			}
+		if err := store.Del(ps...); err != nil {
+			return &kernelWriteError{fmt.Errorf("out of the mirror but not all out of the kernel sets yet: %w", err)}
 		}
 		return nil
 	})

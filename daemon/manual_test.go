@@ -42,13 +42,15 @@ func (g *listGate) List() ([]ipsetstore.Entry, error) {
 	return g.Fake.List()
 }
 
-func (g *listGate) Add(e ipsetstore.Entry) error {
-	if e.Prefix == g.watch {
-		g.mu.Lock()
-		g.addedAt = append(g.addedAt, time.Now())
-		g.mu.Unlock()
+func (g *listGate) Add(es ...ipsetstore.Entry) error {
+	for _, e := range es {
+		if e.Prefix == g.watch {
+			g.mu.Lock()
+			g.addedAt = append(g.addedAt, time.Now())
+			g.mu.Unlock()
+		}
 	}
-	return g.Fake.Add(e)
+	return g.Fake.Add(es...)
 }
 
 func (g *listGate) addsAfter(t time.Time) int {

@@ -222,6 +222,33 @@ var conformance = []struct {
 			t.Fatalf("after Replace the rules or sets are not right: %+v", st)
 		}
 	}},
+	{"add_and_del_take_many_entries_of_both_families_in_one_call", nil, func(t *testing.T, s subject) {
+		mustEnsure(t, s.store)
+		var es []ipsetstore.Entry
+		var ps []netip.Prefix
+		for i := range 100 { // nftables: one transaction per entry, ~10 ms each under load
+			e4 := ipsetstore.Entry{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), 32), Comment: "batch"}
+			e6 := ipsetstore.Entry{Prefix: netip.PrefixFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 14: byte(i >> 8), 15: byte(i)}), 128)}
+			es = append(es, e4, e6)
+			if i%2 == 0 {
+				ps = append(ps, e4.Prefix, e6.Prefix)
+			}
+		}
+		if err := s.store.Add(es...); err != nil {
+			t.Fatalf("Add of %d entries: %v", len(es), err)
+		}
+		if got := byPrefix(mustList(t, s.store)); len(got) != len(es) || got[es[0].Prefix].Comment != "batch" {
+			t.Fatalf("after Add of %d entries List holds %d (first: %+v)", len(es), len(got), got[es[0].Prefix])
+		}
+		ps = append(ps, pfx("192.0.2.200")) // absent: no error
+		if err := s.store.Del(ps...); err != nil {
+			t.Fatalf("Del of %d prefixes: %v", len(ps), err)
+		}
+		got := byPrefix(mustList(t, s.store))
+		if len(got) != len(es)-(len(ps)-1) || has(got, ps[0]) || !has(got, es[2].Prefix) {
+			t.Fatalf("after Del of %d prefixes List holds %d, want %d", len(ps)-1, len(got), len(es)-(len(ps)-1))
+		}
+	}},
 	{"replace_reports_every_entry_it_loaded_to_its_progress_argument", nil, func(t *testing.T, s subject) {
 		mustEnsure(t, s.store)
 		next := []ipsetstore.Entry{{Prefix: pfx("198.51.100.7")}, {Prefix: pfx("198.51.100.8")}, {Prefix: pfx("2001:db8:2::/48")}}

@@ -27,9 +27,10 @@ func (s *NetlinkStore) Ensure() (Repairs, error) {
 	return r, nil
 }
 
-// Add puts e in the set of its family, or updates it there.
-func (s *NetlinkStore) Add(e Entry) error {
-	e, err := Normalize(e)
+// Add puts es in the sets of their families, or updates them there: one
+// batched message per family and 60 kB of entries.
+func (s *NetlinkStore) Add(es ...Entry) error {
+	norm, err := normalizeList(es)
 	if err != nil {
 		return err
 	}
@@ -38,25 +39,59 @@ func (s *NetlinkStore) Add(e Entry) error {
 	if err := s.open(); err != nil {
 		return err
 	}
-	return s.addAll(s.cfg.Set(FamilyOf(e.Prefix)), []Entry{e}, nil)
-}
-
-// Del removes p from its set; an absent entry or set is not an error.
-func (s *NetlinkStore) Del(p netip.Prefix) error {
-	e, err := Normalize(Entry{Prefix: p})
-	if err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.open(); err != nil {
-		return err
-	}
-	set := s.cfg.Set(FamilyOf(e.Prefix))
-	if _, err := s.adt(cmdDel, set, []Entry{e}, nil); err != nil && !isNoSet(err) {
-		return fmt.Errorf("deleting %s from set %s: %w", e.Prefix, set, err)
+	parts := byFamily(norm)
+	for _, f := range Families {
+		if len(parts[f]) == 0 {
+			continue
+		}
+		if err := s.addAll(s.cfg.Set(f), parts[f], nil); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// Del removes ps from their sets, batched like Add; an absent entry or set
+// is not an error.
+func (s *NetlinkStore) Del(ps ...netip.Prefix) error {
+	es := make([]Entry, len(ps))
+	for i, p := range ps {
+		es[i] = Entry{Prefix: p}
+	}
+	norm, err := normalizeList(es)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.open(); err != nil {
+		return err
+	}
+	parts := byFamily(norm)
+	for _, f := range Families {
+		if len(parts[f]) == 0 {
+			continue
+		}
+		set := s.cfg.Set(f)
+		if idx, err := s.adt(cmdDel, set, parts[f], nil); err != nil && !isNoSet(err) {
+			return fmt.Errorf("deleting %s from set %s: %w", parts[f][max(idx, 0)].Prefix, set, err)
+		}
+	}
+	return nil
+}
+
+// normalizeList normalizes each entry, in order; the first refused one is
+// the error.
+func normalizeList(es []Entry) ([]Entry, error) {
+	out := make([]Entry, len(es))
+	for i, e := range es {
+		n, err := Normalize(e)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = n
+	}
+	return out, nil
 }
 
 // List returns the entries of both sets, IPv4 first; a missing set lists

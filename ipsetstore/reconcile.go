@@ -157,27 +157,30 @@ func (p Plan) apply(s Store, rep Report) (Report, error) {
 		rep.Added, rep.Removed = p.added, p.removed
 		return rep, nil
 	}
-	for _, d := range p.del {
-		if err := s.Del(d); err != nil {
+	if len(p.del) > 0 {
+		if err := s.Del(p.del...); err != nil {
 			return rep, err
 		}
-		rep.Removed++
+		rep.Removed = len(p.del)
 	}
-	for _, e := range p.add {
-		if err := s.Add(e); err != nil {
+	if len(p.add) > 0 {
+		if err := s.Add(p.add...); err != nil {
 			return rep, err
 		}
-		if p.update[e.Prefix] {
-			rep.Updated++
-		} else {
-			rep.Added++
+		for _, e := range p.add {
+			if p.update[e.Prefix] {
+				rep.Updated++
+			} else {
+				rep.Added++
+			}
 		}
 	}
 	return rep, nil
 }
 
 // bulkThreshold is the number of missing entries above which Reconcile
-// rebuilds the sets with Replace instead of adding one by one.
+// rebuilds the sets with Replace (atomic, and one transaction on
+// nftables, which adds entry by entry) instead of one batched Add.
 const bulkThreshold = 1000
 
 // sameEntry reports whether a listed entry already is the wanted one.

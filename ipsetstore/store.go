@@ -26,12 +26,15 @@ type Store interface {
 	// Ensure makes the sets and rules exist and be right, and reports what
 	// it had to create or fix.
 	Ensure() (Repairs, error)
-	// Add puts e into the set of its family. Adding an entry that is
-	// already there updates its timeout and comment. A full set is an error
-	// matching ErrSetFull.
-	Add(e Entry) error
-	// Del removes the entry for p; deleting an absent entry is not an error.
-	Del(p netip.Prefix) error
+	// Add puts each entry into the set of its family, as few round trips
+	// to the kernel as the backend allows. Adding an entry that is already
+	// there updates its timeout and comment. A full set is an error
+	// matching ErrSetFull; an error names the entry refused, and the
+	// entries before it may be in the sets.
+	Add(es ...Entry) error
+	// Del removes the entry for each prefix; deleting an absent entry is
+	// not an error.
+	Del(ps ...netip.Prefix) error
 	// List returns the entries of both sets, IPv4 first.
 	List() ([]Entry, error)
 	// Replace makes the sets hold exactly entries, atomically: packets

@@ -49,28 +49,34 @@ func elements(e ipsetstore.Entry) ([]nftables.SetElement, error) {
 	}, nil
 }
 
-// Add puts e into the set of its family. An entry already there is
-// replaced in the same transaction (its comment changes too, which a plain
-// re-add would not do). A range covering entries replaces them in one
-// transaction; an entry inside a range already there is blocked by it and
-// nothing is added.
-func (s *Store) Add(e ipsetstore.Entry) error {
-	e, err := normalize(e)
-	if err != nil {
-		return err
-	}
-	elems, err := elements(e)
-	if err != nil {
-		return err
-	}
-	f := ipsetstore.FamilyOf(e.Prefix)
+// Add puts each entry into the set of its family. An entry already there
+// is replaced in the same transaction (its comment changes too, which a
+// plain re-add would not do). A range covering entries replaces them in
+// one transaction; an entry inside a range already there is blocked by it
+// and nothing is added. Each entry is its own transaction: an interval set
+// refuses a whole transaction for one overlapping or absent element, and
+// each such refusal has its own remedy above.
+func (s *Store) Add(es ...ipsetstore.Entry) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c, err := s.open()
-	if err != nil {
-		return err
+	for _, e := range es {
+		e, err := normalize(e)
+		if err != nil {
+			return err
+		}
+		elems, err := elements(e)
+		if err != nil {
+			return err
+		}
+		c, err := s.open()
+		if err != nil {
+			return err
+		}
+		if err := s.addLocked(c, ipsetstore.FamilyOf(e.Prefix), e, elems); err != nil {
+			return err
+		}
 	}
-	return s.addLocked(c, f, e, elems)
+	return nil
 }
 
 // addLocked adds e (elems) to the set of f. Callers hold s.mu.
@@ -153,28 +159,32 @@ func (s *Store) flush(c *nftables.Conn, queue func() error) error {
 	return c.Flush()
 }
 
-// Del removes the entry for p. An absent entry, set or table is no error.
-func (s *Store) Del(p netip.Prefix) error {
-	e, err := normalize(ipsetstore.Entry{Prefix: p})
-	if err != nil {
-		return err
-	}
-	elems, err := elements(e)
-	if err != nil {
-		return err
-	}
-	f := ipsetstore.FamilyOf(e.Prefix)
+// Del removes the entry for each prefix. An absent entry, set or table is
+// no error. Each prefix is its own transaction: one absent element would
+// fail a whole transaction.
+func (s *Store) Del(ps ...netip.Prefix) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c, err := s.open()
-	if err != nil {
-		return err
+	for _, p := range ps {
+		e, err := normalize(ipsetstore.Entry{Prefix: p})
+		if err != nil {
+			return err
+		}
+		elems, err := elements(e)
+		if err != nil {
+			return err
+		}
+		c, err := s.open()
+		if err != nil {
+			return err
+		}
+		f := ipsetstore.FamilyOf(e.Prefix)
+		err = s.flush(c, func() error { return c.SetDeleteElements(s.set(f), elems) })
+		if err != nil && !isNoEntry(err) {
+			return fmt.Errorf("deleting %s from set %s: %w", e.Prefix, s.displayName(f), kernelErr(err))
+		}
 	}
-	err = s.flush(c, func() error { return c.SetDeleteElements(s.set(f), elems) })
-	if err == nil || isNoEntry(err) {
-		return nil
-	}
-	return fmt.Errorf("deleting %s from set %s: %w", e.Prefix, s.displayName(f), kernelErr(err))
+	return nil
 }
 
 // List returns the entries of both sets, IPv4 first, each in address

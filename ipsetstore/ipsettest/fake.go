@@ -167,15 +167,26 @@ func (f *Fake) Ensure() (ipsetstore.Repairs, error) {
 	return r, nil
 }
 
-// Add adds or updates e; a full set is ErrSetFull, a missing one ErrNoSet.
-func (f *Fake) Add(e ipsetstore.Entry) error {
-	e, err := ipsetstore.Normalize(e)
-	if err != nil {
-		return err
-	}
+// Add adds or updates es in order; a full set is ErrSetFull, a missing one
+// ErrNoSet, and the entries before the refused one stay, as in the kernel.
+func (f *Fake) Add(es ...ipsetstore.Entry) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.takeFailure(); err != nil {
+		return err
+	}
+	for _, e := range es {
+		if err := f.add(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// add adds or updates e. Callers hold f.mu.
+func (f *Fake) add(e ipsetstore.Entry) error {
+	e, err := ipsetstore.Normalize(e)
+	if err != nil {
 		return err
 	}
 	fam := ipsetstore.FamilyOf(e.Prefix)
@@ -211,18 +222,20 @@ func (f *Fake) expire(set map[netip.Prefix]item) {
 	}
 }
 
-// Del removes p; absent entries and sets are not errors.
-func (f *Fake) Del(p netip.Prefix) error {
-	e, err := ipsetstore.Normalize(ipsetstore.Entry{Prefix: p})
-	if err != nil {
-		return err
-	}
+// Del removes each prefix; absent entries and sets are not errors.
+func (f *Fake) Del(ps ...netip.Prefix) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.takeFailure(); err != nil {
 		return err
 	}
-	delete(f.sets[ipsetstore.FamilyOf(e.Prefix)], e.Prefix)
+	for _, p := range ps {
+		e, err := ipsetstore.Normalize(ipsetstore.Entry{Prefix: p})
+		if err != nil {
+			return err
+		}
+		delete(f.sets[ipsetstore.FamilyOf(e.Prefix)], e.Prefix)
+	}
 	return nil
 }
 
