@@ -90,20 +90,16 @@ func (d *Daemon) ApplyFleet(_ context.Context, recs []fleet.Record, snapshot boo
 		}
 		d.mu.Lock()
 		for _, e := range added {
-			if d.store != nil {
-				if kerr := d.store.Add(KernelEntry(e, now)); kerr != nil {
-					d.log.Error("fleet block recorded in the mirror but not in the kernel set; the reconcile retries", "prefix", e.Prefix, "err", kerr)
-				}
+			if kerr := d.store.Add(KernelEntry(e, now)); kerr != nil {
+				d.log.Error("fleet block recorded in the mirror but not in the kernel set; the reconcile retries", "prefix", e.Prefix, "err", d.explain(kerr))
 			}
 			d.changed(e.Prefix, change{added: true, entry: e})
 			d.log.Info("blocked from the fleet", "prefix", e.Prefix, "by", fleetHost(e), "snapshot", snapshot)
 			d.metrics.fleetRecords.WithLabelValues("blocked").Inc()
 		}
 		for _, e := range removed {
-			if d.store != nil {
-				if kerr := d.store.Del(e.Prefix); kerr != nil {
-					d.log.Error("fleet unban recorded in the mirror but the kernel set still has it; the reconcile retries", "prefix", e.Prefix, "err", kerr)
-				}
+			if kerr := d.store.Del(e.Prefix); kerr != nil {
+				d.log.Error("fleet unban recorded in the mirror but the kernel set still has it; the reconcile retries", "prefix", e.Prefix, "err", d.explain(kerr))
 			}
 			d.changed(e.Prefix, change{})
 			d.log.Info("unbanned from the fleet", "prefix", e.Prefix, "by", unbans[e.Prefix].Host, "snapshot", snapshot)
