@@ -53,7 +53,8 @@ func (s *NetlinkStore) adt(cmd uint16, set string, es []Entry, progress func(int
 }
 
 // addAll adds es to set, turning a refusal into an error that names the
-// entry (and for a full set, what to do). Callers hold s.mu.
+// entry and the set (what to do is the command's to say). Callers hold
+// s.mu.
 func (s *NetlinkStore) addAll(set string, es []Entry, progress func(int)) error {
 	idx, err := s.adt(cmdAdd, set, es, progress)
 	switch {
@@ -62,7 +63,7 @@ func (s *NetlinkStore) addAll(set string, es []Entry, progress func(int)) error 
 	case errors.Is(err, ErrSetFull):
 		return fmt.Errorf("adding %s: %w", es[idx].Prefix, fullError(set, s.cfg.Capacity(), err))
 	case errors.Is(err, syscall.ENOENT):
-		return fmt.Errorf("adding %s to set %s: %w — run recidivist restore (%w)", es[idx].Prefix, set, ErrNoSet, err)
+		return fmt.Errorf("adding %s to set %s: %w (%w)", es[idx].Prefix, set, ErrNoSet, err)
 	}
 	return fmt.Errorf("adding %s to set %s: %w", es[idx].Prefix, set, err)
 }

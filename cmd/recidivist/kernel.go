@@ -77,6 +77,8 @@ func explainKernel(err error) error {
 		return fmt.Errorf("%w — the kernel lacks ipset/xt_set support: modprobe ip_set ip_set_hash_net xt_set (backend nftables: modprobe nf_tables)", err)
 	case errors.Is(err, ipsetstore.ErrSetFull):
 		return fmt.Errorf("%w — raise maxelem in the config and run recidivist teardown && recidivist restore", err)
+	case errors.Is(err, ipsetstore.ErrNoSet):
+		return fmt.Errorf("%w — run recidivist restore (it creates the sets and rules and loads the mirror)", err)
 	}
 	return err
 }
