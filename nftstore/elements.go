@@ -60,15 +60,7 @@ func (s *Store) Add(es ...ipsetstore.Entry) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, e := range es {
-		e, err := normalize(e)
-		if err != nil {
-			return err
-		}
-		elems, err := elements(e)
-		if err != nil {
-			return err
-		}
-		c, err := s.open()
+		e, elems, c, err := s.prepare(e)
 		if err != nil {
 			return err
 		}
@@ -77,6 +69,21 @@ func (s *Store) Add(es ...ipsetstore.Entry) error {
 		}
 	}
 	return nil
+}
+
+// prepare normalizes e, spells its elements and opens the connection
+// (again: a failed transaction drops it). Callers hold s.mu.
+func (s *Store) prepare(e ipsetstore.Entry) (ipsetstore.Entry, []nftables.SetElement, *nftables.Conn, error) {
+	e, err := normalize(e)
+	if err != nil {
+		return e, nil, nil, err
+	}
+	elems, err := elements(e)
+	if err != nil {
+		return e, nil, nil, err
+	}
+	c, err := s.open()
+	return e, elems, c, err
 }
 
 // addLocked adds e (elems) to the set of f. Callers hold s.mu.
@@ -166,15 +173,7 @@ func (s *Store) Del(ps ...netip.Prefix) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, p := range ps {
-		e, err := normalize(ipsetstore.Entry{Prefix: p})
-		if err != nil {
-			return err
-		}
-		elems, err := elements(e)
-		if err != nil {
-			return err
-		}
-		c, err := s.open()
+		e, elems, c, err := s.prepare(ipsetstore.Entry{Prefix: p})
 		if err != nil {
 			return err
 		}
