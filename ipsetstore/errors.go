@@ -31,6 +31,7 @@ var (
 const (
 	ipsetErrProtocol  = 4097 // IPSET_ERR_PROTOCOL
 	ipsetErrFindType  = 4098 // IPSET_ERR_FIND_TYPE
+	ipsetErrBusy      = 4100 // IPSET_ERR_BUSY: a destroy of a set in use (also by a listing)
 	ipsetErrExist     = 4103 // IPSET_ERR_EXIST
 	ipsetErrReference = 4108 // IPSET_ERR_REFERENCED
 	ipsetErrHashFull  = 4352 // IPSET_ERR_HASH_FULL, the first type-specific error

@@ -96,7 +96,7 @@ func (s *NetlinkStore) create(name string, f Family) error {
 
 // destroy removes set name; an absent set is not an error. Callers hold s.mu.
 func (s *NetlinkStore) destroy(name string) error {
-	if err := s.h.IpsetDestroy(name); err != nil {
+	if err := whileBusy(func() error { return s.h.IpsetDestroy(name) }); err != nil {
 		if errors.Is(libErr(err), syscall.ENOENT) {
 			return nil
 		}
