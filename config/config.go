@@ -51,6 +51,7 @@ type Config struct {
 	ExportAllow     []netip.Prefix
 	Backend         string // "ipset" or "nftables"
 	Fleet           Fleet
+	Notify          Notify // the notify-* keys (see loadNotify)
 	File            string // the config file that was read, "" if none
 	// Warnings are settings that are valid but very likely a mistake, for
 	// the command to log loudly (an ignore entry that disables all blocking).
@@ -266,6 +267,7 @@ func load(file string, values func(key string) []string) (*Config, error) {
 		bad("backend", str("backend"), "ipset or nftables")
 	}
 	cfg.Fleet = loadFleet(str, strs, bad)
+	loadNotify(cfg, str, strs, dur, bad)
 	if len(errs) > 0 {
 		for _, e := range errs {
 			var ce *Error

@@ -83,16 +83,28 @@ var Keys = []Key{
 	{"fleet-password-file", String, nil, "file of mode 0600 holding the Redis password (never a flag value)"},
 	{"fleet-tls-ca", String, nil, "PEM file of the CA that signed the Redis server's certificate (rediss://)"},
 	{"fleet-accept", Strings, []string{"block", "unban"}, "remote records this host applies: block, unban, or both"},
+	// Notifications of blocks and unblocks (package notify).
+	{"notify-exec", Strings, nil, "program (absolute path) and arguments run on new blocks/unblocks, events as JSON on stdin; never through a shell (default: off)"},
+	{"notify-exec-timeout", Duration, []string{"10s"}, "notify-exec is killed (its process group) after this long"},
+	{"notify-exec-user", String, nil, "run notify-exec as this user, e.g. nobody (default: the daemon's user)"},
+	{"notify-url", String, nil, "webhook URL POSTed new blocks/unblocks, e.g. a Slack incoming webhook (default: off)"},
+	{"notify-format", String, []string{"json"}, "body of notify-url: json (array of events), slack ({\"text\": …}, also Mattermost, Rocket.Chat) or text"},
+	{"notify-header", Strings, nil, "header sent to notify-url, like \"Authorization: Bearer TOKEN\" (repeat for several)"},
+	{"notify-retry-for", Duration, []string{"1h"}, "how long a failed notification is retried (network errors, 5xx, 408, 429) before it is given up"},
+	{"notify-group-wait", Duration, []string{"30s"}, "events within this time of the first go out as one notification"},
+	{"notify-group-max", Int, []string{"50"}, "most events in one notification (a full batch goes out at once)"},
+	{"notify-rate", String, []string{"20/h"}, "at most this many notifications, like 20/h; the excess is folded into one digest; 0 = no limit"},
 }
 
 // Values lists the keys whose value is one of a fixed set, with the set:
 // the shell completion offers these values and recidivist.toml(5) names
 // them. Load accepts each of them (a test holds the two together).
 var Values = map[string][]string{
-	"target":     {"DROP", "REJECT"},
-	"log-level":  {"debug", "info", "warn", "error"},
-	"log-format": {"text", "json"},
-	"backend":    {"ipset", "nftables"},
+	"target":        {"DROP", "REJECT"},
+	"log-level":     {"debug", "info", "warn", "error"},
+	"log-format":    {"text", "json"},
+	"backend":       {"ipset", "nftables"},
+	"notify-format": {"json", "slack", "text"},
 }
 
 // DefaultPath is where the configuration file is read from when --config is

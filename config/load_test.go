@@ -41,6 +41,15 @@ func productDefaults() *config.Config {
 		MetricsListen:     "", // off
 		Backend:           "ipset",
 		Fleet:             config.Fleet{Name: "default", AcceptBlock: true, AcceptUnban: true}, // off: no fleet-redis
+		Notify: config.Notify{ // off (no notify-exec, no notify-url)
+			ExecTimeout: 10 * time.Second,
+			Format:      "json",
+			RetryFor:    time.Hour,
+			GroupWait:   30 * time.Second,
+			GroupMax:    50,
+			RateCount:   20,
+			RatePer:     time.Hour,
+		},
 	}
 }
 

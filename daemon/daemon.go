@@ -19,6 +19,7 @@ import (
 	"github.com/recidivist/recidivist/internal/progress"
 	"github.com/recidivist/recidivist/internal/tick"
 	"github.com/recidivist/recidivist/ipsetstore"
+	"github.com/recidivist/recidivist/notify"
 	"github.com/recidivist/recidivist/statedir"
 	"github.com/recidivist/recidivist/watcher"
 )
@@ -35,6 +36,9 @@ type Daemon struct {
 	mirror  *blocklist.File
 	watcher *watcher.Watcher
 	metrics *Metrics
+	// notifier hears of the mirror's transitions (nil: no notifications);
+	// see notify.go.
+	notifier *notify.Notifier
 
 	// recording serialises the mirror writes of Durable; recordNow wakes
 	// recordLoop (buffered 1).
@@ -77,6 +81,9 @@ type Daemon struct {
 	// fleetReader applies other hosts' records (RunFleetReader); nil
 	// without a fleet.
 	fleetReader *fleet.Reader
+	// expiring are the prefixes the daemon expired and the seen set has
+	// not noticed gone yet: their unblock is an expiry, not an unban.
+	expiring map[netip.Prefix]bool
 }
 
 // Options are the parts of a Daemon that tests replace.
@@ -92,6 +99,9 @@ type Options struct {
 	// (cmd/recidivist passes the one its commands use, so each fix is
 	// written once, at the top); default: the error as it is.
 	Explain func(error) error
+	// Notifier is told of blocks and unblocks (nil: nobody is). Run runs
+	// it beside the daemon, under the state directory's lock.
+	Notifier *notify.Notifier
 }
 
 // New prepares a daemon: it loads the watcher's state but touches neither the
@@ -126,6 +136,9 @@ func New(cfg *config.Config, opt Options) (*Daemon, error) {
 		store:           opt.Store,
 		dryRun:          cfg.DryRun,
 		seen:            newSeenSet(statedir.Seen(cfg.StateDir)),
+
+		notifier: opt.Notifier,
+		expiring: make(map[netip.Prefix]bool),
 	}
 	d.mirror.SetPolicy(d.policy) // a mirror line the policy refuses is not in force
 	if cfg.DryRun {
@@ -185,6 +198,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	})
 	g.Go(func() error { return d.recordLoop(ctx) })
 	g.Go(func() error { return d.reconcileLoop(ctx) })
+	g.Go(func() error { return d.notifier.Run(ctx) }) // never fails; ends with ctx
 	err = g.Wait()
 	if errors.Is(err, context.Canceled) || ctx.Err() != nil && err == nil {
 		return nil

@@ -152,11 +152,13 @@ func (d *Daemon) Durable() error {
 	for i, u := range pending {
 		entries[i] = u.entry
 	}
+	var added []blocklist.Entry
 	err := mirror.Exclusive(func(tx *blocklist.Tx) error {
 		d.mu.Lock()
 		d.noteElsewhere(tx)
 		d.mu.Unlock()
-		added, err := tx.Add(entries...)
+		var err error
+		added, err = tx.Add(entries...)
 		if err != nil {
 			return err
 		}
@@ -178,6 +180,7 @@ func (d *Daemon) Durable() error {
 	if err != nil {
 		return fmt.Errorf("recording %d offenders in the mirror: %w", len(entries), err)
 	}
+	d.notifyBlocked(pending, added)
 	return nil
 }
 
@@ -248,6 +251,7 @@ func (d *Daemon) expire(tx *blocklist.Tx, now time.Time) {
 			d.log.Warn("removing an expired block from the kernel; the reconcile retries", "prefix", e.Prefix, "err", derr)
 		}
 		d.changed(e.Prefix, change{})
+		d.expiring[e.Prefix] = true
 		d.log.Info("block expired", "prefix", e.Prefix, "expires", e.Expires)
 	}
 }

@@ -285,7 +285,7 @@ func (d *Daemon) reconcileRead(mirror *blocklist.File, store ipsetstore.Store, t
 // entries and the unrecorded offenders, from the listing have (nil: list
 // again). Callers hold the mirror's writer lock and d.mu.
 func (d *Daemon) reconcileApply(why string, store ipsetstore.Store, entries, unrec []blocklist.Entry, have []ipsetstore.Entry, now time.Time) {
-	removed, err := d.seen.update(entries)
+	removed, fresh, err := d.seen.diff(entries)
 	if err != nil {
 		d.log.Error("recording the mirror's entries", "err", err)
 	}
@@ -310,6 +310,7 @@ func (d *Daemon) reconcileApply(why string, store ipsetstore.Store, entries, unr
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.forgive(removed, now)
+	d.notifyNoticed(fresh, removed)
 	// Offenders put in the kernel since and not recorded yet stay as they
 	// are.
 	var report ipsetstore.Report
@@ -441,11 +442,12 @@ func (d *Daemon) mirrorTime() time.Time {
 // last time and is gone now: bans logged up to at never count again.
 // Callers hold d.mu.
 func (d *Daemon) forgiveRemoved(entries []blocklist.Entry, at time.Time) {
-	removed, err := d.seen.update(entries)
+	removed, fresh, err := d.seen.diff(entries)
 	if err != nil {
 		d.log.Error("recording the mirror's entries", "err", err)
 	}
 	d.forgive(removed, at)
+	d.notifyNoticed(fresh, removed)
 }
 
 // forgive forgives the prefixes the mirror lost. Callers hold d.mu: an

@@ -97,6 +97,15 @@ func (s *seenSet) add(ps ...netip.Prefix) error {
 // update replaces the remembered set with current and returns the prefixes
 // that were remembered but are no longer there.
 func (s *seenSet) update(current []blocklist.Entry) ([]netip.Prefix, error) {
+	removed, _, err := s.diff(current)
+	return removed, err
+}
+
+// diff is update that also returns the entries of current that were not
+// remembered: added to the mirror by someone else (ban, a person) since
+// the last look. The daemon's own additions are remembered as it makes
+// them (add), so they are never fresh here.
+func (s *seenSet) diff(current []blocklist.Entry) (removed []netip.Prefix, added []blocklist.Entry, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := make(map[netip.Prefix]struct{}, len(current))
@@ -105,9 +114,9 @@ func (s *seenSet) update(current []blocklist.Entry) ([]netip.Prefix, error) {
 		now[e.Prefix] = struct{}{}
 		if _, ok := s.set[e.Prefix]; !ok {
 			fresh = append(fresh, e.Prefix)
+			added = append(added, e)
 		}
 	}
-	var removed []netip.Prefix
 	for p := range s.set {
 		if _, ok := now[p]; !ok {
 			removed = append(removed, p)
@@ -115,10 +124,10 @@ func (s *seenSet) update(current []blocklist.Entry) ([]netip.Prefix, error) {
 	}
 	s.set = now
 	if len(removed) == 0 {
-		return nil, s.append(fresh)
+		return nil, added, s.append(fresh)
 	}
 	slices.SortFunc(removed, netip.Prefix.Compare)
-	return removed, s.save()
+	return removed, added, s.save()
 }
 
 // append adds ps, new to the set, to the end of the file.

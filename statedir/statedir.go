@@ -1,6 +1,7 @@
 // Package statedir owns the state directory: the names of the files in it
 // (the mirror, its writers' lock, the seen set, the watcher's state and
-// journal, the daemon's lock, the fleet cursor), its creation, the errors of writing in it,
+// journal, the daemon's lock, the fleet cursor, the notifier's outbox and
+// status), its creation, the errors of writing in it,
 // and the daemon's lock with what it says about the daemon holding it.
 // Commands ask it for paths instead of the daemon.
 package statedir
@@ -22,6 +23,8 @@ const (
 	WatcherJournalFile = "watcher.journal" // what changed since WatcherStateFile was written
 	LockFile           = "lock"            // the daemon's lock (see Acquire)
 	FleetCursorFile    = "fleet-cursor"    // the last fleet change applied (see daemon.RunFleetReader)
+	NotifyOutboxFile   = "notify-outbox"   // notifications not yet delivered (see package notify)
+	NotifyStatusFile   = "notify-status"   // the notifier's last delivery and last error
 	mirrorLockSuffix   = ".lock"           // the mirror writers' lock, beside the mirror
 )
 
@@ -33,6 +36,12 @@ func Seen(dir string) string { return filepath.Join(dir, SeenFile) }
 
 // FleetCursor is the path of the last fleet change applied, in dir.
 func FleetCursor(dir string) string { return filepath.Join(dir, FleetCursorFile) }
+
+// NotifyOutbox is the path of the notifier's outbox in dir.
+func NotifyOutbox(dir string) string { return filepath.Join(dir, NotifyOutboxFile) }
+
+// NotifyStatus is the path of the notifier's status in dir.
+func NotifyStatus(dir string) string { return filepath.Join(dir, NotifyStatusFile) }
 
 // Lock is the path of the daemon's lock in dir.
 func Lock(dir string) string { return filepath.Join(dir, LockFile) }
@@ -48,6 +57,8 @@ func Files(dir string) []string {
 		filepath.Join(dir, WatcherJournalFile),
 		Lock(dir),
 		FleetCursor(dir),
+		NotifyOutbox(dir),
+		NotifyStatus(dir),
 	}
 }
 

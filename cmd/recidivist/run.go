@@ -17,6 +17,7 @@ import (
 	"github.com/recidivist/recidivist/export"
 	"github.com/recidivist/recidivist/fleet"
 	"github.com/recidivist/recidivist/ipsetstore"
+	"github.com/recidivist/recidivist/notify"
 	"github.com/recidivist/recidivist/statedir"
 )
 
@@ -67,12 +68,19 @@ func runCommand() *cli.Command {
 				store = s
 			}
 			metrics := daemon.NewMetrics()
-			d, err := daemon.New(cfg, daemon.Options{Store: store, Metrics: metrics, Explain: explainKernel})
+			notifyMetrics := notify.NewMetrics()
+			var notifier *notify.Notifier
+			if !cfg.DryRun { // a dry run changes no mirror: nothing to tell
+				if notifier, err = notify.New(notify.FromConfig(cfg, slog.Default(), notifyMetrics)); err != nil {
+					return err
+				}
+			}
+			d, err := daemon.New(cfg, daemon.Options{Store: store, Metrics: metrics, Explain: explainKernel, Notifier: notifier})
 			if err != nil {
 				return err
 			}
 			exportMetrics := export.NewMetrics()
-			srv := newMetricsServer(metrics, d, exportMetrics.Collectors()...)
+			srv := newMetricsServer(metrics, d, append(exportMetrics.Collectors(), notifyMetrics.Collectors()...)...)
 			ln, err := listenMetrics(cfg.MetricsListen)
 			if err != nil {
 				return err

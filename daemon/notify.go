@@ -1,0 +1,83 @@
+package daemon
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/recidivist/recidivist/blocklist"
+	"github.com/recidivist/recidivist/notify"
+)
+
+// Notifications are of the mirror's transitions only, decided where the
+// owner makes or notices them:
+//
+//   - block/auto: an offender the recorder wrote to the mirror as a new
+//     entry (Durable); one decided from lines logged before this start is
+//     marked CatchUp, and the notifier folds those into one summary;
+//   - block/manual and unblock/unban: an entry the mirror gained or lost
+//     through someone else (`ban`, `unban`, a person's edit), noticed by
+//     the seen set at the start or at a reconcile — so `ban` and `unban`
+//     run while the daemon is stopped notify at its next start;
+//   - unblock/expiry: an entry the daemon expired.
+//
+// A restore, a restart, a reconcile's repair of the kernel and an offender
+// decided again while blocked change nothing in the mirror, so they notify
+// nothing. Enqueue never blocks: blocking never waits on a notification.
+
+// notifyBlocked tells of the offenders the recorder added to the mirror.
+func (d *Daemon) notifyBlocked(pending []unrecorded, added []blocklist.Entry) {
+	if d.notifier == nil || len(added) == 0 {
+		return
+	}
+	byPrefix := make(map[netip.Prefix]unrecorded, len(pending))
+	for _, u := range pending {
+		byPrefix[u.entry.Prefix] = u
+	}
+	evs := make([]notify.Event, 0, len(added))
+	for _, e := range added {
+		ev := blockEvent(e, notify.ReasonAuto, d.now())
+		if u, ok := byPrefix[e.Prefix]; ok {
+			ev.CatchUp = u.o.Last.Before(d.started)
+		}
+		evs = append(evs, ev)
+	}
+	d.notifier.Enqueue(evs...)
+}
+
+// notifyNoticed tells of what the mirror gained and lost through others
+// (and through expiry) since the daemon last looked. Callers hold d.mu.
+func (d *Daemon) notifyNoticed(added []blocklist.Entry, removed []netip.Prefix) {
+	if d.notifier == nil {
+		clear(d.expiring)
+		return
+	}
+	evs := make([]notify.Event, 0, len(added)+len(removed))
+	for _, e := range added {
+		evs = append(evs, blockEvent(e, notify.ReasonManual, d.now()))
+	}
+	for _, p := range removed {
+		reason := notify.ReasonUnban
+		if d.expiring[p] {
+			reason = notify.ReasonExpiry
+			delete(d.expiring, p)
+		}
+		evs = append(evs, notify.Event{Kind: notify.KindUnblock, Reason: reason, Prefix: p.String(), Time: d.now().UTC()})
+	}
+	d.notifier.Enqueue(evs...)
+}
+
+func blockEvent(e blocklist.Entry, reason string, now time.Time) notify.Event {
+	at := e.Added
+	if at.IsZero() { // a line written by hand
+		at = now.UTC()
+	}
+	return notify.Event{
+		Kind:    notify.KindBlock,
+		Reason:  reason,
+		Prefix:  e.Prefix.String(),
+		Jails:   e.Jails,
+		Bans:    e.Bans,
+		Expires: e.Expires,
+		Time:    at,
+	}
+}

@@ -1,0 +1,368 @@
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Config is what a Notifier needs (see FromConfig for the keys).
+type Config struct {
+	StateDir    string
+	Exec        []string      // notify-exec: program and arguments
+	ExecTimeout time.Duration // notify-exec-timeout
+	ExecUser    string        // notify-exec-user
+	URL         string        // notify-url
+	Format      string        // notify-format
+	Headers     http.Header   // notify-header
+	RetryFor    time.Duration // notify-retry-for
+	GroupWait   time.Duration // notify-group-wait
+	GroupMax    int           // notify-group-max
+	Rate        rate.Limit    // notify-rate; 0 = unlimited
+	Burst       int
+	Logger      *slog.Logger
+	Metrics     *Metrics
+	Client      *http.Client // default: a client with a 30 s timeout
+	// FirstRetry and MaxRetry bound the backoff (default 1 s and 30 s).
+	FirstRetry, MaxRetry time.Duration
+}
+
+// Enabled reports whether any sink is configured.
+func (c Config) Enabled() bool { return len(c.Exec) > 0 || c.URL != "" }
+
+// queueSize bounds the events waiting for the outbox writer: beyond it an
+// event is logged and counted as lost rather than ever making the owner of
+// the blocklist wait.
+const queueSize = 8192
+
+// Notifier delivers events. A nil *Notifier accepts and drops everything,
+// so the daemon calls it unconditionally.
+type Notifier struct {
+	cfg   Config
+	log   *slog.Logger
+	m     *Metrics
+	in    chan []Event
+	wake  chan struct{}
+	box   *outbox
+	sinks []sink
+	lim   *rate.Limiter
+	host  string
+	state *statusFile
+}
+
+// New prepares the sinks of cfg. It returns nil (a valid, silent
+// Notifier) when no sink is configured. The outbox is opened by Run, which
+// only the holder of the state directory's lock (the daemon) calls; Send
+// needs no outbox (`recidivist notify test`, beside a running daemon).
+func New(cfg Config) (*Notifier, error) {
+	if !cfg.Enabled() {
+		return nil, nil
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics()
+	}
+	if cfg.FirstRetry <= 0 {
+		cfg.FirstRetry = time.Second
+	}
+	if cfg.MaxRetry <= 0 {
+		cfg.MaxRetry = 30 * time.Second
+	}
+	if cfg.GroupMax <= 0 {
+		cfg.GroupMax = 50
+	}
+	if cfg.ExecTimeout <= 0 {
+		cfg.ExecTimeout = 10 * time.Second
+	}
+	if cfg.Client == nil {
+		cfg.Client = &http.Client{Timeout: 30 * time.Second}
+	}
+	n := &Notifier{
+		cfg:   cfg,
+		log:   cfg.Logger.With("component", "notify"),
+		m:     cfg.Metrics,
+		in:    make(chan []Event, queueSize),
+		wake:  make(chan struct{}, 1),
+		state: &statusFile{path: StatusPath(cfg.StateDir)},
+	}
+	n.host, _ = os.Hostname()
+	if len(cfg.Exec) > 0 {
+		h, err := newHook(cfg.Exec, cfg.ExecTimeout, cfg.ExecUser)
+		if err != nil {
+			return nil, err
+		}
+		n.sinks = append(n.sinks, h)
+	}
+	if cfg.URL != "" {
+		n.sinks = append(n.sinks, &webhook{url: cfg.URL, format: cfg.Format, headers: cfg.Headers, client: cfg.Client})
+	}
+	if cfg.Rate > 0 {
+		n.lim = rate.NewLimiter(cfg.Rate, max(cfg.Burst, 1))
+	}
+	return n, nil
+}
+
+// Enqueue hands events to the notifier without waiting: it never blocks
+// the caller (the owner of the blocklist). Events beyond the bounded queue
+// are logged and counted, never waited for.
+func (n *Notifier) Enqueue(evs ...Event) {
+	if n == nil || len(evs) == 0 {
+		return
+	}
+	for i := range evs {
+		if evs[i].ID == "" {
+			evs[i].ID = NewID()
+		}
+		if evs[i].Host == "" {
+			evs[i].Host = n.host
+		}
+	}
+	select {
+	case n.in <- evs:
+	default:
+		n.m.lost.Add(float64(len(evs)))
+		n.log.Error("notification queue full: events not notified", "events", len(evs), "first", evs[0].Prefix)
+	}
+}
+
+// Run writes enqueued events to the outbox and delivers the outbox until
+// ctx ends. Undelivered events stay in the outbox for the next start.
+func (n *Notifier) Run(ctx context.Context) error {
+	if n == nil {
+		return nil
+	}
+	box, skipped, err := openOutbox(OutboxPath(n.cfg.StateDir), time.Now())
+	if err != nil {
+		// A side feature: the daemon blocks on without it.
+		n.log.Error("notifications are off: the outbox cannot be read", "err", err)
+		n.state.failed(err)
+		return nil
+	}
+	if skipped > 0 {
+		n.log.Warn("dropped unreadable lines of the notification outbox (a write cut short by a crash)", "lines", skipped)
+	}
+	if box.len() > 0 {
+		n.log.Info("notifications left from before the restart will be sent", "events", box.len())
+	}
+	n.box = box
+	n.m.depth.Set(float64(box.len()))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		n.intake(ctx)
+	}()
+	n.deliverLoop(ctx)
+	<-done
+	return nil
+}
+
+// intake appends each enqueued batch to the outbox.
+func (n *Notifier) intake(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case evs := <-n.in:
+			if err := n.box.append(time.Now(), evs...); err != nil {
+				n.m.lost.Add(float64(len(evs)))
+				n.log.Error("events not notified: the outbox cannot be written", "events", len(evs), "err", err)
+				n.state.failed(err)
+				continue
+			}
+			n.m.depth.Set(float64(n.box.len()))
+			select {
+			case n.wake <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// deliverLoop sends the outbox, oldest first, in batches.
+func (n *Notifier) deliverLoop(ctx context.Context) {
+	for ctx.Err() == nil {
+		head := n.box.peek(1)
+		if len(head) == 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-n.wake:
+			}
+			continue
+		}
+		// notify-group-wait from the oldest event, unless a full batch is
+		// there already.
+		if n.box.len() < n.cfg.GroupMax {
+			if wait := time.Until(head[0].arrived.Add(n.cfg.GroupWait)); wait > 0 {
+				if !sleepOrWake(ctx, wait, n.wake) || n.box.len() < n.cfg.GroupMax && time.Now().Before(head[0].arrived.Add(n.cfg.GroupWait)) {
+					continue
+				}
+			}
+		}
+		held := false
+		if n.lim != nil {
+			r := n.lim.Reserve()
+			if d := r.Delay(); d > 0 {
+				held = true
+				if !sleep(ctx, d) {
+					r.Cancel()
+					return
+				}
+			}
+		}
+		taken, batch := n.next(held)
+		if n.deliver(ctx, batch) {
+			if err := n.box.remove(taken); err != nil {
+				n.log.Error("removing delivered events from the outbox; they may be sent again", "err", err)
+			}
+			n.m.depth.Set(float64(n.box.len()))
+		}
+	}
+}
+
+// next takes the batch to deliver: catch-up blocks at the head fold into
+// one summary; after a wait for notify-rate everything pending beyond
+// notify-group-max folds into one digest (counted as suppressed); else up
+// to notify-group-max events as they are. taken is how many outbox events
+// it stands for.
+func (n *Notifier) next(held bool) (taken int, batch []Event) {
+	qs := n.box.peek(0)
+	now := time.Now()
+	if qs[0].ev.CatchUp {
+		var evs []Event
+		for _, q := range qs {
+			if !q.ev.CatchUp {
+				break
+			}
+			evs = append(evs, q.ev)
+		}
+		if len(evs) == 1 {
+			return 1, evs
+		}
+		return len(evs), []Event{fold(KindSummary, evs, now, n.host)}
+	}
+	if held && len(qs) > n.cfg.GroupMax {
+		evs := make([]Event, len(qs))
+		for i, q := range qs {
+			evs[i] = q.ev
+		}
+		n.m.suppressed.Add(float64(len(evs)))
+		return len(evs), []Event{fold(KindDigest, evs, now, n.host)}
+	}
+	k := min(len(qs), n.cfg.GroupMax)
+	for _, q := range qs[:k] {
+		if q.ev.CatchUp {
+			break
+		}
+		batch = append(batch, q.ev)
+	}
+	return len(batch), batch
+}
+
+// deliver sends batch to every sink, retrying each that fails with a
+// retryable error until notify-retry-for has passed. It reports false
+// only when ctx ended first (the batch stays in the outbox).
+func (n *Notifier) deliver(ctx context.Context, batch []Event) bool {
+	key := batch[0].ID
+	if len(batch) > 1 {
+		key = fmt.Sprintf("%s+%d", batch[0].ID, len(batch)-1)
+	}
+	start := time.Now()
+	delay := n.cfg.FirstRetry
+	pending := append([]sink(nil), n.sinks...)
+	for len(pending) > 0 {
+		var again []sink
+		var wait time.Duration
+		for _, s := range pending {
+			err := s.send(ctx, key, batch)
+			if ctx.Err() != nil {
+				return false
+			}
+			if err == nil {
+				n.m.sent.WithLabelValues(s.name()).Inc()
+				n.state.sent()
+				continue
+			}
+			retry, after := retryable(err)
+			giveUp := !retry || time.Since(start)+max(after, delay) > n.cfg.RetryFor
+			n.state.failed(err)
+			if giveUp {
+				n.m.failed.WithLabelValues(s.name()).Inc()
+				n.log.Error("notification not delivered; giving up", "sink", s.name(), "events", len(batch), "key", key, "err", err)
+				continue
+			}
+			n.m.retried.WithLabelValues(s.name()).Inc()
+			n.log.Warn("notification not delivered; retrying", "sink", s.name(), "retry_in", max(after, delay), "err", err)
+			again = append(again, s)
+			wait = max(wait, after, delay)
+		}
+		if len(again) == 0 {
+			return true
+		}
+		if !sleep(ctx, wait) {
+			return false
+		}
+		delay = min(2*delay, n.cfg.MaxRetry)
+		pending = again
+	}
+	return true
+}
+
+// Send delivers evs once to every sink, with the usual retries, and
+// returns the last error of a sink that gave up: `recidivist notify test`.
+func (n *Notifier) Send(ctx context.Context, evs ...Event) error {
+	if n == nil {
+		return errors.New("no notifier configured: set notify-exec or notify-url")
+	}
+	for i := range evs {
+		if evs[i].ID == "" {
+			evs[i].ID = NewID()
+		}
+		if evs[i].Host == "" {
+			evs[i].Host = n.host
+		}
+	}
+	var errs []error
+	key := evs[0].ID
+	for _, s := range n.sinks {
+		if err := s.send(ctx, key, evs); err != nil {
+			n.m.failed.WithLabelValues(s.name()).Inc()
+			errs = append(errs, err)
+			continue
+		}
+		n.m.sent.WithLabelValues(s.name()).Inc()
+	}
+	return errors.Join(errs...)
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// sleepOrWake waits d or until woken; false when ctx ended.
+func sleepOrWake(ctx context.Context, d time.Duration, wake <-chan struct{}) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+	case <-wake:
+	}
+	return true
+}

@@ -1,0 +1,154 @@
+package notify
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/recidivist/recidivist/internal/atomicfile"
+	"github.com/recidivist/recidivist/internal/nofollow"
+	"github.com/recidivist/recidivist/statedir"
+)
+
+// OutboxPath is the outbox of a state directory.
+func OutboxPath(stateDir string) string { return statedir.NotifyOutbox(stateDir) }
+
+// outbox is the durable queue of events not yet delivered: a JSON event
+// per line. New events are appended (fsynced); delivered ones are removed
+// by rewriting the file atomically.
+type outbox struct {
+	path string
+	mu   sync.Mutex
+	evs  []queued
+}
+
+type queued struct {
+	ev      Event
+	arrived time.Time // for notify-group-wait: when this process took it
+}
+
+// openOutbox loads the outbox at path (none: empty). A line cut short by a
+// crash, or one that does not parse, is dropped and reported in skipped.
+func openOutbox(path string, now time.Time) (o *outbox, skipped int, err error) {
+	o = &outbox{path: path}
+	evs, skipped, err := readOutbox(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, ev := range evs {
+		o.evs = append(o.evs, queued{ev: ev, arrived: now})
+	}
+	if skipped > 0 {
+		// Rewrite it so that the next append does not run on from a cut line.
+		if err := o.save(); err != nil {
+			return nil, skipped, err
+		}
+	}
+	return o, skipped, nil
+}
+
+// readOutbox reads the events of the outbox at path (none: no events).
+func readOutbox(path string) (evs []Event, skipped int, err error) {
+	f, err := nofollow.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("opening the notification outbox: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return nil, 0, fmt.Errorf("reading %s: %w", path, err)
+	}
+	for line := range bytes.Lines(b) {
+		var ev Event
+		if !bytes.HasSuffix(line, []byte("\n")) || json.Unmarshal(line, &ev) != nil || ev.ID == "" {
+			skipped++
+			continue
+		}
+		evs = append(evs, ev)
+	}
+	return evs, skipped, nil
+}
+
+// append writes evs to the end of the file, fsynced, then queues them.
+func (o *outbox) append(now time.Time, evs ...Event) error {
+	var b bytes.Buffer
+	for _, ev := range evs {
+		line, err := json.Marshal(ev)
+		if err != nil {
+			return fmt.Errorf("encoding event %s: %w", ev.ID, err)
+		}
+		b.Write(line)
+		b.WriteByte('\n')
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	f, err := nofollow.OpenFile(o.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("writing the notification outbox: %w", err)
+	}
+	_, err = f.Write(b.Bytes())
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", o.path, err)
+	}
+	for _, ev := range evs {
+		o.evs = append(o.evs, queued{ev: ev, arrived: now})
+	}
+	return nil
+}
+
+// peek returns the first n queued events (all when n <= 0).
+func (o *outbox) peek(n int) []queued {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if n <= 0 || n > len(o.evs) {
+		n = len(o.evs)
+	}
+	return append([]queued(nil), o.evs[:n]...)
+}
+
+// len is the outbox depth.
+func (o *outbox) len() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.evs)
+}
+
+// remove drops the first n events (delivered or given up) and rewrites the
+// file without them.
+func (o *outbox) remove(n int) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.evs = o.evs[min(n, len(o.evs)):]
+	return o.save()
+}
+
+// save rewrites the file with exactly the queued events. Callers hold mu.
+func (o *outbox) save() error {
+	var b bytes.Buffer
+	for _, q := range o.evs {
+		line, err := json.Marshal(q.ev)
+		if err != nil {
+			return fmt.Errorf("encoding event %s: %w", q.ev.ID, err)
+		}
+		b.Write(line)
+		b.WriteByte('\n')
+	}
+	if err := atomicfile.WriteFile(o.path, b.Bytes(), 0o600); err != nil {
+		return fmt.Errorf("saving the notification outbox: %w", err)
+	}
+	return nil
+}
