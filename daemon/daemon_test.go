@@ -23,6 +23,7 @@ import (
 	"github.com/recidivist/recidivist/internal/tick"
 	"github.com/recidivist/recidivist/ipsetstore"
 	"github.com/recidivist/recidivist/ipsetstore/ipsettest"
+	"github.com/recidivist/recidivist/notify"
 	"github.com/recidivist/recidivist/statedir"
 )
 
@@ -40,6 +41,9 @@ type harness struct {
 	d       *Daemon
 	store   ipsetstore.Store  // the kernel the daemon is given; nil: fake
 	explain func(error) error // Options.Explain
+	// notify, when set, gives each start a fresh notifier of it, as each
+	// `recidivist run` makes one.
+	notify *notify.Config
 }
 
 type clock struct {
@@ -88,7 +92,17 @@ func (h *harness) start() {
 	if h.store != nil {
 		store = h.store
 	}
-	d, err := New(h.cfg, Options{Store: store, Logger: slog.New(slog.NewTextHandler(h.logs, nil)), Now: h.clock.now, NewTicker: h.ticks.New, Explain: h.explain})
+	var notifier *notify.Notifier
+	if h.notify != nil {
+		c := *h.notify
+		c.StateDir = h.cfg.StateDir
+		c.Logger = slog.New(slog.NewTextHandler(h.logs, nil))
+		var err error
+		if notifier, err = notify.New(c); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+	d, err := New(h.cfg, Options{Store: store, Logger: slog.New(slog.NewTextHandler(h.logs, nil)), Now: h.clock.now, NewTicker: h.ticks.New, Explain: h.explain, Notifier: notifier})
 	if err != nil {
 		h.t.Fatal(err)
 	}

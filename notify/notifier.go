@@ -283,8 +283,8 @@ func (n *Notifier) deliver(ctx context.Context, batch []Event) bool {
 		var wait time.Duration
 		for _, s := range pending {
 			err := s.send(ctx, key, batch)
-			if ctx.Err() != nil {
-				return false
+			if err != nil && ctx.Err() != nil {
+				return false // stopped mid-send: not acknowledged, so it stays in the outbox
 			}
 			if err == nil {
 				n.m.sent.WithLabelValues(s.name()).Inc()
