@@ -316,8 +316,8 @@ func (n *Notifier) deliver(ctx context.Context, batch []Event) bool {
 	return true
 }
 
-// Send delivers evs once to every sink, with the usual retries, and
-// returns the last error of a sink that gave up: `recidivist notify test`.
+// Send tries evs once on every sink, at once and without the outbox, and
+// returns the errors of the sinks that failed: `recidivist notify test`.
 func (n *Notifier) Send(ctx context.Context, evs ...Event) error {
 	if n == nil {
 		return errors.New("no notifier configured: set notify-exec or notify-url")

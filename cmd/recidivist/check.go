@@ -165,6 +165,7 @@ func (d *doctor) run() int {
 	for _, check := range []func(){
 		d.checkConfig,
 		d.checkExport,
+		d.checkNotify,
 		d.checkLogs,
 		func() { privileged = d.checkPrivilege() },
 		func() { haveIptables = d.checkIptables() },

@@ -150,6 +150,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			unbanCommand(),
 			scanCommand(),
 			checkCommand(),
+			notifyCommand(),
 			teardownCommand(),
 			migrateCommand(),
 			fleetCommand(),

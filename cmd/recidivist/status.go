@@ -15,6 +15,7 @@ import (
 	"github.com/recidivist/recidivist/blocklist"
 	"github.com/recidivist/recidivist/config"
 	"github.com/recidivist/recidivist/ipsetstore"
+	"github.com/recidivist/recidivist/notify"
 	"github.com/recidivist/recidivist/statedir"
 	"github.com/recidivist/recidivist/watcher"
 )
@@ -59,6 +60,8 @@ type statusJSON struct {
 	Kernel  *kernelJSON  `json:"kernel,omitempty"`
 	Mirror  mirrorJSON   `json:"mirror"`
 	Watcher *watcherJSON `json:"watcher,omitempty"`
+	// Notify is the notifier's outbox and last error (none: never ran).
+	Notify *notify.Status `json:"notify,omitempty"`
 	// Problems are what kept status from reading a part, in words.
 	Problems []string `json:"problems,omitempty"`
 }
@@ -171,6 +174,12 @@ func readStatus(cfg *config.Config, store ipsetstore.Store, kerr error, now time
 	default:
 		st.Watcher = watcherStatus(snap, watcher.JournalConfig{Match: cfg.JournalMatch, Directory: cfg.JournalDirectory})
 	}
+	switch ns, err := notify.ReadStatus(cfg.StateDir); {
+	case err != nil:
+		st.Problems = append(st.Problems, fmt.Sprintf("reading the notifier's state: %v", err))
+	case ns != (notify.Status{}):
+		st.Notify = &ns
+	}
 	return st
 }
 
@@ -274,6 +283,16 @@ func (st statusJSON) print(w io.Writer) {
 		if s := wj.Stats; s != nil {
 			fmt.Fprintf(w, "lines:    %d read, %d countable bans, %d filtered, %d skipped%s\n",
 				s.Lines, s.Bans, s.Filtered, sum(s.Skipped), reasons(s.Skipped))
+		}
+	}
+	if n := st.Notify; n != nil {
+		sent := "nothing sent yet"
+		if !n.LastSent.IsZero() {
+			sent = "last sent " + age(n.LastSent, time.Now())
+		}
+		fmt.Fprintf(w, "notify:   %s, %d events waiting in the outbox\n", sent, n.Outbox)
+		if n.LastError != "" {
+			fmt.Fprintf(w, "          last error %s: %s\n", age(n.LastErrorAt, time.Now()), n.LastError)
 		}
 	}
 	for _, p := range st.Problems {

@@ -39,6 +39,10 @@ _recidivist() {
 		COMPREPLY=($(compgen -W "debug info warn error" -- "$cur"))
 		return
 		;;
+	--notify-format)
+		COMPREPLY=($(compgen -W "json slack text" -- "$cur"))
+		return
+		;;
 	--state-dir)
 		compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -d -- "$cur"))
 		return
@@ -47,19 +51,19 @@ _recidivist() {
 		COMPREPLY=($(compgen -W "DROP REJECT" -- "$cur"))
 		return
 		;;
-	--ban-time | --chain | --comment | --exclude-jails | --export-allow | --export-listen | --export-token-file | --fleet-accept | --fleet-host | --fleet-name | --fleet-password-file | --fleet-redis | --fleet-tls-ca | --fleet-user | --ignore | --jails | --journal-directory | --journal-match | --log-timezone | --maxelem | --metrics-listen | --ports | --reconcile-interval | --set-name | --threshold | --to | --top | --window)
+	--ban-time | --chain | --comment | --exclude-jails | --export-allow | --export-listen | --export-token-file | --fleet-accept | --fleet-host | --fleet-name | --fleet-password-file | --fleet-redis | --fleet-tls-ca | --fleet-user | --ignore | --jails | --journal-directory | --journal-match | --log-timezone | --maxelem | --metrics-listen | --notify-exec | --notify-exec-timeout | --notify-exec-user | --notify-group-max | --notify-group-wait | --notify-header | --notify-rate | --notify-retry-for | --notify-url | --ports | --reconcile-interval | --set-name | --threshold | --to | --top | --window)
 		return # a value of the user's own
 		;;
 	esac
 
 	if [[ -z $cmd ]]; then
-		COMPREPLY=($(compgen -W "run restore status list offenders ban unban scan check teardown migrate fleet --help --version" -- "$cur"))
+		COMPREPLY=($(compgen -W "run restore status list offenders ban unban scan check notify teardown migrate fleet --help --version" -- "$cur"))
 		return
 	fi
 	local opts= files=
 	case $cmd in
 	run)
-		opts="--help --log --log-timezone --journal-match --journal-directory --threshold --window --ban-time --jails --exclude-jails --ignore --set-name --chain --target --ports --maxelem --state-dir --reconcile-interval --dry-run --log-level --log-format --metrics-listen --export-listen --export-token-file --export-allow --backend --fleet-redis --fleet-name --fleet-host --fleet-user --fleet-password-file --fleet-tls-ca --fleet-accept --config"
+		opts="--help --log --log-timezone --journal-match --journal-directory --threshold --window --ban-time --jails --exclude-jails --ignore --set-name --chain --target --ports --maxelem --state-dir --reconcile-interval --dry-run --log-level --log-format --metrics-listen --export-listen --export-token-file --export-allow --backend --fleet-redis --fleet-name --fleet-host --fleet-user --fleet-password-file --fleet-tls-ca --fleet-accept --notify-exec --notify-exec-timeout --notify-exec-user --notify-url --notify-format --notify-header --notify-retry-for --notify-group-wait --notify-group-max --notify-rate --config"
 		;;
 	restore)
 		opts="--help --ignore --backend --set-name --chain --target --ports --maxelem --state-dir --log-level --log-format --config"
@@ -84,7 +88,10 @@ _recidivist() {
 		files=1
 		;;
 	check)
-		opts="--help --log --log-timezone --journal-match --journal-directory --threshold --window --ban-time --jails --exclude-jails --ignore --set-name --chain --target --ports --maxelem --state-dir --reconcile-interval --dry-run --log-level --log-format --metrics-listen --export-listen --export-token-file --export-allow --backend --fleet-redis --fleet-name --fleet-host --fleet-user --fleet-password-file --fleet-tls-ca --fleet-accept --config"
+		opts="--help --log --log-timezone --journal-match --journal-directory --threshold --window --ban-time --jails --exclude-jails --ignore --set-name --chain --target --ports --maxelem --state-dir --reconcile-interval --dry-run --log-level --log-format --metrics-listen --export-listen --export-token-file --export-allow --backend --fleet-redis --fleet-name --fleet-host --fleet-user --fleet-password-file --fleet-tls-ca --fleet-accept --notify-exec --notify-exec-timeout --notify-exec-user --notify-url --notify-format --notify-header --notify-retry-for --notify-group-wait --notify-group-max --notify-rate --config"
+		;;
+	notify)
+		opts="--help --notify-exec --notify-exec-timeout --notify-exec-user --notify-url --notify-format --notify-header --notify-retry-for --notify-group-wait --notify-group-max --notify-rate --state-dir --log-level --log-format --config"
 		;;
 	teardown)
 		opts="--help --backend --set-name --chain --target --ports --maxelem --state-dir --log-level --log-format --config"
