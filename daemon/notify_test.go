@@ -3,10 +3,14 @@ package daemon
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -171,4 +175,49 @@ func TestDaemon_blocks_decided_while_catching_up_go_out_as_one_summary(t *testin
 	if len(got) != 1 || len(got[0]) != 1 || got[0][0].Kind != notify.KindSummary || got[0][0].Count != 4 {
 		t.Fatalf("hook calls = %+v, want one summary of 4 blocks", got)
 	}
+}
+
+func TestDaemon_events_left_in_the_outbox_at_a_stop_are_delivered_after_the_restart(t *testing.T) {
+	h := newHarness(t, nil)
+	var mu sync.Mutex
+	down, bodies := true, []string{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		if down {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			bodies = append(bodies, "")
+			return
+		}
+		bodies = append(bodies, string(b))
+	}))
+	defer srv.Close()
+	h.notify = &notify.Config{URL: srv.URL, Format: notify.FormatJSON, GroupWait: time.Second, GroupMax: 50, RetryFor: time.Hour}
+	h.start()
+	for range 3 {
+		h.ban(time.Now(), "sshd", "192.0.2.77")
+	}
+	h.eventually("a failed delivery", func() bool { mu.Lock(); defer mu.Unlock(); return len(bodies) >= 1 })
+	h.stop()
+	if st, err := notify.ReadStatus(h.cfg.StateDir); err != nil || st.Outbox != 1 || st.LastError == "" {
+		t.Fatalf("notifier status after the stop = %+v, %v; want 1 event in the outbox and the 503 as last error", st, err)
+	}
+	mu.Lock()
+	down = false
+	mu.Unlock()
+	h.start()
+	h.eventually("the delivery after the restart", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(bodies) > 0 && bodies[len(bodies)-1] != ""
+	})
+	mu.Lock()
+	last := bodies[len(bodies)-1]
+	mu.Unlock()
+	var evs []notify.Event
+	if err := json.Unmarshal([]byte(last), &evs); err != nil || !slices.Equal(kinds(evs), []string{"block/auto 192.0.2.77/32"}) {
+		t.Fatalf("delivered %q (%v), want the one block of 192.0.2.77", last, err)
+	}
+	h.eventually("the outbox to empty", func() bool { st, err := notify.ReadStatus(h.cfg.StateDir); return err == nil && st.Outbox == 0 })
 }
