@@ -27,6 +27,7 @@ import (
 	"github.com/recidivist/recidivist/export"
 	"github.com/recidivist/recidivist/ipsetstore"
 	"github.com/recidivist/recidivist/ipsetstore/ipsettest"
+	"github.com/recidivist/recidivist/notify"
 )
 
 const dashboardFile = "recidivist.json"
@@ -319,6 +320,7 @@ func exposedMetrics(t *testing.T) metrics {
 	}
 	collectors := append(m.Collectors(), d.WatcherCollector())
 	collectors = append(collectors, export.NewMetrics().Collectors()...) // run registers them beside the daemon's
+	collectors = append(collectors, notify.NewMetrics().Collectors()...) // and these
 
 	exposed := metrics{}
 	for _, c := range collectors {
