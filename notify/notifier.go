@@ -164,25 +164,39 @@ func (n *Notifier) Run(ctx context.Context) error {
 	return nil
 }
 
-// intake appends each enqueued batch to the outbox.
+// intake appends each enqueued batch to the outbox. When ctx ends it
+// still writes what was enqueued before (the last offenders recorded at
+// shutdown), so that the next start sends them.
 func (n *Notifier) intake(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			for {
+				select {
+				case evs := <-n.in:
+					n.store(evs)
+				default:
+					return
+				}
+			}
 		case evs := <-n.in:
-			if err := n.box.append(time.Now(), evs...); err != nil {
-				n.m.lost.Add(float64(len(evs)))
-				n.log.Error("events not notified: the outbox cannot be written", "events", len(evs), "err", err)
-				n.state.failed(err)
-				continue
-			}
-			n.m.depth.Set(float64(n.box.len()))
-			select {
-			case n.wake <- struct{}{}:
-			default:
-			}
+			n.store(evs)
 		}
+	}
+}
+
+// store appends evs to the outbox and wakes the delivery.
+func (n *Notifier) store(evs []Event) {
+	if err := n.box.append(time.Now(), evs...); err != nil {
+		n.m.lost.Add(float64(len(evs)))
+		n.log.Error("events not notified: the outbox cannot be written", "events", len(evs), "err", err)
+		n.state.failed(err)
+		return
+	}
+	n.m.depth.Set(float64(n.box.len()))
+	select {
+	case n.wake <- struct{}{}:
+	default:
 	}
 }
 

@@ -372,3 +372,21 @@ func TestAHookThatHangsIsKilledAfterTheTimeout(t *testing.T) {
 		t.Errorf("send took %v: the hook's process group was not killed", took)
 	}
 }
+
+func TestEventsEnqueuedAsTheDaemonStopsAreKeptInTheOutbox(t *testing.T) {
+	dir := t.TempDir()
+	n, err := New(Config{StateDir: dir, URL: "http://192.0.2.1/never", GroupWait: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		n.Enqueue(block(fmt.Sprintf("192.0.2.%d/32", i+1)))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // stopping already: the queue must still reach the outbox
+	n.Run(ctx)
+	evs, _, err := readOutbox(OutboxPath(dir))
+	if err != nil || len(evs) != 20 {
+		t.Fatalf("outbox = %d events, %v; want the 20 enqueued", len(evs), err)
+	}
+}
