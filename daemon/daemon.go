@@ -81,9 +81,10 @@ type Daemon struct {
 	// fleetReader applies other hosts' records (RunFleetReader); nil
 	// without a fleet.
 	fleetReader *fleet.Reader
-	// expiring are the prefixes the daemon expired and the seen set has
-	// not noticed gone yet: their unblock is an expiry, not an unban.
-	expiring map[netip.Prefix]bool
+	// unblockReason is why the daemon removed a prefix the seen set has
+	// not noticed gone yet (notify.ReasonExpiry, or told when notified
+	// already); a prefix gone without one was unbanned or deleted by hand.
+	unblockReason map[netip.Prefix]string
 }
 
 // Options are the parts of a Daemon that tests replace.
@@ -137,8 +138,8 @@ func New(cfg *config.Config, opt Options) (*Daemon, error) {
 		dryRun:          cfg.DryRun,
 		seen:            newSeenSet(statedir.Seen(cfg.StateDir)),
 
-		notifier: opt.Notifier,
-		expiring: make(map[netip.Prefix]bool),
+		notifier:      opt.Notifier,
+		unblockReason: make(map[netip.Prefix]string),
 	}
 	d.mirror.SetPolicy(d.policy) // a mirror line the policy refuses is not in force
 	if cfg.DryRun {

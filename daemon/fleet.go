@@ -108,6 +108,7 @@ func (d *Daemon) ApplyFleet(_ context.Context, recs []fleet.Record, snapshot boo
 		for p := range forgiven {
 			d.watcher.Forgive(p, unbans[p].Version)
 		}
+		d.notifyFleet(added, removed)
 		d.mu.Unlock()
 		if len(added) > 0 {
 			ps := make([]netip.Prefix, len(added))

@@ -18,11 +18,36 @@ import (
 //     through someone else (`ban`, `unban`, a person's edit), noticed by
 //     the seen set at the start or at a reconcile — so `ban` and `unban`
 //     run while the daemon is stopped notify at its next start;
-//   - unblock/expiry: an entry the daemon expired.
+//   - unblock/expiry: an entry the daemon expired;
+//   - block/fleet and unblock/fleet: a record of another host of the fleet
+//     applied to the mirror (ApplyFleet). A fleet unban the daemon stops
+//     before reconciling is told again, as an unban, at the next start.
 //
 // A restore, a restart, a reconcile's repair of the kernel and an offender
 // decided again while blocked change nothing in the mirror, so they notify
 // nothing. Enqueue never blocks: blocking never waits on a notification.
+
+// notifyFleet tells of what a fleet record changed in the mirror. The seen
+// set notices the removals only at the next reconcile (the daemon's own
+// writes set none off): they are told now, and marked so that the seen set
+// does not tell them again. Callers hold d.mu.
+func (d *Daemon) notifyFleet(added, removed []blocklist.Entry) {
+	if d.notifier == nil {
+		return
+	}
+	evs := make([]notify.Event, 0, len(added)+len(removed))
+	for _, e := range added {
+		evs = append(evs, blockEvent(e, notify.ReasonFleet, d.now()))
+	}
+	for _, e := range removed {
+		d.unblockReason[e.Prefix] = told
+		evs = append(evs, notify.Event{Kind: notify.KindUnblock, Reason: notify.ReasonFleet, Prefix: e.Prefix.String(), Time: d.now().UTC()})
+	}
+	d.notifier.Enqueue(evs...)
+}
+
+// told marks in unblockReason an unblock already notified.
+const told = "told"
 
 // notifyBlocked tells of the offenders the recorder added to the mirror.
 func (d *Daemon) notifyBlocked(pending []unrecorded, added []blocklist.Entry) {
@@ -48,7 +73,7 @@ func (d *Daemon) notifyBlocked(pending []unrecorded, added []blocklist.Entry) {
 // (and through expiry) since the daemon last looked. Callers hold d.mu.
 func (d *Daemon) notifyNoticed(added []blocklist.Entry, removed []netip.Prefix) {
 	if d.notifier == nil {
-		clear(d.expiring)
+		clear(d.unblockReason)
 		return
 	}
 	evs := make([]notify.Event, 0, len(added)+len(removed))
@@ -57,9 +82,12 @@ func (d *Daemon) notifyNoticed(added []blocklist.Entry, removed []netip.Prefix) 
 	}
 	for _, p := range removed {
 		reason := notify.ReasonUnban
-		if d.expiring[p] {
-			reason = notify.ReasonExpiry
-			delete(d.expiring, p)
+		if r, ok := d.unblockReason[p]; ok {
+			reason = r
+			delete(d.unblockReason, p)
+		}
+		if reason == told {
+			continue
 		}
 		evs = append(evs, notify.Event{Kind: notify.KindUnblock, Reason: reason, Prefix: p.String(), Time: d.now().UTC()})
 	}

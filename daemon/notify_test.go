@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/recidivist/recidivist/blocklist"
 	"github.com/recidivist/recidivist/config"
+	"github.com/recidivist/recidivist/fleet"
 	"github.com/recidivist/recidivist/notify"
 	"github.com/recidivist/recidivist/statedir"
 )
@@ -220,4 +222,29 @@ func TestDaemon_events_left_in_the_outbox_at_a_stop_are_delivered_after_the_rest
 		t.Fatalf("delivered %q (%v), want the one block of 192.0.2.77", last, err)
 	}
 	h.eventually("the outbox to empty", func() bool { st, err := notify.ReadStatus(h.cfg.StateDir); return err == nil && st.Outbox == 0 })
+}
+
+func TestDaemon_fleet_blocks_and_unbans_are_notified_as_fleet(t *testing.T) {
+	h := newHarness(t, func(c *config.Config) {
+		c.Fleet = config.Fleet{Redis: "unix:///nowhere", Name: "t", Host: "a", AcceptBlock: true, AcceptUnban: true}
+	})
+	hook := recordNotifications(h)
+	h.start()
+	now := h.clock.now()
+	if err := h.d.ApplyFleet(context.Background(), []fleet.Record{fleetRecord("203.0.113.8/32", fleet.Block, now.Add(-time.Minute), "b")}, false); err != nil {
+		t.Fatal(err)
+	}
+	h.eventually("the fleet block's call", func() bool { return len(hook.calls()) >= 1 })
+	if got := hook.calls(); !slices.Equal(kinds(got[0]), []string{"block/fleet 203.0.113.8/32"}) {
+		t.Fatalf("first call = %v, want one fleet block of 203.0.113.8", got[0])
+	}
+	if err := h.d.ApplyFleet(context.Background(), []fleet.Record{fleetRecord("203.0.113.8/32", fleet.Unban, now, "c")}, false); err != nil {
+		t.Fatal(err)
+	}
+	h.eventually("the fleet unban's call", func() bool { return len(hook.calls()) >= 2 })
+	if got := hook.calls(); len(got) != 2 || !slices.Equal(kinds(got[1]), []string{"unblock/fleet 203.0.113.8/32"}) {
+		t.Fatalf("hook calls = %v, want a second call with one fleet unblock of 203.0.113.8", got)
+	}
+	h.d.Reconcile() // the seen set notices the entry gone: told already
+	hook.quiet(2, "the reconcile after the fleet unban")
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/recidivist/recidivist/blocklist"
 	"github.com/recidivist/recidivist/ipsetstore"
+	"github.com/recidivist/recidivist/notify"
 	"github.com/recidivist/recidivist/watcher"
 )
 
@@ -251,7 +252,7 @@ func (d *Daemon) expire(tx *blocklist.Tx, now time.Time) {
 			d.log.Warn("removing an expired block from the kernel; the reconcile retries", "prefix", e.Prefix, "err", derr)
 		}
 		d.changed(e.Prefix, change{})
-		d.expiring[e.Prefix] = true
+		d.unblockReason[e.Prefix] = notify.ReasonExpiry
 		d.log.Info("block expired", "prefix", e.Prefix, "expires", e.Expires)
 	}
 }

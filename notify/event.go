@@ -25,6 +25,7 @@ const (
 	ReasonManual = "manual" // `recidivist ban` or a line added by hand
 	ReasonUnban  = "unban"  // `recidivist unban` or a line deleted by hand
 	ReasonExpiry = "expiry" // ban-time ran out
+	ReasonFleet  = "fleet"  // a record of another host of the fleet
 )
 
 // maxListed bounds the prefixes a summary or digest lists by name.
