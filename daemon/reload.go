@@ -58,6 +58,17 @@ var reloadKeys = map[string]struct {
 	"fleet-password-file": {needRestart, func(c *config.Config) any { return c.Fleet.PasswordFile }},
 	"fleet-tls-ca":        {needRestart, func(c *config.Config) any { return c.Fleet.TLSCA }},
 	"fleet-accept":        {needRestart, func(c *config.Config) any { return [2]bool{c.Fleet.AcceptBlock, c.Fleet.AcceptUnban} }},
+	// The notifier is made once, at the start (its sinks, batching and rate).
+	"notify-exec":         {needRestart, func(c *config.Config) any { return c.Notify.Exec }},
+	"notify-exec-timeout": {needRestart, func(c *config.Config) any { return c.Notify.ExecTimeout }},
+	"notify-exec-user":    {needRestart, func(c *config.Config) any { return c.Notify.ExecUser }},
+	"notify-url":          {needRestart, func(c *config.Config) any { return c.Notify.URL }},
+	"notify-format":       {needRestart, func(c *config.Config) any { return c.Notify.Format }},
+	"notify-header":       {needRestart, func(c *config.Config) any { return c.Notify.Headers }},
+	"notify-retry-for":    {needRestart, func(c *config.Config) any { return c.Notify.RetryFor }},
+	"notify-group-wait":   {needRestart, func(c *config.Config) any { return c.Notify.GroupWait }},
+	"notify-group-max":    {needRestart, func(c *config.Config) any { return c.Notify.GroupMax }},
+	"notify-rate":         {needRestart, func(c *config.Config) any { return [2]any{c.Notify.RateCount, c.Notify.RatePer} }},
 }
 
 // changedKeys lists, in the order of config.Keys, the keys whose value
@@ -85,6 +96,7 @@ func keepRestartKeys(cfg, old *config.Config) {
 	cfg.ExportListen, cfg.ExportTokenFile, cfg.ExportToken, cfg.ExportAllow = old.ExportListen, old.ExportTokenFile, old.ExportToken, old.ExportAllow
 	cfg.Fleet = old.Fleet
 	cfg.JournalMatch, cfg.JournalDirectory = old.JournalMatch, old.JournalDirectory
+	cfg.Notify = old.Notify
 }
 
 // Reload applies a new configuration (SIGHUP): thresholds, window, ban-time,
@@ -92,7 +104,7 @@ func keepRestartKeys(cfg, old *config.Config) {
 // take effect at once; log-level, log-format and metrics-listen are the
 // caller's to apply before. Keys that name kernel objects, files or the
 // mode (set-name, chain, target, ports, maxelem, backend, state-dir, log,
-// journal-*, dry-run, export-*, fleet-*) keep their value until a restart: each changed one is named
+// journal-*, dry-run, export-*, fleet-*, notify-*) keep their value until a restart: each changed one is named
 // in a warning.
 func (d *Daemon) Reload(cfg *config.Config) {
 	d.mu.Lock()
