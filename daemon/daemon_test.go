@@ -157,17 +157,23 @@ func (h *harness) ban(at time.Time, jail, addr string) {
 	}
 }
 
+// eventually fails the test unless cond comes true within 30 s: the
+// daemon's goroutines may be slow to be scheduled on a loaded CI machine,
+// and a condition that does come true ends the wait at once.
 func (h *harness) eventually(what string, cond func() bool) {
 	h.t.Helper()
-	if !within(cond) {
+	if !withinFor(30*time.Second, cond) {
 		h.t.Fatalf("timed out waiting for: %s\ndaemon log:\n%s", what, h.logs.String())
 	}
 }
 
 // within waits up to 5 s for cond and reports whether it came true; for
 // waits that must not fail the test on the spot (while holding d.mu, say).
-func within(cond func() bool) bool {
-	deadline := time.Now().Add(5 * time.Second)
+func within(cond func() bool) bool { return withinFor(5*time.Second, cond) }
+
+// withinFor waits up to d for cond and reports whether it came true.
+func withinFor(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
 			return false
