@@ -189,28 +189,11 @@ func (s *Store) Del(ps ...netip.Prefix) error {
 // List returns the entries of both sets, IPv4 first, each in address
 // order; a missing table or set lists as empty.
 func (s *Store) List() ([]ipsetstore.Entry, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, err := s.open()
+	cs, err := s.ListCounted()
 	if err != nil {
 		return nil, err
 	}
-	v, err := s.look(c)
-	if err != nil {
-		return nil, err
-	}
-	var out []ipsetstore.Entry
-	for _, f := range ipsetstore.Families {
-		if !v.sets[setName(f)] {
-			continue
-		}
-		es, err := s.list(c, f)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, es...)
-	}
-	return out, nil
+	return entriesOf(cs), nil
 }
 
 // ListCounted is List with the packets and bytes each element's counter
@@ -253,11 +236,16 @@ func (s *Store) list(c *nftables.Conn, f ipsetstore.Family) ([]ipsetstore.Entry,
 	if err != nil {
 		return nil, err
 	}
+	return entriesOf(cs), nil
+}
+
+// entriesOf drops the counters.
+func entriesOf(cs []Counted) []ipsetstore.Entry {
 	out := make([]ipsetstore.Entry, len(cs))
 	for i, e := range cs {
 		out[i] = e.Entry
 	}
-	return out, nil
+	return out
 }
 
 // listCounted is list with the element counters.
