@@ -9,6 +9,7 @@ import (
 	"github.com/recidivist/recidivist/blocklist"
 	"github.com/recidivist/recidivist/config"
 	"github.com/recidivist/recidivist/daemon"
+	"github.com/recidivist/recidivist/internal/host"
 	"github.com/recidivist/recidivist/ipsetstore"
 	"github.com/recidivist/recidivist/statedir"
 )
@@ -76,7 +77,7 @@ func banCommand() *cli.Command {
 				}
 				store = s
 			}
-			added, err := daemon.Ban(openMirror(cfg), store, entries, time.Now())
+			added, err := daemon.Ban(host.Mirror(cfg), store, entries, time.Now())
 			if err != nil {
 				return explainKernel(err)
 			}

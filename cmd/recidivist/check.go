@@ -20,8 +20,10 @@ import (
 	"github.com/recidivist/recidivist/config"
 	"github.com/recidivist/recidivist/internal/f2bconf"
 	"github.com/recidivist/recidivist/internal/fileperm"
+	"github.com/recidivist/recidivist/internal/host"
 	"github.com/recidivist/recidivist/internal/nofollow"
 	"github.com/recidivist/recidivist/internal/privilege"
+	"github.com/recidivist/recidivist/internal/sample"
 	"github.com/recidivist/recidivist/ipsetstore"
 	"github.com/recidivist/recidivist/statedir"
 	"github.com/recidivist/recidivist/watcher"
@@ -125,7 +127,7 @@ func newDoctor(cfg *config.Config, out io.Writer) *doctor {
 		capEff:   privilege.CapEff,
 		lookPath: exec.LookPath,
 		store: func() (ipsetstore.Store, error) {
-			return newStore(cfg, cfg.Backend)
+			return host.Store(cfg, cfg.Backend)
 		},
 		procDir: "/proc",
 		self:    os.Getpid(),
@@ -160,7 +162,7 @@ func (d *doctor) run() int {
 	if stopped() {
 		return d.problems
 	}
-	d.mirror, d.mirrorBad, d.mirrorErr = openMirror(d.cfg).Load()
+	d.mirror, d.mirrorBad, d.mirrorErr = host.Mirror(d.cfg).Load()
 	privileged, haveIptables := false, false
 	for _, check := range []func(){
 		d.checkConfig,
@@ -486,20 +488,11 @@ func (d *doctor) checkDrift(store ipsetstore.Store) {
 	fix := "sudo recidivist restore makes the sets equal the mirror (a running daemon does it within reconcile-interval " +
 		config.FormatDuration(d.cfg.ReconcileInterval) + "; if the drift stays, read its log)"
 	if len(missing) > 0 {
-		d.problem(fmt.Sprintf("%d mirror entries are not in the sets: %s", len(missing), sample(missing)), fix)
+		d.problem(fmt.Sprintf("%d mirror entries are not in the sets: %s", len(missing), sample.List(missing)), fix)
 	}
 	if len(extra) > 0 {
-		d.problem(fmt.Sprintf("%d set entries are not in the mirror: %s", len(extra), sample(extra)), fix)
+		d.problem(fmt.Sprintf("%d set entries are not in the mirror: %s", len(extra), sample.List(extra)), fix)
 	}
-}
-
-// sample lists the first few items of a long list.
-func sample(s []string) string {
-	const n = 5
-	if len(s) <= n {
-		return strings.Join(s, ", ")
-	}
-	return strings.Join(s[:n], ", ") + fmt.Sprintf(" and %d more", len(s)-n)
 }
 
 func (d *doctor) checkDaemons() {

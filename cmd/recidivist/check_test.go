@@ -21,6 +21,7 @@ import (
 	"github.com/recidivist/recidivist/blocklist"
 	"github.com/recidivist/recidivist/config"
 	"github.com/recidivist/recidivist/daemon"
+	"github.com/recidivist/recidivist/internal/host"
 	"github.com/recidivist/recidivist/internal/netnstest"
 	"github.com/recidivist/recidivist/internal/privilege"
 	"github.com/recidivist/recidivist/ipsetstore"
@@ -64,7 +65,7 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fake, err := ipsettest.New(storeConfig(cfg))
+	fake, err := ipsettest.New(host.StoreConfig(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/recidivist/recidivist/blocklist"
 	"github.com/recidivist/recidivist/config"
 	"github.com/recidivist/recidivist/export"
+	"github.com/recidivist/recidivist/internal/host"
 )
 
 // listenExport binds the export server of cfg and returns it with its
@@ -19,15 +20,15 @@ func listenExport(cfg *config.Config, m *export.Metrics) (*export.Server, *mirro
 	if cfg.ExportListen == "" {
 		return nil, nil, nil
 	}
-	host, err := os.Hostname()
+	hostname, err := os.Hostname()
 	if err != nil {
-		host = "unknown" // the header names the host as a courtesy; nothing depends on it
+		hostname = "unknown" // the header names the host as a courtesy; nothing depends on it
 	}
-	src := &mirrorSource{mirror: openMirror(cfg)}
+	src := &mirrorSource{mirror: host.Mirror(cfg)}
 	h := export.NewHandler(export.Options{
 		Source:  src.load,
 		Auth:    export.Auth{Token: cfg.ExportToken, Allow: cfg.ExportAllow},
-		Host:    host,
+		Host:    hostname,
 		Metrics: m,
 	})
 	srv, err := export.Listen(cfg.ExportListen, h)
@@ -38,7 +39,7 @@ func listenExport(cfg *config.Config, m *export.Metrics) (*export.Server, *mirro
 	return srv, src, nil
 }
 
-// mirrorSource reads the entries in force of a mirror (openMirror's: the
+// mirrorSource reads the entries in force of a mirror (host.Mirror's: the
 // same refusal policy as the daemon), parsing the file again only when it
 // changed since the last read, or the policy did: a big mirror is costly to
 // parse per request.

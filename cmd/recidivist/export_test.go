@@ -9,6 +9,7 @@ import (
 
 	"github.com/recidivist/recidivist/blocklist"
 	"github.com/recidivist/recidivist/config"
+	"github.com/recidivist/recidivist/internal/host"
 	"github.com/recidivist/recidivist/statedir"
 )
 
@@ -19,7 +20,7 @@ func TestMirrorSource_follows_the_file_its_mode_and_a_reloaded_ignore_list(t *te
 	if _, err := mirror.Add(blocklist.Entry{Prefix: netip.MustParsePrefix("192.0.2.7/32"), Added: time.Now(), Manual: true}); err != nil {
 		t.Fatal(err)
 	}
-	src := &mirrorSource{mirror: openMirror(cfg)}
+	src := &mirrorSource{mirror: host.Mirror(cfg)}
 	count := func(want int) {
 		t.Helper()
 		es, err := src.load()

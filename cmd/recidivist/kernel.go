@@ -5,9 +5,9 @@ import (
 	"fmt"
 
 	"github.com/recidivist/recidivist/config"
+	"github.com/recidivist/recidivist/internal/host"
 	"github.com/recidivist/recidivist/internal/privilege"
 	"github.com/recidivist/recidivist/ipsetstore"
-	"github.com/recidivist/recidivist/nftstore"
 )
 
 // openStore returns the kernel side for cfg, or an error that says what to do.
@@ -15,25 +15,7 @@ func openStore(cfg *config.Config) (ipsetstore.Store, error) {
 	if ok, err := privilege.NetAdmin(); err != nil || !ok {
 		return nil, errNoPrivilege(err)
 	}
-	return newStore(cfg, cfg.Backend)
-}
-
-// newStore returns the store of backend ("ipset" or "nftables") for the
-// sets and rules cfg names, touching nothing.
-func newStore(cfg *config.Config, backend string) (ipsetstore.Store, error) {
-	var s ipsetstore.Store
-	var err error
-	if backend == "nftables" {
-		s, err = nftstore.New(storeConfig(cfg))
-	} else {
-		s, err = ipsetstore.New(storeConfig(cfg))
-	}
-	if err != nil {
-		// config.Load has checked every key by the store's own rules;
-		// this is a settings struct built by hand.
-		return nil, fmt.Errorf("opening the kernel sets: %w", err)
-	}
-	return s, nil
+	return host.Store(cfg, cfg.Backend)
 }
 
 // errNoPrivilege is the refusal of a kernel change to a process without
@@ -50,11 +32,6 @@ func errNoPrivilege(cause error) error {
 func netAdmin() bool {
 	ok, err := privilege.NetAdmin()
 	return ok && err == nil
-}
-
-// storeConfig is the part of cfg that names the kernel objects.
-func storeConfig(cfg *config.Config) ipsetstore.Config {
-	return ipsetstore.Config{SetName: cfg.SetName, Chains: cfg.Chains, Target: cfg.Target, Ports: cfg.Ports, MaxElem: cfg.MaxElem}
 }
 
 // kernelObjects names what backend keeps in the kernel for cfg, for

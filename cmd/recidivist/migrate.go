@@ -11,6 +11,8 @@ import (
 	"github.com/recidivist/recidivist/blocklist"
 	"github.com/recidivist/recidivist/config"
 	"github.com/recidivist/recidivist/daemon"
+	"github.com/recidivist/recidivist/internal/host"
+	"github.com/recidivist/recidivist/internal/sample"
 	"github.com/recidivist/recidivist/ipsetstore"
 	"github.com/recidivist/recidivist/statedir"
 )
@@ -51,11 +53,11 @@ func migrateCommand() *cli.Command {
 			if _, err := openStore(cfg); err != nil { // the privilege check
 				return err
 			}
-			dst, err := newStore(cfg, to)
+			dst, err := host.Store(cfg, to)
 			if err != nil {
 				return err
 			}
-			src, err := newStore(cfg, from)
+			src, err := host.Store(cfg, from)
 			if err != nil {
 				return err
 			}
@@ -134,7 +136,7 @@ func verifyStore(store ipsetstore.Store, mirror []blocklist.Entry, now time.Time
 		missing = append(missing, p.String())
 	}
 	if len(missing) > 0 {
-		return n, fmt.Errorf("%d of %d mirror entries are missing: %s", len(missing), n, sample(missing))
+		return n, fmt.Errorf("%d of %d mirror entries are missing: %s", len(missing), n, sample.List(missing))
 	}
 	return n, nil
 }

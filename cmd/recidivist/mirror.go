@@ -7,22 +7,13 @@ import (
 
 	"github.com/recidivist/recidivist/blocklist"
 	"github.com/recidivist/recidivist/config"
-	"github.com/recidivist/recidivist/statedir"
+	"github.com/recidivist/recidivist/internal/host"
 )
-
-// openMirror returns the mirror of cfg, its lines checked against the
-// refusal policy of cfg (the ignore list): every command sees the same
-// entries in force as the daemon.
-func openMirror(cfg *config.Config) *blocklist.File {
-	f := blocklist.Open(statedir.Mirror(cfg.StateDir))
-	f.SetPolicy(blocklist.Policy{Ignore: cfg.Ignore})
-	return f
-}
 
 // loadMirror reads the mirror of cfg, warning about each bad or refused
 // line on w.
 func loadMirror(cfg *config.Config, w io.Writer) ([]blocklist.Entry, error) {
-	entries, bad, err := openMirror(cfg).Load()
+	entries, bad, err := host.Mirror(cfg).Load()
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/recidivist/recidivist/blocklist"
 	"github.com/recidivist/recidivist/config"
+	"github.com/recidivist/recidivist/internal/host"
 	"github.com/recidivist/recidivist/watcher"
 )
 
@@ -66,7 +67,7 @@ func unblocked(cfg *config.Config, top int) ([]watcher.Offender, int, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	entries, _, err := openMirror(cfg).Load() // no mirror yet: no entries
+	entries, _, err := host.Mirror(cfg).Load() // no mirror yet: no entries
 	if err != nil {
 		return nil, 0, err
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/recidivist/recidivist/blocklist"
 	"github.com/recidivist/recidivist/config"
+	"github.com/recidivist/recidivist/internal/host"
 	"github.com/recidivist/recidivist/ipsetstore"
 	"github.com/recidivist/recidivist/notify"
 	"github.com/recidivist/recidivist/statedir"
@@ -141,7 +142,7 @@ func readStatus(cfg *config.Config, store ipsetstore.Store, kerr error, now time
 		st.Daemon.Running, st.Daemon.PID = true, h.PID
 	}
 
-	entries, bad, err := openMirror(cfg).Load() // no mirror yet: no entries
+	entries, bad, err := host.Mirror(cfg).Load() // no mirror yet: no entries
 	st.Mirror = mirrorJSON{Path: statedir.Mirror(cfg.StateDir), BadLines: len(bad)}
 	if err != nil {
 		st.Problems = append(st.Problems, fmt.Sprintf("reading the mirror: %v", err))

@@ -8,6 +8,7 @@ import (
 
 	"github.com/recidivist/recidivist/blocklist"
 	"github.com/recidivist/recidivist/daemon"
+	"github.com/recidivist/recidivist/internal/host"
 	"github.com/recidivist/recidivist/ipsetstore"
 )
 
@@ -47,7 +48,7 @@ func unbanCommand() *cli.Command {
 			// The mirror and the kernel change in one transaction under the
 			// mirror's lock, which a running daemon's kernel writes take too:
 			// once this returns, the addresses are out and stay out.
-			mirror := openMirror(cfg)
+			mirror := host.Mirror(cfg)
 			var store ipsetstore.Store
 			if netAdmin() {
 				if store, err = openStore(cfg); err != nil {
