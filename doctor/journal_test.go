@@ -1,7 +1,6 @@
-package main
+package doctor
 
 import (
-	"bytes"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -47,7 +46,7 @@ func TestDoctor_reads_the_journal_and_names_it(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			w := journalWorld(t, tc.target, tc.entries...)
-			n := w.doctor.run()
+			n := w.run()
 			out := w.out.String()
 			if n != tc.problems {
 				t.Errorf("found %d problems, want %d:\n%s", n, tc.problems, out)
@@ -62,7 +61,7 @@ func TestDoctor_reads_the_journal_and_names_it(t *testing.T) {
 func TestDoctor_says_to_read_the_journal_when_fail2ban_logs_there(t *testing.T) {
 	w := newWorld(t)
 	write(t, filepath.Join(w.dir, "fail2ban", "fail2ban.local"), "[Definition]\nlogtarget = SYSTEMD-JOURNAL\n")
-	w.doctor.run()
+	w.run()
 	if out := w.out.String(); !givesFix(out, `set log = "journal"`) {
 		t.Errorf("output does not give the fix to read the journal:\n%s", out)
 	}
@@ -71,35 +70,8 @@ func TestDoctor_says_to_read_the_journal_when_fail2ban_logs_there(t *testing.T) 
 func TestDoctor_names_the_journal_as_the_safer_source_for_a_syslog_file(t *testing.T) {
 	w := newWorld(t)
 	write(t, filepath.Join(w.dir, "fail2ban", "fail2ban.local"), "[Definition]\nlogtarget = SYSLOG\n")
-	w.doctor.run()
+	w.run()
 	if out := w.out.String(); !strings.Contains(out, `log = \"journal\"`) && !strings.Contains(out, `log = "journal"`) {
 		t.Errorf("the syslog warning does not name the journal:\n%s", out)
-	}
-}
-
-func TestStatus_names_the_journal_the_daemon_reads_and_its_cursor(t *testing.T) {
-	now := time.Now()
-	w := journalWorld(t, "SYSTEMD-JOURNAL",
-		sdjournaltest.Fail2banJournal(now.Add(-3*time.Minute), "sshd", "198.51.100.23"),
-		sdjournaltest.Fail2banSysout(now.Add(-2*time.Minute), "postfix", "198.51.100.23"),
-		sdjournaltest.Forged(now.Add(-90*time.Second), "sshd", "198.51.100.66"),
-		sdjournaltest.Forged(now.Add(-80*time.Second), "sshd", "198.51.100.66"),
-		sdjournaltest.Forged(now.Add(-70*time.Second), "sshd", "198.51.100.66"),
-		sdjournaltest.Fail2banJournal(now.Add(-time.Minute), "sshd", "198.51.100.23"),
-	)
-	stop := w.runDaemon(t)
-	eventually(t, "the offender of the journal is blocked", func() bool {
-		return readStatus(w.cfg, w.fake, nil, time.Now()).Mirror.Entries == 3
-	})
-	stop()
-	st := readStatus(w.cfg, w.fake, nil, time.Now())
-	var out bytes.Buffer
-	st.print(&out)
-	want := "log:      journal (journal in " + w.cfg.JournalDirectory + ", entries matching _SYSTEMD_UNIT=fail2ban.service) read to cursor s="
-	if !strings.Contains(out.String(), want) {
-		t.Errorf("status does not say %q:\n%s", want, out.String())
-	}
-	if s := st.Watcher.Stats; s == nil || s.Lines != 3 || s.Bans != 3 {
-		t.Errorf("stats = %+v, want 3 entries read (the forged ones not selected), 3 bans", s)
 	}
 }

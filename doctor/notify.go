@@ -1,4 +1,4 @@
-package main
+package doctor
 
 import (
 	"fmt"
@@ -10,7 +10,7 @@ import (
 // no group or other user can change (it runs as root unless
 // notify-exec-user says otherwise), and the webhook's URL (which Load has
 // parsed) is reported without its secrets.
-func (d *doctor) checkNotify() {
+func (d *Doctor) checkNotify() {
 	n := d.cfg.Notify
 	if len(n.Exec) > 0 {
 		d.checkHook(n.Exec[0])
@@ -29,7 +29,7 @@ func (d *doctor) checkNotify() {
 	}
 }
 
-func (d *doctor) checkHook(path string) {
+func (d *Doctor) checkHook(path string) {
 	fi, err := os.Stat(path)
 	switch {
 	case err != nil:

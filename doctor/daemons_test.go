@@ -1,4 +1,4 @@
-package main
+package doctor
 
 import (
 	"fmt"
@@ -12,6 +12,39 @@ import (
 
 	"github.com/recidivist/recidivist/internal/netnstest"
 )
+
+// TestDoctor_finds_a_second_daemon_among_real_processes starts a process
+// that holds the daemon lock of another state dir, for the same sets.
+func TestDoctor_finds_a_second_daemon_among_real_processes(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	elsewhere := filepath.Join(t.TempDir(), "elsewhere")
+	cmd := exec.Command(exe)
+	cmd.Args = []string{filepath.Join(t.TempDir(), "recidivist"), "run"}
+	cmd.Env = append(os.Environ(), "RECIDIVIST_TEST_IDLE=1", "RECIDIVIST_TEST_LOCK="+elsewhere, "RECIDIVIST_TEST_SET_NAME=recidivist")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+
+	w := newWorld(t)
+	w.doctor.procDir = "/proc"
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		w.out.Reset()
+		w.doctor.checkDaemons()
+		want := fmt.Sprintf("another recidivist daemon (PID %d, state dir %s) manages the same sets", cmd.Process.Pid, elsewhere)
+		if strings.Contains(w.out.String(), want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the doctor did not find PID %d:\n%s", cmd.Process.Pid, w.out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
 
 // TestDoctor_a_daemon_in_another_network_namespace_manages_other_sets starts
 // a process whose command line is that of `recidivist run` on the same set

@@ -1,4 +1,4 @@
-package main
+package doctor
 
 import (
 	"path/filepath"
@@ -19,7 +19,7 @@ func TestDoctor_a_FIFO_as_log_is_a_problem_not_a_hang(t *testing.T) {
 	}
 	w.cfg.Logs = []string{fifo}
 	done := make(chan int, 1)
-	go func() { done <- w.doctor.run() }()
+	go func() { done <- w.run() }()
 	select {
 	case <-done:
 	case <-time.After(30 * time.Second):
