@@ -85,6 +85,8 @@ type Daemon struct {
 	// not noticed gone yet (notify.ReasonExpiry, or told when notified
 	// already); a prefix gone without one was unbanned or deleted by hand.
 	unblockReason map[netip.Prefix]string
+	// pending are the chains warned about as not existing yet.
+	pending pendingChains
 }
 
 // Options are the parts of a Daemon that tests replace.
@@ -222,7 +224,7 @@ func (d *Daemon) start() error {
 	}
 	d.forgiveRemoved(entries, d.mirrorTime())
 	start := time.Now()
-	if err := Restore(d.store, entries, d.now(), d.log); err != nil {
+	if err := restore(d.store, entries, d.now(), d.log, &d.pending); err != nil {
 		return err
 	}
 	if d.dryRun {
@@ -260,12 +262,20 @@ func inForce(es []blocklist.Entry, now time.Time) map[ipsetstore.Family]int {
 const bigMirror = 100_000
 
 // Restore makes the sets and rules exist and loads exactly entries into the
-// sets in one atomic swap. It is the whole of `recidivist restore`.
+// sets in one atomic swap. It is the whole of `recidivist restore`. A
+// configured chain that does not exist yet is warned about, not an error:
+// the sets are created and loaded all the same.
 func Restore(store ipsetstore.Store, entries []blocklist.Entry, now time.Time, log *slog.Logger) error {
+	return restore(store, entries, now, log, &pendingChains{})
+}
+
+// restore is Restore, warning of pending chains through pending.
+func restore(store ipsetstore.Store, entries []blocklist.Entry, now time.Time, log *slog.Logger, pending *pendingChains) error {
 	repairs, err := store.Ensure()
 	if err != nil {
 		return err
 	}
+	pending.note(log, repairs)
 	if s := fmt.Sprint(repairs); s != "" && s != "{}" {
 		log.Info("ensured sets and rules", "created", s)
 	}

@@ -327,6 +327,7 @@ func (d *Daemon) reconcileApply(why string, store ipsetstore.Store, entries, unr
 		d.metrics.kernelErrors.Inc()
 		return
 	}
+	d.pending.note(d.log, report.Repairs)
 	if report.Changed() {
 		d.metrics.repairs.Inc()
 		d.log.Info("reconciled the kernel with the mirror", "why", why, "repaired", report.String())

@@ -15,8 +15,6 @@ var (
 	// ErrNoKernelSupport: the kernel lacks ipset, hash:net or netfilter
 	// support, or iptables is not installed.
 	ErrNoKernelSupport = errors.New("no kernel support")
-	// ErrNoChain: a configured chain does not exist.
-	ErrNoChain = errors.New("chain does not exist")
 	// ErrNoSet: the set to add to does not exist; Ensure creates it.
 	ErrNoSet = errors.New("set does not exist")
 	// ErrBadConfig: Config is invalid; the message names the key.

@@ -147,14 +147,41 @@ func TestEnsureWritesTheOneRuleIptablesShows(t *testing.T) {
 	}
 }
 
-func TestEnsureNamesAMissingChain(t *testing.T) {
+func TestEnsure_leaves_a_missing_chain_pending_and_fills_it_once_it_exists(t *testing.T) {
 	s := newKernelStore(t, ipsetstore.Config{SetName: "recidivist", Chains: []string{"INPUT", "DOCKER-USER"}, Target: "DROP"})
-	_, err := s.Ensure()
-	if !errors.Is(err, ipsetstore.ErrNoChain) || !strings.Contains(err.Error(), "DOCKER-USER") {
-		t.Fatalf("Ensure with DOCKER-USER absent = %v, want ErrNoChain naming DOCKER-USER", err)
+	r, err := s.Ensure()
+	if err != nil {
+		t.Fatalf("Ensure with DOCKER-USER absent = %v, want no error (the chain is pending)", err)
+	}
+	if !slices.Equal(r.Pending, []string{"DOCKER-USER/inet", "DOCKER-USER/inet6"}) {
+		t.Errorf("pending after Ensure = %q, want DOCKER-USER of both families", r.Pending)
+	}
+	if len(rules(t, "iptables", "INPUT")) != 1 || len(rules(t, "ip6tables", "INPUT")) != 1 {
+		t.Errorf("INPUT lacks its rules while DOCKER-USER is pending")
+	}
+	st, err := s.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rs := range st.Rules {
+		if rs.Chain == "DOCKER-USER" && !rs.Pending {
+			t.Errorf("status of the absent DOCKER-USER = %+v, want pending", rs)
+		}
 	}
 	if err := s.Teardown(); err != nil {
 		t.Fatalf("Teardown with a missing chain = %v, want nil", err)
+	}
+
+	run(t, "iptables", "-N", "DOCKER-USER")
+	run(t, "iptables", "-A", "DOCKER-USER", "-j", "RETURN")
+	if r, err = s.Ensure(); err != nil {
+		t.Fatalf("Ensure once DOCKER-USER exists for IPv4: %v", err)
+	}
+	if !slices.Equal(r.Pending, []string{"DOCKER-USER/inet6"}) || !slices.Contains(r.RulesCreated, "DOCKER-USER/inet") {
+		t.Errorf("repairs once DOCKER-USER exists for IPv4 = %+v, want its rule created and only inet6 pending", r)
+	}
+	if got := rules(t, "iptables", "DOCKER-USER"); len(got) != 2 || !strings.Contains(got[0], "--match-set recidivist src") {
+		t.Errorf("iptables -S DOCKER-USER = %q, want our rule above Docker's RETURN", got)
 	}
 }
 

@@ -85,24 +85,23 @@ func isOurs(spec string) bool {
 	return false
 }
 
-func noChainError(chain string, f Family) error {
-	return fmt.Errorf("%w: chain %s of the %s table (%s) does not exist — create it, or drop it from the chain setting (DOCKER-USER exists only where Docker runs)", ErrNoChain, chain, table, iptablesName(f))
-}
-
 // ensureRule leaves exactly the wanted rule at the top of chain. It inserts
 // the right rule before removing wrong ones, so that the chain is never
-// without it. Callers hold s.mu.
+// without it. A chain that does not exist is someone else's not created
+// yet (DOCKER-USER before Docker starts): it is reported pending, and the
+// first call after it appears inserts the rule. Callers hold s.mu.
 func (s *NetlinkStore) ensureRule(chain string, f Family, r *Repairs) error {
 	ipt, rules, exists, err := s.ourRules(chain, f)
 	if err != nil {
 		return err
 	}
+	where := chain + "/" + f.String()
 	if !exists {
-		return noChainError(chain, f)
+		r.Pending = append(r.Pending, where)
+		return nil
 	}
 	want := s.ruleSpec(f)
 	wantText := strings.Join(want, " ")
-	where := chain + "/" + f.String()
 	if len(rules) == 1 && rules[0].pos == 1 && rules[0].spec == wantText {
 		return nil
 	}
@@ -206,6 +205,7 @@ func (s *NetlinkStore) ruleStatus(chain string, f Family) (RuleStatus, error) {
 	rs := RuleStatus{Chain: chain, Family: f}
 	_, rules, exists, err := s.ourRules(chain, f)
 	if err != nil || !exists {
+		rs.Pending = err == nil
 		return rs, err
 	}
 	rs.ChainExists = true

@@ -1,7 +1,6 @@
 package ipsetstore
 
 import (
-	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -80,12 +79,61 @@ func TestEnsureRule_puts_the_rule_on_top_and_reports_what_it_changed(t *testing.
 	}
 }
 
-func TestEnsureRule_refuses_a_missing_chain_with_ErrNoChain(t *testing.T) {
-	s, _ := ruleTestStore(t)
-	s.ipt[IPv4] = &fakeTable{chain: "INPUT"}
-	err := s.ensureRule("DOCKER-USER", IPv4, &Repairs{})
-	if !errors.Is(err, ErrNoChain) {
-		t.Fatalf("ensureRule on a missing chain: %v, want ErrNoChain", err)
+func TestEnsureRule_leaves_a_missing_chain_pending_and_puts_the_rule_in_once_it_appears(t *testing.T) {
+	s, want := ruleTestStore(t)
+	fake := &fakeTable{chain: "INPUT"} // DOCKER-USER before Docker starts
+	s.ipt[IPv4] = fake
+	var r Repairs
+	if err := s.ensureRule("DOCKER-USER", IPv4, &r); err != nil {
+		t.Fatalf("ensureRule on a chain that does not exist yet: %v, want no error", err)
+	}
+	if !slices.Equal(r.Pending, []string{"DOCKER-USER/inet"}) || r.Changed() {
+		t.Errorf("repairs with the chain missing = %+v, want DOCKER-USER/inet pending and nothing changed", r)
+	}
+	st, err := s.ruleStatus("DOCKER-USER", IPv4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.ChainExists || !st.Pending || st.Count != 0 {
+		t.Errorf("ruleStatus of the missing chain = %+v, want pending", st)
+	}
+
+	const dockerReturn = "-j RETURN"
+	fake.chain, fake.rules = "DOCKER-USER", []string{dockerReturn} // Docker started
+	r = Repairs{}
+	if err := s.ensureRule("DOCKER-USER", IPv4, &r); err != nil {
+		t.Fatalf("ensureRule once the chain exists: %v", err)
+	}
+	if !slices.Equal(fake.rules, []string{want, dockerReturn}) {
+		t.Errorf("DOCKER-USER after the chain appeared: %q, want our rule above Docker's RETURN", fake.rules)
+	}
+	if len(r.Pending) != 0 || !slices.Equal(r.RulesCreated, []string{"DOCKER-USER/inet"}) {
+		t.Errorf("repairs once the chain appeared = %+v, want the rule created and nothing pending", r)
+	}
+	if st, err := s.ruleStatus("DOCKER-USER", IPv4); err != nil || st.Pending || !st.Present {
+		t.Errorf("ruleStatus once the chain appeared = %+v, %v, want present, not pending", st, err)
+	}
+}
+
+func TestStatus_Healthy_does_not_count_a_pending_chain_against_the_rules_in_force(t *testing.T) {
+	sets := []SetStatus{{Name: "recidivist", Family: IPv4, Exists: true}, {Name: "recidivist6", Family: IPv6, Exists: true}}
+	input := RuleStatus{Chain: "INPUT", Family: IPv4, ChainExists: true, Count: 1, Present: true}
+	pending := RuleStatus{Chain: "DOCKER-USER", Family: IPv4, Pending: true}
+	missing := RuleStatus{Chain: "input", Family: IPv4} // a chain of our own (nftables) gone
+	for _, tc := range []struct {
+		name  string
+		rules []RuleStatus
+		want  bool
+	}{
+		{"a pending chain beside a rule in force is healthy", []RuleStatus{input, pending}, true},
+		{"a chain of our own that is missing is not", []RuleStatus{input, missing}, false},
+		{"an existing chain without the rule is not", []RuleStatus{input, {Chain: "FORWARD", Family: IPv4, ChainExists: true}}, false},
+	} {
+		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
+			if got := (Status{Sets: sets, Rules: tc.rules}).Healthy(); got != tc.want {
+				t.Errorf("Healthy = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }
 

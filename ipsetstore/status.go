@@ -26,9 +26,14 @@ type SetStatus struct {
 type RuleStatus struct {
 	Chain  string
 	Family Family
-	// ChainExists is false when the chain is missing (DOCKER-USER on a
-	// host without Docker); the other fields are then zero.
+	// ChainExists is false when the chain is missing; the other fields
+	// are then zero.
 	ChainExists bool
+	// Pending is true when the chain is someone else's (DOCKER-USER before
+	// Docker starts) and does not exist yet: not a fault, Ensure puts the
+	// rule in as soon as it appears. A missing chain the store creates
+	// itself (the nftables backend's) is never pending.
+	Pending bool
 	// Count is how many rules tagged recidivist the chain holds.
 	Count int
 	// Present is true when the wanted rule is at position 1.
@@ -36,7 +41,8 @@ type RuleStatus struct {
 }
 
 // Healthy reports whether every set exists and every chain holds exactly
-// the wanted rule at its top.
+// the wanted rule at its top. A pending chain counts for neither: there is
+// nothing to repair until it exists.
 func (s Status) Healthy() bool {
 	for _, set := range s.Sets {
 		if !set.Exists {
@@ -44,7 +50,7 @@ func (s Status) Healthy() bool {
 		}
 	}
 	for _, r := range s.Rules {
-		if !r.Present || r.Count != 1 {
+		if !r.Pending && (!r.Present || r.Count != 1) {
 			return false
 		}
 	}
@@ -57,9 +63,14 @@ type Repairs struct {
 	SetsCreated  []string
 	RulesCreated []string
 	RulesFixed   []string
+	// Pending lists the chains (as "DOCKER-USER/inet") that do not exist
+	// yet, so have no rule: not a repair, and not an error. The rule goes
+	// in at the first Ensure after the chain appears.
+	Pending []string
 }
 
-// Changed reports whether anything was repaired.
+// Changed reports whether anything was repaired; pending chains are not
+// a change.
 func (r Repairs) Changed() bool {
 	return len(r.SetsCreated)+len(r.RulesCreated)+len(r.RulesFixed) > 0
 }

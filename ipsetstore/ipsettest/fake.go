@@ -78,7 +78,8 @@ func (f *Fake) FailNext(err error) {
 	f.failErr = err
 }
 
-// RemoveChain makes chain missing, as DOCKER-USER is without Docker.
+// RemoveChain makes chain missing, as DOCKER-USER is before Docker starts:
+// Ensure reports it pending.
 func (f *Fake) RemoveChain(chain string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -86,6 +87,14 @@ func (f *Fake) RemoveChain(chain string) {
 	for _, fam := range ipsetstore.Families {
 		delete(f.rules, ruleKey{chain, fam})
 	}
+}
+
+// AddChain makes chain exist again (empty), as Docker creating
+// DOCKER-USER.
+func (f *Fake) AddChain(chain string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.missing, chain)
 }
 
 // FlushRules is `iptables -F; ip6tables -F` (or a firewalld reload): the
@@ -147,12 +156,13 @@ func (f *Fake) Ensure() (ipsetstore.Repairs, error) {
 	}
 	for _, fam := range ipsetstore.Families {
 		for _, chain := range f.cfg.Chains {
+			where := chain + "/" + fam.String()
 			if f.missing[chain] {
-				return r, fmt.Errorf("%w: chain %s (fake)", ipsetstore.ErrNoChain, chain)
+				r.Pending = append(r.Pending, where)
+				continue
 			}
 			k := ruleKey{chain, fam}
 			st := f.rules[k]
-			where := chain + "/" + fam.String()
 			switch {
 			case st.count == 1 && st.top:
 				continue
@@ -313,7 +323,7 @@ func (f *Fake) Status() (ipsetstore.Status, error) {
 	for _, fam := range ipsetstore.Families {
 		for _, chain := range f.cfg.Chains {
 			r := f.rules[ruleKey{chain, fam}]
-			st.Rules = append(st.Rules, ipsetstore.RuleStatus{Chain: chain, Family: fam, ChainExists: !f.missing[chain], Count: r.count, Present: r.count > 0 && r.top})
+			st.Rules = append(st.Rules, ipsetstore.RuleStatus{Chain: chain, Family: fam, ChainExists: !f.missing[chain], Pending: f.missing[chain], Count: r.count, Present: r.count > 0 && r.top})
 		}
 	}
 	return st, nil

@@ -57,19 +57,33 @@ func TestTimeoutsRunOnTheFakesClock(t *testing.T) {
 	}
 }
 
-func TestAMissingChainIsErrNoChain(t *testing.T) {
-	f := newFake(t, "INPUT", "DOCKER-USER")
+func TestAMissingChainIsPendingUntilItAppears(t *testing.T) {
+	f, err := ipsettest.New(ipsetstore.Config{SetName: "recidivist", Chains: []string{"INPUT", "DOCKER-USER"}, Target: "DROP"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	f.RemoveChain("DOCKER-USER")
-	if _, err := f.Ensure(); !errors.Is(err, ipsetstore.ErrNoChain) {
-		t.Fatalf("Ensure with DOCKER-USER removed = %v, want ErrNoChain", err)
+	r, err := f.Ensure()
+	if err != nil {
+		t.Fatalf("Ensure with DOCKER-USER missing = %v, want no error", err)
+	}
+	if len(r.SetsCreated) != 2 || len(r.Pending) != 2 || len(r.RulesCreated) != 2 {
+		t.Errorf("Ensure with DOCKER-USER missing = %+v, want both sets and INPUT's rules created, DOCKER-USER pending", r)
 	}
 	st, err := f.Status()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range st.Rules {
-		if r.Chain == "DOCKER-USER" && (r.ChainExists || r.Present) {
-			t.Errorf("status of the removed chain: %+v", r)
+		if r.Chain == "DOCKER-USER" && (r.ChainExists || r.Present || !r.Pending) {
+			t.Errorf("status of the missing chain: %+v, want pending", r)
 		}
+	}
+	if !st.Healthy() {
+		t.Errorf("status with only a pending chain short = %+v, want healthy", st)
+	}
+	f.AddChain("DOCKER-USER")
+	if r, err = f.Ensure(); err != nil || len(r.Pending) != 0 || len(r.RulesCreated) != 2 {
+		t.Errorf("Ensure once DOCKER-USER exists = %+v, %v, want its two rules created", r, err)
 	}
 }
