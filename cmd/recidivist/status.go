@@ -92,8 +92,11 @@ type ruleJSON struct {
 	Chain       string `json:"chain"`
 	Family      string `json:"family"`
 	ChainExists bool   `json:"chain_exists"`
-	Present     bool   `json:"present"`
-	Count       int    `json:"count"`
+	// Pending: the chain is someone else's and does not exist yet
+	// (DOCKER-USER before Docker starts); the rule goes in when it appears.
+	Pending bool `json:"pending"`
+	Present bool `json:"present"`
+	Count   int  `json:"count"`
 }
 
 type mirrorJSON struct {
@@ -194,7 +197,7 @@ func kernelStatus(ks ipsetstore.Status, m mirrorJSON) *kernelJSON {
 		k.Sets = append(k.Sets, setJSON{Name: s.Name, Family: s.Family.String(), Exists: s.Exists, Entries: s.Entries, Mirror: mirror, MaxElem: s.MaxElem})
 	}
 	for _, r := range ks.Rules {
-		k.Rules = append(k.Rules, ruleJSON{Chain: r.Chain, Family: r.Family.String(), ChainExists: r.ChainExists, Present: r.Present, Count: r.Count})
+		k.Rules = append(k.Rules, ruleJSON{Chain: r.Chain, Family: r.Family.String(), ChainExists: r.ChainExists, Pending: r.Pending, Present: r.Present, Count: r.Count})
 	}
 	return k
 }
@@ -235,6 +238,8 @@ func (st statusJSON) print(w io.Writer) {
 		for _, r := range k.Rules {
 			state := "present"
 			switch {
+			case r.Pending:
+				state = "PENDING (the chain does not exist yet; the rule goes in as soon as it appears)"
 			case !r.ChainExists:
 				state = "MISSING (the chain does not exist)"
 			case r.Count == 0:
