@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -267,6 +268,28 @@ const bigMirror = 100_000
 // the sets are created and loaded all the same.
 func Restore(store ipsetstore.Store, entries []blocklist.Entry, now time.Time, log *slog.Logger) error {
 	return restore(store, entries, now, log, &pendingChains{})
+}
+
+// RestoreRules puts the match rules back, and fixes them, for each family
+// whose set exists, and changes no set: `recidivist restore --rules-only`,
+// for a firewall's hook that runs after the firewall flushed the chains
+// (ufw's after.init with MANAGE_BUILTINS=yes), while the sets and what the
+// daemon put in them survived. A missing set is warned about, not an
+// error: a rule cannot name it, and the full restore creates and fills it.
+func RestoreRules(store ipsetstore.Store, log *slog.Logger) error {
+	repairs, err := store.EnsureRules()
+	if err != nil {
+		return err
+	}
+	(&pendingChains{}).note(log, repairs)
+	if len(repairs.SetsMissing) > 0 {
+		log.Warn("set does not exist, so no rule may name it: run recidivist restore (recidivist-restore.service does at boot) to create and fill it",
+			"sets", strings.Join(repairs.SetsMissing, ","))
+	}
+	if repairs.Changed() {
+		log.Info("ensured the rules", "repaired", repairs.String())
+	}
+	return nil
 }
 
 // restore is Restore, warning of pending chains through pending.

@@ -38,6 +38,9 @@ func (s *dryRunStore) Ensure() (ipsetstore.Repairs, error) {
 	return ipsetstore.Repairs{}, nil
 }
 
+// EnsureRules logs like Ensure: a dry run creates neither sets nor rules.
+func (s *dryRunStore) EnsureRules() (ipsetstore.Repairs, error) { return s.Ensure() }
+
 func (s *dryRunStore) Add(es ...ipsetstore.Entry) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -86,3 +86,46 @@ func TestRestore_with_a_chain_that_does_not_exist_yet_creates_the_sets_and_loads
 		t.Errorf("rules after Restore = %+v, want DOCKER-USER pending for both families", st.Rules)
 	}
 }
+
+func TestRestoreRules_puts_flushed_rules_back_and_leaves_the_sets_as_they_are(t *testing.T) {
+	h := newHarness(t, nil)
+	entries := []blocklist.Entry{{Prefix: prefix("192.0.2.7")}}
+	if err := Restore(h.fake, entries, time.Now(), slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.fake.Add(ipsetstore.Entry{Prefix: prefix("198.51.100.9")}); err != nil { // the daemon's, not in the mirror yet
+		t.Fatal(err)
+	}
+	h.fake.FlushRules() // ufw start with MANAGE_BUILTINS=yes
+	if err := RestoreRules(h.fake, slog.New(slog.NewTextHandler(h.logs, nil))); err != nil {
+		t.Fatalf("RestoreRules: %v", err)
+	}
+	if st, err := h.fake.Status(); err != nil || !st.Healthy() {
+		t.Errorf("status after RestoreRules = %+v, %v; want the rules back", st, err)
+	}
+	if !h.inSet("192.0.2.7") || !h.inSet("198.51.100.9") {
+		t.Error("RestoreRules changed the sets' entries")
+	}
+	if !strings.Contains(h.logs.String(), "rules created INPUT/inet") {
+		t.Errorf("RestoreRules did not say what it put back:\n%s", h.logs.String())
+	}
+}
+
+func TestRestoreRules_without_the_sets_creates_nothing_and_says_restore_does(t *testing.T) {
+	h := newHarness(t, nil)
+	if err := RestoreRules(h.fake, slog.New(slog.NewTextHandler(h.logs, nil))); err != nil {
+		t.Fatalf("RestoreRules with no sets: %v, want a warning, not an error (a firewall hook must not fail)", err)
+	}
+	st, err := h.fake.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range st.Sets {
+		if s.Exists {
+			t.Errorf("RestoreRules created set %s", s.Name)
+		}
+	}
+	if !strings.Contains(h.logs.String(), "recidivist restore") {
+		t.Errorf("RestoreRules with no sets does not name the command that creates them:\n%s", h.logs.String())
+	}
+}

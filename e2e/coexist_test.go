@@ -116,3 +116,78 @@ func TestCoexist_DOCKER_USER_missing_at_boot_is_pending_and_gets_the_rule_once_D
 		t.Errorf("the daemon warned of the pending chain %d times, want once:\n%s", n, d.out)
 	}
 }
+
+// ufwRecipe returns examples/ufw/after.init with its recidivist path
+// replaced by bin, written to a temp file.
+func ufwRecipe(t *testing.T, bin string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "examples", "ufw", "after.init"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const installed = "/usr/local/bin/recidivist"
+	if !strings.Contains(string(b), installed+" restore --rules-only") {
+		t.Fatalf("examples/ufw/after.init does not run %s restore --rules-only", installed)
+	}
+	path := filepath.Join(t.TempDir(), "after.init")
+	if err := os.WriteFile(path, []byte(strings.ReplaceAll(string(b), installed, bin)), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestCoexist_the_ufw_after_init_recipe_puts_the_rules_back_after_ufw_flushed_the_builtins(t *testing.T) {
+	ns := newNamespace(t, "ufw")
+	bin := binary(t)
+	const set = "rcdvufw"
+	blocked, daemons := netip.MustParseAddr("192.0.2.78"), netip.MustParseAddr("198.51.100.9")
+	common, _ := coexistSetup(t, set, blocked, "INPUT")
+	runIn(t, ns, bin, append([]string{"restore"}, common...)...)
+	inNamespaceRun(t, ns, "ipset", "add", set, daemons.String()) // put in by the daemon, not in the mirror yet
+	script := ufwRecipe(t, bin)
+	hook := func(arg string) (stderr string) {
+		t.Helper()
+		cmd := exec.Command("ip", inNS(ns, "sh", script, arg)...)
+		// The recipe's command line as installed; the settings come from
+		// the environment, as recidivist's keys all do.
+		cmd.Env = append(os.Environ(), "RECIDIVIST_CONFIG="+common[1], "RECIDIVIST_STATE_DIR="+common[3], "RECIDIVIST_SET_NAME="+set, "RECIDIVIST_CHAIN=INPUT")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("after.init %s: %v\n%s", arg, err, out)
+		}
+		return string(out)
+	}
+
+	// ufw start with MANAGE_BUILTINS=yes: flush_builtins, then its own
+	// chains appended to INPUT, then after.init start.
+	for _, tool := range []string{"iptables", "ip6tables"} {
+		inNamespaceRun(t, ns, tool, "-w", "-F", "INPUT")
+		inNamespaceRun(t, ns, tool, "-w", "-N", "ufw-before-input")
+		inNamespaceRun(t, ns, tool, "-w", "-A", "INPUT", "-j", "ufw-before-input")
+	}
+	if ok, err := rulesInPlace(ns, set); err != nil || ok {
+		t.Fatalf("the rules survived the simulated flush (%v); the test shows nothing", err)
+	}
+	hook("start")
+	checkRules(t, ns, set, true)
+	for _, six := range []bool{false, true} {
+		if rules, err := chainRules(ns, "INPUT", six); err != nil || len(rules) != 2 || !strings.Contains(rules[1], "ufw-before-input") {
+			t.Errorf("INPUT (ipv6 %v) after after.init start = %q (%v), want ours above ufw's jump", six, rules, err)
+		}
+	}
+	if !inSet(t, ns, set, blocked) || !inSet(t, ns, set, daemons) {
+		t.Error("after.init changed the set's entries; --rules-only must leave them")
+	}
+	hook("status") // the other verbs do nothing and succeed
+
+	// Sets gone (a teardown, or ufw before the restore unit): the hook
+	// must not fail ufw, and creates no set.
+	runIn(t, ns, bin, append([]string{"teardown"}, common...)...)
+	out := hook("start")
+	if !strings.Contains(out, "recidivist restore") {
+		t.Errorf("after.init start without the sets does not say to run recidivist restore:\n%s", out)
+	}
+	if members, err := setMembers(ns, set); err == nil {
+		t.Errorf("after.init start without the sets created set %s (%v)", set, members)
+	}
+}

@@ -127,6 +127,47 @@ var conformance = []struct {
 			t.Fatalf("status after repair: %+v", st)
 		}
 	}},
+	{"ensure_rules_puts_flushed_rules_back_and_leaves_the_sets_and_their_entries_alone", nil, func(t *testing.T, s subject) {
+		mustEnsure(t, s.store)
+		mustAdd(t, s.store, ipsetstore.Entry{Prefix: pfx("203.0.113.7"), Comment: "kept"})
+		s.flushRules() // ufw with MANAGE_BUILTINS=yes, before its after.init hook
+		r, err := s.store.EnsureRules()
+		if err != nil {
+			t.Fatalf("EnsureRules after the rules were flushed: %v", err)
+		}
+		if len(r.RulesCreated) != 4 || len(r.SetsCreated) != 0 || len(r.SetsMissing) != 0 {
+			t.Fatalf("EnsureRules after flush repaired %+v, want 4 rules created and no set touched", r)
+		}
+		if st := mustStatus(t, s.store); !st.Healthy() {
+			t.Fatalf("status after EnsureRules: %+v", st)
+		}
+		if es := mustList(t, s.store); len(es) != 1 || es[0].Comment != "kept" {
+			t.Fatalf("the sets after EnsureRules hold %+v, want the entry as it was", es)
+		}
+		if r, err := s.store.EnsureRules(); err != nil || r.Changed() {
+			t.Fatalf("a second EnsureRules repaired %+v (%v), want nothing", r, err)
+		}
+	}},
+	{"ensure_rules_without_the_sets_creates_nothing_and_names_them", nil, func(t *testing.T, s subject) {
+		r, err := s.store.EnsureRules()
+		if err != nil {
+			t.Fatalf("EnsureRules with no sets: %v", err)
+		}
+		if r.Changed() || len(r.SetsMissing) != 2 {
+			t.Fatalf("EnsureRules with no sets repaired %+v, want nothing done and both sets named missing", r)
+		}
+		st := mustStatus(t, s.store)
+		for _, set := range st.Sets {
+			if set.Exists {
+				t.Errorf("EnsureRules created set %s", set.Name)
+			}
+		}
+		for _, rule := range st.Rules {
+			if rule.Count != 0 {
+				t.Errorf("EnsureRules with no sets put a rule in %s/%s", rule.Chain, rule.Family)
+			}
+		}
+	}},
 	{"add_and_list_keep_ipv4_ipv6_ranges_comments_and_timeouts", nil, func(t *testing.T, s subject) {
 		mustEnsure(t, s.store)
 		in := []ipsetstore.Entry{

@@ -27,6 +27,33 @@ func (s *NetlinkStore) Ensure() (Repairs, error) {
 	return r, nil
 }
 
+// EnsureRules ensures the rules of each family whose set exists.
+func (s *NetlinkStore) EnsureRules() (Repairs, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var r Repairs
+	if err := s.open(); err != nil {
+		return r, err
+	}
+	for _, f := range Families {
+		name := s.cfg.Set(f)
+		_, ok, err := s.header(name)
+		if err != nil {
+			return r, err
+		}
+		if !ok {
+			r.SetsMissing = append(r.SetsMissing, name)
+			continue
+		}
+		for _, chain := range s.cfg.Chains {
+			if err := s.ensureRule(chain, f, &r); err != nil {
+				return r, err
+			}
+		}
+	}
+	return r, nil
+}
+
 // Add puts es in the sets of their families, or updates them there: one
 // batched message per family and 60 kB of entries.
 func (s *NetlinkStore) Add(es ...Entry) error {

@@ -67,6 +67,9 @@ type Repairs struct {
 	// yet, so have no rule: not a repair, and not an error. The rule goes
 	// in at the first Ensure after the chain appears.
 	Pending []string
+	// SetsMissing lists the sets EnsureRules found missing, and so left
+	// without rules; not a repair.
+	SetsMissing []string
 }
 
 // Changed reports whether anything was repaired; pending chains are not

@@ -26,6 +26,13 @@ type Store interface {
 	// Ensure makes the sets and rules exist and be right, and reports what
 	// it had to create or fix.
 	Ensure() (Repairs, error)
+	// EnsureRules puts in and fixes the match rules, like Ensure, of
+	// every family whose set exists, and creates or changes no set: for a
+	// firewall's hook that runs after it flushed the chains (ufw's
+	// after.init), where the sets and their entries survived. Families
+	// whose set is missing are named in Repairs.SetsMissing; a rule
+	// naming a set that does not exist cannot be inserted.
+	EnsureRules() (Repairs, error)
 	// Add puts each entry into the set of its family, as few round trips
 	// to the kernel as the backend allows. Adding an entry that is already
 	// there updates its timeout and comment. A full set is an error

@@ -84,7 +84,16 @@ func (s *Store) ruleState(v kernelView, b baseChain, f ipsetstore.Family) (count
 // Ensure creates the table, the sets, the chains and the rules that are
 // missing, and rewrites a chain whose rules are not exactly ours in our
 // order, all in one transaction.
-func (s *Store) Ensure() (ipsetstore.Repairs, error) {
+func (s *Store) Ensure() (ipsetstore.Repairs, error) { return s.ensure(false) }
+
+// EnsureRules is Ensure when the table holds both sets; otherwise it
+// changes nothing and names the missing sets. Every chain's rules
+// reference both sets, and a flush that took the table took the sets'
+// entries with it: that needs a restore, not rules.
+func (s *Store) EnsureRules() (ipsetstore.Repairs, error) { return s.ensure(true) }
+
+// ensure is Ensure, or EnsureRules when rulesOnly.
+func (s *Store) ensure(rulesOnly bool) (ipsetstore.Repairs, error) {
 	var r ipsetstore.Repairs
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -95,6 +104,16 @@ func (s *Store) Ensure() (ipsetstore.Repairs, error) {
 	v, err := s.look(c)
 	if err != nil {
 		return r, err
+	}
+	if rulesOnly {
+		for _, f := range ipsetstore.Families {
+			if !v.sets[setName(f)] {
+				r.SetsMissing = append(r.SetsMissing, s.displayName(f))
+			}
+		}
+		if len(r.SetsMissing) > 0 {
+			return r, nil
+		}
 	}
 	t := s.table()
 	c.AddTable(t) // creates it, or nothing when it is there

@@ -66,7 +66,7 @@ _recidivist() {
 		opts="--help --log --log-timezone --journal-match --journal-directory --threshold --window --ban-time --jails --exclude-jails --ignore --set-name --chain --target --ports --maxelem --state-dir --reconcile-interval --dry-run --log-level --log-format --metrics-listen --export-listen --export-token-file --export-allow --backend --fleet-redis --fleet-name --fleet-host --fleet-user --fleet-password-file --fleet-tls-ca --fleet-accept --notify-exec --notify-exec-timeout --notify-exec-user --notify-url --notify-format --notify-header --notify-retry-for --notify-group-wait --notify-group-max --notify-rate --config"
 		;;
 	restore)
-		opts="--help --ignore --backend --set-name --chain --target --ports --maxelem --state-dir --log-level --log-format --config"
+		opts="--help --rules-only --ignore --backend --set-name --chain --target --ports --maxelem --state-dir --log-level --log-format --config"
 		;;
 	status)
 		opts="--help --json --state-dir --ignore --threshold --window --backend --set-name --chain --target --ports --maxelem --log-level --log-format --config"

@@ -155,26 +155,51 @@ func (f *Fake) Ensure() (ipsetstore.Repairs, error) {
 		}
 	}
 	for _, fam := range ipsetstore.Families {
-		for _, chain := range f.cfg.Chains {
-			where := chain + "/" + fam.String()
-			if f.missing[chain] {
-				r.Pending = append(r.Pending, where)
-				continue
-			}
-			k := ruleKey{chain, fam}
-			st := f.rules[k]
-			switch {
-			case st.count == 1 && st.top:
-				continue
-			case st.count == 0:
-				r.RulesCreated = append(r.RulesCreated, where)
-			default:
-				r.RulesFixed = append(r.RulesFixed, where)
-			}
-			f.rules[k] = ruleState{count: 1, top: true}
-		}
+		f.ensureRules(fam, &r)
 	}
 	return r, nil
+}
+
+// EnsureRules ensures the rules of each family whose set exists, like
+// NetlinkStore.EnsureRules.
+func (f *Fake) EnsureRules() (ipsetstore.Repairs, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var r ipsetstore.Repairs
+	if err := f.takeFailure(); err != nil {
+		return r, err
+	}
+	for _, fam := range ipsetstore.Families {
+		if _, ok := f.sets[fam]; !ok {
+			r.SetsMissing = append(r.SetsMissing, f.cfg.Set(fam))
+			continue
+		}
+		f.ensureRules(fam, &r)
+	}
+	return r, nil
+}
+
+// ensureRules puts the rule of fam on top of every configured chain that
+// exists. Callers hold f.mu.
+func (f *Fake) ensureRules(fam ipsetstore.Family, r *ipsetstore.Repairs) {
+	for _, chain := range f.cfg.Chains {
+		where := chain + "/" + fam.String()
+		if f.missing[chain] {
+			r.Pending = append(r.Pending, where)
+			continue
+		}
+		k := ruleKey{chain, fam}
+		st := f.rules[k]
+		switch {
+		case st.count == 1 && st.top:
+			continue
+		case st.count == 0:
+			r.RulesCreated = append(r.RulesCreated, where)
+		default:
+			r.RulesFixed = append(r.RulesFixed, where)
+		}
+		f.rules[k] = ruleState{count: 1, top: true}
+	}
 }
 
 // Add adds or updates es in order; a full set is ErrSetFull, a missing one
