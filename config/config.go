@@ -50,6 +50,7 @@ type Config struct {
 	ExportToken     string
 	ExportAllow     []netip.Prefix
 	Backend         string // "ipset" or "nftables"
+	IPTablesVariant string // "auto", "nft" or "legacy"
 	Fleet           Fleet
 	Notify          Notify // the notify-* keys (see loadNotify)
 	File            string // the config file that was read, "" if none
@@ -265,6 +266,10 @@ func load(file string, values func(key string) []string) (*Config, error) {
 		}
 	default:
 		bad("backend", str("backend"), "ipset or nftables")
+	}
+	cfg.IPTablesVariant = strings.ToLower(str("iptables-variant"))
+	if cfg.IPTablesVariant == "" || ipsetstore.ValidateVariant(cfg.IPTablesVariant) != nil {
+		bad("iptables-variant", str("iptables-variant"), "auto, nft or legacy")
 	}
 	cfg.Fleet = loadFleet(str, strs, bad)
 	loadNotify(cfg, str, strs, dur, bad)

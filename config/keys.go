@@ -76,6 +76,7 @@ var Keys = []Key{
 	{"export-token-file", String, nil, "file (mode 0600) holding the token export clients send as Bearer or as Basic password"},
 	{"export-allow", Strings, nil, "client addresses/CIDRs allowed to fetch the export without the token"},
 	{"backend", String, []string{"ipset"}, "ipset (ipsets + iptables rules) or nftables (table inet <set-name>, native sets)"},
+	{"iptables-variant", String, []string{"auto"}, "iptables the ipset backend's rules go through: auto (iptables as installed), nft (iptables-nft) or legacy (iptables-legacy)"},
 	{"fleet-redis", String, nil, "fleet meeting point: redis://HOST:PORT, rediss://HOST:PORT, unix:///PATH/redis.sock or redis-sentinel://S1,S2,S3/MASTER (default: off)"},
 	{"fleet-name", String, []string{"default"}, "name of the fleet; its Redis keys are rcv:{NAME}:*"},
 	{"fleet-host", String, nil, "this host's name in the fleet (default: the hostname)"},
@@ -100,11 +101,12 @@ var Keys = []Key{
 // the shell completion offers these values and recidivist.toml(5) names
 // them. Load accepts each of them (a test holds the two together).
 var Values = map[string][]string{
-	"target":        {"DROP", "REJECT"},
-	"log-level":     {"debug", "info", "warn", "error"},
-	"log-format":    {"text", "json"},
-	"backend":       {"ipset", "nftables"},
-	"notify-format": {"json", "slack", "text"},
+	"target":           {"DROP", "REJECT"},
+	"log-level":        {"debug", "info", "warn", "error"},
+	"log-format":       {"text", "json"},
+	"backend":          {"ipset", "nftables"},
+	"iptables-variant": {"auto", "nft", "legacy"},
+	"notify-format":    {"json", "slack", "text"},
 }
 
 // DefaultPath is where the configuration file is read from when --config is

@@ -40,6 +40,7 @@ func productDefaults() *config.Config {
 		LogFormat:         "text",
 		MetricsListen:     "", // off
 		Backend:           "ipset",
+		IPTablesVariant:   "auto",
 		Fleet:             config.Fleet{Name: "default", AcceptBlock: true, AcceptUnban: true}, // off: no fleet-redis
 		Notify: config.Notify{ // off (no notify-exec, no notify-url)
 			ExecTimeout: 10 * time.Second,
@@ -224,6 +225,7 @@ func TestLoadNamesTheKeyTheValueAndWhatIsAllowed(t *testing.T) {
 		{"an_unknown_log_level", "", []string{"--log-level", "loud"}, "log-level", "loud", "debug, info, warn or error"},
 		{"an_unknown_log_format", `log-format = "xml"`, nil, "log-format", "xml", "text or json"},
 		{"an_unknown_backend", `backend = "pf"`, nil, "backend", "pf", "ipset or nftables"},
+		{"an_unknown_iptables_variant", `iptables-variant = "xtables"`, nil, "iptables-variant", "xtables", "auto, nft or legacy"},
 		{"a_chain_nftables_cannot_hook", "", []string{"--backend", "nftables", "--chain", "f2b-sshd"}, "chain", "f2b-sshd", "INPUT, FORWARD or DOCKER-USER"},
 		{"a_metrics_address_without_a_port", "", []string{"--metrics-listen", "localhost"}, "metrics-listen", "localhost", "HOST:PORT"},
 		{"a_fleet_url_of_another_scheme", `fleet-redis = "http://10.0.0.5:6379"`, nil, "fleet-redis", "http://10.0.0.5:6379", "redis-sentinel://S1,S2,S3/MASTER"},
@@ -334,6 +336,10 @@ func TestLoadAcceptsTheEdgesOfEachRange(t *testing.T) {
 			func(c *config.Config) any { return c.Ignore }, []netip.Prefix{netip.MustParsePrefix("192.0.2.1/32")}},
 		{"an_ignored_prefix_is_masked", []string{"--ignore", "2001:db8::1/64"},
 			func(c *config.Config) any { return c.Ignore }, []netip.Prefix{netip.MustParsePrefix("2001:db8::/64")}},
+		{"the_iptables_variant_defaults_to_auto", nil,
+			func(c *config.Config) any { return c.IPTablesVariant }, "auto"},
+		{"the_legacy_iptables_variant_in_capitals", []string{"--iptables-variant", "LEGACY"},
+			func(c *config.Config) any { return c.IPTablesVariant }, "legacy"},
 		{"several_chains_in_one_flag_value", []string{"--chain", "INPUT,DOCKER-USER"},
 			func(c *config.Config) any { return c.Chains }, []string{"INPUT", "DOCKER-USER"}},
 		{"a_log_level_in_capitals", []string{"--log-level", "DEBUG"},

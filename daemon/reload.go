@@ -39,6 +39,7 @@ var reloadKeys = map[string]struct {
 	"ports":              {needRestart, func(c *config.Config) any { return c.Ports }},
 	"maxelem":            {needRestart, func(c *config.Config) any { return c.MaxElem }},
 	"backend":            {needRestart, func(c *config.Config) any { return c.Backend }},
+	"iptables-variant":   {needRestart, func(c *config.Config) any { return c.IPTablesVariant }},
 	"state-dir":          {needRestart, func(c *config.Config) any { return c.StateDir }},
 	"reconcile-interval": {applied, func(c *config.Config) any { return c.ReconcileInterval }},
 	"dry-run":            {needRestart, func(c *config.Config) any { return c.DryRun }},
@@ -93,6 +94,7 @@ func changedKeys(old, cfg *config.Config) (now, restart []string) {
 func keepRestartKeys(cfg, old *config.Config) {
 	cfg.Logs, cfg.StateDir, cfg.DryRun = old.Logs, old.StateDir, old.DryRun
 	cfg.SetName, cfg.Chains, cfg.Target, cfg.Ports, cfg.MaxElem, cfg.Backend = old.SetName, old.Chains, old.Target, old.Ports, old.MaxElem, old.Backend
+	cfg.IPTablesVariant = old.IPTablesVariant
 	cfg.ExportListen, cfg.ExportTokenFile, cfg.ExportToken, cfg.ExportAllow = old.ExportListen, old.ExportTokenFile, old.ExportToken, old.ExportAllow
 	cfg.Fleet = old.Fleet
 	cfg.JournalMatch, cfg.JournalDirectory = old.JournalMatch, old.JournalDirectory
@@ -103,7 +105,7 @@ func keepRestartKeys(cfg, old *config.Config) {
 // jails, the ignore list, the log's time zone and the reconcile interval
 // take effect at once; log-level, log-format and metrics-listen are the
 // caller's to apply before. Keys that name kernel objects, files or the
-// mode (set-name, chain, target, ports, maxelem, backend, state-dir, log,
+// mode (set-name, chain, target, ports, maxelem, backend, iptables-variant, state-dir, log,
 // journal-*, dry-run, export-*, fleet-*, notify-*) keep their value until a restart: each changed one is named
 // in a warning.
 func (d *Daemon) Reload(cfg *config.Config) {

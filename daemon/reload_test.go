@@ -49,6 +49,7 @@ func TestDaemon_a_reload_names_each_changed_key_that_needs_a_restart_and_keeps_i
 		{"ports", func(c *config.Config) { c.Ports = "tcp:22" }, func(o, n *config.Config) bool { return n.Ports == o.Ports }},
 		{"maxelem", func(c *config.Config) { c.MaxElem = 1024 }, func(o, n *config.Config) bool { return n.MaxElem == o.MaxElem }},
 		{"backend", func(c *config.Config) { c.Backend = "nftables" }, func(o, n *config.Config) bool { return n.Backend == o.Backend }},
+		{"iptables-variant", func(c *config.Config) { c.IPTablesVariant = "legacy" }, func(o, n *config.Config) bool { return n.IPTablesVariant == o.IPTablesVariant }},
 		{"state-dir", func(c *config.Config) { c.StateDir += ".other" }, func(o, n *config.Config) bool { return n.StateDir == o.StateDir }},
 		{"dry-run", func(c *config.Config) { c.DryRun = true }, func(o, n *config.Config) bool { return n.DryRun == o.DryRun }},
 	} {

@@ -31,6 +31,10 @@ type Config struct {
 	Ports string
 	// MaxElem is the capacity of each set; 0 means DefaultMaxElem.
 	MaxElem uint32
+	// Variant picks the iptables binaries: "" or "auto" runs iptables
+	// and ip6tables as installed (the system's alternative), "nft" and
+	// "legacy" the iptables-nft or iptables-legacy ones.
+	Variant Variant
 }
 
 // Set returns the name of the set holding family f.
@@ -92,6 +96,9 @@ func (c Config) Validate() error {
 	}
 	if err := ValidatePorts(c.Ports); err != nil {
 		return fmt.Errorf("%w: ports %q: %v", ErrBadConfig, c.Ports, err)
+	}
+	if err := ValidateVariant(string(c.Variant)); err != nil {
+		return fmt.Errorf("%w: iptables-variant %q: %v", ErrBadConfig, c.Variant, err)
 	}
 	return nil
 }

@@ -96,9 +96,10 @@ func (s *NetlinkStore) iptablesFor(f Family) (ruleTable, error) {
 	if f == IPv6 {
 		proto = iptables.ProtocolIPv6
 	}
-	ipt, err := iptables.New(iptables.IPFamily(proto), iptables.Timeout(5))
+	cmd := s.cfg.Variant.Command(f)
+	ipt, err := iptables.New(iptables.IPFamily(proto), iptables.Timeout(5), iptables.Path(cmd))
 	if err != nil {
-		return nil, fmt.Errorf("finding %s: %w (%w) — install the iptables package", iptablesName(f), ErrNoKernelSupport, err)
+		return nil, fmt.Errorf("finding %s: %w (%w) — install the iptables package, or set iptables-variant to one that is installed", cmd, ErrNoKernelSupport, err)
 	}
 	s.ipt[f] = ipt
 	return ipt, nil

@@ -90,7 +90,7 @@ func banCommand() *cli.Command {
 			}
 			return nil
 		},
-	}, "ignore", "backend", "set-name", "chain", "target", "ports", "maxelem", "state-dir", "dry-run", "log-level", "log-format")
+	}, "ignore", "backend", "iptables-variant", "set-name", "chain", "target", "ports", "maxelem", "state-dir", "dry-run", "log-level", "log-format")
 }
 
 // kernelLater says when a change made without root reaches the kernel.

@@ -82,7 +82,7 @@ func migrateCommand() *cli.Command {
 			}
 			return nil
 		},
-	}, "backend", "ignore", "set-name", "chain", "target", "ports", "maxelem", "state-dir", "log-level", "log-format")
+	}, "backend", "iptables-variant", "ignore", "set-name", "chain", "target", "ports", "maxelem", "state-dir", "log-level", "log-format")
 }
 
 // nftChains checks that the configured chains have an nftables hook: a

@@ -71,5 +71,5 @@ func restoreCommand() *cli.Command {
 			slog.Info("restored the blocklist", "entries", len(entries), "took", time.Since(start).Round(time.Millisecond))
 			return nil
 		},
-	}, "ignore", "backend", "set-name", "chain", "target", "ports", "maxelem", "state-dir", "log-level", "log-format")
+	}, "ignore", "backend", "iptables-variant", "set-name", "chain", "target", "ports", "maxelem", "state-dir", "log-level", "log-format")
 }

@@ -52,7 +52,7 @@ func statusCommand() *cli.Command {
 			st.print(c.App.Writer)
 			return nil
 		},
-	}, "state-dir", "ignore", "threshold", "window", "backend", "set-name", "chain", "target", "ports", "maxelem", "log-level", "log-format")
+	}, "state-dir", "ignore", "threshold", "window", "backend", "iptables-variant", "set-name", "chain", "target", "ports", "maxelem", "log-level", "log-format")
 }
 
 // statusJSON is what status reports; its JSON field names are stable.

@@ -35,5 +35,5 @@ func teardownCommand() *cli.Command {
 			fmt.Fprintf(c.App.Writer, "removed %s; the mirror %s is kept\n", kernelObjects(cfg, cfg.Backend), statedir.Mirror(cfg.StateDir))
 			return nil
 		},
-	}, "backend", "set-name", "chain", "target", "ports", "maxelem", "state-dir", "log-level", "log-format")
+	}, "backend", "iptables-variant", "set-name", "chain", "target", "ports", "maxelem", "state-dir", "log-level", "log-format")
 }

@@ -76,5 +76,5 @@ func unbanCommand() *cli.Command {
 			}
 			return nil
 		},
-	}, "backend", "set-name", "chain", "target", "ports", "maxelem", "state-dir", "dry-run", "log-level", "log-format")
+	}, "backend", "iptables-variant", "set-name", "chain", "target", "ports", "maxelem", "state-dir", "dry-run", "log-level", "log-format")
 }

@@ -27,6 +27,10 @@ _recidivist() {
 		compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur"))
 		return
 		;;
+	--iptables-variant)
+		COMPREPLY=($(compgen -W "auto nft legacy" -- "$cur"))
+		return
+		;;
 	--log)
 		compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur"))
 		return
@@ -63,13 +67,13 @@ _recidivist() {
 	local opts= files=
 	case $cmd in
 	run)
-		opts="--help --log --log-timezone --journal-match --journal-directory --threshold --window --ban-time --jails --exclude-jails --ignore --set-name --chain --target --ports --maxelem --state-dir --reconcile-interval --dry-run --log-level --log-format --metrics-listen --export-listen --export-token-file --export-allow --backend --fleet-redis --fleet-name --fleet-host --fleet-user --fleet-password-file --fleet-tls-ca --fleet-accept --notify-exec --notify-exec-timeout --notify-exec-user --notify-url --notify-format --notify-header --notify-retry-for --notify-group-wait --notify-group-max --notify-rate --config"
+		opts="--help --log --log-timezone --journal-match --journal-directory --threshold --window --ban-time --jails --exclude-jails --ignore --set-name --chain --target --ports --maxelem --state-dir --reconcile-interval --dry-run --log-level --log-format --metrics-listen --export-listen --export-token-file --export-allow --backend --iptables-variant --fleet-redis --fleet-name --fleet-host --fleet-user --fleet-password-file --fleet-tls-ca --fleet-accept --notify-exec --notify-exec-timeout --notify-exec-user --notify-url --notify-format --notify-header --notify-retry-for --notify-group-wait --notify-group-max --notify-rate --config"
 		;;
 	restore)
-		opts="--help --rules-only --ignore --backend --set-name --chain --target --ports --maxelem --state-dir --log-level --log-format --config"
+		opts="--help --rules-only --ignore --backend --iptables-variant --set-name --chain --target --ports --maxelem --state-dir --log-level --log-format --config"
 		;;
 	status)
-		opts="--help --json --state-dir --ignore --threshold --window --backend --set-name --chain --target --ports --maxelem --log-level --log-format --config"
+		opts="--help --json --state-dir --ignore --threshold --window --backend --iptables-variant --set-name --chain --target --ports --maxelem --log-level --log-format --config"
 		;;
 	list)
 		opts="--help --json --state-dir --ignore --log-level --log-format --config"
@@ -78,26 +82,26 @@ _recidivist() {
 		opts="--help --top --json --state-dir --ignore --threshold --window --log-level --log-format --config"
 		;;
 	ban)
-		opts="--help --comment --force --ignore --backend --set-name --chain --target --ports --maxelem --state-dir --dry-run --log-level --log-format --config"
+		opts="--help --comment --force --ignore --backend --iptables-variant --set-name --chain --target --ports --maxelem --state-dir --dry-run --log-level --log-format --config"
 		;;
 	unban)
-		opts="--help --backend --set-name --chain --target --ports --maxelem --state-dir --dry-run --log-level --log-format --config"
+		opts="--help --backend --iptables-variant --set-name --chain --target --ports --maxelem --state-dir --dry-run --log-level --log-format --config"
 		;;
 	scan)
 		opts="--help --json --journal --log-timezone --journal-match --journal-directory --threshold --window --jails --exclude-jails --ignore --log-level --log-format --config"
 		files=1
 		;;
 	check)
-		opts="--help --log --log-timezone --journal-match --journal-directory --threshold --window --ban-time --jails --exclude-jails --ignore --set-name --chain --target --ports --maxelem --state-dir --reconcile-interval --dry-run --log-level --log-format --metrics-listen --export-listen --export-token-file --export-allow --backend --fleet-redis --fleet-name --fleet-host --fleet-user --fleet-password-file --fleet-tls-ca --fleet-accept --notify-exec --notify-exec-timeout --notify-exec-user --notify-url --notify-format --notify-header --notify-retry-for --notify-group-wait --notify-group-max --notify-rate --config"
+		opts="--help --log --log-timezone --journal-match --journal-directory --threshold --window --ban-time --jails --exclude-jails --ignore --set-name --chain --target --ports --maxelem --state-dir --reconcile-interval --dry-run --log-level --log-format --metrics-listen --export-listen --export-token-file --export-allow --backend --iptables-variant --fleet-redis --fleet-name --fleet-host --fleet-user --fleet-password-file --fleet-tls-ca --fleet-accept --notify-exec --notify-exec-timeout --notify-exec-user --notify-url --notify-format --notify-header --notify-retry-for --notify-group-wait --notify-group-max --notify-rate --config"
 		;;
 	notify)
 		opts="--help --notify-exec --notify-exec-timeout --notify-exec-user --notify-url --notify-format --notify-header --notify-retry-for --notify-group-wait --notify-group-max --notify-rate --state-dir --log-level --log-format --config"
 		;;
 	teardown)
-		opts="--help --backend --set-name --chain --target --ports --maxelem --state-dir --log-level --log-format --config"
+		opts="--help --backend --iptables-variant --set-name --chain --target --ports --maxelem --state-dir --log-level --log-format --config"
 		;;
 	migrate)
-		opts="--help --to --backend --ignore --set-name --chain --target --ports --maxelem --state-dir --log-level --log-format --config"
+		opts="--help --to --backend --iptables-variant --ignore --set-name --chain --target --ports --maxelem --state-dir --log-level --log-format --config"
 		;;
 	fleet)
 		opts="--help"

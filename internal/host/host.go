@@ -45,5 +45,5 @@ func Store(cfg *config.Config, backend string) (ipsetstore.Store, error) {
 
 // StoreConfig is the part of cfg that names the kernel objects.
 func StoreConfig(cfg *config.Config) ipsetstore.Config {
-	return ipsetstore.Config{SetName: cfg.SetName, Chains: cfg.Chains, Target: cfg.Target, Ports: cfg.Ports, MaxElem: cfg.MaxElem}
+	return ipsetstore.Config{SetName: cfg.SetName, Chains: cfg.Chains, Target: cfg.Target, Ports: cfg.Ports, MaxElem: cfg.MaxElem, Variant: ipsetstore.Variant(cfg.IPTablesVariant)}
 }
