@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -156,5 +157,22 @@ func TestReadme_sends_nftables_hosts_to_the_nftables_backend_not_to_the_ipsets(t
 		if !strings.Contains(doc, want) {
 			t.Errorf("README.md lacks %q", want)
 		}
+	}
+}
+
+func TestReadme_has_a_section_per_firewall_stack_and_the_ufw_recipe_as_shipped(t *testing.T) {
+	doc := readme(t)
+	for _, want := range []string{"## Every firewall stack", "**Plain iptables and iptables-nft.**", "**nftables.**", "**firewalld.**", "**ufw.**", "MANAGE_BUILTINS", "**Docker with iptables.**", "**Docker with nftables**", "iptables-variant", "PENDING"} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("README.md lacks %q", want)
+		}
+	}
+	recipe, err := os.ReadFile(filepath.Join("..", "..", "examples", "ufw", "after.init"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const line = "/usr/local/bin/recidivist restore --rules-only"
+	if !strings.Contains(string(recipe), line) || !strings.Contains(doc, line) || !strings.Contains(doc, "examples/ufw/after.init") {
+		t.Errorf("README.md and examples/ufw/after.init do not both run %q", line)
 	}
 }
