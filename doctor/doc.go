@@ -25,6 +25,14 @@
 //   - kernel: ipset (or nftables) support, both sets, one match rule at the
 //     top of each chain, and drift: the sets hold exactly the mirror's
 //     entries in force.
+//   - coexistence: the iptables variant recidivist does not use holds no
+//     rules, none of recidivist's and no configured chain (the "iptables-
+//     legacy tables present" case); a configured DOCKER-USER is not
+//     missing because Docker runs its nftables backend (use backend =
+//     "nftables"); nftables.service, when enabled, does not begin its
+//     script with `flush ruleset` (a warning: a reload wipes recidivist's
+//     rule or table until the daemon puts it back). A pending chain (one
+//     that does not exist yet) is a warning of the kernel check.
 //   - daemons: whether a daemon runs on this state directory, and that no
 //     other daemon in this network namespace manages the same sets (each
 //     would undo the other's blocks).

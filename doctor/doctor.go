@@ -47,6 +47,13 @@ type Doctor struct {
 	procDir  string                           // where to look for other daemons
 	self     int                              // this process's PID
 
+	// The other firewall tools (see coexist.go).
+	iptablesVersion func() (string, error)                                            // `iptables --version`
+	iptablesSave    func(ipsetstore.Variant) (text string, installed bool, err error) // a variant's rules, both families
+	nftTables       func() ([]string, error)                                          // the nftables tables, as "ip docker-bridges"
+	nftablesConf    string                                                            // nftables.service's script
+	systemdDir      string                                                            // where *.wants/nftables.service says it is enabled
+
 	// The mirror as Run read it: the drift check and the mirror check both
 	// look at it, and a big mirror is costly to read twice.
 	mirror    []blocklist.Entry
@@ -63,7 +70,7 @@ func New(cfg *config.Config, out io.Writer, opt Options) *Doctor {
 	if opt.Fail2banDir == "" {
 		opt.Fail2banDir = f2bconf.DefaultDir
 	}
-	return &Doctor{
+	d := &Doctor{
 		ctx:      context.Background(),
 		cfg:      cfg,
 		f2bDir:   opt.Fail2banDir,
@@ -78,6 +85,12 @@ func New(cfg *config.Config, out io.Writer, opt Options) *Doctor {
 		procDir: "/proc",
 		self:    os.Getpid(),
 	}
+	d.iptablesVersion = d.runIptablesVersion
+	d.iptablesSave = d.runIptablesSave
+	d.nftTables = listNftTables
+	d.nftablesConf = "/etc/nftables.conf"
+	d.systemdDir = "/etc/systemd/system"
+	return d
 }
 
 // Run performs every check in order, printing one line or more for each,
@@ -104,6 +117,7 @@ func (d *Doctor) Run(ctx context.Context) Result {
 				d.checkKernel(haveIptables)
 			}
 		},
+		func() { d.checkCoexistence(privileged) },
 		d.checkDaemons,
 		d.checkStateFiles,
 		d.checkMirror,

@@ -32,7 +32,8 @@ func (d *Doctor) checkIptables() bool {
 		return true // the nftables backend speaks netlink; no binary needed
 	}
 	found := true
-	for _, bin := range []string{"iptables", "ip6tables"} {
+	variant := ipsetstore.Variant(d.cfg.IPTablesVariant)
+	for _, bin := range []string{variant.Command(ipsetstore.IPv4), variant.Command(ipsetstore.IPv6)} {
 		p, err := d.lookPath(bin)
 		if err != nil {
 			found = false
@@ -81,6 +82,9 @@ func (d *Doctor) checkKernel(haveIptables bool) {
 	for _, r := range st.Rules {
 		where := r.Chain + "/" + r.Family.String()
 		switch {
+		case r.Pending:
+			d.warn(fmt.Sprintf("chain %s does not exist yet (%s): recidivist puts its rule in as soon as it appears; until then that chain's traffic is not matched", r.Chain, r.Family),
+				"start what creates it (Docker creates DOCKER-USER when it starts), or remove "+r.Chain+" from chain in the config")
 		case !r.ChainExists:
 			d.problem(fmt.Sprintf("chain %s does not exist (%s)", r.Chain, r.Family),
 				"remove "+r.Chain+" from chain in the config, or start what creates it (Docker creates DOCKER-USER)")

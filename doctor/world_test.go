@@ -69,6 +69,14 @@ func newWorld(t *testing.T) *world {
 	d.lookPath = func(bin string) (string, error) { return "/usr/sbin/" + bin, nil }
 	d.store = func() (ipsetstore.Store, error) { return fake, nil }
 	d.procDir = filepath.Join(dir, "proc")
+	// The other firewall tools of a plain host: iptables-nft holding
+	// recidivist's rules only, no iptables-legacy, no Docker, no
+	// nftables.conf. The host's own are never read.
+	d.iptablesVersion = func() (string, error) { return "iptables v1.8.9 (nf_tables)", nil }
+	d.iptablesSave = func(v ipsetstore.Variant) (string, bool, error) { return "", v == ipsetstore.VariantNft, nil }
+	d.nftTables = func() ([]string, error) { return nil, nil }
+	d.nftablesConf = filepath.Join(dir, "nftables.conf")
+	d.systemdDir = filepath.Join(dir, "systemd")
 	return &world{dir: dir, cfg: cfg, fake: fake, doctor: d, out: out}
 }
 

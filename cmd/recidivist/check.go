@@ -17,7 +17,11 @@ func checkCommand() *cli.Command {
 			"readable and shows fail2ban's Ban lines (fail2ban's loglevel and logtarget in\n" +
 			"/etc/fail2ban); the privilege to change the firewall (root or CAP_NET_ADMIN); the\n" +
 			"iptables and ip6tables binaries; the kernel's ipset support; that the sets and the match\n" +
-			"rules are in place; that the sets hold exactly the mirror; that no other recidivist\n" +
+			"rules are in place (a chain that does not exist yet, like DOCKER-USER before Docker\n" +
+			"starts, is a warning); that the sets hold exactly the mirror; that the iptables\n" +
+			"variant recidivist does not use (iptables-variant) holds no rules and no configured\n" +
+			"chain, that DOCKER-USER is not missing for Docker's nftables backend, and (a warning)\n" +
+			"that nftables.service does not flush the whole ruleset; that no other recidivist\n" +
 			"daemon manages the same sets; that the mirror is a regular file not writable by other\n" +
 			"users, and every line of it is in force (a bad line, or one the ignore list, loopback,\n" +
 			"0.0.0.0/0, ::/0, non-unicast or an unmarked range wider than /16 or /32 refuses, is\n" +
