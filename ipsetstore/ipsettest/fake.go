@@ -141,28 +141,14 @@ func (f *Fake) takeFailure() error {
 
 // Ensure creates missing sets and rules and fixes buried or duplicated
 // rules, like NetlinkStore.Ensure.
-func (f *Fake) Ensure() (ipsetstore.Repairs, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var r ipsetstore.Repairs
-	if err := f.takeFailure(); err != nil {
-		return r, err
-	}
-	for _, fam := range ipsetstore.Families {
-		if _, ok := f.sets[fam]; !ok {
-			f.sets[fam] = map[netip.Prefix]item{}
-			r.SetsCreated = append(r.SetsCreated, f.cfg.Set(fam))
-		}
-	}
-	for _, fam := range ipsetstore.Families {
-		f.ensureRules(fam, &r)
-	}
-	return r, nil
-}
+func (f *Fake) Ensure() (ipsetstore.Repairs, error) { return f.ensure(true) }
 
 // EnsureRules ensures the rules of each family whose set exists, like
 // NetlinkStore.EnsureRules.
-func (f *Fake) EnsureRules() (ipsetstore.Repairs, error) {
+func (f *Fake) EnsureRules() (ipsetstore.Repairs, error) { return f.ensure(false) }
+
+// ensure is Ensure, or EnsureRules unless createSets.
+func (f *Fake) ensure(createSets bool) (ipsetstore.Repairs, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var r ipsetstore.Repairs
@@ -171,8 +157,12 @@ func (f *Fake) EnsureRules() (ipsetstore.Repairs, error) {
 	}
 	for _, fam := range ipsetstore.Families {
 		if _, ok := f.sets[fam]; !ok {
-			r.SetsMissing = append(r.SetsMissing, f.cfg.Set(fam))
-			continue
+			if !createSets {
+				r.SetsMissing = append(r.SetsMissing, f.cfg.Set(fam))
+				continue
+			}
+			f.sets[fam] = map[netip.Prefix]item{}
+			r.SetsCreated = append(r.SetsCreated, f.cfg.Set(fam))
 		}
 		f.ensureRules(fam, &r)
 	}
