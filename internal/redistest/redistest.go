@@ -46,7 +46,10 @@ type Options struct {
 	// present a certificate.
 	TLS   struct{ Cert, Key, CA string }
 	AOF   bool     // appendonly yes, appendfsync everysec
-	Extra []string // more redis-server arguments
+	// ReplicaOf, when set, makes the server a replica of that (TCP)
+	// server; Start returns once the replication link is up.
+	ReplicaOf *Server
+	Extra     []string // more redis-server arguments
 }
 
 // Start starts a redis-server for t, or skips t (fails it under CI=true)
@@ -87,10 +90,40 @@ func Start(t testing.TB, o Options) *Server {
 	if o.AOF {
 		s.args = append(s.args, "--appendonly", "yes", "--appendfsync", "everysec")
 	}
+	if o.ReplicaOf != nil {
+		if s.Addr == "" || o.ReplicaOf.Addr == "" {
+			t.Fatal("redistest: a replica and its primary must both listen on TCP (Options.TCP)")
+		}
+		host, port, _ := net.SplitHostPort(o.ReplicaOf.Addr)
+		s.args = append(s.args, "--replicaof", host, port)
+	}
 	s.args = append(s.args, o.Extra...)
 	s.start()
 	t.Cleanup(s.Kill)
+	if o.ReplicaOf != nil {
+		s.waitInfo("replication", "master_link_status:up")
+	}
 	return s
+}
+
+// waitInfo polls INFO section until it holds line, for up to 60s.
+func (s *Server) waitInfo(section, line string) {
+	s.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		c := s.Client()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		info, err := c.Info(ctx, section).Result()
+		cancel()
+		c.Close()
+		if err == nil && strings.Contains(info, line) {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("redis-server %s: INFO %s has no %q after 60s (err %v):\n%s\n%s", s.Addr, section, line, err, info, s.Log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func freePort(t testing.TB) int {
