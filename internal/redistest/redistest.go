@@ -44,8 +44,8 @@ type Options struct {
 	// TLS, when its files are set, serves TLS only, on 127.0.0.1 with a
 	// free port (the certificate must name 127.0.0.1); clients need not
 	// present a certificate.
-	TLS   struct{ Cert, Key, CA string }
-	AOF   bool     // appendonly yes, appendfsync everysec
+	TLS struct{ Cert, Key, CA string }
+	AOF bool // appendonly yes, appendfsync everysec
 	// ReplicaOf, when set, makes the server a replica of that (TCP)
 	// server; Start returns once the replication link is up.
 	ReplicaOf *Server
