@@ -82,6 +82,8 @@ type Daemon struct {
 	// fleetReader applies other hosts' records (RunFleetReader); nil
 	// without a fleet.
 	fleetReader *fleet.Reader
+	// link is what operators see of the fleet (fleetstatus.go).
+	link fleetLink
 	// unblockReason is why the daemon removed a prefix the seen set has
 	// not noticed gone yet (notify.ReasonExpiry, or told when notified
 	// already); a prefix gone without one was unbanned or deleted by hand.
@@ -203,6 +205,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	g.Go(func() error { return d.recordLoop(ctx) })
 	g.Go(func() error { return d.reconcileLoop(ctx) })
 	g.Go(func() error { return d.notifier.Run(ctx) }) // never fails; ends with ctx
+	g.Go(func() error { return d.fleetStatusLoop(ctx) })
 	err = g.Wait()
 	if errors.Is(err, context.Canceled) || ctx.Err() != nil && err == nil {
 		return nil

@@ -32,13 +32,13 @@ func (d *Daemon) ApplyFleet(_ context.Context, recs []fleet.Record, snapshot boo
 		switch {
 		case r.State == fleet.Block && !accept.AcceptBlock, r.State == fleet.Unban && !accept.AcceptUnban:
 			d.log.Debug("fleet record not accepted here (fleet-accept)", "prefix", r.Prefix, "state", r.State, "host", r.Host)
-			d.metrics.fleetRecords.WithLabelValues("not_accepted").Inc()
+			d.fleetRecord("not_accepted")
 		case r.State == fleet.Unban:
 			unbans[r.Prefix] = r
 		case r.Expires.IsZero() || r.Expires.After(now):
 			if err := policy.Check(r.Prefix, false); err != nil {
 				d.log.Warn("fleet record refused", "prefix", r.Prefix, "host", r.Host, "reason", err)
-				d.metrics.fleetRecords.WithLabelValues("refused").Inc()
+				d.fleetRecord("refused")
 				continue
 			}
 			blocks = append(blocks, fleetEntry(r))
@@ -95,7 +95,7 @@ func (d *Daemon) ApplyFleet(_ context.Context, recs []fleet.Record, snapshot boo
 			}
 			d.changed(e.Prefix, change{added: true, entry: e})
 			d.log.Info("blocked from the fleet", "prefix", e.Prefix, "by", fleetHost(e), "snapshot", snapshot)
-			d.metrics.fleetRecords.WithLabelValues("blocked").Inc()
+			d.fleetRecord("blocked")
 		}
 		for _, e := range removed {
 			if kerr := d.store.Del(e.Prefix); kerr != nil {
@@ -103,7 +103,7 @@ func (d *Daemon) ApplyFleet(_ context.Context, recs []fleet.Record, snapshot boo
 			}
 			d.changed(e.Prefix, change{})
 			d.log.Info("unbanned from the fleet", "prefix", e.Prefix, "by", unbans[e.Prefix].Host, "snapshot", snapshot)
-			d.metrics.fleetRecords.WithLabelValues("unbanned").Inc()
+			d.fleetRecord("unbanned")
 		}
 		for p := range forgiven {
 			d.watcher.Forgive(p, unbans[p].Version)

@@ -8,17 +8,17 @@ import (
 // Status is what operators see of one side (writer or reader) of a host's
 // link to the meeting point.
 type Status struct {
-	Connected  bool
-	Since      time.Time // of the current Connected state
-	LastError  string
-	Pushed     uint64 // writer: outbox position acknowledged
-	Backlog    uint64 // writer: outbox items not yet pushed
-	Rewinds    int    // writer: times the meeting point had lost writes
-	RePushed   int    // writer: mirror records pushed again after a loss
-	Snapshots  int    // reader: full snapshots taken
-	Applied    int    // reader: records handed to the owner
-	Cursor     string // reader: last change applied
-	LastChange time.Time
+	Connected  bool      `json:"connected"`
+	Since      time.Time `json:"since,omitzero"` // of the current Connected state
+	LastError  string    `json:"last_error,omitempty"`
+	Pushed     uint64    `json:"pushed,omitempty"`     // writer: outbox position acknowledged
+	Backlog    uint64    `json:"backlog,omitempty"`    // writer: outbox items not yet pushed
+	Rewinds    int       `json:"rewinds,omitempty"`    // writer: times the meeting point had lost writes
+	RePushed   int       `json:"re_pushed,omitempty"`  // writer: mirror records pushed again after a loss
+	Snapshots  int       `json:"snapshots,omitempty"`  // reader: full snapshots taken
+	Applied    int       `json:"applied,omitempty"`    // reader: records handed to the owner
+	Cursor     string    `json:"cursor,omitempty"`     // reader: last change applied
+	LastChange time.Time `json:"last_change,omitzero"` // reader: when the last change or snapshot was applied
 }
 
 // status is a Status guarded for the goroutine that updates it and the

@@ -23,6 +23,7 @@ const (
 	WatcherJournalFile = "watcher.journal" // what changed since WatcherStateFile was written
 	LockFile           = "lock"            // the daemon's lock (see Acquire)
 	FleetCursorFile    = "fleet-cursor"    // the last fleet change applied (see daemon.RunFleetReader)
+	FleetStatusFile    = "fleet-status"    // the daemon's link to the fleet, for status (see daemon.FleetLink)
 	NotifyOutboxFile   = "notify-outbox"   // notifications not yet delivered (see package notify)
 	NotifyStatusFile   = "notify-status"   // the notifier's last delivery and last error
 	mirrorLockSuffix   = ".lock"           // the mirror writers' lock, beside the mirror
@@ -36,6 +37,9 @@ func Seen(dir string) string { return filepath.Join(dir, SeenFile) }
 
 // FleetCursor is the path of the last fleet change applied, in dir.
 func FleetCursor(dir string) string { return filepath.Join(dir, FleetCursorFile) }
+
+// FleetStatus is the path of the daemon's fleet link status in dir.
+func FleetStatus(dir string) string { return filepath.Join(dir, FleetStatusFile) }
 
 // NotifyOutbox is the path of the notifier's outbox in dir.
 func NotifyOutbox(dir string) string { return filepath.Join(dir, NotifyOutboxFile) }
@@ -57,6 +61,7 @@ func Files(dir string) []string {
 		filepath.Join(dir, WatcherJournalFile),
 		Lock(dir),
 		FleetCursor(dir),
+		FleetStatus(dir),
 		NotifyOutbox(dir),
 		NotifyStatus(dir),
 	}

@@ -13,7 +13,9 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/recidivist/recidivist/config"
+	"github.com/recidivist/recidivist/daemon"
 	"github.com/recidivist/recidivist/fleet"
+	"github.com/recidivist/recidivist/statedir"
 )
 
 // fleetKeys are the settings every fleet command reads.
@@ -85,6 +87,11 @@ type fleetStatusJSON struct {
 	LastChange *time.Time        `json:"last_change,omitempty"`
 	Acked      map[string]uint64 `json:"hosts_acknowledged"`
 	SkewMS     float64           `json:"clock_skew_ms"`
+	// Link is this host's daemon's link to the fleet, as it last saved
+	// it in state-dir (absent when it never ran with a fleet).
+	Link *daemon.FleetLink `json:"link,omitempty"`
+	// daemonRunning says whether Link is live or left by a stopped daemon.
+	daemonRunning bool
 }
 
 type fleetRuleJSON struct {
@@ -132,6 +139,12 @@ func fleetStatusCommand() *cli.Command {
 			if st.Acked == nil {
 				st.Acked = map[string]uint64{}
 			}
+			if l, ok, err := daemon.ReadFleetLink(cfg.StateDir); err != nil {
+				fmt.Fprintf(c.App.ErrWriter, "recidivist: reading the daemon's fleet link: %v\n", err)
+			} else if ok {
+				st.Link = &l
+				_, st.daemonRunning, _ = statedir.ReadHolder(cfg.StateDir) // not running when it cannot be read
+			}
 			if c.Bool("json") {
 				if err := writeJSON(c.App.Writer, st); err != nil {
 					return err
@@ -144,13 +157,19 @@ func fleetStatusCommand() *cli.Command {
 			}
 			return nil
 		},
-	}, fleetKeys...)
+	}, append([]string{"state-dir"}, fleetKeys...)...)
 }
 
 func printFleetStatus(w io.Writer, st fleetStatusJSON) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	defer tw.Flush()
 	fmt.Fprintf(tw, "fleet:\t%s (this host: %s)\n", st.Fleet, st.Host)
+	if st.Link != nil {
+		defer func() {
+			tw.Flush()
+			printFleetLink(w, *st.Link, st.daemonRunning, time.Now())
+		}()
+	}
 	if !st.Connected {
 		fmt.Fprintf(tw, "redis:\t%s: disconnected: %s\n", st.Redis, st.Error)
 		return

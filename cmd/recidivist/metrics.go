@@ -34,7 +34,7 @@ func newMetricsServer(m *daemon.Metrics, d *daemon.Daemon, more ...prometheus.Co
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(m.Collectors()...)
-	reg.MustRegister(d.WatcherCollector())
+	reg.MustRegister(d.WatcherCollector(), d.FleetCollector())
 	reg.MustRegister(more...)
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))

@@ -14,6 +14,7 @@ import (
 
 	"github.com/recidivist/recidivist/blocklist"
 	"github.com/recidivist/recidivist/config"
+	"github.com/recidivist/recidivist/daemon"
 	"github.com/recidivist/recidivist/internal/host"
 	"github.com/recidivist/recidivist/ipsetstore"
 	"github.com/recidivist/recidivist/notify"
@@ -63,6 +64,8 @@ type statusJSON struct {
 	Watcher *watcherJSON `json:"watcher,omitempty"`
 	// Notify is the notifier's outbox and last error (none: never ran).
 	Notify *notify.Status `json:"notify,omitempty"`
+	// Fleet is the daemon's link to the fleet as it last saved it.
+	Fleet *daemon.FleetLink `json:"fleet,omitempty"`
 	// Problems are what kept status from reading a part, in words.
 	Problems []string `json:"problems,omitempty"`
 }
@@ -184,6 +187,12 @@ func readStatus(cfg *config.Config, store ipsetstore.Store, kerr error, now time
 	case ns != (notify.Status{}):
 		st.Notify = &ns
 	}
+	switch l, ok, err := daemon.ReadFleetLink(cfg.StateDir); {
+	case err != nil:
+		st.Problems = append(st.Problems, fmt.Sprintf("reading the fleet link's status: %v", err))
+	case ok:
+		st.Fleet = &l
+	}
 	return st
 }
 
@@ -300,6 +309,9 @@ func (st statusJSON) print(w io.Writer) {
 		if n.LastError != "" {
 			fmt.Fprintf(w, "          last error %s: %s\n", age(n.LastErrorAt, time.Now()), n.LastError)
 		}
+	}
+	if st.Fleet != nil {
+		printFleetLink(w, *st.Fleet, st.Daemon.Running, time.Now())
 	}
 	for _, p := range st.Problems {
 		fmt.Fprintf(w, "note:     %s\n", p)

@@ -318,7 +318,7 @@ func exposedMetrics(t *testing.T) metrics {
 	if err != nil {
 		t.Fatal(err)
 	}
-	collectors := append(m.Collectors(), d.WatcherCollector())
+	collectors := append(m.Collectors(), d.WatcherCollector(), d.FleetCollector())
 	collectors = append(collectors, export.NewMetrics().Collectors()...) // run registers them beside the daemon's
 	collectors = append(collectors, notify.NewMetrics().Collectors()...) // and these
 
