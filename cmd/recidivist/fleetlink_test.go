@@ -38,11 +38,12 @@ func savedLink(t *testing.T) (string, daemon.FleetLink) {
 	return dir, l
 }
 
-// fleetLinkLines are what status and fleet status must say of savedLink.
+// fleetLinkLines are what status and fleet status must say of savedLink
+// (ages left out: a loaded machine may take seconds between save and read).
 var fleetLinkLines = []string{
-	"fleet:    push DISCONNECTED since", "(1m30s ago): dial tcp 10.0.0.5:6379: connect: connection refused",
+	"fleet:    push DISCONNECTED since", " ago): dial tcp 10.0.0.5:6379: connect: connection refused",
 	"outbox pushed to 40, backlog 7; 2 rewinds (Redis had lost writes), 9 mirror records re-pushed",
-	"fleet:    read connected since", "last change 1764661200000-0 applied 30s ago; 12 records read, 1 snapshots",
+	"fleet:    read connected since", "last change 1764661200000-0 applied ", " ago; 12 records read, 1 snapshots",
 	"10 blocked, 1 unbanned, 1 refused (ignore list or too wide), 0 not accepted (fleet-accept)",
 	"(daemon not running; as saved",
 }
