@@ -12,7 +12,7 @@ import (
 var Commands = []string{
 	"ping", "hello", "auth", "select", "multi", "exec", "discard",
 	"evalsha", "eval", "time",
-	"hsetnx", "hset", "hget", "hmget", "hscan", "hgetall",
+	"hsetnx", "hset", "hget", "hmget", "hscan", "hgetall", "hdel",
 	"zadd", "zrange", "zrangebyscore", "zremrangebyscore", "zremrangebyrank",
 	"pexpireat", "incr", "get",
 	"xadd", "xread", "xrange", "xrevrange", "xinfo|stream",

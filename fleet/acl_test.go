@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -72,6 +73,10 @@ func TestTheACLUserRunsTheFleetAndNothingElse(t *testing.T) {
 	}
 	if _, err := b.Changes(ctx, snap.Cursor, 0, 10); err != nil {
 		t.Fatalf("Changes as the ACL user: %v", err)
+	}
+	// the sweep drops the unban older than the window (t0 is long past)
+	if n, err := b.(fleet.Sweeper).Sweep(ctx, time.Now(), hourRule.Window); err != nil || n != 1 {
+		t.Fatalf("Sweep as the ACL user = %d, %v; want the old unban", n, err)
 	}
 	refused := [][]any{
 		{"FLUSHALL"},

@@ -24,4 +24,19 @@
 //	rcv:{F}:seq        STRING count of accepted changes
 //	rcv:{F}:hosts      HASH   ack:<host> → last outbox seq acknowledged;
 //	                          <host> → JSON status written by its writer
+//
+// Retention: nothing in Redis grows without bound. An address's events
+// expire a window after its newest (PEXPIREAT) and go when it is blocked
+// or unbanned; the change stream is capped (MAXLEN ~ 1000000: a reader
+// behind it snapshots). Records go by the rule of Expendable, applied by
+// every Writer's Sweep (hourly, compare-and-delete, idempotent): a block
+// whose ban-time expiry has passed (every host already expires it at the
+// same expires=; a late ban it had consumed can only make a block that is
+// already expired), and an unban tombstone older than one window — the
+// events it forgave were deleted with it, and every ban logged before it
+// is then more than a window older than any ban logged now. The price: a
+// host offline for longer than the window catches up by snapshot without
+// the unbans older than the window, so it keeps a block unbanned while it
+// was away (unban it again), and a backlog of its bans logged before such
+// an unban counts again. Permanent blocks and newer tombstones are kept.
 package fleet

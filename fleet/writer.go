@@ -61,6 +61,12 @@ type Writer struct {
 	Kick <-chan struct{}
 	Idle time.Duration // default 1s
 	Log  *slog.Logger  // default slog.Default()
+	// SweepEvery is how often the writer drops the records the fleet no
+	// longer needs (Sweeper, with Window), when its Fleet can; default 1h,
+	// negative never.
+	SweepEvery time.Duration
+
+	swept time.Time // last sweep
 
 	acked uint64 // the meeting point's acknowledgement of this host, as last seen
 	st    status
@@ -118,6 +124,7 @@ func (w *Writer) session(ctx context.Context) error {
 		if n > 0 {
 			continue
 		}
+		w.sweep(ctx)
 		t.Reset(w.Idle)
 		select {
 		case <-ctx.Done():
@@ -125,6 +132,28 @@ func (w *Writer) session(ctx context.Context) error {
 		case <-w.Kick:
 		case <-t.C:
 		}
+	}
+}
+
+// sweep runs the Sweeper when it is due; a failure is logged and retried
+// at the next due time (nothing depends on it but Redis's memory).
+func (w *Writer) sweep(ctx context.Context) {
+	s, ok := w.Fleet.(Sweeper)
+	every := w.SweepEvery
+	if every == 0 {
+		every = time.Hour
+	}
+	if !ok || every < 0 || w.Window <= 0 || time.Since(w.swept) < every {
+		return
+	}
+	w.swept = time.Now()
+	n, err := s.Sweep(ctx, w.swept, w.Window)
+	if err != nil {
+		w.Log.Warn("fleet: dropping expired blocks and old unbans from the meeting point", "err", err)
+		return
+	}
+	if n > 0 {
+		w.Log.Info("fleet: dropped expired blocks and unbans older than the window", "records", n)
 	}
 }
 
