@@ -23,7 +23,7 @@ func main() {
 	big := flag.Int("big", 1_000_000, "records of the large snapshot")
 	n1 := flag.Int("n", 20_000, "operations per client in the throughput runs")
 	rsyncEvery := flag.Duration("rsync-interval", 2*time.Second, "cron period of the rsync baseline (scaled down from the usual 15 min)")
-	rsyncTrials := flag.Int("rsync-trials", 10, "blocks timed through the rsync baseline")
+	rsyncTrials := flag.Int("rsync-trials", 20, "blocks timed through the rsync baseline")
 	flag.Parse()
 	if *url == "" {
 		fmt.Fprintln(os.Stderr, "fleetbench: -redis URL is required")
