@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"maps"
+	"os"
 	"sync"
 	"time"
 
@@ -99,11 +100,18 @@ func (d *Daemon) fleetRecord(result string) {
 }
 
 // fleetStatusLoop saves FleetLink while a side of the link runs, and once
-// more when ctx ends. A failed save costs status its news only.
+// more when ctx ends; without fleet-redis it removes the link an earlier
+// run saved. A failed save costs status its news only.
 func (d *Daemon) fleetStatusLoop(ctx context.Context) error {
 	d.mu.Lock()
-	path := statedir.FleetStatus(d.cfg.StateDir)
+	path, on := statedir.FleetStatus(d.cfg.StateDir), d.cfg.Fleet.On()
 	d.mu.Unlock()
+	if !on && !d.dryRun {
+		// a link saved while fleet-redis was set is not this run's
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			d.log.Warn("fleet: removing the link status of an earlier run", "file", path, "err", err)
+		}
+	}
 	t := time.NewTicker(fleetStatusEvery)
 	defer t.Stop()
 	for {

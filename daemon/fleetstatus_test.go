@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/recidivist/recidivist/fleet"
+	"github.com/recidivist/recidivist/statedir"
 )
 
 // fixedStatus is a writer as SetFleetWriter sees one.
@@ -117,4 +119,19 @@ func gather(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 		}
 	}
 	return out
+}
+
+func TestADaemonWithoutAFleetRemovesTheLinkAnEarlierRunSaved(t *testing.T) {
+	h := newHarness(t, nil)
+	if err := os.MkdirAll(h.cfg.StateDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(statedir.FleetStatus(h.cfg.StateDir), []byte(`{"reader":{"connected":true}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h.start()
+	h.eventually("the stale link status is gone", func() bool {
+		_, ok, err := ReadFleetLink(h.cfg.StateDir)
+		return !ok && err == nil
+	})
 }
