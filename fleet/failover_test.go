@@ -2,10 +2,8 @@ package fleet_test
 
 import (
 	"context"
-	"fmt"
 	"math/rand/v2"
 	"net/netip"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -113,30 +111,14 @@ func TestHostsFollowASentinelFailoverAndRepairWritesTheReplicaNeverGot(t *testin
 		time.Sleep(50 * time.Millisecond)
 	}
 
-	var want []string
-	for a, n := range count {
-		if n >= rule.Threshold {
-			want = append(want, a.String())
-		}
-	}
-	slices.Sort(want)
-	var state string
+	want := offenders(count, rule.Threshold)
 	check := replica.Client()
 	defer check.Close()
 	oracle := fleet.NewRedis(check, "fo", "check")
 	converge := time.Now()
 	deadline = time.Now().Add(120 * time.Second)
 	for {
-		state = ""
-		snap, err := oracle.Snapshot(context.Background())
-		if err != nil || !slices.Equal(blocked(snap.Records), want) {
-			state = fmt.Sprintf("redis (new primary): %v; %s", err, diff(blocked(snap.Records), want))
-		}
-		for _, h := range hosts {
-			if state == "" && !slices.Equal(h.blocked(), want) {
-				state = fmt.Sprintf("host %s: %s; writer %+v reader %+v", h.name, diff(h.blocked(), want), h.w.Status(), h.r.Status())
-			}
-		}
+		state := unequal(oracle, hosts, want)
 		if state == "" {
 			break
 		}

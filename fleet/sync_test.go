@@ -257,27 +257,11 @@ func TestRedisKilledMidStreamLosesNothing(t *testing.T) {
 					time.Sleep(10 * time.Millisecond)
 				}
 			}
-			var want []string
-			for a, n := range count {
-				if n >= rule.Threshold {
-					want = append(want, a.String())
-				}
-			}
-			slices.Sort(want)
+			want := offenders(count, rule.Threshold)
 			var state string
 			converge := waitFor(t, "every host and redis equal the oracle", func() bool {
-				snap, err := hosts[0].w.Fleet.Snapshot(context.Background())
-				if err != nil || !slices.Equal(blocked(snap.Records), want) {
-					state = fmt.Sprintf("redis: %v; %s", err, diff(blocked(snap.Records), want))
-					return false
-				}
-				for _, h := range hosts {
-					if !slices.Equal(h.blocked(), want) {
-						state = fmt.Sprintf("host %s: %s; writer %+v reader %+v", h.name, diff(h.blocked(), want), h.w.Status(), h.r.Status())
-						return false
-					}
-				}
-				return true
+				state = unequal(hosts[0].w.Fleet, hosts, want)
+				return state == ""
 			}, &state)
 			rewinds, repushed, snaps := 0, 0, 0
 			for _, h := range hosts {
