@@ -40,6 +40,11 @@
 //   - mirror: a regular file no other user can write, every line of it in
 //     force (a bad line, or one the refusal policy refuses, is listed with
 //     its file:line).
+//   - fleet (with fleet-redis): Redis reachable, the user and password
+//     (WRONGPASS), every command of the ACL (NOPERM, naming those refused),
+//     the fleet's rule against threshold, window and ban-time here, and the
+//     clock skew against Redis's TIME (over 1 s: run NTP). Its ACL probe writes
+//     scratch keys rcv:{F}:check:* that expire within 10 s.
 //
 // The doctor reads the outside world only: the mirror through
 // internal/host, the kernel through an ipsetstore.Store, other daemons

@@ -45,6 +45,7 @@ type Doctor struct {
 	lookPath func(string) (string, error)     // finds iptables and ip6tables
 	store    func() (ipsetstore.Store, error) // the kernel side
 	procDir  string                           // where to look for other daemons
+	clock    func() time.Time                 // the local clock, against Redis's for the fleet
 	self     int                              // this process's PID
 
 	// The other firewall tools (see coexist.go).
@@ -83,6 +84,7 @@ func New(cfg *config.Config, out io.Writer, opt Options) *Doctor {
 			return host.Store(cfg, cfg.Backend)
 		},
 		procDir: "/proc",
+		clock:   time.Now,
 		self:    os.Getpid(),
 	}
 	d.iptablesVersion = d.runIptablesVersion
@@ -121,6 +123,7 @@ func (d *Doctor) Run(ctx context.Context) Result {
 		d.checkDaemons,
 		d.checkStateFiles,
 		d.checkMirror,
+		d.checkFleet,
 	} {
 		if stopped() {
 			break
