@@ -4,6 +4,8 @@ import (
 	"context"
 	"math/rand/v2"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,27 +38,58 @@ func (c *countingFleet) PushEvent(ctx context.Context, e fleet.Event, prev uint6
 // SIGKILLed and the replica thawed: the sentinels promote it, the hosts
 // follow it, every writer's probe finds its lost writes and re-pushes, and
 // Redis and every host end equal to the oracle.
+//
+// It runs once with no ACL, and once with the fleet's ACL user on both
+// servers and a user of that name on the sentinels (which the hosts ask
+// with the same credentials), as the README tells admins to set it up.
 func TestHostsFollowASentinelFailoverAndRepairWritesTheReplicaNeverGot(t *testing.T) {
+	t.Run("no_acl", func(t *testing.T) { failoverTest(t, false) })
+	t.Run("acl_user", func(t *testing.T) { failoverTest(t, true) })
+}
+
+// SentinelACL is the user a fleet member needs on each sentinel: the
+// commands go-redis's failover client sends, and the switch-master channel.
+const sentinelACL = "user rcv-fo on >s3cret-fo resetchannels &+switch-master -@all +auth +hello +ping +subscribe +unsubscribe " +
+	"+sentinel|get-master-addr-by-name +sentinel|sentinels +sentinel|replicas"
+
+func failoverTest(t *testing.T, acl bool) {
 	primary := redistest.Start(t, redistest.Options{TCP: true})
 	replica := redistest.Start(t, redistest.Options{TCP: true, ReplicaOf: primary})
+	o := fleet.Options{Name: "fo"}
+	var so redistest.SentinelOptions
+	if acl {
+		line := strings.Fields(fleet.ACL("fo", "rcv-fo", "s3cret-fo"))
+		for _, s := range []*redistest.Server{primary, replica} {
+			if _, err := s.Do(toArgs(line)...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		so.Users = []string{sentinelACL}
+		o.User, o.PasswordFile = "rcv-fo", filepath.Join(t.TempDir(), "pw")
+		if err := os.WriteFile(o.PasswordFile, []byte("s3cret-fo\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	const master = "rcvfo"
+	so.Master = master
 	var sentinels []*redistest.Sentinel
 	var addrs []string
 	for range 3 {
-		s := redistest.StartSentinel(t, primary, redistest.SentinelOptions{Master: master})
+		s := redistest.StartSentinel(t, primary, so)
 		sentinels, addrs = append(sentinels, s), append(addrs, s.Addr)
 	}
 	for _, s := range sentinels {
 		s.WaitReady(master, 1, 2)
 	}
-	url := "redis-sentinel://" + strings.Join(addrs, ",") + "/" + master
+	o.URL = "redis-sentinel://" + strings.Join(addrs, ",") + "/" + master
 
 	const perHost, addrCount = 3000, 1200
 	rule := fleet.Rule{Threshold: 3, Window: time.Hour}
 	var hosts []*host
 	var counters []*countingFleet
 	for _, n := range []string{"a", "b", "c"} {
-		f, err := fleet.Dial(fleet.Options{URL: url, Name: "fo", Host: n})
+		o.Host = n
+		f, err := fleet.Dial(o)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -140,10 +173,10 @@ func TestHostsFollowASentinelFailoverAndRepairWritesTheReplicaNeverGot(t *testin
 	for _, n := range count {
 		queued += n
 	}
-	t.Logf("failover: %d bans from 3 hosts, %d offenders, 0 missing, 0 extra on the new primary and every host; "+
+	t.Logf("failover (acl %v): %d bans from 3 hosts, %d offenders, 0 missing, 0 extra on the new primary and every host; "+
 		"sentinels switched %v after the SIGKILL; %d outbox items pushed only to the old primary while the replica lagged; "+
 		"rewinds %d, events re-pushed %d, mirror records re-pushed %d, reader snapshots %d; converged %v after the switch was seen (%v in all)",
-		queued, len(want), switched.Round(time.Millisecond), lostWindow, rewinds, pushed-int64(queued), repushed, snaps,
+		acl, queued, len(want), switched.Round(time.Millisecond), lostWindow, rewinds, pushed-int64(queued), repushed, snaps,
 		time.Since(converge).Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 }
 

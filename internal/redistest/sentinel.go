@@ -35,6 +35,9 @@ type SentinelOptions struct {
 	DownAfter time.Duration
 	// FailoverTimeout bounds one failover attempt; default 10s.
 	FailoverTimeout time.Duration
+	// Users are ACL rules of sentinel.conf ("user NAME on >PASSWORD …"),
+	// for clients that authenticate to the sentinels too.
+	Users []string
 }
 
 // StartSentinel starts a redis-sentinel on 127.0.0.1 with a free port,
@@ -75,6 +78,9 @@ func StartSentinel(t testing.TB, primary *Server, o SentinelOptions) *Sentinel {
 		o.Master, o.DownAfter.Milliseconds(),
 		o.Master, o.FailoverTimeout.Milliseconds(),
 		o.Master)
+	for _, u := range o.Users {
+		conf += u + "\n"
+	}
 	path := filepath.Join(dir, "sentinel.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
