@@ -23,17 +23,43 @@ var Commands = []string{
 // (#hex), so printing it does not disclose the password; without, a
 // placeholder to replace.
 func ACL(name, user, password string) string {
-	pass := ">CHANGE-ME"
-	if password != "" {
-		sum := sha256.Sum256([]byte(password))
-		pass = "#" + hex.EncodeToString(sum[:])
-	}
+	pass := aclPassword(password)
 	var b strings.Builder
 	b.WriteString("ACL SETUSER " + user + " reset on " + pass + " resetkeys ~rcv:{" + name + "}:* resetchannels -@all")
 	for _, c := range Commands {
 		b.WriteString(" +" + c)
 	}
 	return b.String()
+}
+
+// SentinelCommands is what a fleet member asks each sentinel (the
+// go-redis failover client): find the primary and the other sentinels,
+// and hear of a switch on the +switch-master channel.
+var SentinelCommands = []string{
+	"auth", "hello", "ping", "subscribe", "unsubscribe",
+	"sentinel|get-master-addr-by-name", "sentinel|sentinels", "sentinel|replicas",
+}
+
+// SentinelACL returns the sentinel.conf line that gives user, with the
+// same password as on the servers, exactly what a fleet member asks a
+// sentinel (hashed or placeholder password as for ACL).
+func SentinelACL(user, password string) string {
+	var b strings.Builder
+	b.WriteString("user " + user + " on " + aclPassword(password) + " resetchannels &+switch-master -@all")
+	for _, c := range SentinelCommands {
+		b.WriteString(" +" + c)
+	}
+	return b.String()
+}
+
+// aclPassword is the ACL rule of a password: its SHA-256, or a
+// placeholder to replace.
+func aclPassword(password string) string {
+	if password == "" {
+		return ">CHANGE-ME"
+	}
+	sum := sha256.Sum256([]byte(password))
+	return "#" + hex.EncodeToString(sum[:])
 }
 
 // Password reads the password of o's fleet-password-file ("" without one),

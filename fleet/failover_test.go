@@ -47,11 +47,6 @@ func TestHostsFollowASentinelFailoverAndRepairWritesTheReplicaNeverGot(t *testin
 	t.Run("acl_user", func(t *testing.T) { failoverTest(t, true) })
 }
 
-// SentinelACL is the user a fleet member needs on each sentinel: the
-// commands go-redis's failover client sends, and the switch-master channel.
-const sentinelACL = "user rcv-fo on >s3cret-fo resetchannels &+switch-master -@all +auth +hello +ping +subscribe +unsubscribe " +
-	"+sentinel|get-master-addr-by-name +sentinel|sentinels +sentinel|replicas"
-
 func failoverTest(t *testing.T, acl bool) {
 	primary := redistest.Start(t, redistest.Options{TCP: true})
 	replica := redistest.Start(t, redistest.Options{TCP: true, ReplicaOf: primary})
@@ -64,7 +59,7 @@ func failoverTest(t *testing.T, acl bool) {
 				t.Fatal(err)
 			}
 		}
-		so.Users = []string{sentinelACL}
+		so.Users = []string{fleet.SentinelACL("rcv-fo", "s3cret-fo")}
 		o.User, o.PasswordFile = "rcv-fo", filepath.Join(t.TempDir(), "pw")
 		if err := os.WriteFile(o.PasswordFile, []byte("s3cret-fo\n"), 0o600); err != nil {
 			t.Fatal(err)

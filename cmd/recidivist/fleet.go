@@ -208,7 +208,8 @@ func fleetACLCommand() *cli.Command {
 		Description: "acl prints one ACL SETUSER command for the Redis admin: the user fleet-user may touch\n" +
 			"only rcv:{fleet-name}:* and run only the commands the fleet sends (no FLUSHALL, CONFIG,\n" +
 			"KEYS or DEL). With fleet-password-file the line carries the password's SHA-256, never\n" +
-			"the password; without, replace CHANGE-ME.\n\n" +
+			"the password; without, replace CHANGE-ME. With a redis-sentinel:// fleet-redis it also\n" +
+			"prints the user line for each sentinel.conf (the hosts ask the sentinels as fleet-user).\n\n" +
 			"Examples:\n" +
 			"   recidivist fleet acl --fleet-user rcv-web1 --fleet-password-file /etc/recidivist/fleet.password\n" +
 			"   recidivist fleet acl --fleet-user rcv-web1   # then paste the line into redis-cli as the admin",
@@ -228,6 +229,10 @@ func fleetACLCommand() *cli.Command {
 				fmt.Fprintln(c.App.ErrWriter, "recidivist: no fleet-password-file: replace >CHANGE-ME with >PASSWORD (and put PASSWORD in a 0600 file on each host)")
 			}
 			fmt.Fprintln(c.App.Writer, fleet.ACL(cfg.Fleet.Name, cfg.Fleet.User, pass))
+			if t, err := fleet.ParseURL(cfg.Fleet.Redis); err == nil && t.Scheme == "redis-sentinel" {
+				fmt.Fprintln(c.App.Writer, "# the line above on the primary and on each replica; this one in each sentinel.conf:")
+				fmt.Fprintln(c.App.Writer, fleet.SentinelACL(cfg.Fleet.User, pass))
+			}
 			return nil
 		},
 	}, fleetKeys...)

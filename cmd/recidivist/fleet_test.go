@@ -124,3 +124,20 @@ func TestFleetACLPrintsALineThatWorksAndHidesThePassword(t *testing.T) {
 		}
 	}
 }
+
+func TestFleetACLForASentinelFleetAlsoPrintsTheSentinelUserLine(t *testing.T) {
+	empty := filepath.Join(t.TempDir(), "empty.toml")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pw := passwordFile(t, "fleet-s3cret")
+	code, out, errOut := invoke(t, "fleet", "acl", "--config", empty, "--fleet-redis", "redis-sentinel://10.0.0.5:26379,10.0.0.6:26379/rcv",
+		"--fleet-user", "rcv-web1", "--fleet-password-file", pw)
+	sum := sha256.Sum256([]byte("fleet-s3cret"))
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(lines) != 3 || !strings.HasPrefix(lines[0], "ACL SETUSER rcv-web1 ") ||
+		!strings.HasPrefix(lines[2], "user rcv-web1 on #"+hex.EncodeToString(sum[:])+" resetchannels &+switch-master -@all ") ||
+		!strings.Contains(lines[2], "+sentinel|get-master-addr-by-name") || strings.Contains(out+errOut, "fleet-s3cret") {
+		t.Fatalf("fleet acl for a sentinel fleet = %d, want the server line, a comment and the sentinel.conf line, no password:\n%s%s", code, out, errOut)
+	}
+}
