@@ -50,37 +50,29 @@ type fleetLink struct {
 const fleetStatusEvery = 5 * time.Second
 
 // SetFleetWriter registers the writer that pushes this host's outbox, so
-// that status and metrics show it. Call it before running the writer.
+// that FleetLink (status, fleet status, metrics) shows it. The code that
+// starts the writer calls it before Run.
 func (d *Daemon) SetFleetWriter(w StatusSource) {
 	d.link.mu.Lock()
 	defer d.link.mu.Unlock()
 	d.link.writer = w
 }
 
-// FleetWriterStatus is the fleet writer's status (ok false when none runs).
-func (d *Daemon) FleetWriterStatus() (fleet.Status, bool) {
-	d.link.mu.Lock()
-	w := d.link.writer
-	d.link.mu.Unlock()
-	if w == nil {
-		return fleet.Status{}, false
-	}
-	return w.Status(), true
-}
-
 // FleetLink returns the link as it is now (ok false when neither side
 // runs).
 func (d *Daemon) FleetLink() (FleetLink, bool) {
 	l := FleetLink{Saved: time.Now().UTC()}
-	if s, ok := d.FleetWriterStatus(); ok {
-		l.Writer = &s
-	}
 	if s, ok := d.FleetReaderStatus(); ok {
 		l.Reader = &s
 	}
 	d.link.mu.Lock()
+	w := d.link.writer
 	l.Records = maps.Clone(d.link.records)
 	d.link.mu.Unlock()
+	if w != nil {
+		s := w.Status()
+		l.Writer = &s
+	}
 	if l.Records == nil {
 		l.Records = map[string]uint64{}
 	}
