@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -266,4 +267,89 @@ func TestNotify_events_in_the_outbox_of_a_killed_daemon_are_delivered_once_after
 	if !slices.Equal(prefixes, want) {
 		t.Errorf("delivered prefixes %v, want %v", prefixes, want)
 	}
+}
+
+// TestNotify_a_send_acknowledged_as_the_daemon_is_killed_is_sent_again_with_the_same_key
+// kills the daemon while the webhook handles its first notification (the
+// receiver has it; the daemon never hears so, and its outbox still holds
+// it). After the restart, with a new offender blocked before the
+// notification goes out again, the webhook gets the same batch again under
+// the same Idempotency-Key (so a receiver that deduplicates by key sees it
+// once), the new block separately, and nothing more.
+func TestNotify_a_send_acknowledged_as_the_daemon_is_killed_is_sent_again_with_the_same_key(t *testing.T) {
+	r := newNotifyRig(t, "nack", "5s")
+	r.hook.up()
+	killed := make(chan struct{})
+	var once sync.Once
+	r.hook.before = func() {
+		once.Do(func() {
+			d := r.d
+			d.cmd.Process.Signal(syscall.SIGKILL) //nolint:errcheck // <-d.done says it is gone
+			<-d.done
+			close(killed)
+		})
+	}
+	r.start()
+	r.offend("198.51.100.41", "198.51.100.42")
+	select {
+	case <-killed:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("no notification within 60s:\n%s", r.d.out)
+	}
+	first := r.hook.requests()
+	if len(first) != 1 || len(first[0].events) != 2 {
+		t.Fatalf("requests before the kill = %+v, want one with the 2 blocks", first)
+	}
+	if evs, err := outboxEvents(r.state); err != nil || len(evs) != 2 {
+		t.Fatalf("outbox after the kill = %v, %v; want the 2 events not yet trimmed", evs, err)
+	}
+
+	// A new offender while the old batch waits out notify-group-wait.
+	r.start()
+	r.offend("198.51.100.43")
+	eventually(t, time.Now(), 60*time.Second, "all 3 blocks delivered and the outbox empty", r.d, func() (bool, error) {
+		got := r.hook.delivered()
+		evs, err := outboxEvents(r.state)
+		return len(got) == 3 && len(evs) == 0 && len(r.hook.requests()) >= 2, err
+	})
+	r.d.term(t)
+
+	reqs := r.hook.requests()
+	var again []request
+	for _, req := range reqs[1:] {
+		if req.key == first[0].key {
+			again = append(again, req)
+		}
+	}
+	if len(again) != 1 || !sameIDs(again[0].events, first[0].events) {
+		t.Fatalf("after the restart: requests %+v; want the first batch (key %q, %d events) exactly once more, as it was",
+			reqs[1:], first[0].key, len(first[0].events))
+	}
+	seen := map[string]string{}
+	for _, req := range reqs {
+		for _, e := range req.events {
+			if k, ok := seen[e.ID]; ok && k != req.key {
+				t.Errorf("event %s (%s) sent under key %q and again under %q, want one key per event", e.ID, e.Prefix, k, req.key)
+			}
+			seen[e.ID] = req.key
+		}
+	}
+	if got := r.hook.delivered(); !got["198.51.100.43/32"] || len(got) != 3 {
+		t.Errorf("delivered %v, want the 3 blocks", got)
+	}
+	if n := len(reqs); n != 3 {
+		t.Errorf("%d requests, want 3 (the batch, the batch again, the new block): %+v", n, reqs)
+	}
+}
+
+func sameIDs(a, b []notify.Event) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].ID != b[i].ID {
+			return false
+		}
+	}
+	return true
 }

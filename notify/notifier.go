@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -232,9 +233,14 @@ func (n *Notifier) deliverLoop(ctx context.Context) {
 				}
 			}
 		}
-		taken, batch := n.next(held)
-		if n.deliver(ctx, batch) {
-			if err := n.box.remove(taken); err != nil {
+		b := n.next(held)
+		if b.fresh {
+			if err := n.box.take(b.taken, b.key, b.fold); err != nil {
+				n.log.Error("recording a notification batch in the outbox; after a restart it may go out again under another key", "key", b.key, "err", err)
+			}
+		}
+		if n.deliver(ctx, b) {
+			if err := n.box.remove(b.taken); err != nil {
 				n.log.Error("removing delivered events from the outbox; they may be sent again", "err", err)
 			}
 			n.m.depth.Set(float64(n.box.len()))
@@ -242,67 +248,108 @@ func (n *Notifier) deliverLoop(ctx context.Context) {
 	}
 }
 
-// next takes the batch to deliver: catch-up blocks at the head fold into
-// one summary; after a wait for notify-rate everything pending beyond
-// notify-group-max folds into one digest (counted as suppressed); else up
-// to notify-group-max events as they are. taken is how many outbox events
-// it stands for.
-func (n *Notifier) next(held bool) (taken int, batch []Event) {
-	qs := n.box.peek(0)
-	now := time.Now()
-	if qs[0].ev.CatchUp {
-		var evs []Event
-		for _, q := range qs {
-			if !q.ev.CatchUp {
-				break
-			}
-			evs = append(evs, q.ev)
-		}
-		if len(evs) == 1 {
-			return 1, evs
-		}
-		return len(evs), []Event{fold(KindSummary, evs, now, n.host)}
-	}
-	if held && len(qs) > n.cfg.GroupMax {
-		evs := make([]Event, len(qs))
-		for i, q := range qs {
-			evs[i] = q.ev
-		}
-		n.m.suppressed.Add(float64(len(evs)))
-		return len(evs), []Event{fold(KindDigest, evs, now, n.host)}
-	}
-	k := min(len(qs), n.cfg.GroupMax)
-	for _, q := range qs[:k] {
-		if q.ev.CatchUp {
-			break
-		}
-		batch = append(batch, q.ev)
-	}
-	return len(batch), batch
+// batch is one notification: the events the sinks get (one summary or
+// digest, or the outbox events as they are), the key they get it under
+// and how many outbox events it stands for.
+type batch struct {
+	evs   []Event
+	key   string
+	fold  string   // KindSummary, KindDigest or "": evs are the outbox events as they are
+	taken int      // outbox events it stands for
+	done  []string // sinks done with it already (before a restart)
+	fresh bool     // not yet recorded in the outbox
 }
 
-// deliver sends batch to every sink, retrying each that fails with a
-// retryable error until notify-retry-for has passed. It reports false
-// only when ctx ended first (the batch stays in the outbox).
-func (n *Notifier) deliver(ctx context.Context, batch []Event) bool {
-	key := batch[0].ID
-	if len(batch) > 1 {
-		key = fmt.Sprintf("%s+%d", batch[0].ID, len(batch)-1)
+// next takes the batch to deliver. A batch recorded in the outbox before
+// (sent when the daemon stopped or died) goes out again as it was: the
+// same events under the same key, to the sinks not yet done with it.
+// Otherwise catch-up blocks at the head fold into one summary; after a
+// wait for notify-rate everything pending beyond notify-group-max folds
+// into one digest (counted as suppressed); else up to notify-group-max
+// events as they are.
+func (n *Notifier) next(held bool) batch {
+	qs := n.box.peek(0)
+	now := time.Now()
+	if head := qs[0]; head.Batch != "" {
+		b := batch{key: head.Batch, fold: head.Fold, done: head.Done}
+		for _, q := range qs {
+			if q.Batch != head.Batch {
+				break
+			}
+			b.evs = append(b.evs, q.Event)
+		}
+		b.taken = len(b.evs)
+		if b.fold != "" {
+			b.evs = []Event{fold(b.fold, b.evs, now, n.host)}
+		}
+		return b
 	}
+	b := batch{fresh: true}
+	switch {
+	case qs[0].CatchUp:
+		for _, q := range qs {
+			if !q.CatchUp {
+				break
+			}
+			b.evs = append(b.evs, q.Event)
+		}
+		b.taken = len(b.evs)
+		if len(b.evs) > 1 {
+			b.fold = KindSummary
+		}
+	case held && len(qs) > n.cfg.GroupMax:
+		for _, q := range qs {
+			b.evs = append(b.evs, q.Event)
+		}
+		b.taken = len(b.evs)
+		b.fold = KindDigest
+		n.m.suppressed.Add(float64(len(b.evs)))
+	default:
+		for _, q := range qs[:min(len(qs), n.cfg.GroupMax)] {
+			if q.CatchUp {
+				break
+			}
+			b.evs = append(b.evs, q.Event)
+		}
+		b.taken = len(b.evs)
+	}
+	if b.fold != "" {
+		b.evs = []Event{fold(b.fold, b.evs, now, n.host)}
+	}
+	b.key = b.evs[0].ID
+	if len(b.evs) > 1 {
+		b.key = fmt.Sprintf("%s+%d", b.evs[0].ID, len(b.evs)-1)
+	}
+	return b
+}
+
+// deliver sends b to every sink not done with it, retrying each that
+// fails with a retryable error until notify-retry-for has passed. While
+// another sink is still retried, the outbox records the sinks done with
+// b, so that a restart does not send it to them again. It reports false
+// only when ctx ended first (the batch stays in the outbox).
+func (n *Notifier) deliver(ctx context.Context, b batch) bool {
 	start := time.Now()
 	delay := n.cfg.FirstRetry
-	pending := append([]sink(nil), n.sinks...)
+	var pending []sink
+	for _, s := range n.sinks {
+		if !slices.Contains(b.done, s.name()) {
+			pending = append(pending, s)
+		}
+	}
 	for len(pending) > 0 {
 		var again []sink
+		var done []string
 		var wait time.Duration
 		for _, s := range pending {
-			err := s.send(ctx, key, batch)
+			err := s.send(ctx, b.key, b.evs)
 			if err != nil && ctx.Err() != nil {
 				return false // stopped mid-send: not acknowledged, so it stays in the outbox
 			}
 			if err == nil {
 				n.m.sent.WithLabelValues(s.name()).Inc()
 				n.state.sent()
+				done = append(done, s.name())
 				continue
 			}
 			retry, after := retryable(err)
@@ -310,7 +357,8 @@ func (n *Notifier) deliver(ctx context.Context, batch []Event) bool {
 			n.state.failed(err)
 			if giveUp {
 				n.m.failed.WithLabelValues(s.name()).Inc()
-				n.log.Error("notification not delivered; giving up", "sink", s.name(), "events", len(batch), "key", key, "err", err)
+				n.log.Error("notification not delivered; giving up", "sink", s.name(), "events", len(b.evs), "key", b.key, "err", err)
+				done = append(done, s.name())
 				continue
 			}
 			n.m.retried.WithLabelValues(s.name()).Inc()
@@ -320,6 +368,11 @@ func (n *Notifier) deliver(ctx context.Context, batch []Event) bool {
 		}
 		if len(again) == 0 {
 			return true
+		}
+		if len(done) > 0 {
+			if err := n.box.done(b.taken, done...); err != nil {
+				n.log.Error("recording the notifiers done with a batch; after a restart they may get it again", "key", b.key, "err", err)
+			}
 		}
 		if !sleep(ctx, wait) {
 			return false

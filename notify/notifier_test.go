@@ -390,3 +390,74 @@ func TestEventsEnqueuedAsTheDaemonStopsAreKeptInTheOutbox(t *testing.T) {
 		t.Fatalf("outbox = %d events, %v; want the 20 enqueued", len(evs), err)
 	}
 }
+
+func TestASinkThatAcknowledgedIsNotSentTheBatchAgainAfterARestartWhileAnotherRetried(t *testing.T) {
+	dir, calls0 := t.TempDir(), t.TempDir()
+	hook := recordingHook(t, calls0)
+	down := &flakyServer{fail: 1 << 30, status: http.StatusServiceUnavailable}
+	srv := httptest.NewServer(down)
+	defer srv.Close()
+	n, stop := start(t, Config{StateDir: dir, Exec: []string{hook}, URL: srv.URL})
+	n.Enqueue(block("192.0.2.1/32"), block("192.0.2.2/32"))
+	waitFor(t, "the hook's call", func() bool { return len(calls(t, calls0)) == 1 })
+	waitFor(t, "a second failure of the webhook (the hook's ack is recorded by then)", func() bool { r, _ := down.counts(); return r >= 2 })
+	stop()
+
+	up := &flakyServer{}
+	srv2 := httptest.NewServer(up)
+	defer srv2.Close()
+	n2, _ := start(t, Config{StateDir: dir, Exec: []string{hook}, URL: srv2.URL})
+	waitFor(t, "the webhook's delivery after the restart", func() bool { _, ok := up.counts(); return ok == 1 })
+	waitFor(t, "the outbox to empty", func() bool { return value(n2.m.depth) == 0 })
+	if got := calls(t, calls0); len(got) != 1 {
+		t.Errorf("hook calls = %d, want 1: it acknowledged the batch before the restart", len(got))
+	}
+	if up.keys[0] != down.keys[0] {
+		t.Errorf("Idempotency-Key after the restart = %q, before %q; want the same batch under the same key", up.keys[0], down.keys[0])
+	}
+	var got []Event
+	if err := json.Unmarshal([]byte(up.bodies[0]), &got); err != nil || len(got) != 2 {
+		t.Fatalf("webhook body = %q (%v), want the 2 events", up.bodies[0], err)
+	}
+}
+
+func TestABatchCutShortByAStopGoesOutAgainAsItWasUnderTheSameKey(t *testing.T) {
+	dir := t.TempDir()
+	got, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	fs := &flakyServer{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fs.ServeHTTP(w, r)
+		first := false
+		once.Do(func() { first = true; close(got) })
+		if first { // the receiver has it; the daemon stops before it hears so
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	n, stop := start(t, Config{StateDir: dir, URL: srv.URL})
+	n.Enqueue(block("192.0.2.1/32"), block("192.0.2.2/32"))
+	<-got
+	stop()
+
+	// A new event joins the outbox before the old batch goes out again.
+	n2, _ := start(t, Config{StateDir: dir, URL: srv.URL, GroupWait: 2 * time.Second})
+	n2.Enqueue(block("192.0.2.3/32"))
+	waitFor(t, "the outbox to empty", func() bool { r, _ := fs.counts(); return r >= 2 && value(n2.m.depth) == 0 })
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if len(fs.keys) != 3 {
+		t.Fatalf("requests %q %q, want 3: the batch, the batch again, the new block", fs.keys, fs.bodies)
+	}
+	if fs.keys[1] != fs.keys[0] || fs.bodies[1] != fs.bodies[0] {
+		t.Errorf("second request %q %s, want the first again (%q %s)", fs.keys[1], fs.bodies[1], fs.keys[0], fs.bodies[0])
+	}
+	var evs []Event
+	if err := json.Unmarshal([]byte(fs.bodies[2]), &evs); err != nil || len(evs) != 1 || evs[0].Prefix != "192.0.2.3/32" || fs.keys[2] == fs.keys[0] {
+		t.Errorf("third request %q %s (%v), want the new block alone under a key of its own", fs.keys[2], fs.bodies[2], err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -18,17 +19,30 @@ import (
 // OutboxPath is the outbox of a state directory.
 func OutboxPath(stateDir string) string { return statedir.NotifyOutbox(stateDir) }
 
-// outbox is the durable queue of events not yet delivered: a JSON event
-// per line. New events are appended (fsynced); delivered ones are removed
-// by rewriting the file atomically.
+// outbox is the durable queue of events not yet delivered: a record per
+// line. New events are appended (fsynced); taking events into a batch, a
+// sink done with a batch and delivered events leaving all rewrite the file
+// atomically.
 type outbox struct {
 	path string
 	mu   sync.Mutex
 	evs  []queued
 }
 
+// record is a line of the outbox: an event and, once it has been taken
+// into a batch, that batch's key, how it was folded and the sinks done
+// with it (acknowledged or given up). A batch cut short by a stop or a
+// crash is thus sent again after the restart as it was, under the same
+// key, and only to the sinks not yet done with it.
+type record struct {
+	Event
+	Batch string   `json:"batch,omitempty"`
+	Fold  string   `json:"fold,omitempty"` // KindSummary or KindDigest: the batch went out as one such event
+	Done  []string `json:"done,omitempty"`
+}
+
 type queued struct {
-	ev      Event
+	record
 	arrived time.Time // for notify-group-wait: when this process took it
 }
 
@@ -36,12 +50,12 @@ type queued struct {
 // crash, or one that does not parse, is dropped and reported in skipped.
 func openOutbox(path string, now time.Time) (o *outbox, skipped int, err error) {
 	o = &outbox{path: path}
-	evs, skipped, err := readOutbox(path)
+	recs, skipped, err := readOutbox(path)
 	if err != nil {
 		return nil, 0, err
 	}
-	for _, ev := range evs {
-		o.evs = append(o.evs, queued{ev: ev, arrived: now})
+	for _, r := range recs {
+		o.evs = append(o.evs, queued{record: r, arrived: now})
 	}
 	if skipped > 0 {
 		// Rewrite it so that the next append does not run on from a cut line.
@@ -52,8 +66,8 @@ func openOutbox(path string, now time.Time) (o *outbox, skipped int, err error) 
 	return o, skipped, nil
 }
 
-// readOutbox reads the events of the outbox at path (none: no events).
-func readOutbox(path string) (evs []Event, skipped int, err error) {
+// readOutbox reads the records of the outbox at path (none: no records).
+func readOutbox(path string) (recs []record, skipped int, err error) {
 	f, err := nofollow.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, 0, nil
@@ -67,21 +81,21 @@ func readOutbox(path string) (evs []Event, skipped int, err error) {
 		return nil, 0, fmt.Errorf("reading %s: %w", path, err)
 	}
 	for line := range bytes.Lines(b) {
-		var ev Event
-		if !bytes.HasSuffix(line, []byte("\n")) || json.Unmarshal(line, &ev) != nil || ev.ID == "" {
+		var r record
+		if !bytes.HasSuffix(line, []byte("\n")) || json.Unmarshal(line, &r) != nil || r.ID == "" {
 			skipped++
 			continue
 		}
-		evs = append(evs, ev)
+		recs = append(recs, r)
 	}
-	return evs, skipped, nil
+	return recs, skipped, nil
 }
 
 // append writes evs to the end of the file, fsynced, then queues them.
 func (o *outbox) append(now time.Time, evs ...Event) error {
 	var b bytes.Buffer
 	for _, ev := range evs {
-		line, err := json.Marshal(ev)
+		line, err := json.Marshal(record{Event: ev})
 		if err != nil {
 			return fmt.Errorf("encoding event %s: %w", ev.ID, err)
 		}
@@ -105,7 +119,7 @@ func (o *outbox) append(now time.Time, evs ...Event) error {
 		return fmt.Errorf("writing %s: %w", o.path, err)
 	}
 	for _, ev := range evs {
-		o.evs = append(o.evs, queued{ev: ev, arrived: now})
+		o.evs = append(o.evs, queued{record: record{Event: ev}, arrived: now})
 	}
 	return nil
 }
@@ -127,6 +141,32 @@ func (o *outbox) len() int {
 	return len(o.evs)
 }
 
+// take records that the first n events go out as the batch key (folded
+// into one event of kind fold, unless fold is empty), before it is sent.
+func (o *outbox) take(n int, key, fold string) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for i := range o.evs[:min(n, len(o.evs))] {
+		o.evs[i].Batch, o.evs[i].Fold, o.evs[i].Done = key, fold, nil
+	}
+	return o.save()
+}
+
+// done records that sinks are done with the batch of the first n events.
+func (o *outbox) done(n int, sinks ...string) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for i := range o.evs[:min(n, len(o.evs))] {
+		q := &o.evs[i]
+		for _, s := range sinks {
+			if !slices.Contains(q.Done, s) {
+				q.Done = append(q.Done, s)
+			}
+		}
+	}
+	return o.save()
+}
+
 // remove drops the first n events (delivered or given up) and rewrites the
 // file without them.
 func (o *outbox) remove(n int) error {
@@ -140,9 +180,9 @@ func (o *outbox) remove(n int) error {
 func (o *outbox) save() error {
 	var b bytes.Buffer
 	for _, q := range o.evs {
-		line, err := json.Marshal(q.ev)
+		line, err := json.Marshal(q.record)
 		if err != nil {
-			return fmt.Errorf("encoding event %s: %w", q.ev.ID, err)
+			return fmt.Errorf("encoding event %s: %w", q.ID, err)
 		}
 		b.Write(line)
 		b.WriteByte('\n')
