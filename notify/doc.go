@@ -10,5 +10,13 @@
 // another delivers the outbox in batches to the hook (notify-exec) and the
 // webhook (notify-url), retrying failures with backoff. An event leaves the
 // outbox only when every sink has acknowledged it or given up on it, so
-// events survive restarts, and an acknowledged event is never sent again.
+// events survive restarts, kills and reboots.
+//
+// Delivery is at least once per sink, and a batch sent again is the same
+// batch: the outbox records which events a batch holds (and its key, the
+// Idempotency-Key and RECIDIVIST_BATCH) before it is first sent, and which
+// sinks are done with it while another is retried. A sink gets a batch
+// twice only when the daemon dies between the sink taking it and the
+// outbox recording so, when a send is still under way StopGrace after the
+// stop began, or when a failed send is retried.
 package notify

@@ -32,6 +32,10 @@ type Config struct {
 	Client      *http.Client // default: a client with a 30 s timeout
 	// FirstRetry and MaxRetry bound the backoff (default 1 s and 30 s).
 	FirstRetry, MaxRetry time.Duration
+	// StopGrace is how long a send under way when the daemon stops may
+	// still take (default 5 s): one that finishes is acknowledged instead
+	// of being cut off and sent again after the restart.
+	StopGrace time.Duration
 }
 
 // Enabled reports whether any sink is configured.
@@ -79,6 +83,9 @@ func New(cfg Config) (*Notifier, error) {
 	}
 	if cfg.GroupMax <= 0 {
 		cfg.GroupMax = 50
+	}
+	if cfg.StopGrace <= 0 {
+		cfg.StopGrace = 5 * time.Second
 	}
 	if cfg.ExecTimeout <= 0 {
 		cfg.ExecTimeout = 10 * time.Second
@@ -342,15 +349,20 @@ func (n *Notifier) deliver(ctx context.Context, b batch) bool {
 		var done []string
 		var wait time.Duration
 		for _, s := range pending {
-			err := s.send(ctx, b.key, b.evs)
-			if err != nil && ctx.Err() != nil {
-				return false // stopped mid-send: not acknowledged, so it stays in the outbox
+			if ctx.Err() != nil {
+				n.recordDone(b, done)
+				return false // stopped: the sinks not yet done get it after the restart
 			}
+			err := n.send(ctx, s, b)
 			if err == nil {
 				n.m.sent.WithLabelValues(s.name()).Inc()
 				n.state.sent()
 				done = append(done, s.name())
 				continue
+			}
+			if ctx.Err() != nil {
+				n.recordDone(b, done)
+				return false // cut off by the stop: not acknowledged, so it stays in the outbox
 			}
 			retry, after := retryable(err)
 			giveUp := !retry || time.Since(start)+max(after, delay) > n.cfg.RetryFor
@@ -369,11 +381,7 @@ func (n *Notifier) deliver(ctx context.Context, b batch) bool {
 		if len(again) == 0 {
 			return true
 		}
-		if len(done) > 0 {
-			if err := n.box.done(b.taken, done...); err != nil {
-				n.log.Error("recording the notifiers done with a batch; after a restart they may get it again", "key", b.key, "err", err)
-			}
-		}
+		n.recordDone(b, done)
 		if !sleep(ctx, wait) {
 			return false
 		}
@@ -381,6 +389,32 @@ func (n *Notifier) deliver(ctx context.Context, b batch) bool {
 		pending = again
 	}
 	return true
+}
+
+// send sends b to s. A send under way when ctx ends may go on for
+// StopGrace: a hook that finishes, or a webhook that answers, by then has
+// the batch acknowledged instead of cut off and sent again after the
+// restart.
+func (n *Notifier) send(ctx context.Context, s sink, b batch) error {
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(n.cfg.StopGrace, cancel)
+		context.AfterFunc(sctx, func() { t.Stop() })
+	})
+	defer stop()
+	return s.send(sctx, b.key, b.evs)
+}
+
+// recordDone records in the outbox that sinks are done with b, so that a
+// restart does not send it to them again.
+func (n *Notifier) recordDone(b batch, sinks []string) {
+	if len(sinks) == 0 {
+		return
+	}
+	if err := n.box.done(b.taken, sinks...); err != nil {
+		n.log.Error("recording the notifiers done with a batch; after a restart they may get it again", "key", b.key, "err", err)
+	}
 }
 
 // Send tries evs once on every sink, at once and without the outbox, and

@@ -430,7 +430,7 @@ func TestABatchCutShortByAStopGoesOutAgainAsItWasUnderTheSameKey(t *testing.T) {
 		fs.ServeHTTP(w, r)
 		first := false
 		once.Do(func() { first = true; close(got) })
-		if first { // the receiver has it; the daemon stops before it hears so
+		if first { // the receiver has it; the daemon stops (beyond StopGrace) before it hears so
 			select {
 			case <-release:
 			case <-r.Context().Done():
@@ -439,7 +439,7 @@ func TestABatchCutShortByAStopGoesOutAgainAsItWasUnderTheSameKey(t *testing.T) {
 	}))
 	defer srv.Close()
 	defer close(release)
-	n, stop := start(t, Config{StateDir: dir, URL: srv.URL})
+	n, stop := start(t, Config{StateDir: dir, URL: srv.URL, StopGrace: 100 * time.Millisecond})
 	n.Enqueue(block("192.0.2.1/32"), block("192.0.2.2/32"))
 	<-got
 	stop()
@@ -459,5 +459,40 @@ func TestABatchCutShortByAStopGoesOutAgainAsItWasUnderTheSameKey(t *testing.T) {
 	var evs []Event
 	if err := json.Unmarshal([]byte(fs.bodies[2]), &evs); err != nil || len(evs) != 1 || evs[0].Prefix != "192.0.2.3/32" || fs.keys[2] == fs.keys[0] {
 		t.Errorf("third request %q %s (%v), want the new block alone under a key of its own", fs.keys[2], fs.bodies[2], err)
+	}
+}
+
+func TestAHookUnderWayWhenTheDaemonStopsMayFinishAndIsNotRunAgain(t *testing.T) {
+	dir, rec := t.TempDir(), t.TempDir()
+	// The hook says it started, then waits for the test's go-ahead, given
+	// only once the notifier has been told to stop.
+	hook := filepath.Join(t.TempDir(), "hook")
+	script := fmt.Sprintf("#!/bin/sh\ntouch %[1]s/started\nwhile [ ! -e %[1]s/go ]; do sleep 0.05; done\nexec %[2]s\n", dir, recordingHook(t, rec))
+	if err := os.WriteFile(hook, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{StateDir: dir, Exec: []string{hook}, StopGrace: time.Minute}
+	n, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		n.Run(ctx)
+	}()
+	n.Enqueue(block("192.0.2.1/32"))
+	waitFor(t, "the hook to start", func() bool { _, err := os.Stat(filepath.Join(dir, "started")); return err == nil })
+	cancel() // the daemon stops while the hook runs
+	if err := os.WriteFile(filepath.Join(dir, "go"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	if got := calls(t, rec); len(got) != 1 {
+		t.Fatalf("hook calls = %d, want the one under way finished", len(got))
+	}
+	if evs, _, err := readOutbox(OutboxPath(dir)); err != nil || len(evs) != 0 {
+		t.Fatalf("outbox after the stop = %+v, %v; want empty: the hook acknowledged the batch", evs, err)
 	}
 }
