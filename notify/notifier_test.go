@@ -34,6 +34,17 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // start runs a notifier of cfg until the test ends (or stop is called).
 func start(t *testing.T, cfg Config) (n *Notifier, stop func()) {
 	t.Helper()
+	n, cancel, done := launch(t, cfg)
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return n, stop
+}
+
+// launch runs a notifier of cfg (with quick test defaults) until cancel;
+// done closes when it has returned.
+func launch(t *testing.T, cfg Config) (n *Notifier, cancel context.CancelFunc, done <-chan struct{}) {
+	t.Helper()
 	if cfg.StateDir == "" {
 		cfg.StateDir = t.TempDir()
 	}
@@ -51,15 +62,13 @@ func start(t *testing.T, cfg Config) (n *Notifier, stop func()) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
+	ended := make(chan struct{})
 	go func() {
-		defer close(done)
+		defer close(ended)
 		n.Run(ctx)
 	}()
-	var once sync.Once
-	stop = func() { once.Do(func() { cancel(); <-done }) }
-	t.Cleanup(stop)
-	return n, stop
+	t.Cleanup(func() { cancel(); <-ended })
+	return n, cancel, ended
 }
 
 // recordingHook writes a hook that saves each call's stdin and
@@ -471,17 +480,7 @@ func TestAHookUnderWayWhenTheDaemonStopsMayFinishAndIsNotRunAgain(t *testing.T) 
 	if err := os.WriteFile(hook, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{StateDir: dir, Exec: []string{hook}, StopGrace: time.Minute}
-	n, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		n.Run(ctx)
-	}()
+	n, cancel, done := launch(t, Config{StateDir: dir, Exec: []string{hook}, StopGrace: time.Minute})
 	n.Enqueue(block("192.0.2.1/32"))
 	waitFor(t, "the hook to start", func() bool { _, err := os.Stat(filepath.Join(dir, "started")); return err == nil })
 	cancel() // the daemon stops while the hook runs
