@@ -353,14 +353,14 @@ func (n *Notifier) deliver(ctx context.Context, b batch) bool {
 				n.recordDone(b, done)
 				return false // stopped: the sinks not yet done get it after the restart
 			}
-			err := n.send(ctx, s, b)
+			cut, err := n.send(ctx, s, b)
 			if err == nil {
 				n.m.sent.WithLabelValues(s.name()).Inc()
 				n.state.sent()
 				done = append(done, s.name())
 				continue
 			}
-			if ctx.Err() != nil {
+			if cut {
 				n.recordDone(b, done)
 				return false // cut off by the stop: not acknowledged, so it stays in the outbox
 			}
@@ -372,6 +372,11 @@ func (n *Notifier) deliver(ctx context.Context, b batch) bool {
 				n.log.Error("notification not delivered; giving up", "sink", s.name(), "events", len(b.evs), "key", b.key, "err", err)
 				done = append(done, s.name())
 				continue
+			}
+			if ctx.Err() != nil {
+				n.recordDone(b, done)
+				n.log.Warn("notification not delivered; it is retried after the restart", "sink", s.name(), "err", err)
+				return false
 			}
 			n.m.retried.WithLabelValues(s.name()).Inc()
 			n.log.Warn("notification not delivered; retrying", "sink", s.name(), "retry_in", max(after, delay), "err", err)
@@ -393,9 +398,9 @@ func (n *Notifier) deliver(ctx context.Context, b batch) bool {
 
 // send sends b to s. A send under way when ctx ends may go on for
 // StopGrace: a hook that finishes, or a webhook that answers, by then has
-// the batch acknowledged instead of cut off and sent again after the
-// restart.
-func (n *Notifier) send(ctx context.Context, s sink, b batch) error {
+// the batch acknowledged (or its failure known) instead of cut off and
+// sent again after the restart. cut reports a send cut off that way.
+func (n *Notifier) send(ctx context.Context, s sink, b batch) (cut bool, err error) {
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() {
@@ -403,7 +408,8 @@ func (n *Notifier) send(ctx context.Context, s sink, b batch) error {
 		context.AfterFunc(sctx, func() { t.Stop() })
 	})
 	defer stop()
-	return s.send(sctx, b.key, b.evs)
+	err = s.send(sctx, b.key, b.evs)
+	return err != nil && sctx.Err() != nil, err
 }
 
 // recordDone records in the outbox that sinks are done with b, so that a

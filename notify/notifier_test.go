@@ -495,3 +495,25 @@ func TestAHookUnderWayWhenTheDaemonStopsMayFinishAndIsNotRunAgain(t *testing.T) 
 		t.Fatalf("outbox after the stop = %+v, %v; want empty: the hook acknowledged the batch", evs, err)
 	}
 }
+
+func TestAFailureAnsweredDuringTheStopIsTheLastErrorAndKeepsTheBatch(t *testing.T) {
+	dir := t.TempDir()
+	got, stopping := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		once.Do(func() { close(got) })
+		<-stopping
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	n, cancel, done := launch(t, Config{StateDir: dir, URL: srv.URL, StopGrace: time.Minute})
+	n.Enqueue(block("192.0.2.1/32"))
+	<-got
+	cancel()
+	close(stopping)
+	<-done
+	st, err := ReadStatus(dir)
+	if err != nil || !strings.Contains(st.LastError, "503") || st.Outbox != 1 {
+		t.Fatalf("status after the stop = %+v, %v; want the 503 as last error and the event still in the outbox", st, err)
+	}
+}
