@@ -101,8 +101,8 @@ func (s *NetlinkStore) iptablesFor(f Family) (ruleTable, error) {
 	if err != nil {
 		return nil, fmt.Errorf("finding %s: %w (%w) — install the iptables package, or set iptables-variant to one that is installed", cmd, ErrNoKernelSupport, err)
 	}
-	s.ipt[f] = ipt
-	return ipt, nil
+	s.ipt[f] = iptablesTable{ipt}
+	return s.ipt[f], nil
 }
 
 func iptablesName(f Family) string {

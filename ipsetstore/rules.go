@@ -182,10 +182,10 @@ func (s *NetlinkStore) deleteCopies(chain string, f Family, want string) error {
 		moved := false
 		for i := len(copies) - 1; i >= 0 && !moved; i-- { // the last first: the positions above hold
 			got, err := ipt.ListById(table, chain, copies[i])
-			if err != nil {
+			if err != nil && !errors.Is(err, errNoRule) {
 				return fmt.Errorf("reading rule %d: %w", copies[i], iptErr(err))
 			}
-			if got != "-A "+chain+" "+want {
+			if err != nil || got != "-A "+chain+" "+want {
 				moved = true // the chain changed since the listing
 				continue
 			}

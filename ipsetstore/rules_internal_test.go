@@ -65,7 +65,7 @@ func (f *fakeTable) DeleteById(_, _ string, pos int) error {
 func (f *fakeTable) ListById(_, chain string, pos int) (string, error) {
 	f.interfere()
 	if pos < 1 || pos > len(f.rules) {
-		return "", fmt.Errorf("index of rule %d too big", pos)
+		return "", fmt.Errorf("index of rule %d too big: %w", pos, errNoRule)
 	}
 	return "-A " + chain + " " + f.rules[pos-1], nil
 }
@@ -96,6 +96,8 @@ func TestEnsureRule_leaves_one_rule_on_top_and_every_other_rule_whatever_fail2ba
 			[]string{want, sshd, want}, insertJump, []string{recidiv, want, sshd}},
 		{"copies and stale rules below a fail2ban jump leave one rule on top",
 			[]string{sshd, want, stale, want}, insertJump, []string{recidiv, want, sshd}},
+		{"a copy another process deleted between the listing and the deletion is not an error",
+			[]string{want, sshd, want}, func(f *fakeTable) { f.rules = f.rules[:len(f.rules)-1] }, []string{want, sshd}},
 	} {
 		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
 			fake := &fakeTable{chain: "INPUT", rules: slices.Clone(tc.rules), before: tc.before}
