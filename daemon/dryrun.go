@@ -55,6 +55,13 @@ func (s *dryRunStore) Add(es ...ipsetstore.Entry) error {
 	return nil
 }
 
+func (s *dryRunStore) Exchange(add []ipsetstore.Entry, del []netip.Prefix) error {
+	if err := s.Add(add...); err != nil {
+		return err
+	}
+	return s.Del(del...)
+}
+
 func (s *dryRunStore) Del(ps ...netip.Prefix) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -65,8 +65,8 @@ func diff(have, want []Entry, wanted map[netip.Prefix]Entry) Changes {
 		return false
 	}
 	for _, e := range want {
-		p := e.Prefix.Masked() // as Normalize, which succeeded for every e
-		if seen[p] || inForce(p) {
+		p := e.Prefix.Masked()                   // as Normalize, which succeeded for every e
+		if seen[p] || !e.NoMatch && inForce(p) { // a hole is never in force by its range
 			continue
 		}
 		seen[p] = true // want may hold a prefix twice

@@ -43,6 +43,7 @@ const (
 	attrIPv4      = 1
 	attrIPv6      = 2
 
+	flagNoMatch      = 1 << 2 // IPSET_FLAG_NOMATCH, an element's cadt flag
 	flagWithCounters = 1 << 3
 	flagWithComment  = 1 << 4
 	flagListHeader   = 1 << 2 // IPSET_FLAG_LIST_HEADER, a command flag
@@ -140,6 +141,9 @@ func (m *msg) entry(e Entry, withExt bool, line uint32) {
 		if e.Comment != "" {
 			m.str(attrComment, e.Comment)
 		}
+		if e.NoMatch {
+			m.u32be(attrCadtFlags, flagNoMatch)
+		}
 	}
 	m.u32host(attrLineno, line)
 	m.end(d)
@@ -192,6 +196,10 @@ func parseEntry(b []byte) (Entry, bool) {
 			}
 		case attrComment:
 			e.Comment = cstring(a.data)
+		case attrCadtFlags:
+			if len(a.data) == 4 {
+				e.NoMatch = binary.BigEndian.Uint32(a.data)&flagNoMatch != 0
+			}
 		}
 	})
 	if !addr.IsValid() {

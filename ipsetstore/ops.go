@@ -107,6 +107,15 @@ func (s *NetlinkStore) Del(ps ...netip.Prefix) error {
 	return nil
 }
 
+// Exchange adds add, then deletes del: hash:net holds a range and the
+// entries inside it at once, so in between both block.
+func (s *NetlinkStore) Exchange(add []Entry, del []netip.Prefix) error {
+	if err := s.Add(add...); err != nil {
+		return err
+	}
+	return s.Del(del...)
+}
+
 // normalizeList normalizes each entry, in order; the first refused one is
 // the error.
 func normalizeList(es []Entry) ([]Entry, error) {

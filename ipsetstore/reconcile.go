@@ -185,7 +185,7 @@ const bulkThreshold = 1000
 
 // sameEntry reports whether a listed entry already is the wanted one.
 func sameEntry(have, want Entry) bool {
-	if have.Comment != want.Comment || (have.Timeout == 0) != (want.Timeout == 0) {
+	if have.Comment != want.Comment || have.NoMatch != want.NoMatch || (have.Timeout == 0) != (want.Timeout == 0) {
 		return false
 	}
 	d := have.Timeout - want.Timeout

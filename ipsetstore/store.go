@@ -17,6 +17,11 @@ type Entry struct {
 	// Comment travels with the entry in the kernel (ipset list shows it);
 	// the kernel keeps at most 255 bytes of it.
 	Comment string
+	// NoMatch makes the entry a hole: an address or range inside a wider
+	// entry of the set that the set does not match, so that its packets
+	// pass (ipset's nomatch; the nftables backend splits the range's
+	// interval around it). A hole outside every range blocks nothing.
+	NoMatch bool
 }
 
 // Store is the kernel side as the rest of recidivist sees it: two sets
@@ -39,9 +44,15 @@ type Store interface {
 	// matching ErrSetFull; an error names the entry refused, and the
 	// entries before it may be in the sets.
 	Add(es ...Entry) error
-	// Del removes the entry for each prefix; deleting an absent entry is
-	// not an error.
+	// Del removes the entry for each prefix (holes too); deleting an
+	// absent entry is not an error.
 	Del(ps ...netip.Prefix) error
+	// Exchange adds add and deletes del so that no packet meets neither:
+	// a range takes over from the entries it covers (or they from it)
+	// without an instant in which their addresses pass. ipset adds first,
+	// then deletes; nftables, which holds no overlapping intervals, does
+	// both in one transaction. Errors are Add's and Del's.
+	Exchange(add []Entry, del []netip.Prefix) error
 	// List returns the entries of both sets, IPv4 first.
 	List() ([]Entry, error)
 	// Replace makes the sets hold exactly entries, atomically: packets

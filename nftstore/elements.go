@@ -60,15 +60,23 @@ func (s *Store) Add(es ...ipsetstore.Entry) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, e := range es {
-		e, elems, c, err := s.prepare(e)
-		if err != nil {
-			return err
-		}
-		if err := s.addLocked(c, ipsetstore.FamilyOf(e.Prefix), e, elems); err != nil {
+		if err := s.addOne(e); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// addOne adds e, or punches the hole e. Callers hold s.mu.
+func (s *Store) addOne(e ipsetstore.Entry) error {
+	e, elems, c, err := s.prepare(e)
+	if err != nil {
+		return err
+	}
+	if e.NoMatch {
+		return s.punch(c, ipsetstore.FamilyOf(e.Prefix), e)
+	}
+	return s.addLocked(c, ipsetstore.FamilyOf(e.Prefix), e, elems)
 }
 
 // prepare normalizes e, spells its elements and opens the connection
@@ -121,17 +129,22 @@ func (s *Store) addLocked(c *nftables.Conn, f ipsetstore.Family, e ipsetstore.En
 // through. Only elements read back are deleted: one absent element would
 // fail the whole transaction.
 func (s *Store) addOverlapping(c *nftables.Conn, f ipsetstore.Family, e ipsetstore.Entry, elems []nftables.SetElement) error {
-	have, err := s.list(c, f)
+	have, err := s.listCounted(c, f)
 	if err != nil {
 		return err
 	}
 	var covered []nftables.SetElement
 	for _, h := range have {
 		switch {
+		case h.NoMatch:
+			continue // no element of its own
+		case h.Prefix == e.Prefix && len(h.pieces) > 0:
+			// e again, split around holes: it keeps them.
+			return s.rebuild(c, f, h, &e, holesOf(have, h.Prefix))
 		case h.Prefix.Bits() <= e.Prefix.Bits() && h.Prefix.Contains(e.Prefix.Addr()):
 			return nil // blocked by h already
 		case e.Prefix.Contains(h.Prefix.Addr()):
-			es, err := elements(h)
+			es, err := elementsOf(h)
 			if err != nil {
 				return err
 			}
@@ -178,9 +191,102 @@ func (s *Store) Del(ps ...netip.Prefix) error {
 			return err
 		}
 		f := ipsetstore.FamilyOf(e.Prefix)
+		if !e.Prefix.IsSingleIP() {
+			// A range may be split around holes, or be a hole: deleting
+			// its two ends blindly could take the wrong elements.
+			if err := s.delListed(c, f, e.Prefix); err != nil {
+				return err
+			}
+			continue
+		}
 		err = s.flush(c, func() error { return c.SetDeleteElements(s.set(f), elems) })
+		if isNoEntry(err) {
+			err = s.delListed(c, f, e.Prefix) // a hole, perhaps
+		}
 		if err != nil && !isNoEntry(err) {
 			return fmt.Errorf("deleting %s from set %s: %w", e.Prefix, s.displayName(f), kernelErr(err))
+		}
+	}
+	return nil
+}
+
+// Exchange deletes del and adds add in one transaction: an interval set
+// refuses a range over the entries it covers, and deleting first would let
+// their packets through for an instant. Holes in add are punched after it;
+// if the kernel refuses the transaction (the sets changed since they were
+// listed), adding then deleting one by one takes over.
+func (s *Store) Exchange(add []ipsetstore.Entry, del []netip.Prefix) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, err := s.open()
+	if err != nil {
+		return err
+	}
+	have := map[ipsetstore.Family][]Counted{}
+	for _, f := range ipsetstore.Families {
+		if have[f], err = s.listCounted(c, f); err != nil {
+			return err
+		}
+	}
+	drop := map[ipsetstore.Family][]nftables.SetElement{}
+	for _, p := range del {
+		f := ipsetstore.FamilyOf(p)
+		i := slices.IndexFunc(have[f], func(h Counted) bool { return h.Prefix == p.Masked() })
+		if i < 0 {
+			continue
+		}
+		els, err := elementsOf(have[f][i])
+		if err != nil {
+			return err
+		}
+		drop[f] = append(drop[f], els...)
+	}
+	put := map[ipsetstore.Family][]nftables.SetElement{}
+	var holes []ipsetstore.Entry
+	for _, e := range add {
+		n, err := normalize(e)
+		if err != nil {
+			return err
+		}
+		if n.NoMatch {
+			holes = append(holes, n)
+			continue
+		}
+		els, err := elements(n)
+		if err != nil {
+			return err
+		}
+		put[ipsetstore.FamilyOf(n.Prefix)] = append(put[ipsetstore.FamilyOf(n.Prefix)], els...)
+	}
+	err = s.flush(c, func() error {
+		for _, f := range ipsetstore.Families {
+			if len(drop[f]) > 0 {
+				if err := c.SetDeleteElements(s.set(f), drop[f]); err != nil {
+					return err
+				}
+			}
+			if len(put[f]) > 0 {
+				if err := c.SetAddElements(s.set(f), put[f]); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		for _, e := range add {
+			if err := s.addOne(e); err != nil {
+				return err
+			}
+		}
+		s.mu.Unlock()
+		err = s.Del(del...)
+		s.mu.Lock()
+		return err
+	}
+	for _, h := range holes {
+		if err := s.addOne(h); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -223,10 +329,12 @@ func (s *Store) ListCounted() ([]Counted, error) {
 	return out, nil
 }
 
-// Counted is an entry with the packets and bytes its element counted.
+// Counted is an entry with the packets and bytes its element counted (the
+// sum of its pieces' for a range split around holes).
 type Counted struct {
 	ipsetstore.Entry
 	Packets, Bytes uint64
+	pieces         []interval // the intervals of a split range
 }
 
 // list dumps the set of f (which must exist) into entries in address order.
@@ -279,7 +387,7 @@ func (s *Store) listCounted(_ *nftables.Conn, f ipsetstore.Family) ([]Counted, e
 		}
 		return 1
 	})
-	var out []Counted
+	var ivs []listed
 	for i, pt := range pts {
 		if pt.el.end {
 			continue
@@ -293,7 +401,7 @@ func (s *Store) listCounted(_ *nftables.Conn, f ipsetstore.Family) ([]Counted, e
 		if pt.el.timeout > 0 {
 			e.Timeout = pt.el.expires.Truncate(time.Second)
 		}
-		out = append(out, e)
+		ivs = append(ivs, listed{start: pt.addr, end: end, c: e})
 	}
-	return out, nil
+	return assemble(ivs), nil
 }

@@ -3,6 +3,8 @@ package nftstore
 import (
 	"errors"
 	"fmt"
+	"net/netip"
+	"slices"
 	"syscall"
 
 	"github.com/google/nftables"
@@ -34,6 +36,13 @@ func (s *Store) Replace(entries []ipsetstore.Entry, progress func(added int)) er
 		}
 		norm = append(norm, n)
 	}
+	var holes []netip.Prefix
+	norm = slices.DeleteFunc(norm, func(e ipsetstore.Entry) bool {
+		if e.NoMatch {
+			holes = append(holes, e.Prefix)
+		}
+		return e.NoMatch
+	})
 	norm = dropCovered(norm)
 	byFam := map[ipsetstore.Family][]ipsetstore.Entry{}
 	for _, e := range norm {
@@ -66,7 +75,7 @@ func (s *Store) Replace(entries []ipsetstore.Entry, progress func(added int)) er
 				n := min(len(es), chunk/2)
 				elems := make([]nftables.SetElement, 0, 2*n)
 				for _, e := range es[:n] {
-					el, err := elements(e)
+					el, err := elementsWithHoles(e, holes)
 					if err != nil {
 						return err
 					}

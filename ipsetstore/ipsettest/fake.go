@@ -31,6 +31,7 @@ type Fake struct {
 
 type item struct {
 	comment string
+	noMatch bool
 	expires time.Time // zero: permanent
 }
 
@@ -229,7 +230,7 @@ func (f *Fake) add(e ipsetstore.Entry) error {
 }
 
 func (f *Fake) item(e ipsetstore.Entry) item {
-	it := item{comment: e.Comment}
+	it := item{comment: e.Comment, noMatch: e.NoMatch}
 	if e.Timeout > 0 {
 		it.expires = f.Now().Add(e.Timeout)
 	}
@@ -245,6 +246,37 @@ func (f *Fake) expire(set map[netip.Prefix]item) {
 			delete(set, p)
 		}
 	}
+}
+
+// Exchange adds add, then deletes del, as the ipset store does; a failure
+// the test asked for (FailNext) changes nothing.
+func (f *Fake) Exchange(add []ipsetstore.Entry, del []netip.Prefix) error {
+	f.mu.Lock()
+	if err := f.takeFailure(); err != nil {
+		f.mu.Unlock()
+		return err
+	}
+	f.mu.Unlock()
+	if err := f.Add(add...); err != nil {
+		return err
+	}
+	return f.Del(del...)
+}
+
+// Blocks reports whether a packet from a would be matched by the sets as
+// the kernel matches hash:net: the most specific entry containing a
+// decides, and a nomatch entry (a hole) lets it pass.
+func (f *Fake) Blocks(a netip.Addr) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	set := f.sets[ipsetstore.FamilyOf(netip.PrefixFrom(a, a.BitLen()))]
+	f.expire(set)
+	for bits := a.BitLen(); bits > 0; bits-- {
+		if it, ok := set[netip.PrefixFrom(a, bits).Masked()]; ok {
+			return !it.noMatch
+		}
+	}
+	return false
 }
 
 // Del removes each prefix; absent entries and sets are not errors.
@@ -279,7 +311,7 @@ func (f *Fake) List() ([]ipsetstore.Entry, error) {
 		f.expire(set)
 		start := len(out)
 		for p, it := range set {
-			e := ipsetstore.Entry{Prefix: p, Comment: it.comment}
+			e := ipsetstore.Entry{Prefix: p, Comment: it.comment, NoMatch: it.noMatch}
 			if !it.expires.IsZero() {
 				e.Timeout = it.expires.Sub(now).Truncate(time.Second)
 			}
