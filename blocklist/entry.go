@@ -26,6 +26,14 @@ type Entry struct {
 	// meant to block (`ban --force` writes it): without it such a line is
 	// refused. Written as the metadata word "force".
 	Force bool
+	// Net marks a range that net escalation made of several offenders of
+	// one network (written "net"); Members are those offenders still in it
+	// (members=A,B,C) and Holes the addresses unbanned inside it that it
+	// lets through (holes=…). The kernel holds the range and its holes in
+	// place of the members' own lines, which stay in the mirror.
+	Net     bool
+	Members []netip.Addr
+	Holes   []netip.Prefix
 	// Comment is the full comment text as written (without "# "). A
 	// comment that starts with "recidivist" is written back verbatim, so a
 	// rewrite never changes a line; any other comment on an entry that has
@@ -57,6 +65,7 @@ func InForce(es []Entry, now time.Time) iter.Seq[Entry] {
 //	203.0.113.7 # recidivist 2026-11-24T13:55:51Z jails=sshd,postfix bans=3 expires=2026-12-01T13:55:51Z
 //	198.51.100.0/24 # recidivist 2026-11-24T13:55:51Z manual TEXT
 //	10.0.0.0/8 # recidivist 2026-11-24T13:55:51Z manual force TEXT
+//	198.51.100.0/24 # recidivist 2026-11-24T13:55:51Z net members=198.51.100.7,198.51.100.9,198.51.100.33 holes=198.51.100.9
 //
 // The metadata is written only when Added is set (the "recidivist TIME"
 // header needs it); an entry without it is written as "ADDR" or
@@ -99,6 +108,11 @@ func (e Entry) comment() string {
 	if e.Force {
 		b.WriteString(" force")
 	}
+	if e.Net {
+		b.WriteString(" net")
+		writeList(&b, " members=", e.Members, netip.Addr.String)
+		writeList(&b, " holes=", e.Holes, formatPrefix)
+	}
 	if !e.Expires.IsZero() {
 		b.WriteString(" expires=")
 		b.WriteString(e.Expires.UTC().Format(time.RFC3339))
@@ -108,6 +122,20 @@ func (e Entry) comment() string {
 		b.WriteString(text)
 	}
 	return b.String()
+}
+
+// writeList writes key and the comma-separated list of xs, if any.
+func writeList[T any](b *strings.Builder, key string, xs []T, format func(T) string) {
+	if len(xs) == 0 {
+		return
+	}
+	b.WriteString(key)
+	for i, x := range xs {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		b.WriteString(format(x))
+	}
 }
 
 // replaceBytes replaces each byte of s found in set by with: it keeps a
@@ -138,7 +166,8 @@ func isMarked(comment string) bool {
 }
 
 // parseComment fills e's metadata from a comment recidivist wrote:
-// "recidivist [TIME] [jails=A,B] [bans=N] [manual] [force] [expires=TIME] [TEXT]".
+// "recidivist [TIME] [jails=A,B] [bans=N] [manual] [force] [net [members=A,B]
+// [holes=C,D]] [expires=TIME] [TEXT]".
 // Fields are read in any order up to the first word that is not one of
 // them (the free text). A field whose value does not parse ends the fields
 // too and is kept as text: the line, and so the block, stays in force.
@@ -186,6 +215,9 @@ func (e *Entry) parseField(w string) bool {
 	case "force":
 		e.Force = true
 		return true
+	case "net":
+		e.Net = true
+		return true
 	}
 	key, val, ok := strings.Cut(w, "=")
 	if !ok {
@@ -203,6 +235,18 @@ func (e *Entry) parseField(w string) bool {
 			return false
 		}
 		e.Bans = n
+	case "members":
+		as, ok := parseList(val, netip.ParseAddr)
+		if !ok {
+			return false
+		}
+		e.Members = as
+	case "holes":
+		ps, ok := parseList(val, ParsePrefix)
+		if !ok {
+			return false
+		}
+		e.Holes = ps
 	case "expires":
 		t, err := time.Parse(time.RFC3339, val)
 		if err != nil {
@@ -213,6 +257,31 @@ func (e *Entry) parseField(w string) bool {
 		return false
 	}
 	return true
+}
+
+// parseList parses a non-empty comma-separated list.
+func parseList[T any](val string, parse func(string) (T, error)) ([]T, bool) {
+	if val == "" {
+		return nil, false
+	}
+	parts := strings.Split(val, ",")
+	out := make([]T, len(parts))
+	for i, p := range parts {
+		x, err := parse(p)
+		if err != nil {
+			return nil, false
+		}
+		out[i] = x
+	}
+	return out, true
+}
+
+// Rewritten returns e with its metadata to be written afresh (a comment
+// recidivist wrote is otherwise kept verbatim): for an entry whose fields
+// were changed, such as a net range's members.
+func (e Entry) Rewritten() Entry {
+	e.Comment = e.Note()
+	return e
 }
 
 // Note returns the comment's free text: what follows the metadata of a

@@ -53,6 +53,7 @@ type Config struct {
 	IPTablesVariant string // "auto", "nft" or "legacy"
 	Fleet           Fleet
 	Notify          Notify // the notify-* keys (see loadNotify)
+	Net             Net    // the net-* keys (see loadNet)
 	File            string // the config file that was read, "" if none
 	// Warnings are settings that are valid but very likely a mistake, for
 	// the command to log loudly (an ignore entry that disables all blocking).
@@ -273,6 +274,7 @@ func load(file string, values func(key string) []string) (*Config, error) {
 	}
 	cfg.Fleet = loadFleet(str, strs, bad)
 	loadNotify(cfg, str, strs, dur, bad)
+	loadNet(cfg, str, bad)
 	if len(errs) > 0 {
 		for _, e := range errs {
 			var ce *Error

@@ -95,6 +95,13 @@ var Keys = []Key{
 	{"notify-group-wait", Duration, []string{"30s"}, "events within this time of the first go out as one notification"},
 	{"notify-group-max", Int, []string{"50"}, "most events in one notification (a full batch goes out at once)"},
 	{"notify-rate", String, []string{"20/h"}, "at most this many notifications, like 20/h; the excess is folded into one digest; 0 = no limit"},
+	// Net escalation (daemon/net.go).
+	{"net-escalation", Bool, []string{"false"}, "block a whole network once enough of its addresses are blocked offenders (see net-prefix-*, net-threshold-*)"},
+	{"net-prefix-v4", Int, []string{"24"}, "IPv4 network blocked by net escalation, as a prefix length (16 to 31)"},
+	{"net-threshold-v4", Int, []string{"3"}, "distinct blocked automatic offenders of one IPv4 network that make net escalation block it"},
+	{"net-prefix-v6", Int, []string{"64"}, "IPv6 network blocked by net escalation, as a prefix length (48 to 127)"},
+	{"net-threshold-v6", Int, []string{"2"}, "distinct blocked automatic offenders of one IPv6 network that make net escalation block it"},
+	{"net-max-ranges", Int, []string{"1000"}, "most networks net escalation blocks at once"},
 }
 
 // Values lists the keys whose value is one of a fixed set, with the set:

@@ -51,6 +51,7 @@ func productDefaults() *config.Config {
 			RateCount:   20,
 			RatePer:     time.Hour,
 		},
+		Net: config.Net{PrefixV4: 24, ThreshV4: 3, PrefixV6: 64, ThreshV6: 2, MaxRanges: 1000}, // off
 	}
 }
 

@@ -90,6 +90,13 @@ type Daemon struct {
 	unblockReason map[netip.Prefix]string
 	// pending are the chains warned about as not existing yet.
 	pending pendingChains
+	// nets are the net ranges of the mirror as last read or written (to
+	// tell a collapse from an unban); netRefused the last refusal logged
+	// for each network; localAddrs the host's own addresses, which no net
+	// range may hold.
+	nets       map[netip.Prefix]blocklist.Entry
+	netRefused map[netip.Prefix]string
+	localAddrs func() []netip.Addr
 }
 
 // Options are the parts of a Daemon that tests replace.
@@ -108,6 +115,9 @@ type Options struct {
 	// Notifier is told of blocks and unblocks (nil: nobody is). Run runs
 	// it beside the daemon, under the state directory's lock.
 	Notifier *notify.Notifier
+	// LocalAddrs returns the host's own addresses, which net escalation
+	// never blocks; default LocalAddrs.
+	LocalAddrs func() []netip.Addr
 }
 
 // New prepares a daemon: it loads the watcher's state but touches neither the
@@ -145,6 +155,12 @@ func New(cfg *config.Config, opt Options) (*Daemon, error) {
 
 		notifier:      opt.Notifier,
 		unblockReason: make(map[netip.Prefix]string),
+		nets:          make(map[netip.Prefix]blocklist.Entry),
+		netRefused:    make(map[netip.Prefix]string),
+		localAddrs:    opt.LocalAddrs,
+	}
+	if d.localAddrs == nil {
+		d.localAddrs = LocalAddrs
 	}
 	d.mirror.SetPolicy(d.policy) // a mirror line the policy refuses is not in force
 	if cfg.DryRun {
@@ -329,14 +345,6 @@ func offenderEntry(o watcher.Offender, banTime time.Duration) blocklist.Entry {
 		e.Expires = e.Added.Add(banTime)
 	}
 	return e
-}
-
-func kernelEntries(es []blocklist.Entry, now time.Time) []ipsetstore.Entry {
-	out := make([]ipsetstore.Entry, 0, len(es))
-	for e := range blocklist.InForce(es, now) {
-		out = append(out, KernelEntry(e, now))
-	}
-	return out
 }
 
 // KernelEntry is the kernel set entry of a mirror entry: the remaining time of an

@@ -44,6 +44,8 @@ type harness struct {
 	// notify, when set, gives each start a fresh notifier of it, as each
 	// `recidivist run` makes one.
 	notify *notify.Config
+	// local, when set, is the daemon's Options.LocalAddrs.
+	local func() []netip.Addr
 }
 
 type clock struct {
@@ -102,7 +104,7 @@ func (h *harness) start() {
 			h.t.Fatal(err)
 		}
 	}
-	d, err := New(h.cfg, Options{Store: store, Logger: slog.New(slog.NewTextHandler(h.logs, nil)), Now: h.clock.now, NewTicker: h.ticks.New, Explain: h.explain, Notifier: notifier})
+	d, err := New(h.cfg, Options{Store: store, Logger: slog.New(slog.NewTextHandler(h.logs, nil)), Now: h.clock.now, NewTicker: h.ticks.New, Explain: h.explain, Notifier: notifier, LocalAddrs: h.local})
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/recidivist/recidivist/blocklist"
+	"github.com/recidivist/recidivist/config"
 	"github.com/recidivist/recidivist/ipsetstore"
 	"github.com/recidivist/recidivist/statedir"
 )
@@ -44,19 +45,12 @@ func Ban(mirror *blocklist.File, store ipsetstore.Store, entries []blocklist.Ent
 // addresses are out of the kernel and stay out: a running daemon that read
 // the mirror before sees it changed and decides again. It returns the
 // entries removed from the mirror.
+//
+// An address inside a net range becomes a hole in it (see UnbanNet, which
+// this is with the default thresholds of net escalation).
 func Unban(mirror *blocklist.File, store ipsetstore.Store, ps []netip.Prefix) ([]blocklist.Entry, error) {
-	var removed []blocklist.Entry
-	err := mirror.Exclusive(func(tx *blocklist.Tx) error {
-		var err error
-		if removed, err = tx.Remove(ps...); err != nil || store == nil {
-			return err
-		}
-		if err := store.Del(ps...); err != nil {
-			return &kernelWriteError{fmt.Errorf("out of the mirror but not all out of the kernel sets yet: %w", err)}
-		}
-		return nil
-	})
-	return removed, stateDirError(mirror, err)
+	res, err := UnbanNet(mirror, store, ps, config.Defaults().Net, time.Now())
+	return res.Removed, err
 }
 
 // kernelWriteError is a kernel error inside Ban or Unban: its EPERM is the

@@ -19,6 +19,7 @@ type Metrics struct {
 	setEntries     *prometheus.GaugeVec
 	latency        prometheus.Histogram
 	fleetRecords   *prometheus.CounterVec
+	netEscalations prometheus.Counter
 }
 
 // NewMetrics creates the daemon's metrics, not yet registered anywhere.
@@ -50,12 +51,15 @@ func NewMetrics() *Metrics {
 		fleetRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "recidivist_fleet_records_total", Help: "Records from the fleet by what this host did with them: blocked, unbanned, refused (refusal policy), not_accepted (fleet-accept).",
 		}, []string{"result"}),
+		netEscalations: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "recidivist_net_escalations_total", Help: "Networks net escalation blocked as one range.",
+		}),
 	}
 }
 
 // Collectors lists the metrics for registration.
 func (m *Metrics) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.blocked, m.repairs, m.kernelErrors, m.mirrorEntries, m.mirrorBadLines, m.setEntries, m.latency, m.fleetRecords}
+	return []prometheus.Collector{m.blocked, m.repairs, m.kernelErrors, m.mirrorEntries, m.mirrorBadLines, m.setEntries, m.latency, m.fleetRecords, m.netEscalations}
 }
 
 func (m *Metrics) observeMirror(es []blocklist.Entry) { m.mirrorEntries.Set(float64(len(es))) }

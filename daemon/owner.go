@@ -176,6 +176,7 @@ func (d *Daemon) Durable() error {
 		if err := d.seen.add(ps...); err != nil {
 			d.log.Warn("remembering the mirror's entries", "err", err) // only a hand deletion while stopped could go unforgiven
 		}
+		d.escalate(tx)
 		return nil
 	})
 	if err != nil {

@@ -310,6 +310,7 @@ func (d *Daemon) reconcileApply(why string, store ipsetstore.Store, entries, unr
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.forgive(removed, now)
+	d.noteCollapses(entries, removed)
 	d.notifyNoticed(fresh, removed)
 	// Offenders put in the kernel since and not recorded yet stay as they
 	// are.
@@ -448,6 +449,7 @@ func (d *Daemon) forgiveRemoved(entries []blocklist.Entry, at time.Time) {
 		d.log.Error("recording the mirror's entries", "err", err)
 	}
 	d.forgive(removed, at)
+	d.noteCollapses(entries, removed)
 	d.notifyNoticed(fresh, removed)
 }
 

@@ -70,6 +70,13 @@ var reloadKeys = map[string]struct {
 	"notify-group-wait":   {needRestart, func(c *config.Config) any { return c.Notify.GroupWait }},
 	"notify-group-max":    {needRestart, func(c *config.Config) any { return c.Notify.GroupMax }},
 	"notify-rate":         {needRestart, func(c *config.Config) any { return [2]any{c.Notify.RateCount, c.Notify.RatePer} }},
+	// Net escalation is decided afresh at every recorded offender.
+	"net-escalation":   {applied, func(c *config.Config) any { return c.Net.On }},
+	"net-prefix-v4":    {applied, func(c *config.Config) any { return c.Net.PrefixV4 }},
+	"net-threshold-v4": {applied, func(c *config.Config) any { return c.Net.ThreshV4 }},
+	"net-prefix-v6":    {applied, func(c *config.Config) any { return c.Net.PrefixV6 }},
+	"net-threshold-v6": {applied, func(c *config.Config) any { return c.Net.ThreshV6 }},
+	"net-max-ranges":   {applied, func(c *config.Config) any { return c.Net.MaxRanges }},
 }
 
 // changedKeys lists, in the order of config.Keys, the keys whose value

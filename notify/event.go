@@ -12,20 +12,23 @@ import (
 
 // The kinds of event.
 const (
-	KindBlock   = "block"   // an address entered the blocklist
-	KindUnblock = "unblock" // an address left it
-	KindSummary = "summary" // blocks decided while catching up after downtime, folded into one
-	KindDigest  = "digest"  // events held back by notify-rate, folded into one
-	KindTest    = "test"    // `recidivist notify test`
+	KindBlock    = "block"    // an address entered the blocklist
+	KindUnblock  = "unblock"  // an address left it
+	KindEscalate = "escalate" // net escalation blocked a whole network (Members say who made it)
+	KindSummary  = "summary"  // blocks decided while catching up after downtime, folded into one
+	KindDigest   = "digest"   // events held back by notify-rate, folded into one
+	KindTest     = "test"     // `recidivist notify test`
 )
 
 // Reasons of an event.
 const (
-	ReasonAuto   = "auto"   // an offender found in the log
-	ReasonManual = "manual" // `recidivist ban` or a line added by hand
-	ReasonUnban  = "unban"  // `recidivist unban` or a line deleted by hand
-	ReasonExpiry = "expiry" // ban-time ran out
-	ReasonFleet  = "fleet"  // a record of another host of the fleet
+	ReasonAuto       = "auto"           // an offender found in the log
+	ReasonManual     = "manual"         // `recidivist ban` or a line added by hand
+	ReasonUnban      = "unban"          // `recidivist unban` or a line deleted by hand
+	ReasonExpiry     = "expiry"         // ban-time ran out
+	ReasonFleet      = "fleet"          // a record of another host of the fleet
+	ReasonEscalation = "escalation"     // net escalation: several offenders of one network
+	ReasonCollapse   = "range-collapse" // a net range fell below its threshold and gave way to its members
 )
 
 // maxListed bounds the prefixes a summary or digest lists by name.
@@ -40,6 +43,7 @@ type Event struct {
 	Jails   []string  `json:"jails,omitempty"`
 	Bans    int       `json:"bans,omitempty"`
 	Expires time.Time `json:"expires,omitzero"`
+	Members []string  `json:"members,omitempty"` // an escalate event's offenders
 	Time    time.Time `json:"time"`
 	Host    string    `json:"host,omitempty"`
 	// CatchUp marks a block decided from log lines written while the
@@ -103,6 +107,9 @@ func (e Event) Text() string {
 		b.WriteString("test notification")
 	default:
 		fmt.Fprintf(&b, "%s %s (%s)", e.Kind, e.Prefix, e.Reason)
+	}
+	if len(e.Members) > 0 {
+		b.WriteString(", members " + strings.Join(e.Members, ","))
 	}
 	if len(e.Jails) > 0 {
 		b.WriteString(", jails " + strings.Join(e.Jails, ","))
