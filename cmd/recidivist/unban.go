@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"net/netip"
+	"slices"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -21,6 +23,9 @@ func unbanCommand() *cli.Command {
 			"address is forgiven: the Ban lines logged before now never count against it again,\n" +
 			"whether the daemon runs or not (a stopped daemon notices at its next start). Later\n" +
 			"bans count afresh. Deleting the line from the mirror by hand has the same effect.\n\n" +
+			"Inside a net range (net escalation) the address becomes a hole in the range, which\n" +
+			"stays blocked; once fewer members than net-threshold-v4/v6 remain, the range gives way\n" +
+			"to them. Unbanning the range itself lets the whole network through, members included.\n\n" +
 			"Example:\n" +
 			"   recidivist unban 203.0.113.7",
 		Action: func(c *cli.Context) error {
@@ -55,16 +60,24 @@ func unbanCommand() *cli.Command {
 					return err
 				}
 			}
-			removed, err := daemon.Unban(mirror, store, ps)
+			res, err := daemon.UnbanNet(mirror, store, ps, cfg.Net, time.Now())
 			if err != nil {
 				return explainKernel(err)
 			}
+			removed := res.Removed
 			if store == nil && len(removed) > 0 {
 				fmt.Fprintln(c.App.ErrWriter, kernelLater(cfg))
 			}
 			missing := 0
+			for _, r := range res.Collapsed {
+				fmt.Fprintf(c.App.Writer, "net range %s collapsed back to its %d remaining members (fewer than net-threshold)\n", r.Prefix, len(r.Members))
+			}
 			for _, p := range ps {
-				if containsPrefix(removed, p) {
+				if in, ok := res.Holes[p]; ok {
+					fmt.Fprintf(c.App.Writer, "unbanned %s (a hole in net range %s, which stays blocked)\n", p, in)
+					continue
+				}
+				if containsPrefix(removed, p) || slices.ContainsFunc(res.Collapsed, func(r blocklist.Entry) bool { return r.Prefix.Contains(p.Addr()) }) {
 					fmt.Fprintf(c.App.Writer, "unbanned %s\n", p)
 				} else {
 					fmt.Fprintf(c.App.ErrWriter, "recidivist: %s was not in the blocklist %s\n", p, mirror.Path())
@@ -76,5 +89,5 @@ func unbanCommand() *cli.Command {
 			}
 			return nil
 		},
-	}, "backend", "iptables-variant", "set-name", "chain", "target", "ports", "maxelem", "state-dir", "dry-run", "log-level", "log-format")
+	}, "backend", "iptables-variant", "set-name", "chain", "target", "ports", "maxelem", "state-dir", "dry-run", "net-threshold-v4", "net-threshold-v6", "log-level", "log-format")
 }
