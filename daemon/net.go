@@ -193,6 +193,9 @@ func inHole(r blocklist.Entry, p netip.Prefix) bool {
 	return slices.ContainsFunc(r.Holes, func(h netip.Prefix) bool { return h.Bits() <= p.Bits() && h.Contains(p.Addr()) })
 }
 
+// KernelEntries is kernelEntries, for `recidivist check`.
+func KernelEntries(es []blocklist.Entry, now time.Time) []ipsetstore.Entry { return kernelEntries(es, now) }
+
 // kernelEntries is what the kernel sets hold for the mirror entries es at
 // now: every entry in force, except those a net range covers (outside its
 // holes), plus each range's holes as nomatch entries, spelt as the fewest

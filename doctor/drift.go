@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/recidivist/recidivist/blocklist"
 	"github.com/recidivist/recidivist/config"
+	"github.com/recidivist/recidivist/daemon"
 	"github.com/recidivist/recidivist/internal/sample"
 	"github.com/recidivist/recidivist/ipsetstore"
 )
@@ -20,10 +20,9 @@ func (d *Doctor) checkDrift(store ipsetstore.Store) {
 		d.problem(fmt.Sprintf("listing the sets: %v", err), "sudo recidivist restore")
 		return
 	}
-	var want []ipsetstore.Entry
-	for e := range blocklist.InForce(d.mirror, d.now) {
-		want = append(want, ipsetstore.Entry{Prefix: e.Prefix})
-	}
+	// What the mirror puts in the kernel: net ranges hide their members
+	// and add a nomatch entry for each hole.
+	want := daemon.KernelEntries(d.mirror, d.now)
 	// Only presence counts here: a timeout or comment the reconcile would
 	// rewrite blocks all the same.
 	plan, err := ipsetstore.Diff(inKernel, want)
