@@ -194,7 +194,9 @@ func inHole(r blocklist.Entry, p netip.Prefix) bool {
 }
 
 // KernelEntries is kernelEntries, for `recidivist check`.
-func KernelEntries(es []blocklist.Entry, now time.Time) []ipsetstore.Entry { return kernelEntries(es, now) }
+func KernelEntries(es []blocklist.Entry, now time.Time) []ipsetstore.Entry {
+	return kernelEntries(es, now)
+}
 
 // kernelEntries is what the kernel sets hold for the mirror entries es at
 // now: every entry in force, except those a net range covers (outside its

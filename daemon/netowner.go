@@ -210,9 +210,11 @@ func UnbanNet(mirror *blocklist.File, store ipsetstore.Store, ps []netip.Prefix,
 		}
 		nets := newNetIndex(es, now)
 		listed := make(map[netip.Prefix]bool, len(es))
-		for _, e := range es {
+		for e := range blocklist.InForce(es, now) {
 			listed[e.Prefix] = true
 		}
+		// A member whose own block expired is a member no more.
+		gone := func(a netip.Addr) bool { return !listed[netip.PrefixFrom(a, a.BitLen())] }
 		var drop []netip.Prefix
 		touched := map[netip.Prefix]blocklist.Entry{}
 		for _, p := range ps {
@@ -233,7 +235,7 @@ func UnbanNet(mirror *blocklist.File, store ipsetstore.Store, ps []netip.Prefix,
 			if cur, ok := touched[r.Prefix]; ok {
 				r = cur
 			}
-			r.Members = slices.DeleteFunc(slices.Clone(r.Members), p.Contains)
+			r.Members = slices.DeleteFunc(slices.Clone(r.Members), func(a netip.Addr) bool { return p.Contains(a) || gone(a) })
 			if !inHole(r, p) {
 				r.Holes = append(slices.Clone(r.Holes), p)
 			}

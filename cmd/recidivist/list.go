@@ -68,6 +68,9 @@ func printEntries(w io.Writer, es []blocklist.Entry) {
 		if len(e.Jails) > 0 {
 			why = fmt.Sprintf("%d bans in %s", e.Bans, strings.Join(e.Jails, ","))
 		}
+		if e.Net {
+			why = fmt.Sprintf("net escalation: %d members, %d holes; ", len(e.Members), len(e.Holes)) + why
+		}
 		switch note := e.Note(); {
 		case note != "" && (e.Manual || len(e.Jails) > 0):
 			why += ": " + note

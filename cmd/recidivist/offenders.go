@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/netip"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -25,15 +26,31 @@ func offendersCommand() *cli.Command {
 			"directory. For logs the daemon has not read, use `recidivist scan FILE`.\n\n" +
 			"Examples:\n" +
 			"   recidivist offenders\n" +
-			"   recidivist offenders --top 0 --json | jq -r '.[] | select(.bans >= 2) | .address'",
+			"   recidivist offenders --top 0 --json | jq -r '.[] | select(.bans >= 2) | .address'\n" +
+			"   recidivist offenders --nets\n\n" +
+			"With --nets it previews net escalation instead: the networks (net-prefix-v4/v6) holding\n" +
+			"at least net-threshold-v4/v6 blocked automatic offenders that no range covers yet, and\n" +
+			"whether escalation would block each or refuses it (an ignore entry or an address of this\n" +
+			"host inside, net-max-ranges reached), whether net-escalation is on or not.",
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "top", Value: 20, Usage: "print at most `N` addresses (0: all)"},
 			&cli.BoolFlag{Name: "json", Usage: "print JSON (a list of offenders) instead of a table"},
+			&cli.BoolFlag{Name: "nets", Usage: "preview net escalation: networks with enough blocked offenders to be blocked whole"},
 		},
 		Action: func(c *cli.Context) error {
 			cfg, err := settings(c)
 			if err != nil {
 				return err
+			}
+			if c.Bool("nets") {
+				nets, err := netCandidates(cfg, time.Now())
+				if err != nil {
+					return err
+				}
+				if c.Bool("json") {
+					return writeJSON(c.App.Writer, nets)
+				}
+				return printNets(c.App.Writer, nets, cfg.Net.On)
 			}
 			top := c.Int("top")
 			if top < 0 {
@@ -54,7 +71,7 @@ func offendersCommand() *cli.Command {
 			}
 			return nil
 		},
-	}, "state-dir", "ignore", "threshold", "window", "log-level", "log-format")
+	}, "state-dir", "ignore", "threshold", "window", "net-escalation", "net-prefix-v4", "net-threshold-v4", "net-prefix-v6", "net-threshold-v6", "net-max-ranges", "log-level", "log-format")
 }
 
 // unblocked returns up to top (0: all) tracked addresses that no mirror entry
@@ -91,6 +108,7 @@ func unblocked(cfg *config.Config, top int) ([]watcher.Offender, int, error) {
 type coverage struct {
 	addrs  map[netip.Addr]struct{}
 	ranges []netip.Prefix
+	holes  []netip.Prefix // unbanned inside net ranges: not covered
 }
 
 func newCoverage(es []blocklist.Entry) coverage {
@@ -100,6 +118,7 @@ func newCoverage(es []blocklist.Entry) coverage {
 			c.addrs[e.Prefix.Addr()] = struct{}{}
 		} else {
 			c.ranges = append(c.ranges, e.Prefix)
+			c.holes = append(c.holes, e.Holes...)
 		}
 	}
 	return c
@@ -108,6 +127,11 @@ func newCoverage(es []blocklist.Entry) coverage {
 func (c coverage) Covers(a netip.Addr) bool {
 	if _, ok := c.addrs[a]; ok {
 		return true
+	}
+	for _, h := range c.holes {
+		if h.Contains(a) {
+			return false
+		}
 	}
 	for _, p := range c.ranges {
 		if p.Contains(a) {

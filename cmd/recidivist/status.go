@@ -108,6 +108,13 @@ type mirrorJSON struct {
 	IPv4     int    `json:"ipv4"`
 	IPv6     int    `json:"ipv6"`
 	BadLines int    `json:"bad_lines"`
+	// NetRanges are the ranges net escalation made, NetHoles the
+	// addresses unbanned inside them.
+	NetRanges int `json:"net_ranges,omitempty"`
+	NetHoles  int `json:"net_holes,omitempty"`
+	// kernel4 and kernel6 are the entries the mirror puts in each set: a
+	// net range stands for its members and adds one for each hole.
+	kernel4, kernel6 int
 }
 
 type watcherJSON struct {
@@ -163,6 +170,19 @@ func readStatus(cfg *config.Config, store ipsetstore.Store, kerr error, now time
 		}
 	}
 	st.Mirror.Entries = len(inForce)
+	for _, e := range inForce {
+		if e.Net {
+			st.Mirror.NetRanges++
+			st.Mirror.NetHoles += len(e.Holes)
+		}
+	}
+	for _, k := range daemon.KernelEntries(inForce, now) {
+		if k.Prefix.Addr().Is4() {
+			st.Mirror.kernel4++
+		} else {
+			st.Mirror.kernel6++
+		}
+	}
 
 	if store == nil {
 		st.Problems = append(st.Problems, "kernel not read: "+explainKernel(kerr).Error())
@@ -199,9 +219,9 @@ func readStatus(cfg *config.Config, store ipsetstore.Store, kerr error, now time
 func kernelStatus(ks ipsetstore.Status, m mirrorJSON) *kernelJSON {
 	k := &kernelJSON{Healthy: ks.Healthy(), Sets: []setJSON{}, Rules: []ruleJSON{}}
 	for _, s := range ks.Sets {
-		mirror := m.IPv4
+		mirror := m.kernel4 // what the mirror puts in the set
 		if s.Family == ipsetstore.IPv6 {
-			mirror = m.IPv6
+			mirror = m.kernel6
 		}
 		k.Sets = append(k.Sets, setJSON{Name: s.Name, Family: s.Family.String(), Exists: s.Exists, Entries: s.Entries, Mirror: mirror, MaxElem: s.MaxElem})
 	}
@@ -277,6 +297,9 @@ func (st statusJSON) print(w io.Writer) {
 		bad = fmt.Sprintf(", %d bad lines skipped", st.Mirror.BadLines)
 	}
 	fmt.Fprintf(w, "mirror:   %s, %d entries (%d IPv4, %d IPv6)%s\n", st.Mirror.Path, st.Mirror.Entries, st.Mirror.IPv4, st.Mirror.IPv6, bad)
+	if st.Mirror.NetRanges > 0 {
+		fmt.Fprintf(w, "nets:     %d ranges of net escalation in place of their members, %d holes unbanned inside them\n", st.Mirror.NetRanges, st.Mirror.NetHoles)
+	}
 	if wj := st.Watcher; wj != nil {
 		fmt.Fprintf(w, "tracked:  %d addresses with bans in the window, %d offenders waiting to be blocked (state saved %s)\n",
 			wj.Tracked, wj.Pending, wj.Saved.Local().Format(time.RFC3339))
