@@ -297,5 +297,25 @@ func exchangeOf(before, after []ipsetstore.Entry) (add []ipsetstore.Entry, del [
 			del = append(del, k.Prefix)
 		}
 	}
+	// Holes that open or close rewrite their range too: the nftables
+	// backend splits the range's interval around its holes, and a range
+	// written again is laid out afresh (ipset takes it as an update).
+	holes := func(ks []ipsetstore.Entry) []netip.Prefix {
+		var out []netip.Prefix
+		for _, k := range ks {
+			if k.NoMatch {
+				out = append(out, k.Prefix)
+			}
+		}
+		slices.SortFunc(out, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
+		return out
+	}
+	if !slices.Equal(holes(before), holes(after)) {
+		for _, k := range after {
+			if !k.NoMatch && !k.Prefix.IsSingleIP() && !slices.ContainsFunc(add, func(a ipsetstore.Entry) bool { return a.Prefix == k.Prefix }) {
+				add = append([]ipsetstore.Entry{k}, add...)
+			}
+		}
+	}
 	return add, del
 }

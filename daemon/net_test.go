@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -267,4 +268,73 @@ func mustList(t *testing.T, s ipsetstore.Store) []ipsetstore.Entry {
 		t.Fatal(err)
 	}
 	return es
+}
+
+func TestExchangeOf_closing_a_hole_writes_its_range_again_and_deletes_the_address(t *testing.T) {
+	r := ipsetstore.Entry{Prefix: prefix("198.51.100.0/24"), Comment: "recidivist"}
+	before := []ipsetstore.Entry{r, {Prefix: prefix("198.51.100.9"), NoMatch: true}, {Prefix: prefix("198.51.100.9"), Comment: "recidivist"}}
+	add, del := exchangeOf(before, []ipsetstore.Entry{r})
+	if !slices.Equal(add, []ipsetstore.Entry{r}) || !slices.Equal(del, []netip.Prefix{prefix("198.51.100.9"), prefix("198.51.100.9")}) {
+		t.Errorf("exchangeOf = add %v, del %v; want the range written again and 198.51.100.9 deleted", add, del)
+	}
+	add, del = exchangeOf([]ipsetstore.Entry{r}, []ipsetstore.Entry{r})
+	if len(add)+len(del) != 0 {
+		t.Errorf("exchangeOf of an unchanged range = add %v, del %v; want nothing", add, del)
+	}
+}
+
+// delRecorder is the fake kernel, recording every prefix Del is given.
+type delRecorder struct {
+	*ipsettest.Fake
+	mu   sync.Mutex
+	dels []netip.Prefix
+}
+
+func (r *delRecorder) Del(ps ...netip.Prefix) error {
+	r.mu.Lock()
+	r.dels = append(r.dels, ps...)
+	r.mu.Unlock()
+	return r.Fake.Del(ps...)
+}
+
+func (r *delRecorder) deleted(p netip.Prefix) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Contains(r.dels, p)
+}
+
+func TestNet_a_member_that_expires_behind_its_range_is_not_deleted_from_the_kernel(t *testing.T) {
+	h := netHarness(t, func(c *config.Config) { c.BanTime = time.Hour })
+	rec := &delRecorder{Fake: h.fake}
+	h.store = rec
+	h.start()
+	now := time.Now()
+	h.ban(now.Add(-50*time.Minute), "sshd", "198.51.100.7") // expires in 10 minutes
+	h.ban(now, "sshd", "198.51.100.9")
+	h.ban(now, "sshd", "198.51.100.33")
+	h.eventually("the /24 in the kernel", func() bool { return h.inSet("198.51.100.0/24") })
+	h.clock.advance(15 * time.Minute)
+	h.d.Reconcile()
+	h.eventually("198.51.100.7 expired from the mirror", func() bool { return !h.inMirror("198.51.100.7") })
+	if rec.deleted(prefix("198.51.100.7")) {
+		t.Error("the expired member was deleted from the kernel: on nftables that can take a piece of its range")
+	}
+	if !h.blocks("198.51.100.7") || !h.inSet("198.51.100.0/24") {
+		t.Error("the range no longer blocks the expired member's address; it stays until its last member expires")
+	}
+}
+
+func TestNet_two_offenders_of_one_ipv6_slash_64_block_it(t *testing.T) {
+	h := netHarness(t, nil)
+	h.start()
+	h.offend("2001:db8:1::7", "2001:db8:2::7") // two networks, one each
+	h.settle()
+	if h.blocks("2001:db8:1::99") {
+		t.Fatal("one offender made a /64; the IPv6 threshold is 2")
+	}
+	h.offend("2001:db8:1::8")
+	h.eventually("the /64 in the kernel", func() bool { return h.inSet("2001:db8:1::/64") })
+	if !h.blocks("2001:db8:1::99") || h.blocks("2001:db8:2::99") {
+		t.Error("the /64 of the two offenders does not block a third address, or the other /64 is blocked")
+	}
 }

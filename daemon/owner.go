@@ -246,9 +246,22 @@ func (d *Daemon) expire(tx *blocklist.Tx, now time.Time) {
 	if err != nil {
 		d.log.Error("reconcile: removing expired entries from the mirror", "err", err)
 	}
+	var nets netIndex
+	if rest, err := tx.Entries(); err == nil {
+		nets = newNetIndex(rest, now)
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, e := range expired {
+		if r, ok := nets.around(e.Prefix); ok && !inHole(r, e.Prefix) {
+			// A member hidden behind its net range: the kernel holds no
+			// entry of its own (and on nftables a piece of the range may
+			// look like one).
+			d.changed(e.Prefix, change{})
+			d.unblockReason[e.Prefix] = notify.ReasonExpiry
+			d.log.Info("block expired (its net range stays)", "prefix", e.Prefix, "range", r.Prefix, "expires", e.Expires)
+			continue
+		}
 		if derr := d.store.Del(e.Prefix); derr != nil {
 			d.log.Warn("removing an expired block from the kernel; the reconcile retries", "prefix", e.Prefix, "err", derr)
 		}

@@ -105,6 +105,34 @@ var holeCases = []struct {
 			t.Errorf("after the collapse the sets hold %v, want %s and %s", got, members[1], members[2])
 		}
 	}},
+	{"an_entry_added_over_a_hole_then_exchanged_for_the_whole_range_leaves_the_range_whole", func(t *testing.T, s subject) {
+		// An offender unbanned earlier offends again: the daemon adds its
+		// address (over the hole), then closes the hole by writing the
+		// range again and deleting the address.
+		mustEnsure(t, s.store)
+		r := pfx("198.51.100.0/24")
+		mustAdd(t, s.store, ipsetstore.Entry{Prefix: r, Comment: "recidivist"})
+		mustAdd(t, s.store, ipsetstore.Entry{Prefix: pfx("198.51.100.9"), NoMatch: true})
+		mustAdd(t, s.store, ipsetstore.Entry{Prefix: pfx("198.51.100.9"), Comment: "recidivist"})
+		if err := s.store.Exchange([]ipsetstore.Entry{{Prefix: r, Comment: "recidivist"}}, []netip.Prefix{pfx("198.51.100.9")}); err != nil {
+			t.Fatalf("Exchange: %v", err)
+		}
+		got := mustList(t, s.store)
+		if len(got) != 1 || got[0].Prefix != r || got[0].NoMatch {
+			t.Errorf("the sets hold %v, want the whole /24 alone", got)
+		}
+	}},
+	{"adding_a_split_range_again_keeps_its_holes_and_changes_its_comment", func(t *testing.T, s subject) {
+		mustEnsure(t, s.store)
+		r := pfx("198.51.100.0/24")
+		mustAdd(t, s.store, ipsetstore.Entry{Prefix: r, Comment: "old"})
+		mustAdd(t, s.store, ipsetstore.Entry{Prefix: pfx("198.51.100.9"), NoMatch: true})
+		mustAdd(t, s.store, ipsetstore.Entry{Prefix: r, Comment: "new"})
+		got := byPrefix(mustList(t, s.store))
+		if len(got) != 2 || got[r].Comment != "new" || !got[pfx("198.51.100.9")].NoMatch {
+			t.Errorf("the sets hold %v, want the /24 commented new and its hole", got)
+		}
+	}},
 }
 
 func init() {

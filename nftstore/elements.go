@@ -73,10 +73,22 @@ func (s *Store) addOne(e ipsetstore.Entry) error {
 	if err != nil {
 		return err
 	}
+	f := ipsetstore.FamilyOf(e.Prefix)
 	if e.NoMatch {
-		return s.punch(c, ipsetstore.FamilyOf(e.Prefix), e)
+		return s.punch(c, f, e)
 	}
-	return s.addLocked(c, ipsetstore.FamilyOf(e.Prefix), e, elems)
+	if !e.Prefix.IsSingleIP() {
+		// A range may be split around holes already: deleting and adding
+		// its two ends blindly would leave its inner pieces behind.
+		have, err := s.listCounted(c, f)
+		if err != nil {
+			return err
+		}
+		if i := slices.IndexFunc(have, func(h Counted) bool { return h.Prefix == e.Prefix && len(h.pieces) > 0 }); i >= 0 {
+			return s.rebuild(c, f, have, have[i], &e, holesOf(have, e.Prefix))
+		}
+	}
+	return s.addLocked(c, f, e, elems)
 }
 
 // prepare normalizes e, spells its elements and opens the connection
@@ -140,7 +152,7 @@ func (s *Store) addOverlapping(c *nftables.Conn, f ipsetstore.Family, e ipsetsto
 			continue // no element of its own
 		case h.Prefix == e.Prefix && len(h.pieces) > 0:
 			// e again, split around holes: it keeps them.
-			return s.rebuild(c, f, h, &e, holesOf(have, h.Prefix))
+			return s.rebuild(c, f, have, h, &e, holesOf(have, h.Prefix))
 		case h.Prefix.Bits() <= e.Prefix.Bits() && h.Prefix.Contains(e.Prefix.Addr()):
 			return nil // blocked by h already
 		case e.Prefix.Contains(h.Prefix.Addr()):

@@ -183,13 +183,28 @@ func rangeAround(have []Counted, p netip.Prefix) (Counted, bool) {
 	return have[best], true
 }
 
-// rebuild writes range r (as listed, or with e's comment and timeout when
-// e is given) again with exactly holes, in one transaction. Callers hold
+// rebuild writes range r (as listed in have, or with e's comment and
+// timeout when e is given) again with exactly holes, in one transaction.
+// Entries of their own inside r and outside the holes go: an interval set
+// cannot hold them beside r, and r blocks their addresses. Callers hold
 // s.mu.
-func (s *Store) rebuild(c *nftables.Conn, f ipsetstore.Family, r Counted, e *ipsetstore.Entry, holes []netip.Prefix) error {
+func (s *Store) rebuild(c *nftables.Conn, f ipsetstore.Family, have []Counted, r Counted, e *ipsetstore.Entry, holes []netip.Prefix) error {
 	old, err := elementsOf(r)
 	if err != nil {
 		return err
+	}
+	for _, h := range have {
+		if h.NoMatch || h.Prefix == r.Prefix || !r.Prefix.Contains(h.Prefix.Addr()) || h.Prefix.Bits() <= r.Prefix.Bits() {
+			continue
+		}
+		if slices.ContainsFunc(holes, func(x netip.Prefix) bool { return x.Overlaps(h.Prefix) }) {
+			continue // it stays, inside what the range lets through
+		}
+		els, err := elementsOf(h)
+		if err != nil {
+			return err
+		}
+		old = append(old, els...)
 	}
 	want := r.Entry
 	if e != nil {
@@ -230,7 +245,7 @@ func (s *Store) punch(c *nftables.Conn, f ipsetstore.Family, e ipsetstore.Entry)
 			return nil // a hole already
 		}
 	}
-	return s.rebuild(c, f, r, nil, append(holes, e.Prefix))
+	return s.rebuild(c, f, have, r, nil, append(holes, e.Prefix))
 }
 
 // delListed deletes p by what a listing shows: a split range (all its
@@ -270,5 +285,5 @@ func (s *Store) delListed(c *nftables.Conn, f ipsetstore.Family, p netip.Prefix)
 	if h.Prefix != p {
 		holes = append(holes, gaps(h.Prefix, []netip.Prefix{p})...)
 	}
-	return s.rebuild(c, f, r, nil, holes)
+	return s.rebuild(c, f, have, r, nil, holes)
 }
