@@ -233,35 +233,13 @@ func holeEntries(r blocklist.Entry, blocked []netip.Prefix) []ipsetstore.Entry {
 		var left []netip.Prefix
 		bs := addr.Cover(blocked)
 		for _, h := range holes {
-			left = append(left, subtract(h, bs)...)
+			left = append(left, addr.Subtract(h, bs)...)
 		}
 		holes = left
 	}
 	out := make([]ipsetstore.Entry, len(holes))
 	for i, h := range holes {
 		out[i] = ipsetstore.Entry{Prefix: h, NoMatch: true}
-	}
-	return out
-}
-
-// subtract returns the addresses of h outside bs (sorted, disjoint), as
-// prefixes.
-func subtract(h netip.Prefix, bs []netip.Prefix) []netip.Prefix {
-	var out []netip.Prefix
-	cur, last := h.Masked().Addr(), addr.Last(h)
-	for _, b := range bs {
-		if !h.Overlaps(b) {
-			continue
-		}
-		if cur.Less(b.Addr()) {
-			out = append(out, addr.RangePrefixes(cur, b.Addr().Prev())...)
-		}
-		if next := addr.Last(b).Next(); next.IsValid() && cur.Less(next) {
-			cur = next
-		}
-	}
-	if cur.Compare(last) <= 0 && h.Contains(cur) {
-		out = append(out, addr.RangePrefixes(cur, last)...)
 	}
 	return out
 }

@@ -109,29 +109,10 @@ func assemble(ivs []listed) []Counted {
 			covered = append(covered, ivs[i].c.Prefix)
 		}
 		out = append(out, group)
-		for _, h := range gaps(r, addr.Cover(covered)) {
+		for _, h := range addr.Subtract(r, addr.Cover(covered)) {
 			out = append(out, Counted{Entry: ipsetstore.Entry{Prefix: h, NoMatch: true}})
 		}
 		out = append(out, others...)
-	}
-	return out
-}
-
-// gaps returns the addresses of r that covered (sorted, disjoint) leaves
-// out, as prefixes.
-func gaps(r netip.Prefix, covered []netip.Prefix) []netip.Prefix {
-	var out []netip.Prefix
-	cur, last := r.Masked().Addr(), addr.Last(r)
-	for _, c := range covered {
-		if cur.Less(c.Addr()) {
-			out = append(out, addr.RangePrefixes(cur, c.Addr().Prev())...)
-		}
-		if next := addr.Last(c).Next(); next.IsValid() && cur.Less(next) {
-			cur = next
-		}
-	}
-	if cur.Compare(last) <= 0 {
-		out = append(out, addr.RangePrefixes(cur, last)...)
 	}
 	return out
 }
@@ -283,7 +264,7 @@ func (s *Store) delListed(c *nftables.Conn, f ipsetstore.Family, p netip.Prefix)
 	}
 	holes := slices.DeleteFunc(holesOf(have, r.Prefix), func(x netip.Prefix) bool { return x == h.Prefix })
 	if h.Prefix != p {
-		holes = append(holes, gaps(h.Prefix, []netip.Prefix{p})...)
+		holes = append(holes, addr.Subtract(h.Prefix, []netip.Prefix{p})...)
 	}
 	return s.rebuild(c, f, have, r, nil, holes)
 }

@@ -73,3 +73,29 @@ func Cover(ps []netip.Prefix) []netip.Prefix {
 	}
 	return out
 }
+
+// Subtract returns the addresses of p outside bs (sorted and disjoint, as
+// Cover returns them), as the fewest prefixes, in address order.
+func Subtract(p netip.Prefix, bs []netip.Prefix) []netip.Prefix {
+	var out []netip.Prefix
+	cur, last := p.Masked().Addr(), Last(p)
+	for _, b := range bs {
+		if !p.Overlaps(b) {
+			continue
+		}
+		if cur.Less(b.Masked().Addr()) {
+			out = append(out, RangePrefixes(cur, b.Masked().Addr().Prev())...)
+		}
+		next := Last(b).Next()
+		if !next.IsValid() {
+			return out // b reaches the top of the address space
+		}
+		if cur.Less(next) {
+			cur = next
+		}
+	}
+	if cur.Compare(last) <= 0 && p.Contains(cur) {
+		out = append(out, RangePrefixes(cur, last)...)
+	}
+	return out
+}

@@ -44,3 +44,24 @@ func TestRangePrefixes_covers_a_range_exactly(t *testing.T) {
 		t.Errorf("RangePrefixes(.0, .6) = %v, want %v", got, want)
 	}
 }
+
+func TestSubtract_leaves_the_addresses_outside_the_given_prefixes(t *testing.T) {
+	tests := []struct {
+		name string
+		p    netip.Prefix
+		bs   []netip.Prefix
+		want []netip.Prefix
+	}{
+		{"nothing_taken", netip.MustParsePrefix("10.0.0.0/30"), nil, prefixes("10.0.0.0/30")},
+		{"one_address_from_the_middle", netip.MustParsePrefix("10.0.0.0/29"), prefixes("10.0.0.5/32"), prefixes("10.0.0.0/30", "10.0.0.4/32", "10.0.0.6/31")},
+		{"everything_taken", netip.MustParsePrefix("10.0.0.0/30"), prefixes("10.0.0.0/29"), nil},
+		{"prefixes_elsewhere_are_ignored", netip.MustParsePrefix("10.0.0.0/31"), prefixes("10.9.0.0/16"), prefixes("10.0.0.0/31")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Subtract(tt.p, tt.bs); !slices.Equal(got, tt.want) {
+				t.Errorf("Subtract(%s, %v) = %v, want %v", tt.p, tt.bs, got, tt.want)
+			}
+		})
+	}
+}
