@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/recidivist/recidivist/blocklist"
+	"github.com/recidivist/recidivist/internal/addr"
 )
 
 // Source returns the entries of the mirror in force (read through the
@@ -176,6 +177,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	es := inForce(entries, q.family, now)
+	if q.format != formatMirror {
+		es = withoutHoles(es)
+	}
 	total := len(es)
 	if q.aggregate {
 		es = aggregate(es)
@@ -245,6 +249,29 @@ func inForce(entries []blocklist.Entry, family string, now time.Time) []blocklis
 			continue
 		}
 		out = append(out, e)
+	}
+	return out
+}
+
+// withoutHoles replaces each net range with holes (addresses unbanned
+// inside it, which the kernel lets through) by the prefixes of the range
+// outside them: a firewall fed the range whole would go on blocking them.
+// The mirror format keeps the mirror's own line, holes= and all.
+func withoutHoles(es []blocklist.Entry) []blocklist.Entry {
+	if !slices.ContainsFunc(es, func(e blocklist.Entry) bool { return e.Net && len(e.Holes) > 0 }) {
+		return es
+	}
+	out := make([]blocklist.Entry, 0, len(es))
+	for _, e := range es {
+		if !e.Net || len(e.Holes) == 0 {
+			out = append(out, e)
+			continue
+		}
+		for _, p := range addr.Subtract(e.Prefix, addr.Cover(e.Holes)) {
+			piece := e
+			piece.Prefix, piece.Holes = p, nil
+			out = append(out, piece)
+		}
 	}
 	return out
 }
