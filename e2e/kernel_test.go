@@ -72,23 +72,38 @@ func chainRules(ns, chain string, six bool) ([]string, error) {
 
 // rulesInPlace reports whether both families' INPUT chains in namespace
 // ns match on set (set+"6" for IPv6).
-func rulesInPlace(ns, set string) (bool, error) { return rulesAt(ns, set, false) }
-
-// rulesOnTop reports whether the first rule of both families' INPUT chains
-// in namespace ns matches on set (set+"6" for IPv6).
-func rulesOnTop(ns, set string) (bool, error) { return rulesAt(ns, set, true) }
-
-func rulesAt(ns, set string, top bool) (bool, error) {
+func rulesInPlace(ns, set string) (bool, error) {
 	for _, six := range []bool{false, true} {
 		name := familySet(set, six)
 		rules, err := chainRules(ns, "INPUT", six)
 		if err != nil {
 			return false, err
 		}
-		if top && len(rules) > 0 {
-			rules = rules[:1]
-		}
 		if !slices.ContainsFunc(rules, func(r string) bool { return strings.Contains(r, "--match-set "+name+" ") }) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// rulesOnTop reports whether each family's INPUT in namespace ns holds
+// exactly one rule of set (set+"6" for IPv6), the first of the chain: the
+// state a repair ends in. The rule on top alone is not enough: a repair
+// inserts the rule on top first and deletes the copy below a moment later.
+func rulesOnTop(ns, set string) (bool, error) {
+	for _, six := range []bool{false, true} {
+		name := familySet(set, six)
+		rules, err := chainRules(ns, "INPUT", six)
+		if err != nil {
+			return false, err
+		}
+		var ours []int
+		for i, r := range rules {
+			if strings.Contains(r, "--match-set "+name+" ") {
+				ours = append(ours, i)
+			}
+		}
+		if len(ours) != 1 || ours[0] != 0 {
 			return false, nil
 		}
 	}
