@@ -11,13 +11,27 @@ import (
 // list dumps the members of set; a missing set lists as empty. Callers
 // hold s.mu.
 func (s *NetlinkStore) list(set string) ([]Entry, error) {
+	cs, err := s.listCounted(set)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Entry, len(cs))
+	for i, c := range cs {
+		out[i] = c.Entry
+	}
+	return out, nil
+}
+
+// listCounted is list with each member's counters (zero in a set made
+// without `counters`). Callers hold s.mu.
+func (s *NetlinkStore) listCounted(set string) ([]Counted, error) {
 	m := s.c.request(cmdList, unix.NLM_F_DUMP|unix.NLM_F_ACK)
 	m.str(attrSetname, set)
 	seq, err := s.c.send(m)
 	if err != nil {
 		return nil, err
 	}
-	var out []Entry
+	var out []Counted
 	re := s.c.receive(seq, func(b []byte) {
 		attrs(b, func(a nlattr) {
 			if a.typ != attrADT {

@@ -26,7 +26,10 @@ type NetlinkStore struct {
 	once bool // the kernel's ipset protocol was checked
 }
 
-var _ Store = (*NetlinkStore)(nil)
+var (
+	_ Store   = (*NetlinkStore)(nil)
+	_ Counter = (*NetlinkStore)(nil)
+)
 
 // New validates cfg and returns a store for it. It touches nothing: the
 // first call that needs the kernel opens the sockets. Errors match

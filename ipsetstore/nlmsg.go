@@ -172,9 +172,9 @@ func attrs(b []byte, fn func(a nlattr)) {
 }
 
 // parseEntry decodes one listed element.
-func parseEntry(b []byte) (Entry, bool) {
+func parseEntry(b []byte) (Counted, bool) {
 	var (
-		e    Entry
+		e    Counted
 		addr netip.Addr
 		bits = -1
 	)
@@ -199,6 +199,14 @@ func parseEntry(b []byte) (Entry, bool) {
 		case attrCadtFlags:
 			if len(a.data) == 4 {
 				e.NoMatch = binary.BigEndian.Uint32(a.data)&flagNoMatch != 0
+			}
+		case attrPackets:
+			if len(a.data) == 8 {
+				e.Packets = binary.BigEndian.Uint64(a.data)
+			}
+		case attrBytes:
+			if len(a.data) == 8 {
+				e.Bytes = binary.BigEndian.Uint64(a.data)
 			}
 		}
 	})

@@ -149,6 +149,24 @@ func (s *NetlinkStore) List() ([]Entry, error) {
 	return out, nil
 }
 
+// ListCounted is List with each entry's packet and byte counters.
+func (s *NetlinkStore) ListCounted() ([]Counted, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.open(); err != nil {
+		return nil, err
+	}
+	var out []Counted
+	for _, f := range Families {
+		es, err := s.listCounted(s.cfg.Set(f))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, es...)
+	}
+	return out, nil
+}
+
 // Status reports sets and rules without changing them.
 func (s *NetlinkStore) Status() (Status, error) {
 	s.mu.Lock()

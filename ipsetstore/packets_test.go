@@ -78,6 +78,7 @@ func blockedSourcesCannotConnect(t *testing.T, open func(*testing.T, ipsetstore.
 			if err := dial(c.unblockd); err != nil {
 				t.Errorf("unblocked source %s could not connect: %v", c.unblockd, err)
 			}
+			wantCounted(t, s, c.block)
 			if err := s.Del(c.block); err != nil {
 				t.Fatalf("Del: %v", err)
 			}
@@ -85,6 +86,31 @@ func blockedSourcesCannotConnect(t *testing.T, open func(*testing.T, ipsetstore.
 				t.Errorf("after unban %s still cannot connect: %v", c.blocked, err)
 			}
 		})
+	}
+}
+
+// wantCounted checks that the entry of block, and only it, counted the
+// packets it dropped (a TCP dial retries its SYN, so at least one).
+func wantCounted(t *testing.T, s ipsetstore.Store, block netip.Prefix) {
+	t.Helper()
+	cs, err := s.(ipsetstore.Counter).ListCounted()
+	if err != nil {
+		t.Fatalf("ListCounted: %v", err)
+	}
+	found := false
+	for _, e := range cs {
+		switch {
+		case e.Prefix == block:
+			found = true
+			if e.Packets == 0 || e.Bytes < e.Packets*40 {
+				t.Errorf("%s dropped a dial but counted %d packets, %d bytes", block, e.Packets, e.Bytes)
+			}
+		case e.Packets != 0:
+			t.Errorf("%s counted %d packets, want 0: only %s was dialled from", e.Prefix, e.Packets, block)
+		}
+	}
+	if !found {
+		t.Errorf("ListCounted = %+v, want %s in it", cs, block)
 	}
 }
 

@@ -84,7 +84,7 @@ func (s *Store) addOne(e ipsetstore.Entry) error {
 		if err != nil {
 			return err
 		}
-		if i := slices.IndexFunc(have, func(h Counted) bool { return h.Prefix == e.Prefix && len(h.pieces) > 0 }); i >= 0 {
+		if i := slices.IndexFunc(have, func(h counted) bool { return h.Prefix == e.Prefix && len(h.pieces) > 0 }); i >= 0 {
 			return s.rebuild(c, f, have, have[i], &e, holesOf(have, e.Prefix))
 		}
 	}
@@ -234,7 +234,7 @@ func (s *Store) Exchange(add []ipsetstore.Entry, del []netip.Prefix) error {
 	if err != nil {
 		return err
 	}
-	have := map[ipsetstore.Family][]Counted{}
+	have := map[ipsetstore.Family][]counted{}
 	for _, f := range ipsetstore.Families {
 		if have[f], err = s.listCounted(c, f); err != nil {
 			return err
@@ -243,7 +243,7 @@ func (s *Store) Exchange(add []ipsetstore.Entry, del []netip.Prefix) error {
 	drop := map[ipsetstore.Family][]nftables.SetElement{}
 	for _, p := range del {
 		f := ipsetstore.FamilyOf(p)
-		i := slices.IndexFunc(have[f], func(h Counted) bool { return h.Prefix == p.Masked() })
+		i := slices.IndexFunc(have[f], func(h counted) bool { return h.Prefix == p.Masked() })
 		if i < 0 {
 			continue
 		}
@@ -311,7 +311,11 @@ func (s *Store) List() ([]ipsetstore.Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	return entriesOf(cs), nil
+	out := make([]ipsetstore.Entry, len(cs))
+	for i, c := range cs {
+		out[i] = c.Entry
+	}
+	return out, nil
 }
 
 // ListCounted is List with the packets and bytes each element's counter
@@ -336,18 +340,24 @@ func (s *Store) ListCounted() ([]Counted, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, es...)
+		for _, e := range es {
+			out = append(out, Counted{Entry: e.Entry, Packets: e.Packets, Bytes: e.Bytes})
+		}
 	}
 	return out, nil
 }
 
-// Counted is an entry with the packets and bytes its element counted (the
+// counted is an entry with the packets and bytes its element counted (the
 // sum of its pieces' for a range split around holes).
-type Counted struct {
+type counted struct {
 	ipsetstore.Entry
 	Packets, Bytes uint64
 	pieces         []interval // the intervals of a split range
 }
+
+// Counted is an entry with the packets and bytes its element counted: the
+// type both backends list counters in.
+type Counted = ipsetstore.Counted
 
 // list dumps the set of f (which must exist) into entries in address order.
 // Callers hold s.mu.
@@ -360,7 +370,7 @@ func (s *Store) list(c *nftables.Conn, f ipsetstore.Family) ([]ipsetstore.Entry,
 }
 
 // entriesOf drops the counters.
-func entriesOf(cs []Counted) []ipsetstore.Entry {
+func entriesOf(cs []counted) []ipsetstore.Entry {
 	out := make([]ipsetstore.Entry, len(cs))
 	for i, e := range cs {
 		out[i] = e.Entry
@@ -369,7 +379,7 @@ func entriesOf(cs []Counted) []ipsetstore.Entry {
 }
 
 // listCounted is list with the element counters.
-func (s *Store) listCounted(_ *nftables.Conn, f ipsetstore.Family) ([]Counted, error) {
+func (s *Store) listCounted(_ *nftables.Conn, f ipsetstore.Family) ([]counted, error) {
 	raw, err := s.dumpElements(f)
 	if err != nil {
 		return nil, fmt.Errorf("listing set %s: %w", s.displayName(f), err)
@@ -409,7 +419,7 @@ func (s *Store) listCounted(_ *nftables.Conn, f ipsetstore.Family) ([]Counted, e
 			end = pts[i+1].addr
 		}
 		p, _ := prefixOf(pt.addr, end)
-		e := Counted{Entry: ipsetstore.Entry{Prefix: p, Comment: pt.el.comment}, Packets: pt.el.packets, Bytes: pt.el.bytes}
+		e := counted{Entry: ipsetstore.Entry{Prefix: p, Comment: pt.el.comment}, Packets: pt.el.packets, Bytes: pt.el.bytes}
 		if pt.el.timeout > 0 {
 			e.Timeout = pt.el.expires.Truncate(time.Second)
 		}

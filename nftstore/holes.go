@@ -84,8 +84,8 @@ func elementsWithHoles(e ipsetstore.Entry, holes []netip.Prefix) ([]nftables.Set
 
 // assemble turns the intervals of one set, in address order, into entries:
 // the pieces of a split range become the range and its holes.
-func assemble(ivs []listed) []Counted {
-	out := make([]Counted, 0, len(ivs))
+func assemble(ivs []listed) []counted {
+	out := make([]counted, 0, len(ivs))
 	for i := 0; i < len(ivs); {
 		iv := ivs[i]
 		r, rest, ok := splitOf(iv.c.Comment)
@@ -94,8 +94,8 @@ func assemble(ivs []listed) []Counted {
 			i++
 			continue
 		}
-		group := Counted{Entry: ipsetstore.Entry{Prefix: r, Comment: rest, Timeout: iv.c.Timeout}}
-		var others []Counted // entries of their own inside r
+		group := counted{Entry: ipsetstore.Entry{Prefix: r, Comment: rest, Timeout: iv.c.Timeout}}
+		var others []counted // entries of their own inside r
 		covered := []netip.Prefix{}
 		for ; i < len(ivs) && r.Contains(ivs[i].start); i++ {
 			if rr, _, ok := splitOf(ivs[i].c.Comment); ok && rr == r {
@@ -110,7 +110,7 @@ func assemble(ivs []listed) []Counted {
 		}
 		out = append(out, group)
 		for _, h := range addr.Subtract(r, addr.Cover(covered)) {
-			out = append(out, Counted{Entry: ipsetstore.Entry{Prefix: h, NoMatch: true}})
+			out = append(out, counted{Entry: ipsetstore.Entry{Prefix: h, NoMatch: true}})
 		}
 		out = append(out, others...)
 	}
@@ -120,12 +120,12 @@ func assemble(ivs []listed) []Counted {
 // listed is one interval of a listing, before assembly.
 type listed struct {
 	start, end netip.Addr
-	c          Counted
+	c          counted
 }
 
 // elementsOf returns the elements that hold a listed entry: its pieces for
 // a split range. A hole has none.
-func elementsOf(h Counted) ([]nftables.SetElement, error) {
+func elementsOf(h counted) ([]nftables.SetElement, error) {
 	if h.NoMatch {
 		return nil, nil
 	}
@@ -140,7 +140,7 @@ func elementsOf(h Counted) ([]nftables.SetElement, error) {
 }
 
 // holesOf returns the holes listed inside r.
-func holesOf(have []Counted, r netip.Prefix) []netip.Prefix {
+func holesOf(have []counted, r netip.Prefix) []netip.Prefix {
 	var out []netip.Prefix
 	for _, h := range have {
 		if h.NoMatch && h.Prefix.Bits() > r.Bits() && r.Contains(h.Prefix.Addr()) {
@@ -151,7 +151,7 @@ func holesOf(have []Counted, r netip.Prefix) []netip.Prefix {
 }
 
 // rangeAround returns the listed range (not a hole) that strictly contains p.
-func rangeAround(have []Counted, p netip.Prefix) (Counted, bool) {
+func rangeAround(have []counted, p netip.Prefix) (counted, bool) {
 	best := -1
 	for i, h := range have {
 		if !h.NoMatch && h.Prefix.Bits() < p.Bits() && h.Prefix.Contains(p.Addr()) && (best < 0 || h.Prefix.Bits() > have[best].Prefix.Bits()) {
@@ -159,7 +159,7 @@ func rangeAround(have []Counted, p netip.Prefix) (Counted, bool) {
 		}
 	}
 	if best < 0 {
-		return Counted{}, false
+		return counted{}, false
 	}
 	return have[best], true
 }
@@ -169,7 +169,7 @@ func rangeAround(have []Counted, p netip.Prefix) (Counted, bool) {
 // Entries of their own inside r and outside the holes go: an interval set
 // cannot hold them beside r, and r blocks their addresses. Callers hold
 // s.mu.
-func (s *Store) rebuild(c *nftables.Conn, f ipsetstore.Family, have []Counted, r Counted, e *ipsetstore.Entry, holes []netip.Prefix) error {
+func (s *Store) rebuild(c *nftables.Conn, f ipsetstore.Family, have []counted, r counted, e *ipsetstore.Entry, holes []netip.Prefix) error {
 	old, err := elementsOf(r)
 	if err != nil {
 		return err
@@ -237,11 +237,11 @@ func (s *Store) delListed(c *nftables.Conn, f ipsetstore.Family, p netip.Prefix)
 	if err != nil {
 		return err
 	}
-	i := slices.IndexFunc(have, func(h Counted) bool { return h.Prefix == p })
+	i := slices.IndexFunc(have, func(h counted) bool { return h.Prefix == p })
 	if i < 0 {
 		// Part of a wider hole (holes are listed merged): what is left of
 		// that hole stays one.
-		i = slices.IndexFunc(have, func(h Counted) bool { return h.NoMatch && h.Prefix.Bits() < p.Bits() && h.Prefix.Contains(p.Addr()) })
+		i = slices.IndexFunc(have, func(h counted) bool { return h.NoMatch && h.Prefix.Bits() < p.Bits() && h.Prefix.Contains(p.Addr()) })
 	}
 	if i < 0 {
 		return nil

@@ -25,7 +25,10 @@ type Store struct {
 	ns int // fd of the network namespace; -1 before first use
 }
 
-var _ ipsetstore.Store = (*Store)(nil)
+var (
+	_ ipsetstore.Store   = (*Store)(nil)
+	_ ipsetstore.Counter = (*Store)(nil)
+)
 
 // New validates cfg and returns a store for it. It touches nothing. The
 // table is named after cfg.SetName; cfg.Chains must be INPUT, FORWARD or

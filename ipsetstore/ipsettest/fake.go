@@ -33,6 +33,8 @@ type item struct {
 	comment string
 	noMatch bool
 	expires time.Time // zero: permanent
+	packets uint64    // counted by Hit; kept by an update, lost by Replace
+	bytes   uint64
 }
 
 type ruleKey struct {
@@ -47,7 +49,10 @@ type ruleState struct {
 	top   bool
 }
 
-var _ ipsetstore.Store = (*Fake)(nil)
+var (
+	_ ipsetstore.Store   = (*Fake)(nil)
+	_ ipsetstore.Counter = (*Fake)(nil)
+)
 
 // New returns an empty Fake (no sets, no rules) for cfg, which it
 // validates like ipsetstore.New.
@@ -225,8 +230,27 @@ func (f *Fake) add(e ipsetstore.Entry) error {
 	if _, exists := set[e.Prefix]; !exists && len(set) >= f.maxElem {
 		return fmt.Errorf("adding %s: set %s is full (maxelem %d): %w", e.Prefix, name, f.maxElem, ipsetstore.ErrSetFull)
 	}
-	set[e.Prefix] = f.item(e)
+	it := f.item(e)
+	if old, exists := set[e.Prefix]; exists { // an update keeps the counters, as the kernel's
+		it.packets, it.bytes = old.packets, old.bytes
+	}
+	set[e.Prefix] = it
 	return nil
+}
+
+// Hit is n packets of 60 bytes from p meeting the rule: the counters of
+// the entry of p (its exact prefix) grow. It reports whether there is one.
+func (f *Fake) Hit(p netip.Prefix, n uint64) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	set := f.sets[ipsetstore.FamilyOf(p)]
+	it, ok := set[p]
+	if ok {
+		it.packets += n
+		it.bytes += 60 * n
+		set[p] = it
+	}
+	return ok
 }
 
 func (f *Fake) item(e ipsetstore.Entry) item {
@@ -299,25 +323,38 @@ func (f *Fake) Del(ps ...netip.Prefix) error {
 // List returns both sets, IPv4 first, each in address order, with the
 // remaining timeouts in whole seconds.
 func (f *Fake) List() ([]ipsetstore.Entry, error) {
+	cs, err := f.ListCounted()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ipsetstore.Entry, len(cs))
+	for i, c := range cs {
+		out[i] = c.Entry
+	}
+	return out, nil
+}
+
+// ListCounted is List with the counters Hit counted.
+func (f *Fake) ListCounted() ([]ipsetstore.Counted, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.takeFailure(); err != nil {
 		return nil, err
 	}
 	now := f.Now()
-	var out []ipsetstore.Entry
+	var out []ipsetstore.Counted
 	for _, fam := range ipsetstore.Families {
 		set := f.sets[fam]
 		f.expire(set)
 		start := len(out)
 		for p, it := range set {
-			e := ipsetstore.Entry{Prefix: p, Comment: it.comment, NoMatch: it.noMatch}
+			e := ipsetstore.Counted{Entry: ipsetstore.Entry{Prefix: p, Comment: it.comment, NoMatch: it.noMatch}, Packets: it.packets, Bytes: it.bytes}
 			if !it.expires.IsZero() {
 				e.Timeout = it.expires.Sub(now).Truncate(time.Second)
 			}
 			out = append(out, e)
 		}
-		slices.SortFunc(out[start:], func(a, b ipsetstore.Entry) int { return a.Prefix.Addr().Compare(b.Prefix.Addr()) })
+		slices.SortFunc(out[start:], func(a, b ipsetstore.Counted) int { return a.Prefix.Addr().Compare(b.Prefix.Addr()) })
 	}
 	return out, nil
 }

@@ -87,3 +87,33 @@ func TestAMissingChainIsPendingUntilItAppears(t *testing.T) {
 		t.Errorf("Ensure once DOCKER-USER exists = %+v, %v, want its two rules created", r, err)
 	}
 }
+
+func TestCountersSurviveAnUpdateAndAreLostByASwap(t *testing.T) {
+	f := newFake(t, "INPUT")
+	if err := f.Add(ipsetstore.Entry{Prefix: addr}); err != nil {
+		t.Fatal(err)
+	}
+	packets := func() uint64 {
+		t.Helper()
+		cs, err := f.ListCounted()
+		if err != nil || len(cs) != 1 {
+			t.Fatalf("ListCounted = %v, %v; want one entry", cs, err)
+		}
+		return cs[0].Packets
+	}
+	if !f.Hit(addr, 3) {
+		t.Fatal("Hit found no entry")
+	}
+	if err := f.Add(ipsetstore.Entry{Prefix: addr, Timeout: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	if got := packets(); got != 3 {
+		t.Errorf("after an update the entry counts %d packets, want 3 (kept)", got)
+	}
+	if err := f.Replace([]ipsetstore.Entry{{Prefix: addr}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := packets(); got != 0 {
+		t.Errorf("after a swap the entry counts %d packets, want 0 (a new entry)", got)
+	}
+}
