@@ -1,7 +1,7 @@
 // Package statedir owns the state directory: the names of the files in it
 // (the mirror, its writers' lock, the seen set, the watcher's state and
 // journal, the daemon's lock, the fleet cursor, the notifier's outbox and
-// status), its creation, the errors of writing in it,
+// status, the hit record), its creation, the errors of writing in it,
 // and the daemon's lock with what it says about the daemon holding it.
 // Commands ask it for paths instead of the daemon.
 package statedir
@@ -26,6 +26,7 @@ const (
 	FleetStatusFile    = "fleet-status"    // the daemon's link to the fleet, for status (see daemon.FleetLink)
 	NotifyOutboxFile   = "notify-outbox"   // notifications not yet delivered (see package notify)
 	NotifyStatusFile   = "notify-status"   // the notifier's last delivery and last error
+	HitsFile           = "hits"            // per entry: packets counted, last hit, idle since (see package hits)
 	mirrorLockSuffix   = ".lock"           // the mirror writers' lock, beside the mirror
 )
 
@@ -47,6 +48,9 @@ func NotifyOutbox(dir string) string { return filepath.Join(dir, NotifyOutboxFil
 // NotifyStatus is the path of the notifier's status in dir.
 func NotifyStatus(dir string) string { return filepath.Join(dir, NotifyStatusFile) }
 
+// Hits is the path of the blocklist's hit record in dir.
+func Hits(dir string) string { return filepath.Join(dir, HitsFile) }
+
 // Lock is the path of the daemon's lock in dir.
 func Lock(dir string) string { return filepath.Join(dir, LockFile) }
 
@@ -64,6 +68,7 @@ func Files(dir string) []string {
 		FleetStatus(dir),
 		NotifyOutbox(dir),
 		NotifyStatus(dir),
+		Hits(dir),
 	}
 }
 
