@@ -43,6 +43,12 @@ type Config struct {
 	LogLevel          slog.Level
 	LogFormat         string
 	MetricsListen     string
+	// HitSampleInterval is how often the counters are sampled; IdleUnblock
+	// (0: off) how long an automatic block may go unhit before it is
+	// removed; IdleUnblockManual extends that to manual bans and ranges.
+	HitSampleInterval time.Duration
+	IdleUnblock       time.Duration
+	IdleUnblockManual bool
 	// Export of the blocklist (see loadExport). ExportToken is the secret
 	// read from ExportTokenFile: never log it.
 	ExportListen    string
@@ -255,6 +261,13 @@ func load(file string, values func(key string) []string) (*Config, error) {
 	if cfg.MetricsListen != "" && !strings.Contains(cfg.MetricsListen, ":") {
 		bad("metrics-listen", cfg.MetricsListen, `HOST:PORT like "127.0.0.1:9732", or empty for off`)
 	}
+	if cfg.HitSampleInterval, ok = dur("hit-sample-interval"); ok && cfg.HitSampleInterval < time.Second {
+		bad("hit-sample-interval", str("hit-sample-interval"), `a duration of at least 1s, e.g. "15m"`)
+	}
+	if cfg.IdleUnblock, ok = dur("idle-unblock"); ok && cfg.IdleUnblock != 0 && cfg.IdleUnblock < cfg.HitSampleInterval {
+		bad("idle-unblock", str("idle-unblock"), `0 (off) or a duration of at least hit-sample-interval, e.g. "90d"`)
+	}
+	cfg.IdleUnblockManual = str("idle-unblock-manual") == "true"
 	loadExport(cfg, str, strs, bad)
 	cfg.Backend = strings.ToLower(str("backend"))
 	switch cfg.Backend {

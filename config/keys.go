@@ -71,6 +71,10 @@ var Keys = []Key{
 	{"log-level", String, []string{"info"}, "debug, info, warn or error"},
 	{"log-format", String, []string{"text"}, "text or json"},
 	{"metrics-listen", String, nil, "address for Prometheus metrics, e.g. 127.0.0.1:9732 (default: off)"},
+	// Hits per block and idle unblock (package hits).
+	{"hit-sample-interval", Duration, []string{"15m"}, "how often the daemon reads each block's packet counter to learn when it was last hit"},
+	{"idle-unblock", Duration, []string{"0"}, "remove an automatic block not hit for this long, e.g. 90d; the offender is blocked again at its next ban over threshold; 0 = never"},
+	{"idle-unblock-manual", Bool, []string{"false"}, "let idle-unblock remove manual bans and ranges too"},
 	// Export of the blocklist for external firewalls (package export).
 	{"export-listen", String, nil, "address serving the blocklist to other firewalls over HTTP, e.g. 127.0.0.1:9733 (default: off)"},
 	{"export-token-file", String, nil, "file (mode 0600) holding the token export clients send as Bearer or as Basic password"},

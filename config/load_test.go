@@ -39,6 +39,8 @@ func productDefaults() *config.Config {
 		LogLevel:          slog.LevelInfo,
 		LogFormat:         "text",
 		MetricsListen:     "", // off
+		HitSampleInterval: 15 * time.Minute,
+		IdleUnblock:       0, // off
 		Backend:           "ipset",
 		IPTablesVariant:   "auto",
 		Fleet:             config.Fleet{Name: "default", AcceptBlock: true, AcceptUnban: true}, // off: no fleet-redis
@@ -204,6 +206,9 @@ func TestLoadNamesTheKeyTheValueAndWhatIsAllowed(t *testing.T) {
 		{"a_bad_duration_on_the_command_line", "", []string{"--reconcile-interval", "5x"}, "reconcile-interval", "5x", "units s m h d w mo y"},
 		{"a_zero_window", "", []string{"--window", "0"}, "window", "0", "greater than 0"},
 		{"a_threshold_of_zero", "", []string{"--threshold", "0"}, "threshold", "0", "from 1 to 1000"},
+		{"a_hit_sample_interval_under_a_second", "", []string{"--hit-sample-interval", "100ms"}, "hit-sample-interval", "100ms", "at least 1s"},
+		{"an_idle_unblock_shorter_than_the_sample_interval", `idle-unblock = "5m"`, nil, "idle-unblock", "5m", "at least hit-sample-interval"},
+		{"an_idle_unblock_that_is_no_duration", "", []string{"--idle-unblock", "three months"}, "idle-unblock", "three months", "units s m h d w mo y"},
 		{"a_prefix_longer_than_32_bits_in_ignore", `ignore = ["10.0.0.0/33"]`, nil, "ignore", "10.0.0.0/33", "CIDR like 192.0.2.0/24"},
 		{"a_host_name_in_ignore", "", []string{"--ignore", "example.org"}, "ignore", "example.org", "IPv4/IPv6 address or CIDR"},
 		// ban refuses a zone, as no set can hold one: ignore does the same
@@ -345,6 +350,10 @@ func TestLoadAcceptsTheEdgesOfEachRange(t *testing.T) {
 			func(c *config.Config) any { return c.Chains }, []string{"INPUT", "DOCKER-USER"}},
 		{"a_log_level_in_capitals", []string{"--log-level", "DEBUG"},
 			func(c *config.Config) any { return c.LogLevel }, slog.LevelDebug},
+		{"an_idle_unblock_of_90_days", []string{"--idle-unblock", "90d"},
+			func(c *config.Config) any { return c.IdleUnblock }, 90 * 24 * time.Hour},
+		{"idle_unblock_manual", []string{"--idle-unblock-manual"},
+			func(c *config.Config) any { return c.IdleUnblockManual }, true},
 		{"a_permanent_ban_time_written_as_0s", []string{"--ban-time", "0s"},
 			func(c *config.Config) any { return c.BanTime }, time.Duration(0)},
 	}

@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
@@ -97,6 +98,9 @@ type Daemon struct {
 	nets       map[netip.Prefix]blocklist.Entry
 	netRefused map[netip.Prefix]string
 	localAddrs func() []netip.Addr
+	// ruleRepairs counts the reconciles that had to create or fix a set or
+	// rule: the hit sampler takes an interval with one as blind.
+	ruleRepairs atomic.Uint64
 }
 
 // Options are the parts of a Daemon that tests replace.
@@ -105,7 +109,8 @@ type Options struct {
 	Logger  *slog.Logger     // default slog.Default()
 	Now     func() time.Time // default time.Now
 	Metrics *Metrics         // default: a fresh, unregistered set
-	// NewTicker makes the ticker of the reconcile interval; default
+	// NewTicker makes the tickers of the reconcile interval and of
+	// hit-sample-interval; default
 	// tick.Real. Tests tick it by hand (tick.Manual).
 	NewTicker tick.New
 	// Explain adds what the user can do to a kernel error the daemon logs
@@ -220,6 +225,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	})
 	g.Go(func() error { return d.recordLoop(ctx) })
 	g.Go(func() error { return d.reconcileLoop(ctx) })
+	g.Go(func() error { return d.hitLoop(ctx) })
 	g.Go(func() error { return d.notifier.Run(ctx) }) // never fails; ends with ctx
 	g.Go(func() error { return d.fleetStatusLoop(ctx) })
 	err = g.Wait()

@@ -1,9 +1,12 @@
 package daemon
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/recidivist/recidivist/blocklist"
+	"github.com/recidivist/recidivist/hits"
 	"github.com/recidivist/recidivist/ipsetstore"
 )
 
@@ -20,6 +23,10 @@ type Metrics struct {
 	latency        prometheus.Histogram
 	fleetRecords   *prometheus.CounterVec
 	netEscalations prometheus.Counter
+	blockedPackets *prometheus.CounterVec
+	hitSamples     *prometheus.CounterVec
+	idleBlocks     *prometheus.GaugeVec
+	idleUnblocked  prometheus.Counter
 }
 
 // NewMetrics creates the daemon's metrics, not yet registered anywhere.
@@ -54,15 +61,35 @@ func NewMetrics() *Metrics {
 		netEscalations: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "recidivist_net_escalations_total", Help: "Networks net escalation blocked as one range.",
 		}),
+		blockedPackets: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "recidivist_blocked_packets_total", Help: "Packets the blocks stopped, by family (inet, inet6), as the hit sampler read them from the per-entry counters.",
+		}, []string{"family"}),
+		hitSamples: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "recidivist_hit_samples_total", Help: "Samplings of the blocks' counters by result: ok, blind (a rule missing or the daemon just started: the interval ages nothing) or failed.",
+		}, []string{"result"}),
+		idleBlocks: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "recidivist_idle_blocks", Help: "Blocks not hit for over 30 and over 90 days, at the last sample.",
+		}, []string{"over"}),
+		idleUnblocked: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "recidivist_idle_unblocked_total", Help: "Blocks removed by idle-unblock.",
+		}),
 	}
 }
 
 // Collectors lists the metrics for registration.
 func (m *Metrics) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.blocked, m.repairs, m.kernelErrors, m.mirrorEntries, m.mirrorBadLines, m.setEntries, m.latency, m.fleetRecords, m.netEscalations}
+	return []prometheus.Collector{m.blocked, m.repairs, m.kernelErrors, m.mirrorEntries, m.mirrorBadLines, m.setEntries, m.latency, m.fleetRecords, m.netEscalations, m.blockedPackets, m.hitSamples, m.idleBlocks, m.idleUnblocked}
 }
 
 func (m *Metrics) observeMirror(es []blocklist.Entry) { m.mirrorEntries.Set(float64(len(es))) }
+
+// observeIdle counts the entries of es idle over 30 and 90 days at now.
+func (m *Metrics) observeIdle(book *hits.Book, es []blocklist.Entry, now time.Time) {
+	over := hits.IdleOver(book, es, now, hits.IdleReported...)
+	for i, d := range hits.IdleReported {
+		m.idleBlocks.WithLabelValues(hits.DaysLabel(d)).Set(float64(over[i]))
+	}
+}
 
 func (m *Metrics) observeStatus(st ipsetstore.Status) {
 	for _, s := range st.Sets {

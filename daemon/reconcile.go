@@ -329,6 +329,9 @@ func (d *Daemon) reconcileApply(why string, store ipsetstore.Store, entries, unr
 		return
 	}
 	d.pending.note(d.log, report.Repairs)
+	if report.Repairs.Changed() {
+		d.ruleRepairs.Add(1)
+	}
 	if report.Changed() {
 		d.metrics.repairs.Inc()
 		d.log.Info("reconciled the kernel with the mirror", "why", why, "repaired", report.String())

@@ -46,6 +46,11 @@ var reloadKeys = map[string]struct {
 	"log-level":          {byCommand, func(c *config.Config) any { return c.LogLevel }},
 	"log-format":         {byCommand, func(c *config.Config) any { return c.LogFormat }},
 	"metrics-listen":     {byCommand, func(c *config.Config) any { return c.MetricsListen }},
+	// The sampler reads the interval once, at the start; the idle rule at
+	// each sample.
+	"hit-sample-interval": {needRestart, func(c *config.Config) any { return c.HitSampleInterval }},
+	"idle-unblock":        {applied, func(c *config.Config) any { return c.IdleUnblock }},
+	"idle-unblock-manual": {applied, func(c *config.Config) any { return c.IdleUnblockManual }},
 	// The export server is the command's; it applies the ignore list on
 	// reload, and its own keys at the next start.
 	"export-listen":     {needRestart, func(c *config.Config) any { return c.ExportListen }},
@@ -106,6 +111,7 @@ func keepRestartKeys(cfg, old *config.Config) {
 	cfg.Fleet = old.Fleet
 	cfg.JournalMatch, cfg.JournalDirectory = old.JournalMatch, old.JournalDirectory
 	cfg.Notify = old.Notify
+	cfg.HitSampleInterval = old.HitSampleInterval
 }
 
 // Reload applies a new configuration (SIGHUP): thresholds, window, ban-time,
@@ -113,7 +119,7 @@ func keepRestartKeys(cfg, old *config.Config) {
 // take effect at once; log-level, log-format and metrics-listen are the
 // caller's to apply before. Keys that name kernel objects, files or the
 // mode (set-name, chain, target, ports, maxelem, backend, iptables-variant, state-dir, log,
-// journal-*, dry-run, export-*, fleet-*, notify-*) keep their value until a restart: each changed one is named
+// journal-*, dry-run, export-*, fleet-*, notify-*, hit-sample-interval) keep their value until a restart: each changed one is named
 // in a warning.
 func (d *Daemon) Reload(cfg *config.Config) {
 	d.mu.Lock()

@@ -94,6 +94,18 @@ func (s *seenSet) add(ps ...netip.Prefix) error {
 	return s.append(fresh)
 }
 
+// forget drops ps from the remembered set and the file, so that their
+// leaving the mirror is not noticed as an unban (idle unblock forgives
+// nothing).
+func (s *seenSet) forget(ps ...netip.Prefix) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range ps {
+		delete(s.set, p)
+	}
+	return s.save()
+}
+
 // update replaces the remembered set with current and returns the prefixes
 // that were remembered but are no longer there.
 func (s *seenSet) update(current []blocklist.Entry) ([]netip.Prefix, error) {

@@ -2,6 +2,7 @@ package hits
 
 import (
 	"net/netip"
+	"strconv"
 	"time"
 
 	"github.com/recidivist/recidivist/blocklist"
@@ -134,4 +135,28 @@ func Unblockable(e blocklist.Entry, manualToo bool) bool {
 func isFleet(e blocklist.Entry) bool {
 	n := e.Note()
 	return len(n) >= len("fleet:") && n[:len("fleet:")] == "fleet:"
+}
+
+// IdleReported are the idle times status and the metrics count blocks
+// over.
+var IdleReported = []time.Duration{30 * 24 * time.Hour, 90 * 24 * time.Hour}
+
+// IdleOver counts, for each of limits, the entries of es idle longer than
+// it at now.
+func IdleOver(b *Book, es []blocklist.Entry, now time.Time, limits ...time.Duration) []int {
+	out := make([]int, len(limits))
+	for _, e := range es {
+		idle := b.Idle(e, now)
+		for i, l := range limits {
+			if idle > l {
+				out[i]++
+			}
+		}
+	}
+	return out
+}
+
+// DaysLabel writes d in whole days, like "30d".
+func DaysLabel(d time.Duration) string {
+	return strconv.Itoa(int(d/(24*time.Hour))) + "d"
 }

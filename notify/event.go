@@ -29,6 +29,7 @@ const (
 	ReasonFleet      = "fleet"          // a record of another host of the fleet
 	ReasonEscalation = "escalation"     // net escalation: several offenders of one network
 	ReasonCollapse   = "range-collapse" // a net range fell below its threshold and gave way to its members
+	ReasonIdle       = "idle"           // idle-unblock: not hit for that long
 )
 
 // maxListed bounds the prefixes a summary or digest lists by name.

@@ -55,7 +55,7 @@ _recidivist() {
 		COMPREPLY=($(compgen -W "DROP REJECT" -- "$cur"))
 		return
 		;;
-	--ban-time | --chain | --comment | --exclude-jails | --export-allow | --export-listen | --export-token-file | --fleet-accept | --fleet-host | --fleet-name | --fleet-password-file | --fleet-redis | --fleet-tls-ca | --fleet-user | --ignore | --jails | --journal-directory | --journal-match | --log-timezone | --maxelem | --metrics-listen | --net-max-ranges | --net-prefix-v4 | --net-prefix-v6 | --net-threshold-v4 | --net-threshold-v6 | --notify-exec | --notify-exec-timeout | --notify-exec-user | --notify-group-max | --notify-group-wait | --notify-header | --notify-rate | --notify-retry-for | --notify-url | --ports | --reconcile-interval | --set-name | --threshold | --to | --top | --window)
+	--ban-time | --chain | --comment | --exclude-jails | --export-allow | --export-listen | --export-token-file | --fleet-accept | --fleet-host | --fleet-name | --fleet-password-file | --fleet-redis | --fleet-tls-ca | --fleet-user | --hit-sample-interval | --idle-unblock | --ignore | --jails | --journal-directory | --journal-match | --log-timezone | --maxelem | --metrics-listen | --net-max-ranges | --net-prefix-v4 | --net-prefix-v6 | --net-threshold-v4 | --net-threshold-v6 | --notify-exec | --notify-exec-timeout | --notify-exec-user | --notify-group-max | --notify-group-wait | --notify-header | --notify-rate | --notify-retry-for | --notify-url | --ports | --reconcile-interval | --set-name | --threshold | --to | --top | --window)
 		return # a value of the user's own
 		;;
 	esac
@@ -67,7 +67,7 @@ _recidivist() {
 	local opts= files=
 	case $cmd in
 	run)
-		opts="--help --log --log-timezone --journal-match --journal-directory --threshold --window --ban-time --jails --exclude-jails --ignore --set-name --chain --target --ports --maxelem --state-dir --reconcile-interval --dry-run --log-level --log-format --metrics-listen --export-listen --export-token-file --export-allow --backend --iptables-variant --fleet-redis --fleet-name --fleet-host --fleet-user --fleet-password-file --fleet-tls-ca --fleet-accept --notify-exec --notify-exec-timeout --notify-exec-user --notify-url --notify-format --notify-header --notify-retry-for --notify-group-wait --notify-group-max --notify-rate --net-escalation --net-prefix-v4 --net-threshold-v4 --net-prefix-v6 --net-threshold-v6 --net-max-ranges --config"
+		opts="--help --log --log-timezone --journal-match --journal-directory --threshold --window --ban-time --jails --exclude-jails --ignore --set-name --chain --target --ports --maxelem --state-dir --reconcile-interval --dry-run --log-level --log-format --metrics-listen --hit-sample-interval --idle-unblock --idle-unblock-manual --export-listen --export-token-file --export-allow --backend --iptables-variant --fleet-redis --fleet-name --fleet-host --fleet-user --fleet-password-file --fleet-tls-ca --fleet-accept --notify-exec --notify-exec-timeout --notify-exec-user --notify-url --notify-format --notify-header --notify-retry-for --notify-group-wait --notify-group-max --notify-rate --net-escalation --net-prefix-v4 --net-threshold-v4 --net-prefix-v6 --net-threshold-v6 --net-max-ranges --config"
 		;;
 	restore)
 		opts="--help --rules-only --ignore --backend --iptables-variant --set-name --chain --target --ports --maxelem --state-dir --log-level --log-format --config"
@@ -92,7 +92,7 @@ _recidivist() {
 		files=1
 		;;
 	check)
-		opts="--help --log --log-timezone --journal-match --journal-directory --threshold --window --ban-time --jails --exclude-jails --ignore --set-name --chain --target --ports --maxelem --state-dir --reconcile-interval --dry-run --log-level --log-format --metrics-listen --export-listen --export-token-file --export-allow --backend --iptables-variant --fleet-redis --fleet-name --fleet-host --fleet-user --fleet-password-file --fleet-tls-ca --fleet-accept --notify-exec --notify-exec-timeout --notify-exec-user --notify-url --notify-format --notify-header --notify-retry-for --notify-group-wait --notify-group-max --notify-rate --net-escalation --net-prefix-v4 --net-threshold-v4 --net-prefix-v6 --net-threshold-v6 --net-max-ranges --config"
+		opts="--help --log --log-timezone --journal-match --journal-directory --threshold --window --ban-time --jails --exclude-jails --ignore --set-name --chain --target --ports --maxelem --state-dir --reconcile-interval --dry-run --log-level --log-format --metrics-listen --hit-sample-interval --idle-unblock --idle-unblock-manual --export-listen --export-token-file --export-allow --backend --iptables-variant --fleet-redis --fleet-name --fleet-host --fleet-user --fleet-password-file --fleet-tls-ca --fleet-accept --notify-exec --notify-exec-timeout --notify-exec-user --notify-url --notify-format --notify-header --notify-retry-for --notify-group-wait --notify-group-max --notify-rate --net-escalation --net-prefix-v4 --net-threshold-v4 --net-prefix-v6 --net-threshold-v6 --net-max-ranges --config"
 		;;
 	notify)
 		opts="--help --notify-exec --notify-exec-timeout --notify-exec-user --notify-url --notify-format --notify-header --notify-retry-for --notify-group-wait --notify-group-max --notify-rate --state-dir --log-level --log-format --config"

@@ -1,0 +1,159 @@
+package daemon
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/recidivist/recidivist/config"
+	"github.com/recidivist/recidivist/hits"
+	"github.com/recidivist/recidivist/statedir"
+)
+
+const day = 24 * time.Hour
+
+// sampleHits ticks the hit sampler and waits until it has sampled (n
+// samplings in all so far), so that the test's clock moves only between
+// samplings.
+func (h *harness) sampleHits(n int) {
+	h.t.Helper()
+	if err := h.ticks.Tick(h.cfg.HitSampleInterval, 30*time.Second); err != nil {
+		h.t.Fatalf("%v\n%s", err, h.logs.String())
+	}
+	h.eventually(fmt.Sprintf("hit sample %d", n), func() bool {
+		total := 0.0
+		for _, r := range []string{"ok", "blind", "failed"} {
+			total += counterValue(h.t, h.d.metrics.hitSamples.WithLabelValues(r))
+		}
+		return total >= float64(n)
+	})
+}
+
+func autoLine(addr string, at time.Time) string {
+	return fmt.Sprintf("%s # recidivist %s jails=sshd bans=3\n", addr, at.UTC().Format(time.RFC3339))
+}
+
+func TestDaemon_idle_unblock_removes_the_silent_block_keeps_the_hit_and_manual_ones_and_forgives_nothing(t *testing.T) {
+	h := newHarness(t, func(c *config.Config) { c.IdleUnblock = 90 * day })
+	added := h.clock.now().Add(-time.Hour)
+	h.writeMirror(autoLine("192.0.2.1", added) + autoLine("192.0.2.2", added) +
+		fmt.Sprintf("192.0.2.3 # recidivist %s manual\n", added.UTC().Format(time.RFC3339)))
+	h.start()
+	h.sampleHits(1) // blind: the daemon was not watching before its start
+	h.fake.Hit(prefix("192.0.2.2"), 5)
+	h.clock.advance(50 * day)
+	h.sampleHits(2) // .2 hit: idle from now; .1 idle for 50 days
+	if !h.inSet("192.0.2.1") {
+		t.Fatal("a block idle 50 days was removed with idle-unblock 90d")
+	}
+	h.clock.advance(50 * day)
+	h.sampleHits(3)
+	h.eventually("the silent block unblocked", func() bool { return !h.inMirror("192.0.2.1") && !h.inSet("192.0.2.1") })
+	for _, a := range []string{"192.0.2.2", "192.0.2.3"} {
+		if !h.inMirror(a) || !h.inSet(a) {
+			t.Errorf("%s was unblocked; want it kept (hit 50 days ago, or manual)", a)
+		}
+	}
+	if log := h.logs.String(); !strings.Contains(log, "prefix=192.0.2.1/32 reason=idle last_hit=never") {
+		t.Errorf("no idle unblock logged with its reason and last hit:\n%s", log)
+	}
+	if got := counterValue(t, h.d.metrics.blockedPackets.WithLabelValues("inet")); got != 5 {
+		t.Errorf("recidivist_blocked_packets_total{family=inet} = %v, want 5", got)
+	}
+
+	// A reconcile after it must not take it for an unban: a returning
+	// attacker is blocked again at its next ban over the threshold.
+	h.d.Reconcile()
+	if strings.Contains(h.logs.String(), "unblocked and forgiven\" prefix=192.0.2.1") {
+		t.Fatalf("the idle block was forgiven:\n%s", h.logs.String())
+	}
+	now := h.clock.now()
+	for i := range 3 {
+		h.ban(now.Add(time.Duration(i-3)*time.Minute), "sshd", "192.0.2.1")
+	}
+	h.eventually("the returning offender blocked again", func() bool { return h.inMirror("192.0.2.1") && h.inSet("192.0.2.1") })
+}
+
+func TestDaemon_idle_unblock_manual_removes_manual_bans_too(t *testing.T) {
+	h := newHarness(t, func(c *config.Config) { c.IdleUnblock, c.IdleUnblockManual = 10*day, true })
+	h.writeMirror(fmt.Sprintf("192.0.2.3 # recidivist %s manual\n", h.clock.now().UTC().Format(time.RFC3339)))
+	h.start()
+	h.sampleHits(1)
+	h.clock.advance(11 * day)
+	h.sampleHits(2)
+	h.eventually("the idle manual ban removed", func() bool { return !h.inMirror("192.0.2.3") })
+}
+
+func TestDaemon_an_interval_with_the_rule_missing_or_the_counters_reset_unblocks_nothing(t *testing.T) {
+	h := newHarness(t, func(c *config.Config) { c.IdleUnblock = 10 * day })
+	h.writeMirror(autoLine("192.0.2.1", h.clock.now()) + autoLine("192.0.2.2", h.clock.now()))
+	h.start()
+	h.sampleHits(1)
+	h.fake.Hit(prefix("192.0.2.2"), 3)
+	h.clock.advance(time.Hour)
+	h.sampleHits(2) // .2 has a baseline of 3 now
+
+	h.fake.FlushRules() // iptables -F: blocked sources pass, unseen
+	h.clock.advance(30 * day)
+	h.sampleHits(3)
+	h.d.Reconcile() // puts the rules back
+	h.clock.advance(time.Hour)
+	h.sampleHits(4) // the interval saw a repair: blind too
+	if !h.inMirror("192.0.2.1") || !h.inMirror("192.0.2.2") {
+		t.Fatalf("an interval without the rule aged the blocks:\n%s", h.logs.String())
+	}
+
+	h.fake.DestroySets() // a "reboot": sets made again, the counters start from 0
+	h.d.Reconcile()
+	h.clock.advance(30 * day)
+	h.sampleHits(5)
+	if !h.inMirror("192.0.2.1") || !h.inMirror("192.0.2.2") {
+		t.Fatalf("a reboot of the sets aged the blocks:\n%s", h.logs.String())
+	}
+	h.clock.advance(11 * day)
+	h.sampleHits(6)
+	h.eventually("both unblocked after 11 days really idle", func() bool { return !h.inMirror("192.0.2.1") && !h.inMirror("192.0.2.2") })
+}
+
+func TestDaemon_a_counter_that_went_down_is_a_reset_whose_interval_ages_nothing(t *testing.T) {
+	h := newHarness(t, func(c *config.Config) { c.IdleUnblock = 10 * day })
+	h.writeMirror(autoLine("192.0.2.2", h.clock.now()))
+	h.start()
+	h.sampleHits(1)
+	h.fake.Hit(prefix("192.0.2.2"), 3)
+	h.clock.advance(time.Hour)
+	h.sampleHits(2) // a baseline of 3
+	es, err := h.fake.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.fake.Replace(es, nil); err != nil { // a swap: same entries, counters from 0, rules untouched
+		t.Fatal(err)
+	}
+	h.clock.advance(30 * day)
+	h.sampleHits(3)
+	if !h.inMirror("192.0.2.2") {
+		t.Fatalf("a counter reset was taken for idleness:\n%s", h.logs.String())
+	}
+	h.clock.advance(11 * day)
+	h.sampleHits(4)
+	h.eventually("unblocked after 11 days really idle", func() bool { return !h.inMirror("192.0.2.2") })
+}
+
+func TestDaemon_saves_the_hit_record_at_shutdown_and_goes_on_from_it(t *testing.T) {
+	h := newHarness(t, nil)
+	h.writeMirror(autoLine("192.0.2.1", h.clock.now()))
+	h.start()
+	h.sampleHits(1)
+	h.fake.Hit(prefix("192.0.2.1"), 2)
+	h.sampleHits(2)
+	h.stop()
+	b, err := hits.Load(statedir.Hits(h.cfg.StateDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := b.Records[prefix("192.0.2.1")]; r.Packets != 2 || r.LastHit.IsZero() {
+		t.Errorf("saved record %+v, want 2 packets and a last hit", r)
+	}
+}
