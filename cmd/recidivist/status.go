@@ -15,6 +15,7 @@ import (
 	"github.com/recidivist/recidivist/blocklist"
 	"github.com/recidivist/recidivist/config"
 	"github.com/recidivist/recidivist/daemon"
+	"github.com/recidivist/recidivist/hits"
 	"github.com/recidivist/recidivist/internal/host"
 	"github.com/recidivist/recidivist/ipsetstore"
 	"github.com/recidivist/recidivist/notify"
@@ -53,7 +54,18 @@ func statusCommand() *cli.Command {
 			st.print(c.App.Writer)
 			return nil
 		},
-	}, "state-dir", "ignore", "threshold", "window", "backend", "iptables-variant", "set-name", "chain", "target", "ports", "maxelem", "log-level", "log-format")
+	}, "state-dir", "ignore", "threshold", "window", "backend", "iptables-variant", "set-name", "chain", "target", "ports", "maxelem", "hit-sample-interval", "idle-unblock", "log-level", "log-format")
+}
+
+// durationText writes d for a person: "0" for none, whole days as "90d".
+func durationText(d time.Duration) string {
+	switch {
+	case d == 0:
+		return "0 (off)"
+	case d%(24*time.Hour) == 0:
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	return d.String()
 }
 
 // statusJSON is what status reports; its JSON field names are stable.
@@ -62,6 +74,7 @@ type statusJSON struct {
 	Kernel  *kernelJSON  `json:"kernel,omitempty"`
 	Mirror  mirrorJSON   `json:"mirror"`
 	Watcher *watcherJSON `json:"watcher,omitempty"`
+	Hits    *hitsJSON    `json:"hits,omitempty"`
 	// Notify is the notifier's outbox and last error (none: never ran).
 	Notify *notify.Status `json:"notify,omitempty"`
 	// Fleet is the daemon's link to the fleet as it last saved it.
@@ -115,6 +128,14 @@ type mirrorJSON struct {
 	// kernel4 and kernel6 are the entries the mirror puts in each set: a
 	// net range stands for its members and adds one for each hole.
 	kernel4, kernel6 int
+}
+
+// hitsJSON is what the daemon's hit sampler last saw of the blocks in force.
+type hitsJSON struct {
+	Sampled     *time.Time `json:"sampled,omitempty"` // the last sample the record holds; none: never sampled
+	IdleOver30d int        `json:"idle_over_30d"`
+	IdleOver90d int        `json:"idle_over_90d"`
+	IdleUnblock string     `json:"idle_unblock"` // "0": off
 }
 
 type watcherJSON struct {
@@ -181,6 +202,17 @@ func readStatus(cfg *config.Config, store ipsetstore.Store, kerr error, now time
 			st.Mirror.kernel4++
 		} else {
 			st.Mirror.kernel6++
+		}
+	}
+
+	if book, err := hits.Load(statedir.Hits(cfg.StateDir)); err != nil {
+		st.Problems = append(st.Problems, err.Error())
+	} else {
+		over := hits.IdleOver(book, inForce, now, hits.IdleReported...)
+		st.Hits = &hitsJSON{IdleOver30d: over[0], IdleOver90d: over[1], IdleUnblock: durationText(cfg.IdleUnblock)}
+		if !book.Sampled.IsZero() {
+			t := book.Sampled
+			st.Hits.Sampled = &t
 		}
 	}
 
@@ -299,6 +331,13 @@ func (st statusJSON) print(w io.Writer) {
 	fmt.Fprintf(w, "mirror:   %s, %d entries (%d IPv4, %d IPv6)%s\n", st.Mirror.Path, st.Mirror.Entries, st.Mirror.IPv4, st.Mirror.IPv6, bad)
 	if st.Mirror.NetRanges > 0 {
 		fmt.Fprintf(w, "nets:     %d ranges of net escalation in place of their members, %d holes unbanned inside them\n", st.Mirror.NetRanges, st.Mirror.NetHoles)
+	}
+	if h := st.Hits; h != nil {
+		sampled := "not sampled yet: counted from when each block was added"
+		if h.Sampled != nil {
+			sampled = "sampled " + h.Sampled.Local().Format(time.RFC3339)
+		}
+		fmt.Fprintf(w, "idle:     %d blocks not hit for over 30 days, %d over 90 days (%s); idle-unblock %s\n", h.IdleOver30d, h.IdleOver90d, sampled, h.IdleUnblock)
 	}
 	if wj := st.Watcher; wj != nil {
 		fmt.Fprintf(w, "tracked:  %d addresses with bans in the window, %d offenders waiting to be blocked (state saved %s)\n",

@@ -55,7 +55,7 @@ _recidivist() {
 		COMPREPLY=($(compgen -W "DROP REJECT" -- "$cur"))
 		return
 		;;
-	--ban-time | --chain | --comment | --exclude-jails | --export-allow | --export-listen | --export-token-file | --fleet-accept | --fleet-host | --fleet-name | --fleet-password-file | --fleet-redis | --fleet-tls-ca | --fleet-user | --hit-sample-interval | --idle-unblock | --ignore | --jails | --journal-directory | --journal-match | --log-timezone | --maxelem | --metrics-listen | --net-max-ranges | --net-prefix-v4 | --net-prefix-v6 | --net-threshold-v4 | --net-threshold-v6 | --notify-exec | --notify-exec-timeout | --notify-exec-user | --notify-group-max | --notify-group-wait | --notify-header | --notify-rate | --notify-retry-for | --notify-url | --ports | --reconcile-interval | --set-name | --threshold | --to | --top | --window)
+	--ban-time | --chain | --comment | --exclude-jails | --export-allow | --export-listen | --export-token-file | --fleet-accept | --fleet-host | --fleet-name | --fleet-password-file | --fleet-redis | --fleet-tls-ca | --fleet-user | --hit-sample-interval | --idle | --idle-unblock | --ignore | --jails | --journal-directory | --journal-match | --log-timezone | --maxelem | --metrics-listen | --net-max-ranges | --net-prefix-v4 | --net-prefix-v6 | --net-threshold-v4 | --net-threshold-v6 | --notify-exec | --notify-exec-timeout | --notify-exec-user | --notify-group-max | --notify-group-wait | --notify-header | --notify-rate | --notify-retry-for | --notify-url | --ports | --reconcile-interval | --set-name | --threshold | --to | --top | --window)
 		return # a value of the user's own
 		;;
 	esac
@@ -73,10 +73,10 @@ _recidivist() {
 		opts="--help --rules-only --ignore --backend --iptables-variant --set-name --chain --target --ports --maxelem --state-dir --log-level --log-format --config"
 		;;
 	status)
-		opts="--help --json --state-dir --ignore --threshold --window --backend --iptables-variant --set-name --chain --target --ports --maxelem --log-level --log-format --config"
+		opts="--help --json --state-dir --ignore --threshold --window --backend --iptables-variant --set-name --chain --target --ports --maxelem --hit-sample-interval --idle-unblock --log-level --log-format --config"
 		;;
 	list)
-		opts="--help --json --state-dir --ignore --log-level --log-format --config"
+		opts="--help --json --idle --state-dir --ignore --idle-unblock-manual --backend --iptables-variant --set-name --chain --target --ports --maxelem --log-level --log-format --config"
 		;;
 	offenders)
 		opts="--help --top --json --nets --state-dir --ignore --threshold --window --net-escalation --net-prefix-v4 --net-threshold-v4 --net-prefix-v6 --net-threshold-v6 --net-max-ranges --log-level --log-format --config"
