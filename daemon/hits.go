@@ -130,20 +130,24 @@ func (s *sampler) save() {
 	s.saved = s.d.now()
 }
 
-// rulesInPlace reports whether every set exists and every existing chain
-// holds a match rule: packets from blocked sources meet the counters.
+// rulesInPlace reports whether every set exists, every existing chain
+// holds a match rule and some chain does: packets from blocked sources
+// meet the counters. A configured chain that does not exist (DOCKER-USER
+// without Docker) is no fault while another one counts.
 func rulesInPlace(st ipsetstore.Status) bool {
 	for _, set := range st.Sets {
 		if !set.Exists {
 			return false
 		}
 	}
+	matched := false
 	for _, r := range st.Rules {
 		if r.ChainExists && r.Count == 0 {
 			return false
 		}
+		matched = matched || r.Count > 0
 	}
-	return true
+	return matched
 }
 
 func inForceOnly(es []blocklist.Entry, now time.Time) []blocklist.Entry {

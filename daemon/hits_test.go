@@ -8,6 +8,7 @@ import (
 
 	"github.com/recidivist/recidivist/config"
 	"github.com/recidivist/recidivist/hits"
+	"github.com/recidivist/recidivist/ipsetstore"
 	"github.com/recidivist/recidivist/statedir"
 )
 
@@ -155,5 +156,30 @@ func TestDaemon_saves_the_hit_record_at_shutdown_and_goes_on_from_it(t *testing.
 	}
 	if r := b.Records[prefix("192.0.2.1")]; r.Packets != 2 || r.LastHit.IsZero() {
 		t.Errorf("saved record %+v, want 2 packets and a last hit", r)
+	}
+}
+
+func TestRulesInPlaceNeedsEverySetAndARuleInEveryChainThatExists(t *testing.T) {
+	set := func(exists bool) ipsetstore.SetStatus { return ipsetstore.SetStatus{Exists: exists} }
+	rule := func(chainExists bool, count int) ipsetstore.RuleStatus {
+		return ipsetstore.RuleStatus{ChainExists: chainExists, Count: count, Present: count > 0}
+	}
+	cases := []struct {
+		name string
+		st   ipsetstore.Status
+		want bool
+	}{
+		{"sets_and_rules_in_place", ipsetstore.Status{Sets: []ipsetstore.SetStatus{set(true), set(true)}, Rules: []ipsetstore.RuleStatus{rule(true, 1), rule(true, 1)}}, true},
+		{"a_missing_set", ipsetstore.Status{Sets: []ipsetstore.SetStatus{set(true), set(false)}, Rules: []ipsetstore.RuleStatus{rule(true, 1)}}, false},
+		{"a_flushed_chain", ipsetstore.Status{Sets: []ipsetstore.SetStatus{set(true)}, Rules: []ipsetstore.RuleStatus{rule(true, 1), rule(true, 0)}}, false},
+		{"a_missing_docker_user_beside_input", ipsetstore.Status{Sets: []ipsetstore.SetStatus{set(true)}, Rules: []ipsetstore.RuleStatus{rule(true, 1), rule(false, 0)}}, true},
+		{"no_chain_at_all", ipsetstore.Status{Sets: []ipsetstore.SetStatus{set(true)}, Rules: []ipsetstore.RuleStatus{rule(false, 0)}}, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := rulesInPlace(c.st); got != c.want {
+				t.Errorf("rulesInPlace = %v, want %v", got, c.want)
+			}
+		})
 	}
 }
