@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -182,4 +183,22 @@ func TestRulesInPlaceNeedsEverySetAndARuleInEveryChainThatExists(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestDaemon_an_idle_unblock_is_notified_once_as_idle_never_as_an_unban(t *testing.T) {
+	h := newHarness(t, func(c *config.Config) { c.IdleUnblock = 10 * day })
+	h.writeMirror(autoLine("192.0.2.1", h.clock.now()))
+	hook := recordNotifications(h)
+	h.start()
+	h.sampleHits(1)
+	h.clock.advance(11 * day)
+	h.sampleHits(2)
+	h.eventually("the idle unblock's call", func() bool { return len(hook.calls()) >= 1 })
+	if got := hook.calls(); len(got) != 1 || !slices.Equal(kinds(got[0]), []string{"unblock/idle 192.0.2.1/32"}) {
+		t.Fatalf("hook calls = %v, want one unblock/idle of 192.0.2.1", got)
+	}
+	h.d.Reconcile()
+	h.stop()
+	h.start()
+	hook.quiet(1, "a reconcile and a restart after the idle unblock")
 }
