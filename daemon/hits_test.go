@@ -10,6 +10,7 @@ import (
 	"github.com/recidivist/recidivist/config"
 	"github.com/recidivist/recidivist/hits"
 	"github.com/recidivist/recidivist/ipsetstore"
+	"github.com/recidivist/recidivist/notify"
 	"github.com/recidivist/recidivist/statedir"
 )
 
@@ -197,6 +198,8 @@ func TestDaemon_an_idle_unblock_is_notified_once_as_idle_never_as_an_unban(t *te
 	if got := hook.calls(); len(got) != 1 || !slices.Equal(kinds(got[0]), []string{"unblock/idle 192.0.2.1/32"}) {
 		t.Fatalf("hook calls = %v, want one unblock/idle of 192.0.2.1", got)
 	}
+	// Delivered and acknowledged before the stop: nothing is told twice.
+	h.eventually("the outbox to empty", func() bool { st, err := notify.ReadStatus(h.cfg.StateDir); return err == nil && st.Outbox == 0 })
 	h.d.Reconcile()
 	h.stop()
 	h.start()
