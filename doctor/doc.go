@@ -45,6 +45,8 @@
 //     the fleet's rule against threshold, window and ban-time here, and the
 //     clock skew against Redis's TIME (over 1 s: run NTP). Its ACL probe writes
 //     scratch keys rcv:{F}:check:* that expire within 10 s.
+//   - hits: the daemon's hit record reads, a running daemon keeps it
+//     current, and how many blocks idle-unblock removes at the next sample.
 //
 // The doctor reads the outside world only: the mirror through
 // internal/host, the kernel through an ipsetstore.Store, other daemons

@@ -124,6 +124,7 @@ func (d *Doctor) Run(ctx context.Context) Result {
 		d.checkStateFiles,
 		d.checkMirror,
 		d.checkFleet,
+		d.checkHits,
 	} {
 		if stopped() {
 			break

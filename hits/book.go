@@ -156,7 +156,11 @@ func IdleOver(b *Book, es []blocklist.Entry, now time.Time, limits ...time.Durat
 	return out
 }
 
-// DaysLabel writes d in whole days, like "30d".
+// DaysLabel writes an idle time for people: whole days as "30d", anything
+// else as time.Duration does ("36h0m0s").
 func DaysLabel(d time.Duration) string {
-	return strconv.Itoa(int(d/(24*time.Hour))) + "d"
+	if d > 0 && d%(24*time.Hour) == 0 {
+		return strconv.Itoa(int(d/(24*time.Hour))) + "d"
+	}
+	return d.String()
 }

@@ -57,17 +57,6 @@ func statusCommand() *cli.Command {
 	}, "state-dir", "ignore", "threshold", "window", "backend", "iptables-variant", "set-name", "chain", "target", "ports", "maxelem", "hit-sample-interval", "idle-unblock", "log-level", "log-format")
 }
 
-// durationText writes d for a person: "0" for none, whole days as "90d".
-func durationText(d time.Duration) string {
-	switch {
-	case d == 0:
-		return "0 (off)"
-	case d%(24*time.Hour) == 0:
-		return fmt.Sprintf("%dd", d/(24*time.Hour))
-	}
-	return d.String()
-}
-
 // statusJSON is what status reports; its JSON field names are stable.
 type statusJSON struct {
 	Daemon  daemonJSON   `json:"daemon"`
@@ -209,7 +198,7 @@ func readStatus(cfg *config.Config, store ipsetstore.Store, kerr error, now time
 		st.Problems = append(st.Problems, err.Error())
 	} else {
 		over := hits.IdleOver(book, inForce, now, hits.IdleReported...)
-		st.Hits = &hitsJSON{IdleOver30d: over[0], IdleOver90d: over[1], IdleUnblock: durationText(cfg.IdleUnblock)}
+		st.Hits = &hitsJSON{IdleOver30d: over[0], IdleOver90d: over[1], IdleUnblock: idleUnblockText(cfg.IdleUnblock)}
 		if !book.Sampled.IsZero() {
 			t := book.Sampled
 			st.Hits.Sampled = &t
@@ -337,7 +326,11 @@ func (st statusJSON) print(w io.Writer) {
 		if h.Sampled != nil {
 			sampled = "sampled " + h.Sampled.Local().Format(time.RFC3339)
 		}
-		fmt.Fprintf(w, "idle:     %d blocks not hit for over 30 days, %d over 90 days (%s); idle-unblock %s\n", h.IdleOver30d, h.IdleOver90d, sampled, h.IdleUnblock)
+		unblock := h.IdleUnblock
+		if unblock == "0" {
+			unblock = "off"
+		}
+		fmt.Fprintf(w, "idle:     %d blocks not hit for over 30 days, %d over 90 days (%s); idle-unblock %s\n", h.IdleOver30d, h.IdleOver90d, sampled, unblock)
 	}
 	if wj := st.Watcher; wj != nil {
 		fmt.Fprintf(w, "tracked:  %d addresses with bans in the window, %d offenders waiting to be blocked (state saved %s)\n",
@@ -409,4 +402,13 @@ func reasons(m map[string]uint64) string {
 		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
 	}
 	return " (" + strings.Join(parts, ", ") + ")"
+}
+
+// idleUnblockText is the idle-unblock setting as status shows it: "0"
+// (off) or "90d".
+func idleUnblockText(d time.Duration) string {
+	if d == 0 {
+		return "0"
+	}
+	return hits.DaysLabel(d)
 }
