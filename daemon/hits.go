@@ -28,14 +28,15 @@ func (d *Daemon) hitLoop(ctx context.Context) error {
 		return nil // a dry run has no kernel to count in
 	}
 	d.mu.Lock()
-	interval, path := d.cfg.HitSampleInterval, statedir.Hits(d.cfg.StateDir)
+	interval, dir := d.cfg.HitSampleInterval, d.cfg.StateDir
 	d.mu.Unlock()
+	path := statedir.Hits(dir)
 	book, err := hits.Load(path)
 	if err != nil {
 		d.log.Error("reading the hit record; counting afresh (idle times start again)", "err", err)
 		book = &hits.Book{}
 	}
-	s := &sampler{d: d, counter: counter, book: book, path: path, blind: true} // blind: the daemon was not watching before
+	s := &sampler{d: d, counter: counter, book: book, path: path, dir: dir, blind: true} // blind: the daemon was not watching before
 	every := d.newTicker(interval)
 	defer every.Stop()
 	for {
@@ -58,6 +59,7 @@ type sampler struct {
 	counter ipsetstore.Counter
 	book    *hits.Book
 	path    string
+	dir     string    // the state directory (state-dir needs a restart)
 	saved   time.Time // when the record was last written
 	// blind is true when the interval under way cannot age anything: the
 	// first one after a start, or one whose listing failed.
@@ -124,7 +126,7 @@ func (s *sampler) save() {
 		return // nothing sampled: keep what the file holds
 	}
 	if err := hits.Save(s.path, s.book); err != nil {
-		s.d.log.Warn("saving the hit record; retrying at the next sample", "err", statedir.Error(s.d.cfg.StateDir, err))
+		s.d.log.Warn("saving the hit record; retrying at the next sample", "err", statedir.Error(s.dir, err))
 		return
 	}
 	s.saved = s.d.now()
