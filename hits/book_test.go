@@ -177,3 +177,24 @@ func TestOnlyAutomaticBlocksAreUnblockableUnlessManualToo(t *testing.T) {
 		})
 	}
 }
+
+func TestARecordThatIsASymbolicLinkIsNeitherReadNorWrittenThrough(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "elsewhere")
+	if err := os.WriteFile(target, []byte("precious\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "hits")
+	if err := os.Symlink(target, path); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hits.Load(path); err == nil {
+		t.Error("Load followed a symbolic link")
+	}
+	if err := hits.Save(path, &hits.Book{Sampled: t0}); err == nil {
+		t.Error("Save wrote through a symbolic link")
+	}
+	if b, _ := os.ReadFile(target); string(b) != "precious\n" {
+		t.Errorf("the link's target now holds %q", b)
+	}
+}
