@@ -389,7 +389,9 @@ func (w *Watcher) handOver(ctx context.Context, batch []Offender, onOffenders fu
 
 // maintain saves the state while it changes and expires old addresses.
 func (w *Watcher) maintain(ctx context.Context) error {
+	w.mu.Lock() // Reload replaces w.cfg
 	newTicker := tick.Or(w.cfg.NewTicker)
+	w.mu.Unlock()
 	save := newTicker(saveEvery)
 	defer save.Stop()
 	expire := newTicker(expireEvery)
