@@ -18,6 +18,7 @@ import (
 	"github.com/recidivist/recidivist/blocklist"
 	"github.com/recidivist/recidivist/config"
 	"github.com/recidivist/recidivist/fleet"
+	"github.com/recidivist/recidivist/internal/nfwatch"
 	"github.com/recidivist/recidivist/internal/progress"
 	"github.com/recidivist/recidivist/internal/tick"
 	"github.com/recidivist/recidivist/ipsetstore"
@@ -52,6 +53,12 @@ type Daemon struct {
 	newTicker       tick.New
 	intervalChanged chan struct{}
 
+	// watch follows the kernel's nf_tables commits (Options.Watch; nil:
+	// none); kernelChanged wakes reconcileLoop when it saw something of
+	// ours deleted (buffered 1). See repair.go.
+	watch         func(context.Context, func(nfwatch.Commit)) error
+	kernelChanged chan struct{}
+
 	// reconciling serialises reconciles. Log reading never takes it: a
 	// reconcile lists the kernel and reads the mirror outside mu and holds
 	// mu only to apply the difference.
@@ -66,7 +73,14 @@ type Daemon struct {
 	explain func(error) error // Options.Explain
 	seen    *seenSet          // after start, used only under the mirror's writer lock
 	full    lastFull          // for the interval reconcile; see Daemon.quickCheck
-	started time.Time         // ban lines logged before it are history, not latency
+	// toRepair is what the event watch saw deleted and no repair has
+	// handled yet; watching says the watch runs. layoutGen is the ruleset
+	// generation at which a layouter's layout was last right (layoutOK).
+	toRepair  pendingRepair
+	watching  bool
+	layoutGen uint32
+	layoutOK  bool
+	started   time.Time // ban lines logged before it are history, not latency
 	// unrecorded are offenders put in the kernel that the mirror does not
 	// record yet (the write is under way, or failed on a full or read-only
 	// disk and is retried): they stay in force through reconciles.
@@ -123,6 +137,12 @@ type Options struct {
 	// LocalAddrs returns the host's own addresses, which net escalation
 	// never blocks; default LocalAddrs.
 	LocalAddrs func() []netip.Addr
+	// Watch follows the nf_tables commits of the kernel's namespace,
+	// calling fn with each until ctx ends (nfwatch.Watcher.Run); Run runs
+	// it beside the daemon and repairs what others delete of its rules,
+	// chains, tables and sets within milliseconds. nil: no watch; the
+	// header check every few seconds and the reconcile interval repair.
+	Watch func(ctx context.Context, fn func(nfwatch.Commit)) error
 }
 
 // New prepares a daemon: it loads the watcher's state but touches neither the
@@ -153,6 +173,8 @@ func New(cfg *config.Config, opt Options) (*Daemon, error) {
 
 		newTicker:       tick.Or(opt.NewTicker),
 		intervalChanged: make(chan struct{}, 1),
+		watch:           opt.Watch,
+		kernelChanged:   make(chan struct{}, 1),
 		policy:          blocklist.Policy{Ignore: cfg.Ignore},
 		store:           opt.Store,
 		dryRun:          cfg.DryRun,
@@ -226,6 +248,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	g.Go(func() error { return d.recordLoop(ctx) })
 	g.Go(func() error { return d.reconcileLoop(ctx) })
 	g.Go(func() error { return d.hitLoop(ctx) })
+	g.Go(func() error { return d.watchKernel(ctx) })
 	g.Go(func() error { return d.notifier.Run(ctx) }) // never fails; ends with ctx
 	g.Go(func() error { return d.fleetStatusLoop(ctx) })
 	err = g.Wait()

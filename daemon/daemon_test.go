@@ -19,6 +19,7 @@ import (
 
 	"github.com/recidivist/recidivist/blocklist"
 	"github.com/recidivist/recidivist/config"
+	"github.com/recidivist/recidivist/internal/nfwatch"
 	"github.com/recidivist/recidivist/internal/testenv"
 	"github.com/recidivist/recidivist/internal/tick"
 	"github.com/recidivist/recidivist/ipsetstore"
@@ -46,6 +47,8 @@ type harness struct {
 	notify *notify.Config
 	// local, when set, is the daemon's Options.LocalAddrs.
 	local func() []netip.Addr
+	// watch is Options.Watch (nil: none).
+	watch func(context.Context, func(nfwatch.Commit)) error
 }
 
 type clock struct {
@@ -104,7 +107,7 @@ func (h *harness) start() {
 			h.t.Fatal(err)
 		}
 	}
-	d, err := New(h.cfg, Options{Store: store, Logger: slog.New(slog.NewTextHandler(h.logs, nil)), Now: h.clock.now, NewTicker: h.ticks.New, Explain: h.explain, Notifier: notifier, LocalAddrs: h.local})
+	d, err := New(h.cfg, Options{Store: store, Logger: slog.New(slog.NewTextHandler(h.logs, nil)), Now: h.clock.now, NewTicker: h.ticks.New, Explain: h.explain, Notifier: notifier, LocalAddrs: h.local, Watch: h.watch})
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 type Metrics struct {
 	blocked        prometheus.Counter
 	repairs        prometheus.Counter
+	repairsBy      *prometheus.CounterVec
 	kernelErrors   prometheus.Counter
 	mirrorEntries  prometheus.Gauge
 	mirrorBadLines prometheus.Gauge
@@ -31,13 +32,16 @@ type Metrics struct {
 
 // NewMetrics creates the daemon's metrics, not yet registered anywhere.
 func NewMetrics() *Metrics {
-	return &Metrics{
+	m := &Metrics{
 		blocked: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "recidivist_offenders_blocked_total", Help: "Offenders added to the blocklist by the daemon.",
 		}),
 		repairs: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "recidivist_reconcile_repairs_total", Help: "Reconciles that had to change the kernel to match the mirror.",
+			Name: "recidivist_reconcile_repairs_total", Help: "Reconciles and repairs that had to change the kernel to match the mirror (recidivist_repairs_total has the repairs by cause).",
 		}),
+		repairsBy: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "recidivist_repairs_total", Help: "Repairs of the kernel's sets and rules after someone else changed them, by cause: rule-missing, table-missing, set-missing, set-flushed, firewalld-reload, drift.",
+		}, []string{"cause"}),
 		kernelErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "recidivist_kernel_errors_total", Help: "Failed changes of the kernel sets or rules (e.g. a full set).",
 		}),
@@ -74,11 +78,15 @@ func NewMetrics() *Metrics {
 			Name: "recidivist_idle_unblocked_total", Help: "Blocks removed by idle-unblock.",
 		}),
 	}
+	for _, c := range repairCauses { // every cause shows, at 0 until it happens
+		m.repairsBy.WithLabelValues(c)
+	}
+	return m
 }
 
 // Collectors lists the metrics for registration.
 func (m *Metrics) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.blocked, m.repairs, m.kernelErrors, m.mirrorEntries, m.mirrorBadLines, m.setEntries, m.latency, m.fleetRecords, m.netEscalations, m.blockedPackets, m.hitSamples, m.idleBlocks, m.idleUnblocked}
+	return []prometheus.Collector{m.blocked, m.repairs, m.repairsBy, m.kernelErrors, m.mirrorEntries, m.mirrorBadLines, m.setEntries, m.latency, m.fleetRecords, m.netEscalations, m.blockedPackets, m.hitSamples, m.idleBlocks, m.idleUnblocked}
 }
 
 func (m *Metrics) observeMirror(es []blocklist.Entry) { m.mirrorEntries.Set(float64(len(es))) }

@@ -41,9 +41,17 @@ func (d *Daemon) reconcileLoop(ctx context.Context) error {
 
 	every := d.newTicker(interval)
 	defer every.Stop()
+	header := d.newTicker(headerEvery)
+	defer header.Stop()
 	settle := time.NewTimer(time.Hour)
 	settle.Stop()
 	defer settle.Stop()
+	// kernel waits kernelSettle after the first deletion the watch saw;
+	// later ones until then are repaired with it.
+	kernel := time.NewTimer(time.Hour)
+	kernel.Stop()
+	defer kernel.Stop()
+	kernelArmed := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -63,9 +71,19 @@ func (d *Daemon) reconcileLoop(ctx context.Context) error {
 		case <-settle.C:
 			d.reconcileChanged()
 		case <-every.C():
-			if !d.quickCheck() {
-				d.reconcile("interval")
+			if skip, cause := d.quickCheck(); !skip {
+				d.reconcileFor("interval", cause)
 			}
+		case <-header.C():
+			d.headerCheck()
+		case <-d.kernelChanged:
+			if !kernelArmed {
+				kernel.Reset(kernelSettle)
+				kernelArmed = true
+			}
+		case <-kernel.C:
+			kernelArmed = false
+			d.repairPending()
 		case <-d.intervalChanged:
 			d.mu.Lock()
 			next := d.cfg.ReconcileInterval
@@ -118,22 +136,46 @@ type lastFull struct {
 // the sets' entry counts and the rules are what the last full reconcile and
 // the offenders added since leave. Callers then skip the full reconcile.
 // A flushed or destroyed set, a removed or buried rule, an entry added or
-// deleted by hand all show in the status.
-func (d *Daemon) quickCheck() bool {
+// deleted by hand all show in the status. Otherwise cause is what the
+// reconcile repairs: "" when it is no repair (the mirror changed, a block
+// expired, no full reconcile succeeded yet). On nftables, where counting
+// the entries lists them all, the check is the layout's while the event
+// watch runs: it sees entries deleted by others.
+func (d *Daemon) quickCheck() (skip bool, cause string) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	q := &d.full
-	if !q.valid || q.skipped+1 >= fullEvery ||
-		!q.expires.IsZero() && !d.now().Before(q.expires) || !d.mirror.Unchanged() || d.stale {
-		return false
+	if !q.valid || !q.expires.IsZero() && !d.now().Before(q.expires) || !d.mirror.Unchanged() || d.stale {
+		d.mu.Unlock()
+		return false, ""
 	}
+	if q.skipped+1 >= fullEvery {
+		d.mu.Unlock()
+		return false, CauseDrift // what the full comparison finds different drifted
+	}
+	if ls, ok := d.store.(layouter); ok && d.watching {
+		d.mu.Unlock()
+		if cause, _ := d.driftLayout(ls); cause != "" {
+			return false, cause
+		}
+		d.mu.Lock()
+		d.full.skipped++
+		d.mu.Unlock()
+		return true, ""
+	}
+	defer d.mu.Unlock()
 	st, err := d.store.Status()
-	if err != nil || !slices.Equal(st.Sets, q.status.Sets) || !slices.Equal(st.Rules, q.status.Rules) {
-		return false
+	if err != nil {
+		return false, ""
+	}
+	if !slices.Equal(st.Sets, q.status.Sets) || !slices.Equal(st.Rules, q.status.Rules) {
+		if cause, _ = diagnose(st, &q.status, false); cause == "" {
+			cause = CauseDrift
+		}
+		return false, cause
 	}
 	q.skipped++
 	d.metrics.observeStatus(st)
-	return true
+	return true, ""
 }
 
 // counted adds the blocks onOffenders put in force to what the next quick
@@ -166,10 +208,15 @@ const optimistic = 3
 // checks that nobody else changed the mirror since it was read (else it
 // reads again) and accounts for what the daemon's own transactions changed
 // meanwhile.
-func (d *Daemon) reconcile(why string) {
+func (d *Daemon) reconcile(why string) { d.reconcileFor(why, "") }
+
+// reconcileFor is reconcile repairing cause: what it changes is counted
+// and logged as a repair of cause ("": no repair, e.g. a hand edit of the
+// mirror applied).
+func (d *Daemon) reconcileFor(why, cause string) {
 	d.reconciling.Lock()
 	defer d.reconciling.Unlock()
-	for try := 1; !d.reconcileOnce(why, try >= optimistic); try++ {
+	for try := 1; !d.reconcileOnce(why, cause, try >= optimistic); try++ {
 		if try > optimistic {
 			// Only a person's edit in place (which takes no lock) changes
 			// it under the writer lock; its event sets off the next one.
@@ -183,7 +230,7 @@ func (d *Daemon) reconcile(why string) {
 // lock while it reads too (offenders still reach the kernel meanwhile;
 // their mirror write waits). It reports false when the mirror changed
 // under it.
-func (d *Daemon) reconcileOnce(why string, locked bool) bool {
+func (d *Daemon) reconcileOnce(why, cause string, locked bool) bool {
 	d.mu.Lock()
 	d.full.valid = false // until this one succeeds
 	d.stale = false
@@ -227,7 +274,7 @@ func (d *Daemon) reconcileOnce(why string, locked bool) bool {
 			unrec = append(unrec, u.entry)
 		}
 		d.mu.Unlock()
-		d.reconcileApply(why, store, withChanges(entries, since), unrec, have, now)
+		d.reconcileApply(why, cause, store, withChanges(entries, since), unrec, have, now)
 		return nil
 	}
 	var err error
@@ -284,7 +331,7 @@ func (d *Daemon) reconcileRead(mirror *blocklist.File, store ipsetstore.Store, t
 // reconcileApply forgives what left the mirror and makes the kernel hold
 // entries and the unrecorded offenders, from the listing have (nil: list
 // again). Callers hold the mirror's writer lock and d.mu.
-func (d *Daemon) reconcileApply(why string, store ipsetstore.Store, entries, unrec []blocklist.Entry, have []ipsetstore.Entry, now time.Time) {
+func (d *Daemon) reconcileApply(why, cause string, store ipsetstore.Store, entries, unrec []blocklist.Entry, have []ipsetstore.Entry, now time.Time) {
 	removed, fresh, err := d.seen.diff(entries)
 	if err != nil {
 		d.log.Error("recording the mirror's entries", "err", err)
@@ -333,8 +380,12 @@ func (d *Daemon) reconcileApply(why string, store ipsetstore.Store, entries, unr
 		d.ruleRepairs.Add(1)
 	}
 	if report.Changed() {
-		d.metrics.repairs.Inc()
-		d.log.Info("reconciled the kernel with the mirror", "why", why, "repaired", report.String())
+		if cause != "" {
+			d.repaired(cause, report.String())
+		} else {
+			d.metrics.repairs.Inc()
+			d.log.Info("reconciled the kernel with the mirror", "why", why, "repaired", report.String())
+		}
 	}
 	if st, ok := d.observeSets(); ok && rulesOnTop(st) && holdsCounts(st, want) {
 		// Unhealthy already (fail2ban inserted its jump again since the

@@ -16,6 +16,7 @@ import (
 	"github.com/recidivist/recidivist/daemon"
 	"github.com/recidivist/recidivist/export"
 	"github.com/recidivist/recidivist/fleet"
+	"github.com/recidivist/recidivist/internal/nfwatch"
 	"github.com/recidivist/recidivist/ipsetstore"
 	"github.com/recidivist/recidivist/notify"
 	"github.com/recidivist/recidivist/statedir"
@@ -75,7 +76,18 @@ func runCommand() *cli.Command {
 					return err
 				}
 			}
-			d, err := daemon.New(cfg, daemon.Options{Store: store, Metrics: metrics, Explain: explainKernel, Notifier: notifier})
+			opts := daemon.Options{Store: store, Metrics: metrics, Explain: explainKernel, Notifier: notifier}
+			if !cfg.DryRun {
+				// Opened here, on the thread that opened the store: the
+				// watch follows the same network namespace.
+				w, err := nfwatch.Open()
+				if err != nil {
+					return err
+				}
+				defer w.Close() //nolint:errcheck // the process exits next
+				opts.Watch = w.Run
+			}
+			d, err := daemon.New(cfg, opts)
 			if err != nil {
 				return err
 			}
