@@ -9,10 +9,11 @@ import (
 
 // testFirewallResets blocks a population, then removes the rules and the
 // sets behind the running daemon's back in the ways admins and tools do,
-// and measures how long the daemon takes to put everything back.
+// and measures how long the daemon takes to put everything back. The
+// reconcile interval is the default minute: what repairs is the nf_tables
+// watch and the header check every 2 s.
 func testFirewallResets(t *testing.T) {
 	r := newRig(t, "fw", "--threshold", "3", "--window", "1w")
-	r.runFlags = []string{"--reconcile-interval", "2s"}
 	pop := newPopulation(4, 200, 100)
 	pop.writeAll(t, r.log, 4)
 	r.start()
@@ -26,6 +27,8 @@ func testFirewallResets(t *testing.T) {
 		cmds [][]string
 	}{
 		{"iptables -F", [][]string{{"iptables", "-w", "-F", "INPUT"}, {"ip6tables", "-w", "-F", "INPUT"}}},
+		{"our rule deleted", [][]string{{"iptables", "-w", "-D", "INPUT", "1"}, {"ip6tables", "-w", "-D", "INPUT", "1"}}},
+		{"nft flush ruleset", [][]string{{"nft", "flush", "ruleset"}}},
 		{"ipset flush", [][]string{{"ipset", "flush", r.set}, {"ipset", "flush", set6}}},
 		{"iptables -F + ipset destroy", [][]string{
 			{"iptables", "-w", "-F", "INPUT"}, {"ip6tables", "-w", "-F", "INPUT"},
@@ -64,7 +67,7 @@ func testFirewallResets(t *testing.T) {
 			continue
 		}
 		t.Logf("after %s: rules and %d entries back in %v", reset.name, v.kernel, took.Round(time.Millisecond))
-		figures = append(figures, fmt.Sprintf("%s healed in %v", reset.name, took.Round(100*time.Millisecond)))
+		figures = append(figures, fmt.Sprintf("%s healed in %v", reset.name, took.Round(time.Millisecond)))
 	}
-	t.Logf("reliability: firewall: %s entries, reconcile-interval 2s: %s", commas(len(want)), strings.Join(figures, ", "))
+	t.Logf("reliability: firewall: %s entries, reconcile-interval 1m: %s", commas(len(want)), strings.Join(figures, ", "))
 }
