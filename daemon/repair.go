@@ -239,13 +239,22 @@ func (d *Daemon) drift() (cause string, content bool) {
 	if ls, ok := d.store.(layouter); ok {
 		return d.driftLayout(ls)
 	}
+	// Read without d.mu: with iptables runs and a million entries a
+	// status takes a good part of a second, and offenders must reach the
+	// kernel meanwhile. Offenders added since the snapshot only raise the
+	// counts, which diagnose does not take for drift.
 	d.mu.Lock()
-	defer d.mu.Unlock()
+	var want *ipsetstore.Status
+	if e := d.expected(); e != nil {
+		w := ipsetstore.Status{Sets: slices.Clone(e.Sets)}
+		want = &w
+	}
+	d.mu.Unlock()
 	st, err := d.store.Status()
 	if err != nil {
 		return "", false
 	}
-	return diagnose(st, d.expected(), false)
+	return diagnose(st, want, false)
 }
 
 // driftLayout is drift for a layouter: an unchanged ruleset generation
@@ -281,11 +290,12 @@ func (d *Daemon) expected() *ipsetstore.Status {
 }
 
 // diagnose names the first difference between st and what should be: sets
-// missing, rules missing or not on top, fewer or other entry counts than
-// want (nil: counts unknown). A pending chain (DOCKER-USER before Docker)
-// is no drift; once it exists without the rule, it is. ownChains says the
-// store makes its chains itself (nftables): missing sets and chains are
-// then its table.
+// missing, rules missing or not on top, fewer entries than want (nil:
+// counts unknown; more entries are offenders added since, or an entry
+// added by hand, which the full comparison every fullEvery-th interval
+// finds). A pending chain (DOCKER-USER before Docker) is no drift; once it
+// exists without the rule, it is. ownChains says the store makes its
+// chains itself (nftables): missing sets and chains are then its table.
 func diagnose(st ipsetstore.Status, want *ipsetstore.Status, ownChains bool) (cause string, content bool) {
 	chainsGone := len(st.Rules) > 0
 	for _, r := range st.Rules {
@@ -309,12 +319,8 @@ func diagnose(st ipsetstore.Status, want *ipsetstore.Status, ownChains bool) (ca
 	}
 	for _, s := range st.Sets {
 		i := slices.IndexFunc(want.Sets, func(w ipsetstore.SetStatus) bool { return w.Family == s.Family })
-		switch {
-		case i < 0:
-		case s.Entries < want.Sets[i].Entries:
+		if i >= 0 && s.Entries < want.Sets[i].Entries {
 			return CauseSetFlushed, true
-		case s.Entries != want.Sets[i].Entries:
-			return CauseDrift, true
 		}
 	}
 	return "", false
