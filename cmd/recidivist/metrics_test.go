@@ -390,6 +390,7 @@ func TestMetrics_move_as_bans_arrive_at_a_running_daemon(t *testing.T) {
 		{"recidivist_block_latency_seconds_count", 0},
 		{"recidivist_mirror_entries", 0},
 		{"recidivist_reconcile_repairs_total", 0},
+		{`recidivist_repairs_total{cause="rule-missing"}`, 0},
 		{"recidivist_kernel_errors_total", 0},
 	})
 	// A float64 of seconds since 1970 holds microseconds: compare to those.
@@ -425,7 +426,7 @@ func TestMetrics_move_as_bans_arrive_at_a_running_daemon(t *testing.T) {
 		t.Errorf("stage 2: latency sum %gs for 2 offenders blocked within %v of their last ban", sum, waited)
 	}
 
-	// Stage 3: someone flushes INPUT; the next reconcile puts the rule back.
+	// Stage 3: someone flushes INPUT; the repair puts the rule back.
 	// (Run from this thread, iptables works in the test's namespace.)
 	if out, err := exec.Command("iptables", "-w", "-F", "INPUT").CombinedOutput(); err != nil {
 		t.Fatalf("iptables -F INPUT: %v: %s", err, out)
@@ -436,6 +437,8 @@ func TestMetrics_move_as_bans_arrive_at_a_running_daemon(t *testing.T) {
 	t.Logf("after stage 3:\n%s", s3)
 	checkDeltas(t, "stage 3", s2, s3, []want{
 		{"recidivist_reconcile_repairs_total", 1},
+		{`recidivist_repairs_total{cause="rule-missing"}`, 1},
+		{`recidivist_repairs_total{cause="set-flushed"}`, 0},
 		{"recidivist_offenders_blocked_total", 0},
 		{set4, 0},
 		{set6, 0},
