@@ -87,14 +87,16 @@ func (d *Daemon) watchKernel(ctx context.Context) error {
 // wakes the reconcile loop. The daemon's own commits are skipped: its
 // writes never set off a repair of themselves (its iptables runs are other
 // processes, but what they leave is right, and a check of a right kernel
-// changes nothing).
+// changes nothing). So are those of `recidivist ban`, `unban` and
+// `restore` run beside it: they change the mirror, whose change the
+// daemon follows anyway; a repair on top would compare every entry twice.
 func (d *Daemon) onCommit(c nfwatch.Commit) {
 	if c.Lost != nil {
 		d.log.Warn("nf_tables events lost; checking the sets and rules", "err", c.Lost)
 		d.noteKernel("", false)
 		return
 	}
-	if c.Own() {
+	if c.Own() || c.SameProgram() {
 		return
 	}
 	d.mu.Lock()

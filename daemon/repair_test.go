@@ -87,11 +87,20 @@ func TestDaemon_repairs_a_rule_another_process_deleted_as_soon_as_the_watch_sees
 	h.fake.FlushRules()
 	own := iptablesFlushInput
 	own.PID = uint32(os.Getpid())
+	// So are those of `recidivist ban`/`unban`/`restore` beside it: they
+	// change the mirror too, which the daemon follows.
+	comm, err := os.ReadFile("/proc/self/comm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sibling := iptablesFlushInput
+	sibling.Comm = strings.TrimSpace(string(comm))
 	before := sc.statuses.Load()
 	w.send(t, own)
+	w.send(t, sibling)
 	h.settle()
 	if h.healthy() || sc.statuses.Load() != before {
-		t.Fatalf("a commit of the daemon's own set off a check (%d status reads) or a repair", sc.statuses.Load()-before)
+		t.Fatalf("a commit of the daemon's own or of a recidivist command set off a check (%d status reads) or a repair", sc.statuses.Load()-before)
 	}
 
 	w.send(t, iptablesFlushInput)
@@ -256,5 +265,27 @@ func TestCauseOf_names_what_a_commit_deleted_of_ours(t *testing.T) {
 				t.Errorf("causeOf = %q, content %v; want %q, %v", cause, content, c.cause, c.content)
 			}
 		})
+	}
+}
+
+func TestDaemon_interval_checks_on_nftables_with_the_watch_list_no_entry_until_the_tenth(t *testing.T) {
+	h := newHarness(t, nil)
+	lf := &layoutFake{statusCounter: statusCounter{Fake: h.fake}}
+	h.store = lf
+	h.watch = newFakeWatch().Run
+	h.start()
+	h.eventually("the watch running", func() bool {
+		h.d.mu.Lock()
+		defer h.d.mu.Unlock()
+		return h.d.watching && h.d.full.valid
+	})
+	statuses := lf.statuses.Load()
+	for range fullEvery - 1 { // the last of these is acted on by the next tick
+		if err := h.ticks.Tick(h.cfg.ReconcileInterval, 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := lf.statuses.Load() - statuses; n != 0 {
+		t.Errorf("%d full status reads (a listing of every element on nftables) in %d quiet intervals, want 0", n, fullEvery-2)
 	}
 }

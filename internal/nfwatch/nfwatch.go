@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
@@ -81,6 +82,22 @@ type Commit struct {
 
 // Own reports whether this process committed c.
 func (c Commit) Own() bool { return c.Lost == nil && c.PID == uint32(os.Getpid()) }
+
+// SameProgram reports whether c was committed by a process of the same
+// name as this one (the kernel keeps 15 bytes of it): for the daemon,
+// `recidivist ban`, `unban` or `restore` run beside it.
+func (c Commit) SameProgram() bool {
+	return c.Lost == nil && c.Comm != "" && c.Comm == selfComm
+}
+
+// selfComm is this process's name as the kernel keeps it.
+var selfComm = func() string {
+	b, err := os.ReadFile("/proc/self/comm")
+	if err != nil {
+		return "" // matches no commit: SameProgram is then always false
+	}
+	return strings.TrimSpace(string(b))
+}()
 
 // Watcher follows the changes of the network namespace it was opened in.
 type Watcher struct {
@@ -257,12 +274,4 @@ func Generation(ns int) (uint32, error) {
 		}
 	}
 	return 0, errors.New("reading the nf_tables generation: no answer")
-}
-
-// Watches reports whether this process's namespace has nf_tables at all;
-// without it (a kernel without nf_tables, iptables-legacy only) there are
-// no events to follow and the callers rely on polling.
-func (w *Watcher) Watches() bool {
-	_, err := Generation(w.ns)
-	return err == nil
 }
