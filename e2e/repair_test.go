@@ -111,7 +111,7 @@ func TestRepair_blocked_again_after_each_firewall_reset_by_real_packets(t *testi
 
 // blockedAgain dials from src until a connection is dropped (failing t
 // after 30 s) and returns when that attempt began, after since, and how
-// many attempts got through before it.
+// many attempts got through (or timed out once only) before it.
 func blockedAgain(t *testing.T, r *rig, src netip.Addr, since time.Time) (time.Duration, int) {
 	t.Helper()
 	open := 0
@@ -119,7 +119,13 @@ func blockedAgain(t *testing.T, r *rig, src netip.Addr, since time.Time) (time.D
 		attempt := time.Now()
 		err := dial(r.tp.cli, src, r.dst(src), r.srv.port, 100*time.Millisecond)
 		if errors.Is(err, errDropped) {
-			return attempt.Sub(since), open
+			// On a loaded machine a handshake can miss 100 ms without any
+			// firewall: a drop counts when a second, patient try is
+			// dropped too.
+			if again := dial(r.tp.cli, src, r.dst(src), r.srv.port, time.Second); errors.Is(again, errDropped) {
+				return attempt.Sub(since), open
+			}
+			err = nil
 		}
 		if err != nil {
 			t.Fatal(err)

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
@@ -101,42 +102,41 @@ var selfComm = func() string {
 
 // Watcher follows the changes of the network namespace it was opened in.
 type Watcher struct {
-	ns int // fd of the namespace
+	conn *netlink.Conn
+	once sync.Once // closes conn once: Run on its way out, or Close
 }
 
 // Open returns a watcher of the calling thread's network namespace (lock
-// the goroutine to its thread when that matters); it touches nothing yet.
+// the goroutine to its thread when that matters). It listens from now on:
+// commits made before Run starts reading wait in the socket's buffer.
 func Open() (*Watcher, error) {
 	fd, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("opening this thread's network namespace: %w", err)
 	}
-	return &Watcher{ns: fd}, nil
+	defer unix.Close(fd) //nolint:errcheck // the socket keeps its namespace
+	conn, err := listen(fd)
+	if err != nil {
+		return nil, err
+	}
+	return &Watcher{conn: conn}, nil
 }
 
-// Close releases the namespace.
-func (w *Watcher) Close() error { return unix.Close(w.ns) }
-
-// rcvBuffer is the receive buffer asked for: a `nft flush ruleset` of a
-// busy host, or a restore of a million entries by another process, sends
-// many notifications at once; an overflow costs a full check.
-const rcvBuffer = 8 << 20
-
-// Run calls fn with every commit until ctx ends; fn runs on Run's
-// goroutine and should return quickly. It reports an error only when it
-// cannot listen at all.
-func (w *Watcher) Run(ctx context.Context, fn func(Commit)) error {
-	conn, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: w.ns})
+// listen opens a netlink socket in namespace ns that receives the
+// nf_tables notifications.
+func listen(ns int) (*netlink.Conn, error) {
+	conn, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: ns})
 	if err != nil {
-		return fmt.Errorf("opening a netlink socket for nf_tables events: %w", err)
+		return nil, fmt.Errorf("opening a netlink socket for nf_tables events: %w", err)
 	}
-	defer conn.Close()
 	if err := conn.JoinGroup(unix.NFNLGRP_NFTABLES); err != nil {
-		return fmt.Errorf("joining the nf_tables event group: %w", err)
+		conn.Close() //nolint:errcheck // the join error is the one to report
+		return nil, fmt.Errorf("joining the nf_tables event group: %w", err)
 	}
 	raw, err := conn.SyscallConn()
 	if err != nil {
-		return err
+		conn.Close() //nolint:errcheck // the error above is the one to report
+		return nil, err
 	}
 	_ = raw.Control(func(fd uintptr) {
 		// Root may go past rmem_max; without it the plain option gives
@@ -145,7 +145,28 @@ func (w *Watcher) Run(ctx context.Context, fn func(Commit)) error {
 			_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, rcvBuffer) // best effort: see above
 		}
 	})
-	stop := context.AfterFunc(ctx, func() { conn.Close() }) //nolint:errcheck // unblocks Receive; Run returns next
+	return conn, nil
+}
+
+// Close stops listening; Run returns.
+func (w *Watcher) Close() error {
+	var err error
+	w.once.Do(func() { err = w.conn.Close() })
+	return err
+}
+
+// rcvBuffer is the receive buffer asked for: a `nft flush ruleset` of a
+// busy host, or a restore of a million entries by another process, sends
+// many notifications at once; an overflow costs a full check.
+const rcvBuffer = 8 << 20
+
+// Run calls fn with every commit until ctx ends; fn runs on Run's
+// goroutine and should return quickly. Run may be called once; it closes
+// the watcher's socket when ctx ends. It reports an error only when the
+// socket fails for another reason than an overflow.
+func (w *Watcher) Run(ctx context.Context, fn func(Commit)) error {
+	conn := w.conn
+	stop := context.AfterFunc(ctx, func() { w.Close() }) //nolint:errcheck // unblocks Receive; Run returns next
 	defer stop()
 
 	var pending []Deletion
