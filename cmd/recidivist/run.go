@@ -80,12 +80,14 @@ func runCommand() *cli.Command {
 			if !cfg.DryRun {
 				// Opened here, on the thread that opened the store: the
 				// watch follows the same network namespace.
-				w, err := nfwatch.Open()
-				if err != nil {
-					return err
+				// Without nf_tables (or the right to listen) the header
+				// check and the reconcile interval still repair.
+				if w, err := nfwatch.Open(); err != nil {
+					slog.Warn("not following nf_tables changes; deleted rules and tables are repaired by the header check every 2s", "err", err)
+				} else {
+					defer w.Close() //nolint:errcheck // the process exits next
+					opts.Watch = w.Run
 				}
-				defer w.Close() //nolint:errcheck // the process exits next
-				opts.Watch = w.Run
 			}
 			d, err := daemon.New(cfg, opts)
 			if err != nil {

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -69,8 +70,9 @@ type Deletion struct {
 type Commit struct {
 	// Gen is the generation the commit made (the ruleset's version).
 	Gen uint32
-	// PID and Comm name the process that committed it (15 bytes of its
-	// name at most, as the kernel keeps it).
+	// PID and Comm name the thread that committed it (its task id, the
+	// process id only for its main thread; 15 bytes of its name at most,
+	// as the kernel keeps it).
 	PID  uint32
 	Comm string
 	// Deleted lists what it deleted, in the order of the notifications.
@@ -81,8 +83,18 @@ type Commit struct {
 	Lost error
 }
 
-// Own reports whether this process committed c.
-func (c Commit) Own() bool { return c.Lost == nil && c.PID == uint32(os.Getpid()) }
+// Own reports whether this process committed c. The kernel names the
+// thread that committed (its task id), so any thread of ours counts.
+func (c Commit) Own() bool {
+	if c.Lost != nil || c.PID == 0 {
+		return false
+	}
+	if c.PID == uint32(os.Getpid()) {
+		return true
+	}
+	_, err := os.Stat("/proc/self/task/" + strconv.FormatUint(uint64(c.PID), 10))
+	return err == nil
+}
 
 // SameProgram reports whether c was committed by a process of the same
 // name as this one (the kernel keeps 15 bytes of it): for the daemon,
@@ -107,25 +119,12 @@ type Watcher struct {
 }
 
 // Open returns a watcher of the calling thread's network namespace (lock
-// the goroutine to its thread when that matters). It listens from now on:
-// commits made before Run starts reading wait in the socket's buffer.
+// the goroutine to its thread when that matters): the socket is made
+// there and stays there, with no setns, which needs CAP_SYS_ADMIN that the
+// service's sandbox does not grant. It listens from now on: commits made
+// before Run starts reading wait in the socket's buffer.
 func Open() (*Watcher, error) {
-	fd, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("opening this thread's network namespace: %w", err)
-	}
-	defer unix.Close(fd) //nolint:errcheck // the socket keeps its namespace
-	conn, err := listen(fd)
-	if err != nil {
-		return nil, err
-	}
-	return &Watcher{conn: conn}, nil
-}
-
-// listen opens a netlink socket in namespace ns that receives the
-// nf_tables notifications.
-func listen(ns int) (*netlink.Conn, error) {
-	conn, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: ns})
+	conn, err := netlink.Dial(unix.NETLINK_NETFILTER, nil)
 	if err != nil {
 		return nil, fmt.Errorf("opening a netlink socket for nf_tables events: %w", err)
 	}
@@ -145,7 +144,7 @@ func listen(ns int) (*netlink.Conn, error) {
 			_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, rcvBuffer) // best effort: see above
 		}
 	})
-	return conn, nil
+	return &Watcher{conn: conn}, nil
 }
 
 // Close stops listening; Run returns.
