@@ -77,6 +77,7 @@ type Daemon struct {
 	// handled yet; watching says the watch runs. layoutGen is the ruleset
 	// generation at which a layouter's layout was last right (layoutOK).
 	toRepair  pendingRepair
+	lastSets  []ipsetstore.SetStatus // as the last start or reconcile left them
 	watching  bool
 	layoutGen uint32
 	layoutOK  bool

@@ -517,11 +517,14 @@ func (d *Daemon) forgive(removed []netip.Prefix, at time.Time) {
 	}
 }
 
+// observeSets reads the status for the metrics and the header check.
+// Callers hold d.mu.
 func (d *Daemon) observeSets() (ipsetstore.Status, bool) {
 	st, err := d.store.Status()
 	if err != nil {
 		return st, false // the metric keeps its last value; the next reconcile logs kernel errors
 	}
 	d.metrics.observeStatus(st)
+	d.lastSets = st.Sets
 	return st, true
 }

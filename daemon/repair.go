@@ -245,15 +245,24 @@ func (d *Daemon) drift() (cause string, content bool) {
 	// status takes a good part of a second, and offenders must reach the
 	// kernel meanwhile. Offenders added since the snapshot only raise the
 	// counts, which diagnose does not take for drift.
+	// Without the expected counts (the mirror changed, a block expired,
+	// the last reconcile left the rules buried) a set emptied since the
+	// last start or reconcile left entries in it is still a flush: the
+	// wanted count is then 1 for each set that had entries.
 	d.mu.Lock()
 	var want *ipsetstore.Status
 	if e := d.expected(); e != nil {
-		w := ipsetstore.Status{Sets: slices.Clone(e.Sets)}
-		want = &w
+		want = &ipsetstore.Status{Sets: slices.Clone(e.Sets)}
+	} else if d.lastSets != nil {
+		want = &ipsetstore.Status{Sets: slices.Clone(d.lastSets)}
+		for i := range want.Sets {
+			want.Sets[i].Entries = min(want.Sets[i].Entries, 1)
+		}
 	}
 	d.mu.Unlock()
 	st, err := d.store.Status()
 	if err != nil {
+		d.log.Debug("header check: cannot read the sets and rules; the reconcile logs kernel errors", "err", err)
 		return "", false
 	}
 	return diagnose(st, want, false)

@@ -289,3 +289,22 @@ func TestDaemon_interval_checks_on_nftables_with_the_watch_list_no_entry_until_t
 		t.Errorf("%d full status reads (a listing of every element on nftables) in %d quiet intervals, want 0", n, fullEvery-2)
 	}
 }
+
+func TestDaemon_the_header_check_heals_a_flush_even_when_the_counts_are_not_known(t *testing.T) {
+	h := newHarness(t, nil)
+	if _, err := blocklist.Open(statedir.Mirror(h.cfg.StateDir)).Add(blocklist.Entry{Prefix: prefix("192.0.2.46")}); err != nil {
+		t.Fatal(err)
+	}
+	h.start()
+	h.d.mu.Lock()
+	h.d.full.valid = false // as after a reconcile that found fail2ban's jump above ours
+	h.d.mu.Unlock()
+	h.fake.FlushSets()
+	if err := h.ticks.Tick(headerEvery, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	h.eventually("the flushed set refilled by one header check", func() bool { return h.inSet("192.0.2.46") })
+	if n := causeCount(t, h.d, CauseSetFlushed); n != 1 {
+		t.Errorf("repairs{set-flushed} = %v, want 1", n)
+	}
+}
