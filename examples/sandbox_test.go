@@ -314,6 +314,36 @@ func TestRestoreUnitSandboxLetsRestoreWork(t *testing.T) {
 			checkSandbox(t, analyze, filepath.Join("systemd", "recidivist-restore.service"), trace, filepath.Join(dir, "state"))
 		})
 	}
+	t.Run("with_the_nftables_backend", func(t *testing.T) {
+		dir := t.TempDir()
+		conf := nftablesConfig(t, stateConfig(t, dir))
+		mirror := filepath.Join(dir, "state", "blocklist")
+		if err := os.WriteFile(mirror, []byte("192.0.2.7 # by hand\n2001:db8::7\n198.51.100.0/24\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		trace := filepath.Join(dir, "trace")
+		cmd := traced(t, filepath.Join("systemd", "recidivist-restore.service"), strace, trace, bin, "restore", "--config", conf)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("recidivist restore (backend nftables) in a fresh network namespace: %v\n%s", err, out)
+		}
+		checkSandbox(t, analyze, filepath.Join("systemd", "recidivist-restore.service"), trace, filepath.Join(dir, "state"))
+	})
+}
+
+// nftablesConfig adds backend = "nftables" to the config file conf.
+func nftablesConfig(t *testing.T, conf string) string {
+	t.Helper()
+	f, err := os.OpenFile(conf, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("backend = \"nftables\"\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return conf
 }
 
 func TestDaemonUnitSandboxLetsTheDaemonWork(t *testing.T) {
@@ -328,6 +358,13 @@ func TestDaemonUnitSandboxLetsTheDaemonWork(t *testing.T) {
 			checkSandbox(t, analyze, filepath.Join("systemd", "recidivist.service"), trace, filepath.Join(dir, "state"))
 		})
 	}
+	t.Run("with_the_nftables_backend", func(t *testing.T) {
+		dir := t.TempDir()
+		trace := filepath.Join(dir, "trace")
+		cmd := traced(t, filepath.Join("systemd", "recidivist.service"), strace, trace, bin, "run", "--config", nftablesConfig(t, stateConfig(t, dir)))
+		runDaemonTraced(t, cmd, os.Environ(), dir)
+		checkSandbox(t, analyze, filepath.Join("systemd", "recidivist.service"), trace, filepath.Join(dir, "state"))
+	})
 }
 
 // runDaemonTraced runs the daemon command cmd with env as systemd would run

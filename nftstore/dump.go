@@ -33,7 +33,7 @@ const dumpBuffer = 64 << 10
 // dumpElements lists the elements of the set of f with reads of
 // dumpBuffer bytes. Callers hold s.mu and have opened the store.
 func (s *Store) dumpElements(f ipsetstore.Family) ([]element, error) {
-	conn, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: s.ns})
+	conn, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: s.nsFd()})
 	if err != nil {
 		return nil, kernelErr(err)
 	}

@@ -15,7 +15,8 @@ import (
 // Store is the nftables Store. It is safe for concurrent use; calls are
 // serialized. Each request opens a netlink socket in the network
 // namespace of the thread that first used the store (as
-// ipsetstore.NetlinkStore's sockets stay where they were opened).
+// ipsetstore.NetlinkStore's sockets stay where they were opened), without
+// setns when that is the process's own namespace.
 type Store struct {
 	cfg    ipsetstore.Config
 	chains []baseChain
@@ -23,6 +24,9 @@ type Store struct {
 	mu sync.Mutex // guards c, and serializes every call
 	c  *nftables.Conn
 	ns int // fd of the network namespace; -1 before first use
+	// own: ns is the process's own namespace, where every thread of a
+	// daemon is; sockets are then opened without setns (see nsFd).
+	own bool
 }
 
 var (
@@ -75,16 +79,40 @@ func (s *Store) open() (*nftables.Conn, error) {
 			return nil, fmt.Errorf("opening this thread's network namespace: %w", err)
 		}
 		s.ns = fd
+		s.own = sameFile(fd, "/proc/self/ns/net")
 	}
 	// Not a lasting connection: each request gets a socket of its own, so
 	// that an answer left over from one request (v0.3.0 reads dumps and
 	// acknowledgements loosely) can never be taken for the next one's.
-	c, err := nftables.New(nftables.WithNetNSFd(s.ns), nftables.WithSockOptions(bigBuffers))
+	c, err := nftables.New(nftables.WithNetNSFd(s.nsFd()), nftables.WithSockOptions(bigBuffers))
 	if err != nil {
 		return nil, fmt.Errorf("opening a netlink socket for nftables: %w", kernelErr(err))
 	}
 	s.c = c
 	return c, nil
+}
+
+// nsFd is the namespace argument for a new socket: 0 (none: where the
+// calling thread is) when the store's namespace is the process's own, else
+// the held namespace. A socket opened in a given namespace costs a setns,
+// which needs CAP_SYS_ADMIN, and the service's sandbox grants only
+// CAP_NET_ADMIN and CAP_NET_RAW; only a test moves a thread of its own into
+// another namespace. Callers hold s.mu and have opened the store.
+func (s *Store) nsFd() int {
+	if s.own {
+		return 0
+	}
+	return s.ns
+}
+
+// sameFile reports whether the open file fd is the file at path (the same
+// namespace, for namespace files).
+func sameFile(fd int, path string) bool {
+	var a, b unix.Stat_t
+	if unix.Fstat(fd, &a) != nil || unix.Stat(path, &b) != nil {
+		return false
+	}
+	return a.Dev == b.Dev && a.Ino == b.Ino
 }
 
 // sockBuffer is the send and receive buffer of the socket. A restore sends
