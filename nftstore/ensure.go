@@ -180,7 +180,7 @@ func (s *Store) Generation() (uint32, error) {
 	if _, err := s.open(); err != nil {
 		return 0, err
 	}
-	gen, err := nfwatch.Generation(s.ns)
+	gen, err := nfwatch.Generation(s.nsFd())
 	return gen, kernelErr(err)
 }
 

@@ -265,12 +265,12 @@ func decodeGen(b []byte) Commit {
 }
 
 // Generation returns the ruleset generation of the network namespace ns
-// (an open fd; -1: the calling thread's): one round trip, whatever the
+// (an open fd; 0 or -1: the calling thread's, without setns): one round trip, whatever the
 // size of the ruleset. Every committed transaction advances it, so an
 // unchanged generation means nothing in nf_tables changed.
 func Generation(ns int) (uint32, error) {
 	cfg := &netlink.Config{}
-	if ns >= 0 {
+	if ns > 0 {
 		cfg.NetNS = ns
 	}
 	conn, err := netlink.Dial(unix.NETLINK_NETFILTER, cfg)
