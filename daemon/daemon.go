@@ -100,9 +100,14 @@ type Daemon struct {
 	fleetReader *fleet.Reader
 	// link is what operators see of the fleet (fleetstatus.go).
 	link fleetLink
+	// outbox is what this host shares with the fleet (see outbox.go), and
+	// fleetWriter pushes it (RunFleetWriter); nil without a fleet. The
+	// outbox never changes after New.
+	outbox      *outbox
+	fleetWriter *fleet.Writer
 	// unblockReason is why the daemon removed a prefix the seen set has
-	// not noticed gone yet (notify.ReasonExpiry, or told when notified
-	// already); a prefix gone without one was unbanned or deleted by hand.
+	// not noticed gone yet (notify.ReasonExpiry); a prefix gone without
+	// one was unbanned or deleted by hand.
 	unblockReason map[netip.Prefix]string
 	// pending are the chains warned about as not existing yet.
 	pending pendingChains
@@ -196,11 +201,22 @@ func New(cfg *config.Config, opt Options) (*Daemon, error) {
 	}
 	d.unrecorded = make(map[netip.Prefix]unrecorded)
 	d.recordNow = make(chan struct{}, 1)
-	w, err := watcher.New(d.watcherConfig(cfg))
+	sharing := cfg.Fleet.On() && !cfg.DryRun
+	wc := d.watcherConfig(cfg)
+	if sharing {
+		wc.OnBan = func(b watcher.Ban) { d.outbox.ban(b) }
+		wc.Mark = func() uint64 { return d.outbox.mark() }
+	}
+	w, err := watcher.New(wc)
 	if err != nil {
 		return nil, err
 	}
 	d.watcher = w
+	if sharing {
+		if d.outbox, err = openOutbox(statedir.FleetOutbox(cfg.StateDir), cfg.Window, w.Mark()); err != nil {
+			return nil, statedir.Error(cfg.StateDir, err)
+		}
+	}
 	return d, nil
 }
 

@@ -49,6 +49,8 @@ type harness struct {
 	local func() []netip.Addr
 	// watch is Options.Watch (nil: none).
 	watch func(context.Context, func(nfwatch.Commit)) error
+	// stopWriter stops the fleet writer runWriter started.
+	stopWriter func()
 }
 
 type clock struct {

@@ -30,6 +30,8 @@ func (d *Daemon) ApplyFleet(_ context.Context, recs []fleet.Record, snapshot boo
 	unbans := map[netip.Prefix]fleet.Record{}
 	for _, r := range recs {
 		switch {
+		case r.Host == accept.Host && r.Origin != fleetOrigin:
+			// this host's own record coming back: its mirror made it
 		case r.State == fleet.Block && !accept.AcceptBlock, r.State == fleet.Unban && !accept.AcceptUnban:
 			d.log.Debug("fleet record not accepted here (fleet-accept)", "prefix", r.Prefix, "state", r.State, "host", r.Host)
 			d.fleetRecord("not_accepted")
@@ -119,6 +121,16 @@ func (d *Daemon) ApplyFleet(_ context.Context, recs []fleet.Record, snapshot boo
 				d.log.Warn("remembering the mirror's entries", "err", err) // only a hand deletion while stopped could go unforgiven
 			}
 		}
+		if len(removed) > 0 {
+			// not a person's unban: never told or shared again
+			ps := make([]netip.Prefix, len(removed))
+			for i, e := range removed {
+				ps[i] = e.Prefix
+			}
+			if err := d.seen.forget(ps...); err != nil {
+				d.log.Warn("remembering the mirror's entries", "err", err) // the next start would share this unban again
+			}
+		}
 		return nil
 	})
 	if err != nil {
@@ -126,6 +138,10 @@ func (d *Daemon) ApplyFleet(_ context.Context, recs []fleet.Record, snapshot boo
 	}
 	return nil
 }
+
+// fleetOrigin is the origin of a block the fleet decided (ban_event): a
+// host's own such record is applied like any other.
+const fleetOrigin = "fleet"
 
 // fleetMark starts the free text of a mirror line a fleet record wrote.
 const fleetMark = "fleet:"

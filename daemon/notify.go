@@ -20,17 +20,15 @@ import (
 //     run while the daemon is stopped notify at its next start;
 //   - unblock/expiry: an entry the daemon expired;
 //   - block/fleet and unblock/fleet: a record of another host of the fleet
-//     applied to the mirror (ApplyFleet). A fleet unban the daemon stops
-//     before reconciling is told again, as an unban, at the next start.
+//     applied to the mirror (ApplyFleet).
 //
 // A restore, a restart, a reconcile's repair of the kernel and an offender
 // decided again while blocked change nothing in the mirror, so they notify
 // nothing. Enqueue never blocks: blocking never waits on a notification.
 
-// notifyFleet tells of what a fleet record changed in the mirror. The seen
-// set notices the removals only at the next reconcile (the daemon's own
-// writes set none off): they are told now, and marked so that the seen set
-// does not tell them again. Callers hold d.mu.
+// notifyFleet tells of what a fleet record changed in the mirror. ApplyFleet
+// takes its removals out of the seen set, which so never tells them
+// again. Callers hold d.mu.
 func (d *Daemon) notifyFleet(added, removed []blocklist.Entry) {
 	if d.notifier == nil {
 		return
@@ -40,14 +38,10 @@ func (d *Daemon) notifyFleet(added, removed []blocklist.Entry) {
 		evs = append(evs, blockEvent(e, notify.ReasonFleet, d.now()))
 	}
 	for _, e := range removed {
-		d.unblockReason[e.Prefix] = told
 		evs = append(evs, notify.Event{Kind: notify.KindUnblock, Reason: notify.ReasonFleet, Prefix: e.Prefix.String(), Time: d.now().UTC()})
 	}
 	d.notifier.Enqueue(evs...)
 }
-
-// told marks in unblockReason an unblock already notified.
-const told = "told"
 
 // notifyBlocked tells of the offenders the recorder added to the mirror.
 func (d *Daemon) notifyBlocked(pending []unrecorded, added []blocklist.Entry) {
@@ -85,9 +79,6 @@ func (d *Daemon) notifyNoticed(added []blocklist.Entry, removed []netip.Prefix) 
 		if r, ok := d.unblockReason[p]; ok {
 			reason = r
 			delete(d.unblockReason, p)
-		}
-		if reason == told {
-			continue
 		}
 		evs = append(evs, notify.Event{Kind: notify.KindUnblock, Reason: reason, Prefix: p.String(), Time: d.now().UTC()})
 	}

@@ -141,6 +141,12 @@ func (d *Daemon) recordLoop(ctx context.Context) error {
 func (d *Daemon) Durable() error {
 	d.recording.Lock()
 	defer d.recording.Unlock()
+	if d.outbox != nil {
+		// the bans the watcher told the fleet outbox of, up to its checkpoint
+		if err := d.outbox.sync(); err != nil {
+			return fmt.Errorf("recording bans to share with the fleet: %w", err)
+		}
+	}
 	d.mu.Lock()
 	mirror := d.mirror
 	pending := slices.Collect(maps.Values(d.unrecorded))
@@ -183,7 +189,7 @@ func (d *Daemon) Durable() error {
 		return fmt.Errorf("recording %d offenders in the mirror: %w", len(entries), err)
 	}
 	d.notifyBlocked(pending, added)
-	return nil
+	return d.shareBlocked(pending, added)
 }
 
 // recorded ends the in-between of offenders the mirror now records, inside

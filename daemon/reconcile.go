@@ -358,6 +358,7 @@ func (d *Daemon) reconcileApply(why, cause string, store ipsetstore.Store, entri
 	defer d.mu.Unlock()
 	d.forgive(removed, now)
 	d.noteCollapses(entries, removed)
+	d.shareNoticed(fresh, removed, now)
 	d.notifyNoticed(fresh, removed)
 	// Offenders put in the kernel since and not recorded yet stay as they
 	// are.
@@ -504,6 +505,7 @@ func (d *Daemon) forgiveRemoved(entries []blocklist.Entry, at time.Time) {
 	}
 	d.forgive(removed, at)
 	d.noteCollapses(entries, removed)
+	d.shareNoticed(fresh, removed, at)
 	d.notifyNoticed(fresh, removed)
 }
 

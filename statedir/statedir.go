@@ -24,6 +24,8 @@ const (
 	LockFile           = "lock"            // the daemon's lock (see Acquire)
 	FleetCursorFile    = "fleet-cursor"    // the last fleet change applied (see daemon.RunFleetReader)
 	FleetStatusFile    = "fleet-status"    // the daemon's link to the fleet, for status (see daemon.FleetLink)
+	FleetOutboxFile    = "fleet-outbox"    // this host's bans and records to share (see daemon's outbox)
+	FleetPushedFile    = "fleet-pushed"    // the last outbox item the fleet acknowledged (see daemon.RunFleetWriter)
 	NotifyOutboxFile   = "notify-outbox"   // notifications not yet delivered (see package notify)
 	NotifyStatusFile   = "notify-status"   // the notifier's last delivery and last error
 	HitsFile           = "hits"            // per entry: packets counted, last hit, idle since (see package hits)
@@ -41,6 +43,12 @@ func FleetCursor(dir string) string { return filepath.Join(dir, FleetCursorFile)
 
 // FleetStatus is the path of the daemon's fleet link status in dir.
 func FleetStatus(dir string) string { return filepath.Join(dir, FleetStatusFile) }
+
+// FleetOutbox is the path of the fleet outbox in dir.
+func FleetOutbox(dir string) string { return filepath.Join(dir, FleetOutboxFile) }
+
+// FleetPushed is the path of the fleet writer's checkpoint in dir.
+func FleetPushed(dir string) string { return filepath.Join(dir, FleetPushedFile) }
 
 // NotifyOutbox is the path of the notifier's outbox in dir.
 func NotifyOutbox(dir string) string { return filepath.Join(dir, NotifyOutboxFile) }
@@ -66,6 +74,8 @@ func Files(dir string) []string {
 		Lock(dir),
 		FleetCursor(dir),
 		FleetStatus(dir),
+		FleetOutbox(dir),
+		FleetPushed(dir),
 		NotifyOutbox(dir),
 		NotifyStatus(dir),
 		Hits(dir),

@@ -94,7 +94,7 @@ func readJournal(dir string, st *savedState, t *Tracker) (jr journalRead, err er
 			break
 		}
 		t.replay(decoded)
-		st.Saved, st.Checkpoints, st.Pending, st.Stats = rec.Saved, rec.Checkpoints, rec.Pending, rec.Stats
+		st.Saved, st.Checkpoints, st.Pending, st.Stats, st.Mark = rec.Saved, rec.Checkpoints, rec.Pending, rec.Stats, rec.Mark
 		jr.records++
 		rest = rest[n:]
 	}

@@ -17,6 +17,7 @@ type journalMeta struct {
 	Checkpoints []journalCheckpoint `json:"c,omitempty"`
 	Stats       []savedStats        `json:"t"` // Log left empty
 	Pending     []Offender          `json:"p,omitempty"`
+	Mark        uint64              `json:"m,omitempty"`
 }
 
 // journalCheckpoint is a Checkpoint in a journal record.
@@ -31,7 +32,7 @@ type journalCheckpoint struct {
 
 // metaOf is st as a journal record holds it.
 func metaOf(st savedState) (journalMeta, error) {
-	m := journalMeta{Saved: st.Saved, Pending: st.Pending, Stats: make([]savedStats, len(st.Stats))}
+	m := journalMeta{Saved: st.Saved, Pending: st.Pending, Mark: st.Mark, Stats: make([]savedStats, len(st.Stats))}
 	index := make(map[string]int, len(st.Stats))
 	for i, ss := range st.Stats {
 		index[ss.Log] = i
@@ -59,7 +60,7 @@ func (m journalMeta) state(logs []savedStats) (st savedState, ok bool) {
 	if len(m.Stats) != len(logs) {
 		return st, false
 	}
-	st = savedState{Saved: m.Saved, Pending: m.Pending, Stats: m.Stats}
+	st = savedState{Saved: m.Saved, Pending: m.Pending, Mark: m.Mark, Stats: m.Stats}
 	for i := range st.Stats {
 		st.Stats[i].Log = logs[i].Log
 	}

@@ -21,6 +21,8 @@ type Pipeline struct {
 	// lastLine is the text of the last counted ban, kept as bytes and
 	// reused so counting a ban does not allocate; Stats makes the string.
 	lastLine []byte
+	// onBan hears every counted ban (Config.OnBan); nil for scan.
+	onBan func(Ban)
 }
 
 // NewPipeline composes a Parser, a Filter and a Tracker.
@@ -123,6 +125,9 @@ func (p *Pipeline) decide(line []byte, ban Ban, verdict Verdict) (Offender, bool
 	}
 	p.stats.Bans++
 	p.stats.BansByJail[ban.Jail]++
+	if p.onBan != nil {
+		p.onBan(ban)
+	}
 	if !ban.Time.Before(p.stats.LastBan) {
 		p.stats.LastBan = ban.Time
 		p.lastLine = append(p.lastLine[:0], line...)

@@ -51,6 +51,8 @@ type savedState struct {
 	// journal of another generation was folded into it already. Zero in a
 	// state written before the journal existed.
 	Generation uint64 `json:"generation,omitempty"`
+	// Mark is Config.Mark when the checkpoints were taken.
+	Mark uint64 `json:"mark,omitempty"`
 }
 
 // encodeState writes the state file's content: header, one JSON line, then

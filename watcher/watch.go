@@ -48,6 +48,16 @@ type Config struct {
 	NewTicker tick.New
 	// Journal says how the log JournalLog ("journal") is read.
 	Journal JournalConfig
+	// OnBan, if set, hears every countable ban a log line brings that
+	// passes the filter and is counted (not one read again after a lost
+	// checkpoint), under the watcher's lock, in the order counted. It must
+	// not block; Durable makes what it kept durable before the checkpoint
+	// moves past the line.
+	OnBan func(Ban)
+	// Mark, if set, is saved with every checkpoint (called under the
+	// watcher's lock, so it counts exactly the bans OnBan heard up to the
+	// lines the checkpoint covers); Watcher.Mark returns the one loaded.
+	Mark func() uint64
 }
 
 // saveEvery is how often a changed state is written: often enough that a
@@ -105,6 +115,8 @@ type Watcher struct {
 	// legacy are offenders a state file of an older version had queued for
 	// the callback; RunBatch hands them over once before reading on.
 	legacy []Offender
+	// mark is Config.Mark as saved with the checkpoints loaded (0: none).
+	mark uint64
 
 	saving sync.Mutex // one save at a time; taken before mu
 	store  stateStore // guarded by saving
@@ -171,7 +183,9 @@ func New(cfg Config) (*Watcher, error) {
 
 // newPipeline builds a log's decision path on the shared Tracker.
 func (w *Watcher) newPipeline() *Pipeline {
-	return NewPipeline(NewParser(ParserConfig{Location: w.cfg.Location, Now: w.cfg.Now}), w.filter, w.tracker)
+	p := NewPipeline(NewParser(ParserConfig{Location: w.cfg.Location, Now: w.cfg.Now}), w.filter, w.tracker)
+	p.onBan = w.cfg.OnBan
+	return p
 }
 
 // load reads the state file, if any, into the Watcher.
@@ -197,6 +211,7 @@ func (w *Watcher) load() error {
 		return err
 	}
 	w.legacy = st.Pending
+	w.mark = st.Mark
 	return w.adoptCheckpoints(st)
 }
 
@@ -469,6 +484,9 @@ func (w *Watcher) save() error { return w.persist(false) }
 // held.
 func (w *Watcher) snapshotLocked() savedState {
 	st := savedState{Saved: w.cfg.Now().UTC(), Pending: slices.Clone(w.legacy)}
+	if w.cfg.Mark != nil {
+		st.Mark = w.cfg.Mark()
+	}
 	for _, l := range w.logs {
 		if l.cp != nil {
 			cp := *l.cp
@@ -478,6 +496,15 @@ func (w *Watcher) snapshotLocked() savedState {
 		st.Stats = append(st.Stats, saveStats(l.path, l.pipe.Stats()))
 	}
 	return st
+}
+
+// Mark returns Config.Mark as it was saved with the checkpoints the
+// watcher loaded: the bans OnBan heard after it come from lines that will
+// be read again. 0 when none was saved (a first start, a lost state).
+func (w *Watcher) Mark() uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.mark
 }
 
 // Forgive makes the bans of addresses in p logged at or before at never

@@ -153,6 +153,14 @@ func runCommand() *cli.Command {
 					}
 					return nil // only the daemon stops the group
 				})
+				if !cfg.DryRun { // a dry run keeps no outbox: nothing to push
+					g.Go(func() error {
+						if err := d.RunFleetWriter(ctx, fl); err != nil {
+							slog.Error("fleet: the writer stopped; blocking goes on, this host's bans wait in its outbox", "err", err)
+						}
+						return nil // only the daemon stops the group
+					})
+				}
 			}
 			if err := g.Wait(); err != nil {
 				return explainKernel(err)
