@@ -125,6 +125,12 @@ func (d *Daemon) RunFleetWriter(ctx context.Context, f fleet.Fleet) error {
 	d.mu.Lock()
 	d.fleetWriter = w
 	d.mu.Unlock()
+	flushed := make(chan struct{})
+	go func() {
+		defer close(flushed)
+		d.outbox.flushLoop(ctx, w.Log)
+	}()
+	defer func() { <-flushed }()
 	return w.Run(ctx)
 }
 

@@ -2,9 +2,11 @@ package daemon
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/netip"
 	"os"
 	"slices"
@@ -52,6 +54,8 @@ type outbox struct {
 	// reads again bring them again.
 	replay map[replayKey]int
 	kick   chan struct{} // buffered 1: the outbox grew on disk
+	// buffered (buffered 1) wakes flushLoop: bans wait in buf.
+	buffered chan struct{}
 }
 
 type outboxItem struct {
@@ -73,7 +77,7 @@ var _ fleet.Outbox = (*outbox)(nil)
 // checkpoint covers (see watcher.Watcher.Mark). A torn last line (a crash
 // while appending) is dropped.
 func openOutbox(path string, window time.Duration, mark uint64) (*outbox, error) {
-	o := &outbox{path: path, window: window, replay: map[replayKey]int{}, kick: make(chan struct{}, 1)}
+	o := &outbox{path: path, window: window, replay: map[replayKey]int{}, kick: make(chan struct{}, 1), buffered: make(chan struct{}, 1)}
 	f, err := nofollow.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return o, nil
@@ -135,6 +139,27 @@ func (o *outbox) ban(b watcher.Ban) {
 	e.Seq = o.last
 	o.items = append(o.items, outboxItem{seq: o.last, at: e.Time, ev: &e})
 	o.buf = appendOutboxLine(o.buf, o.items[len(o.items)-1])
+	select {
+	case o.buffered <- struct{}{}:
+	default:
+	}
+}
+
+// flushLoop writes buffered bans as they come, so that the fleet hears of
+// them without waiting for the watcher's next checkpoint (which syncs them
+// too: see Durable); a restart that reads their lines again does not
+// share them twice (see openOutbox). It ends with ctx.
+func (o *outbox) flushLoop(ctx context.Context, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-o.buffered:
+		}
+		if err := o.sync(); err != nil {
+			log.Warn("fleet: writing the outbox; the next checkpoint tries again", "err", err)
+		}
+	}
 }
 
 // mark is the last seq given (watcher.Config.Mark).
