@@ -43,7 +43,13 @@ type fleetRig struct {
 // config file, and starts redis; no daemon runs yet.
 func newFleetRig(t *testing.T, n int, conf string) *fleetRig {
 	t.Helper()
-	r := &fleetRig{t: t, bin: binary(t), redis: redistest.Start(t, redistest.Options{})}
+	return newFleetRigWith(t, n, conf, redistest.Options{})
+}
+
+// newFleetRigWith is newFleetRig with a Redis started with o.
+func newFleetRigWith(t *testing.T, n int, conf string, o redistest.Options) *fleetRig {
+	t.Helper()
+	r := &fleetRig{t: t, bin: binary(t), redis: redistest.Start(t, o)}
 	for i := range n {
 		name := string(rune('a' + i))
 		dir := t.TempDir()
@@ -55,8 +61,11 @@ func newFleetRig(t *testing.T, n int, conf string) *fleetRig {
 			state: filepath.Join(dir, "state"),
 			set:   fmt.Sprintf("rf%s%d", name, os.Getpid()%100000),
 		}
-		toml := fmt.Sprintf("fleet-redis = %q\nfleet-name = %q\nfleet-host = %q\nthreshold = 3\nwindow = \"1h\"\nignore = [\"192.0.2.0/24\"]\nreconcile-interval = \"2s\"\n%s",
+		toml := fmt.Sprintf("fleet-redis = %q\nfleet-name = %q\nfleet-host = %q\nthreshold = 3\nignore = [\"192.0.2.0/24\"]\nreconcile-interval = \"2s\"\n%s",
 			r.redis.URL(), fleetName, name, conf)
+		if !strings.Contains(conf, "window") {
+			toml += "window = \"1h\"\n"
+		}
 		if err := os.WriteFile(h.conf, []byte(toml), 0o600); err != nil {
 			t.Fatal(err)
 		}
