@@ -45,11 +45,12 @@ type outbox struct {
 	path   string
 	window time.Duration
 
-	mu     sync.Mutex
-	items  []outboxItem // in seq order, durable or buffered
-	synced uint64       // the last seq on disk
-	last   uint64
-	buf    []byte // encoded items after synced
+	syncing sync.Mutex // one write of the file at a time; taken before mu
+	mu      sync.Mutex
+	items   []outboxItem // in seq order, durable or buffered
+	synced  uint64       // the last seq on disk
+	last    uint64
+	buf     []byte // encoded items after synced
 	// replay counts the bans after the watcher's mark: lines the watcher
 	// reads again bring them again.
 	replay map[replayKey]int
@@ -187,39 +188,50 @@ func (o *outbox) record(recs ...fleet.Record) error {
 	return o.sync()
 }
 
-// sync writes the buffered items and fsyncs them.
+// sync writes the buffered items and fsyncs them. The fsync happens
+// outside o.mu: the watcher, telling the next ban, never waits for it.
 func (o *outbox) sync() error {
+	o.syncing.Lock()
+	defer o.syncing.Unlock()
 	o.mu.Lock()
-	defer o.mu.Unlock()
 	if len(o.buf) == 0 {
+		o.mu.Unlock()
 		return nil
 	}
+	buf, upTo := o.buf, o.last
+	o.buf = nil
+	o.mu.Unlock()
 	f, err := nofollow.OpenFile(o.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-	if err != nil {
-		return fmt.Errorf("writing the fleet outbox: %w", err)
-	}
-	_, err = f.Write(o.buf)
 	if err == nil {
-		err = f.Sync()
+		_, err = f.Write(buf)
+		if err == nil {
+			err = f.Sync()
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
 	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	if err != nil {
-		// the next sync writes the whole file again: part of buf may be there
-		if rerr := o.rewrite(o.items); rerr != nil {
+		// part of buf may be there: write the whole file again
+		if rerr := o.rewriteLocked(); rerr != nil {
+			o.buf = append(buf, o.buf...)
 			return fmt.Errorf("writing the fleet outbox: %w", err)
 		}
 		return nil
 	}
-	o.buf = o.buf[:0]
-	o.synced = o.last
+	o.synced = upTo
 	select {
 	case o.kick <- struct{}{}:
 	default:
 	}
 	return nil
 }
+
+// rewriteLocked writes every item, the buffered ones too, and fsyncs.
+// Callers hold o.mu and o.syncing.
+func (o *outbox) rewriteLocked() error { return o.rewrite(o.items) }
 
 // rewrite replaces the file with items, atomically. Callers hold o.mu.
 func (o *outbox) rewrite(items []outboxItem) error {
@@ -243,6 +255,8 @@ const compactAt = 4096
 // older than the window before now, once there are enough of them to be
 // worth a rewrite (compactAt, or half the file).
 func (o *outbox) compact(pushed uint64, now time.Time) error {
+	o.syncing.Lock()
+	defer o.syncing.Unlock()
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	limit := min(pushed, o.synced)

@@ -95,6 +95,11 @@ func TestFleet_an_offline_host_catches_up_by_tail_and_by_snapshot(t *testing.T) 
 		r.command(r.hosts[i%2], "ban", p.Addr().String())
 		manual[p] = true
 	}
+	for i := range 4 { // on both, before the unbans
+		x := netip.MustParseAddr(fmt.Sprintf("100.90.0.%d", i+1))
+		r.waitIn(a, x, time.Now(), 60*time.Second)
+		r.waitIn(b, x, time.Now(), 60*time.Second)
+	}
 	for _, x := range targets {
 		r.command(b, "unban", x.String())
 		unbanned[netip.PrefixFrom(x, 32)] = true
