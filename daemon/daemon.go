@@ -213,7 +213,7 @@ func New(cfg *config.Config, opt Options) (*Daemon, error) {
 	}
 	d.watcher = w
 	if sharing {
-		if d.outbox, err = openOutbox(statedir.FleetOutbox(cfg.StateDir), cfg.Window, w.Mark()); err != nil {
+		if d.outbox, err = d.openOutbox(cfg, w.Mark()); err != nil {
 			return nil, statedir.Error(cfg.StateDir, err)
 		}
 	}

@@ -284,3 +284,28 @@ func TestFleetLink_the_outbox_keeps_a_window_of_acknowledged_history(t *testing.
 		t.Fatalf("a torn last line: %v", err)
 	}
 }
+
+func TestFleetLink_an_unreadable_outbox_is_moved_aside_and_blocking_goes_on(t *testing.T) {
+	h := newHarness(t, func(c *config.Config) {
+		c.Fleet = config.Fleet{Redis: "unix:///nowhere", Name: "t", Host: "a", AcceptBlock: true, AcceptUnban: true}
+	})
+	if err := os.MkdirAll(h.cfg.StateDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := statedir.FleetOutbox(h.cfg.StateDir)
+	if err := os.WriteFile(path, []byte("E 1 1796196226455 203.0.113.31 sshd\ngarbage\nE 2 1796196226455 203.0.113.31 sshd\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h.start()
+	now := h.clock.now()
+	for _, at := range []time.Duration{-3 * time.Second, -2 * time.Second, -time.Second} {
+		h.ban(now.Add(at), "sshd", "203.0.113.60")
+	}
+	h.eventually("the offender blocked", func() bool { return h.inSet("203.0.113.60") })
+	if _, err := os.Stat(path + ".corrupt"); err != nil {
+		t.Fatalf("the unreadable outbox was not moved aside: %v\n%s", err, h.logs.String())
+	}
+	if !strings.Contains(h.logs.String(), "fleet: the outbox is unreadable") {
+		t.Fatalf("no error logged for the unreadable outbox:\n%s", h.logs.String())
+	}
+}

@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -15,9 +14,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/recidivist/recidivist/config"
 	"github.com/recidivist/recidivist/fleet"
 	"github.com/recidivist/recidivist/internal/atomicfile"
 	"github.com/recidivist/recidivist/internal/nofollow"
+	"github.com/recidivist/recidivist/statedir"
 	"github.com/recidivist/recidivist/watcher"
 )
 
@@ -79,34 +80,34 @@ var _ fleet.Outbox = (*outbox)(nil)
 // while appending) is dropped.
 func openOutbox(path string, window time.Duration, mark uint64) (*outbox, error) {
 	o := &outbox{path: path, window: window, replay: map[replayKey]int{}, kick: make(chan struct{}, 1), buffered: make(chan struct{}, 1)}
-	f, err := nofollow.Open(path)
+	data, err := readNoFollow(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return o, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("opening the fleet outbox: %w", err)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
+	text := string(data)
 	torn := false
-	for n := 1; sc.Scan(); n++ {
-		it, err := parseOutboxLine(sc.Text())
-		if err != nil {
-			torn = true // only a last line cut short can be bad; anything after it is dropped too
+	for n := 1; text != ""; n++ {
+		line, rest, complete := strings.Cut(text, "\n")
+		text = rest
+		if !complete {
+			torn = true // an append cut short by a crash
 			break
 		}
+		it, err := parseOutboxLine(line)
+		if err != nil {
+			return nil, fmt.Errorf("reading %s:%d: %w", path, n, err)
+		}
 		if it.seq <= o.last {
-			return nil, fmt.Errorf("reading %s:%d: seq %d after %d (delete the file: the fleet then misses this host's unpushed bans)", path, n, it.seq, o.last)
+			return nil, fmt.Errorf("reading %s:%d: seq %d after %d", path, n, it.seq, o.last)
 		}
 		o.items = append(o.items, it)
 		o.last = it.seq
 		if it.ev != nil && it.seq > mark {
 			o.replay[keyOf(*it.ev)]++
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
 	o.synced = o.last
 	if torn {
@@ -115,6 +116,22 @@ func openOutbox(path string, window time.Duration, mark uint64) (*outbox, error)
 		}
 	}
 	return o, nil
+}
+
+// openOutbox opens the daemon's outbox. One it cannot read is moved aside
+// (its unpushed bans are lost to the fleet, logged) rather than keeping
+// the daemon from blocking: the fleet is never in enforcement's way.
+func (d *Daemon) openOutbox(cfg *config.Config, mark uint64) (*outbox, error) {
+	path := statedir.FleetOutbox(cfg.StateDir)
+	o, err := openOutbox(path, cfg.Window, mark)
+	if err == nil || errors.Is(err, fs.ErrPermission) {
+		return o, err
+	}
+	if mvErr := os.Rename(path, path+".corrupt"); mvErr != nil {
+		return nil, fmt.Errorf("moving aside the unreadable fleet outbox: %w (after %w)", mvErr, err)
+	}
+	d.log.Error("fleet: the outbox is unreadable; moved it aside and starting a new one (its bans not pushed yet are not shared)", "err", err, "moved_to", path+".corrupt")
+	return openOutbox(path, cfg.Window, mark)
 }
 
 func keyOf(e fleet.Event) replayKey {
