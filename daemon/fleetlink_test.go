@@ -91,7 +91,8 @@ func TestFleetLink_a_restart_that_reads_lines_again_never_shares_a_ban_twice(t *
 	h.ban(now.Add(-time.Minute), "postfix", "203.0.113.30")
 	h.eventually("both bans pushed", func() bool {
 		st, ok := h.d.FleetWriterStatus()
-		return ok && st.Pushed == 2 && st.Backlog == 0
+		last, _ := h.d.outbox.Last()
+		return ok && last > 0 && st.Pushed == last && st.Backlog == 0
 	})
 	h.stopWriter()
 	h.stop()
@@ -246,6 +247,7 @@ func TestFleetLink_the_outbox_keeps_a_window_of_acknowledged_history(t *testing.
 		t.Fatal(err)
 	}
 	now := time.Now()
+	first, _ := o.Last() // a new outbox numbers from the clock
 	for i := range 2 * compactAt {
 		at := now.Add(-2 * time.Hour) // outside the window
 		if i >= compactAt {
@@ -256,25 +258,25 @@ func TestFleetLink_the_outbox_keeps_a_window_of_acknowledged_history(t *testing.
 	if err := o.sync(); err != nil {
 		t.Fatal(err)
 	}
-	if err := o.compact(compactAt/2, now); err != nil {
+	if err := o.compact(first+compactAt/2, now); err != nil {
 		t.Fatal(err)
 	}
 	if items, _ := o.After(0, 1<<20); len(items) != 2*compactAt {
 		t.Fatalf("compacted to %d items although only %d old ones were acknowledged", len(items), compactAt/2)
 	}
-	if err := o.compact(2*compactAt, now); err != nil {
+	if err := o.compact(first+2*compactAt, now); err != nil {
 		t.Fatal(err)
 	}
 	items, _ := o.After(0, 1<<20)
-	if len(items) != compactAt || items[0].Seq != compactAt+1 {
+	if len(items) != compactAt || items[0].Seq != first+compactAt+1 {
 		t.Fatalf("after compaction: %d items from seq %d, want the %d in the window", len(items), items[0].Seq, compactAt)
 	}
-	again, err := openOutbox(path, time.Hour, 2*compactAt)
+	again, err := openOutbox(path, time.Hour, first+2*compactAt)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if last, _ := again.Last(); last != 2*compactAt {
-		t.Fatalf("reopened outbox ends at %d, want %d", last, 2*compactAt)
+	if last, _ := again.Last(); last != first+2*compactAt {
+		t.Fatalf("reopened outbox ends at %d, want %d", last, first+2*compactAt)
 	}
 	// a torn last line (a crash while appending) is dropped
 	f, _ := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
@@ -308,4 +310,34 @@ func TestFleetLink_an_unreadable_outbox_is_moved_aside_and_blocking_goes_on(t *t
 	if !strings.Contains(h.logs.String(), "fleet: the outbox is unreadable") {
 		t.Fatalf("no error logged for the unreadable outbox:\n%s", h.logs.String())
 	}
+}
+
+func TestFleetLink_a_new_outbox_after_a_lost_one_never_reuses_an_acknowledged_seq(t *testing.T) {
+	h := fleetHarness(t, nil)
+	mem := fleet.NewMemory()
+	h.runWriter(mem.Host("a"))
+	now := h.clock.now()
+	h.ban(now.Add(-3*time.Minute), "sshd", "203.0.113.70")
+	h.ban(now.Add(-2*time.Minute), "sshd", "203.0.113.71")
+	h.eventually("both bans pushed", func() bool {
+		st, ok := h.d.FleetWriterStatus()
+		last, _ := h.d.outbox.Last()
+		return ok && last > 0 && st.Pushed == last
+	})
+	h.stopWriter()
+	h.stop()
+	if err := os.Remove(statedir.FleetOutbox(h.cfg.StateDir)); err != nil { // lost; fleet-pushed stays
+		t.Fatal(err)
+	}
+	h.start()
+	h.runWriter(mem.Host("a"))
+	// two bans on b, one new on a: a fleet offender only if a's is pushed
+	b := mem.Host("b")
+	for i, at := range []time.Duration{-50 * time.Second, -40 * time.Second} {
+		if _, err := b.PushEvent(context.Background(), fleet.Event{Addr: netip.MustParseAddr("203.0.113.72"), Time: now.Add(at), Jail: "sshd", Seq: uint64(i + 1)}, uint64(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.ban(now.Add(-30*time.Second), "postfix", "203.0.113.72")
+	h.eventually("a's new ban makes the fleet block", func() bool { _, ok := record(mem, "203.0.113.72"); return ok })
 }

@@ -40,6 +40,8 @@ import (
 // fleet acknowledged that are older than the window, so it holds a window
 // of history and the backlog.
 //
+// A new outbox numbers from the clock in microseconds (see openOutbox).
+//
 //	E <seq> <ban time ms> <addr> <jail>
 //	R <seq> <block|unban> <prefix> <version ms> <expires ms|0> <host> <origin> <bans> <jails,|->
 type outbox struct {
@@ -82,7 +84,7 @@ func openOutbox(path string, window time.Duration, mark uint64) (*outbox, error)
 	o := &outbox{path: path, window: window, replay: map[replayKey]int{}, kick: make(chan struct{}, 1), buffered: make(chan struct{}, 1)}
 	data, err := readNoFollow(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return o, nil
+		data, err = nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("opening the fleet outbox: %w", err)
@@ -108,6 +110,13 @@ func openOutbox(path string, window time.Duration, mark uint64) (*outbox, error)
 		if it.ev != nil && it.seq > mark {
 			o.replay[keyOf(*it.ev)]++
 		}
+	}
+	if len(o.items) == 0 {
+		// A new outbox (first start, or the old one lost or compacted to
+		// nothing) numbers on from the clock: the fleet and fleet-pushed may
+		// hold seqs of an outbox gone, and a seq used again would be taken
+		// for a ban already counted.
+		o.last = max(o.last, uint64(time.Now().UnixMicro()))
 	}
 	o.synced = o.last
 	if torn {
