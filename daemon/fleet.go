@@ -20,9 +20,10 @@ import (
 // A snapshot is applied like changes: it never deletes a local entry
 // (deletions travel only as unban records), so an emptied Redis cannot
 // empty a host. This host's own records coming back are skipped (its
-// mirror made them), except the blocks the fleet decided (origin fleet),
-// which it needs like any other host. Kernel errors are logged and left to the reconcile: the
-// mirror is the truth. It returns an error only when the mirror could not
+// mirror made them: a block pushed before an unban must not come back
+// after it), except the blocks the fleet decided (origin fleet), which it
+// needs like any other host. Kernel errors are logged and left to the
+// reconcile: the mirror is the truth. It returns an error only when the mirror could not
 // be written; the Reader offers the same records again.
 func (d *Daemon) ApplyFleet(_ context.Context, recs []fleet.Record, snapshot bool) error {
 	d.mu.Lock()

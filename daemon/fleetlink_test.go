@@ -341,3 +341,21 @@ func TestFleetLink_a_new_outbox_after_a_lost_one_never_reuses_an_acknowledged_se
 	h.ban(now.Add(-30*time.Second), "postfix", "203.0.113.72")
 	h.eventually("a's new ban makes the fleet block", func() bool { _, ok := record(mem, "203.0.113.72"); return ok })
 }
+
+func TestFleetLink_this_hosts_own_records_coming_back_are_skipped_but_fleet_decisions_applied(t *testing.T) {
+	h := fleetHarness(t, nil) // host a
+	now := h.clock.now()
+	own := fleetRecord("203.0.113.80/32", fleet.Block, now.Add(-time.Minute), "a")
+	own.Origin = "manual" // a `ban` on a, unbanned on a since
+	decided := fleetRecord("203.0.113.81/32", fleet.Block, now.Add(-time.Minute), "a")
+	decided.Origin = "fleet" // the fleet's decision, a's ban the third
+	if err := h.d.ApplyFleet(context.Background(), []fleet.Record{own, decided}, false); err != nil {
+		t.Fatal(err)
+	}
+	if h.inMirror("203.0.113.80") || h.inSet("203.0.113.80") {
+		t.Fatalf("this host's own block came back from the fleet")
+	}
+	if !h.inMirror("203.0.113.81") || !h.inSet("203.0.113.81") {
+		t.Fatalf("the fleet's decision triggered by this host's ban was not applied")
+	}
+}
