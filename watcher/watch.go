@@ -117,6 +117,9 @@ type Watcher struct {
 	legacy []Offender
 	// mark is Config.Mark as saved with the checkpoints loaded (0: none).
 	mark uint64
+	// afterCount, when set (tests), runs in process between counting a
+	// batch and moving its checkpoint, with mu not held.
+	afterCount func()
 
 	saving sync.Mutex // one save at a time; taken before mu
 	store  stateStore // guarded by saving
@@ -350,22 +353,26 @@ func (w *Watcher) process(ctx context.Context, l *followed, lines []Line, onOffe
 			found = append(found, o)
 		}
 	}
-	if len(found) > 0 {
-		w.handing++ // no save until the checkpoint catches up with the counts
-	}
+	// No save until the checkpoint catches up with the counts, even for a
+	// batch without offenders: another goroutine (Forgive) may make the
+	// state dirty in between, and a save then would keep these counts
+	// with the checkpoint before their lines.
+	w.handing++
 	w.mu.Unlock()
+	if w.afterCount != nil {
+		w.afterCount()
+	}
 	if len(found) > 0 {
-		err := w.handOver(ctx, found, onOffenders)
-		w.mu.Lock()
-		w.handing--
-		if err != nil {
+		if err := w.handOver(ctx, found, onOffenders); err != nil {
+			w.mu.Lock()
+			w.handing--
 			w.abandoned = true // the saved state re-reads these lines
 			w.mu.Unlock()
 			return err
 		}
-		w.mu.Unlock()
 	}
 	w.mu.Lock()
+	w.handing--
 	last := lines[len(lines)-1]
 	l.cp = &Checkpoint{Log: l.path, File: last.File, Offset: last.Offset, Cursor: last.Cursor, LastBan: l.pipe.stats.LastBan}
 	w.dirty = true
