@@ -125,6 +125,7 @@ func (d *Daemon) RunFleetWriter(ctx context.Context, f fleet.Fleet) error {
 	d.mu.Lock()
 	d.fleetWriter = w
 	d.mu.Unlock()
+	d.SetFleetWriter(w) // status, fleet status and the metrics show it
 	flushed := make(chan struct{})
 	go func() {
 		defer close(flushed)

@@ -136,6 +136,9 @@ func TestFleetLink_an_offender_is_shared_at_its_deciding_bans_time(t *testing.T)
 	}
 	h.eventually("the offender in the set and the mirror", func() bool { return h.inSet("203.0.113.31") && h.inMirror("203.0.113.31") })
 	h.eventually("its block in the fleet", func() bool { _, ok := record(mem, "203.0.113.31"); return ok })
+	if l, ok := h.d.FleetLink(); !ok || l.Writer == nil || l.Writer.Pushed == 0 {
+		t.Fatalf("the running writer is not in the fleet link status: %+v, %v", l, ok)
+	}
 	r, _ := record(mem, "203.0.113.31")
 	if !r.Version.Equal(now.Add(-time.Minute)) || r.State != fleet.Block {
 		t.Fatalf("fleet record %+v, want a block at the deciding ban's time %v", r, now.Add(-time.Minute))
