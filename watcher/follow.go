@@ -263,6 +263,14 @@ func (f *Follower) check(emit func([]Line) error) error {
 			lf.Close()
 			return nil
 		}
+		// What lf holds now is what it is known by until it is read: the old
+		// file and the files in between are read first, and meanwhile lf may
+		// be copied (copytruncate) and truncated. A copy of it is then no
+		// missed rotation, and its truncation is noticed before its first read.
+		if err := lf.pinHead(); err != nil {
+			lf.Close()
+			return err
+		}
 		// The writer has moved: whatever it wrote to the old file came first,
 		// then whatever it wrote to files rotated away since, then lf.
 		if err := f.finish(f.cur, emit); err != nil {
@@ -275,14 +283,17 @@ func (f *Follower) check(emit func([]Line) error) error {
 			return err
 		}
 		f.closeCur()
-		for _, path := range missed {
-			f.log.Warn("log was rotated more than once before it could be read; reading the file in between", "file", path)
-			if err := f.readWhole(path, emit); err != nil {
-				lf.Close()
-				return err
-			}
+		err = f.readMissed(missed, emit)
+		if err != nil {
+			lf.Close()
+			return err
 		}
 		f.log.Info("log was rotated or re-created; following the new file")
+		f.cur = lf
+		if err := f.handleTruncation(emit); err != nil {
+			return err
+		}
+		return f.readAvailable(lf, emit)
 	}
 	if f.warnedMissing {
 		f.log.Info("log file appeared")
@@ -290,6 +301,23 @@ func (f *Follower) check(emit func([]Line) error) error {
 	}
 	f.cur = lf
 	return f.readAvailable(lf, emit)
+}
+
+// readMissed reads the files missedRotations opened, in order, and closes
+// them.
+func (f *Follower) readMissed(missed []*logFile, emit func([]Line) error) error {
+	defer func() {
+		for _, lf := range missed {
+			lf.Close()
+		}
+	}()
+	for _, lf := range missed {
+		f.log.Warn("log was rotated more than once before it could be read; reading the file in between", "file", lf.name)
+		if err := f.finish(lf, emit); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // handleTruncation notices a copytruncate (the file shrank, or its first
@@ -342,7 +370,7 @@ func (f *Follower) readCopy(lf *logFile, emit func([]Line) error) error {
 	return nil
 }
 
-// missedRotations lists, oldest first, the rotated siblings the writer
+// missedRotations opens, oldest first, the rotated siblings the writer
 // filled after the followed file and before next, the file opened at Path.
 // They exist when the log rotates twice between two reads. A sibling is
 // recognised by what it is, never by its modification time (a compressor
@@ -350,8 +378,21 @@ func (f *Follower) readCopy(lf *logFile, emit func([]Line) error) error {
 // found among the siblings by inode or by the fingerprint of its first
 // bytes (it may have been compressed), and only the siblings rotated after
 // it (newer by name) can have been missed. A sibling whose content this
-// follower already read, or that is next itself, is never missed.
-func (f *Follower) missedRotations(next *logFile) ([]string, error) {
+// follower already read, or that is next itself or a copy of it (a
+// copytruncate of next, under way or done: next's lines are read from next,
+// or from the copy once next is seen truncated), is never missed.
+//
+// The files are opened here, before any is read: reading one hands lines on
+// and may take long, and a rotation meanwhile renames the others.
+func (f *Follower) missedRotations(next *logFile) (missed []*logFile, err error) {
+	defer func() {
+		if err != nil {
+			for _, lf := range missed {
+				lf.Close()
+			}
+			missed = nil
+		}
+	}()
 	rotated, err := Rotated(f.cfg.Path)
 	if err != nil {
 		return nil, err
@@ -360,14 +401,13 @@ func (f *Follower) missedRotations(next *logFile) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var missed []string
 	for _, r := range after {
 		head, dev, ino, _, err := readHead(r.Path, headSize)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return missed, err
 		}
 		if dev == f.cur.dev && ino == f.cur.ino || f.cur.sameContent(head) {
 			continue // the followed file itself, renamed or compressed
@@ -375,12 +415,31 @@ func (f *Follower) missedRotations(next *logFile) ([]string, error) {
 		if dev == next.dev && ino == next.ino {
 			continue // the file about to be followed, rotated away already: read once, as it
 		}
+		if next.copiedTo(head) {
+			continue // a copy of next (copytruncate), whole or being written
+		}
 		if f.seen.has(head) {
 			continue // read already (a copy of it, compressed with a fresh mtime)
 		}
-		missed = append(missed, r.Path)
+		lf, err := openAt(r.Path, 0)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // rotated away again meanwhile; nothing left to read
+		}
+		if err != nil {
+			return missed, err
+		}
+		missed = append(missed, lf)
 	}
 	return missed, nil
+}
+
+// copiedTo tells whether head, the first bytes of another file, is a copy
+// of lf as far as either goes: one starts with the other. A copy being
+// written may hold fewer bytes than lf's head, and lf more than its copy.
+// Empty content identifies nothing.
+func (lf *logFile) copiedTo(head []byte) bool {
+	n := min(len(head), len(lf.head))
+	return n > 0 && bytes.Equal(head[:n], lf.head[:n])
 }
 
 // rotatedAfterCur returns the siblings rotated after the followed file, by
@@ -452,19 +511,6 @@ func (s *seenFiles) has(head []byte) bool {
 		}
 	}
 	return false
-}
-
-// readWhole reads the file at path from its start to its end.
-func (f *Follower) readWhole(path string, emit func([]Line) error) error {
-	lf, err := openAt(path, 0)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil // rotated away again meanwhile; nothing left to read
-	}
-	if err != nil {
-		return err
-	}
-	defer lf.Close()
-	return f.finish(lf, emit)
 }
 
 // finish reads lf to its end and delivers a last line that has no newline:
@@ -625,13 +671,34 @@ func positioned(f *os.File, offset int64) (*logFile, error) {
 }
 
 // remember keeps the first headSize bytes of the stream as they are read.
+// chunk starts at lf.read; head may hold bytes beyond it already (see
+// pinHead), which are not taken again.
 func (lf *logFile) remember(chunk []byte) {
-	if lf.read >= headSize {
+	have := int64(len(lf.head))
+	end := min(lf.read+int64(len(chunk)), headSize)
+	if lf.read > have || end <= have {
 		return
 	}
-	take := min(int64(len(chunk)), headSize-lf.read)
-	lf.head = append(lf.head, chunk[:take]...)
+	lf.head = append(lf.head, chunk[have-lf.read:end-lf.read]...)
 	lf.fp = fingerprintOf(lf.head)
+}
+
+// pinHead reads the first bytes of a plain file that nothing was read from
+// yet, so that it is known by its content before it is read: a copytruncate
+// meanwhile then shows as a truncation (see truncated), and a copy of it
+// is recognised (see copiedTo).
+func (lf *logFile) pinHead() error {
+	if lf.gz || lf.read > 0 || len(lf.head) > 0 {
+		return nil
+	}
+	head := make([]byte, headSize)
+	n, err := lf.f.ReadAt(head, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("reading start of log %s: %w", lf.name, err)
+	}
+	lf.head = head[:n]
+	lf.fp = fingerprintOf(lf.head)
+	return nil
 }
 
 // id is the file's identity as far as it has been read.
