@@ -88,6 +88,22 @@ func (p *proc) tail(n int) string {
 	return strings.Join(lines, "\n")
 }
 
+// without is the last n lines of the process's output that do not contain
+// skip: the notices a failure message needs, without the flood of one
+// kind of line around them.
+func (p *proc) without(skip string, n int) string {
+	var kept []string
+	for _, l := range strings.Split(strings.TrimRight(p.out.String(), "\n"), "\n") {
+		if !strings.Contains(l, skip) {
+			kept = append(kept, l)
+		}
+	}
+	if len(kept) > n {
+		kept = append([]string{"…"}, kept[len(kept)-n:]...)
+	}
+	return strings.Join(kept, "\n")
+}
+
 // result is how a one-shot command ended.
 type result struct {
 	stdout, stderr string

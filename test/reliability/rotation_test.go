@@ -222,7 +222,7 @@ func testRotation(t *testing.T) {
 				return nil
 			}
 			rot := phase.kinds[(k/every-1)%len(phase.kinds)]
-			t.Logf("%s: rotation %d: %s", phase.name, l.n+1, rot.name)
+			t.Logf("%s %s: rotation %d: %s", time.Now().UTC().Format("15:04:05.000"), phase.name, l.n+1, rot.name)
 			return rot.do(l)
 		})
 		if err != nil {
@@ -232,7 +232,7 @@ func testRotation(t *testing.T) {
 		t.Logf("%s: after %d rotations (converged in %v): %v", phase.name, l.n-before, took.Round(time.Millisecond), v)
 		r.alive()
 		if !v.ok() {
-			t.Errorf("after %d rotations (%s): %v\ndaemon output:\n%s", l.n-before, phase.name, v, r.d.tail(20))
+			t.Errorf("after %d rotations (%s): %v\nthe daemon's rotation notices:\n%s", l.n-before, phase.name, v, r.d.without("blocked offender", 40))
 		}
 		scanned, diff := r.scanAgrees(want, l.files()...)
 		if len(diff) > 0 {
