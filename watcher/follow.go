@@ -434,12 +434,13 @@ func (f *Follower) missedRotations(next *logFile) (missed []*logFile, err error)
 }
 
 // copiedTo tells whether head, the first bytes of another file, is a copy
-// of lf as far as either goes: one starts with the other. A copy being
-// written may hold fewer bytes than lf's head, and lf more than its copy.
-// Empty content identifies nothing.
+// of lf as far as either goes: one starts with the other, over at least one
+// whole line (two logs share the first bytes of a timestamp, never a whole
+// line). A copy being written may hold fewer bytes than lf's head, and lf
+// more than its copy.
 func (lf *logFile) copiedTo(head []byte) bool {
 	n := min(len(head), len(lf.head))
-	return n > 0 && bytes.Equal(head[:n], lf.head[:n])
+	return bytes.IndexByte(lf.head[:n], '\n') >= 0 && bytes.Equal(head[:n], lf.head[:n])
 }
 
 // rotatedAfterCur returns the siblings rotated after the followed file, by

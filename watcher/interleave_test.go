@@ -214,7 +214,11 @@ func (w *rotWorld) rotate(i int) string {
 // system steps, and between the batches it hands on), still delivers every
 // line once, whole, and never a line that was not written.
 func TestFollowerLaggingAtAnyStepOfARotationDeliversEveryLineOnce(t *testing.T) {
+	seeds := []uint64{576} // lost lines when a half-written first line was taken for a copy's
 	for seed := range uint64(100) {
+		seeds = append(seeds, seed)
+	}
+	for _, seed := range seeds {
 		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) {
 			followLaggingThroughRotations(t, seed)
 		})
