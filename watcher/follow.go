@@ -415,6 +415,9 @@ func (f *Follower) missedRotations(next *logFile) (missed []*logFile, err error)
 		if dev == next.dev && ino == next.ino {
 			continue // the file about to be followed, rotated away already: read once, as it
 		}
+		if len(head) == 0 {
+			continue // nothing to read; or a copy of next just created, to be written later
+		}
 		if next.copiedTo(head) {
 			continue // a copy of next (copytruncate), whole or being written
 		}
@@ -436,11 +439,16 @@ func (f *Follower) missedRotations(next *logFile) (missed []*logFile, err error)
 // copiedTo tells whether head, the first bytes of another file, is a copy
 // of lf as far as either goes: one starts with the other, over at least one
 // whole line (two logs share the first bytes of a timestamp, never a whole
-// line). A copy being written may hold fewer bytes than lf's head, and lf
-// more than its copy.
+// line), or the other holds less than a line, which only a copy being
+// written does (a rotated log ends with its last line's newline). A copy
+// being written may hold fewer bytes than lf's head, and lf more than its
+// copy.
 func (lf *logFile) copiedTo(head []byte) bool {
 	n := min(len(head), len(lf.head))
-	return bytes.IndexByte(lf.head[:n], '\n') >= 0 && bytes.Equal(head[:n], lf.head[:n])
+	if n == 0 || !bytes.Equal(head[:n], lf.head[:n]) {
+		return false
+	}
+	return bytes.IndexByte(lf.head[:n], '\n') >= 0 || bytes.IndexByte(head, '\n') < 0
 }
 
 // rotatedAfterCur returns the siblings rotated after the followed file, by

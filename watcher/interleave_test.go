@@ -214,7 +214,10 @@ func (w *rotWorld) rotate(i int) string {
 // system steps, and between the batches it hands on), still delivers every
 // line once, whole, and never a line that was not written.
 func TestFollowerLaggingAtAnyStepOfARotationDeliversEveryLineOnce(t *testing.T) {
-	seeds := []uint64{576} // lost lines when a half-written first line was taken for a copy's
+	// Seeds that found a race the first 100 do not: a half-written first
+	// line taken for a copy's (576), a copy holding less than a line read
+	// as a missed rotation (992).
+	seeds := []uint64{576, 992}
 	for seed := range uint64(100) {
 		seeds = append(seeds, seed)
 	}
