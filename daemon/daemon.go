@@ -58,6 +58,9 @@ type Daemon struct {
 	// ours deleted (buffered 1). See repair.go.
 	watch         func(context.Context, func(nfwatch.Commit)) error
 	kernelChanged chan struct{}
+	// firewalld follows firewalld's reloads (Options.Firewalld; nil:
+	// none); each wakes reconcileLoop through kernelChanged.
+	firewalld func(context.Context, func()) error
 
 	// reconciling serialises reconciles. Log reading never takes it: a
 	// reconcile lists the kernel and reads the mirror outside mu and holds
@@ -149,6 +152,12 @@ type Options struct {
 	// chains, tables and sets within milliseconds. nil: no watch; the
 	// header check every few seconds and the reconcile interval repair.
 	Watch func(ctx context.Context, fn func(nfwatch.Commit)) error
+	// Firewalld follows firewalld's Reloaded signal on the system bus,
+	// calling fn after each reload until ctx ends (firewalld.Watcher.Run);
+	// Run runs it beside the daemon, and each reload asks for the same
+	// debounced repair as a deletion the watch saw, under the cause
+	// firewalld-reload. nil: none.
+	Firewalld func(ctx context.Context, fn func()) error
 }
 
 // New prepares a daemon: it loads the watcher's state but touches neither the
@@ -180,6 +189,7 @@ func New(cfg *config.Config, opt Options) (*Daemon, error) {
 		newTicker:       tick.Or(opt.NewTicker),
 		intervalChanged: make(chan struct{}, 1),
 		watch:           opt.Watch,
+		firewalld:       opt.Firewalld,
 		kernelChanged:   make(chan struct{}, 1),
 		policy:          blocklist.Policy{Ignore: cfg.Ignore},
 		store:           opt.Store,
@@ -266,6 +276,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	g.Go(func() error { return d.reconcileLoop(ctx) })
 	g.Go(func() error { return d.hitLoop(ctx) })
 	g.Go(func() error { return d.watchKernel(ctx) })
+	g.Go(func() error { return d.watchFirewalld(ctx) })
 	g.Go(func() error { return d.notifier.Run(ctx) }) // never fails; ends with ctx
 	g.Go(func() error { return d.fleetStatusLoop(ctx) })
 	err = g.Wait()

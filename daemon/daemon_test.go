@@ -49,6 +49,8 @@ type harness struct {
 	local func() []netip.Addr
 	// watch is Options.Watch (nil: none).
 	watch func(context.Context, func(nfwatch.Commit)) error
+	// firewalld is Options.Firewalld (nil: none).
+	firewalld func(context.Context, func()) error
 	// stopWriter stops the fleet writer runWriter started.
 	stopWriter func()
 }
@@ -109,7 +111,7 @@ func (h *harness) start() {
 			h.t.Fatal(err)
 		}
 	}
-	d, err := New(h.cfg, Options{Store: store, Logger: slog.New(slog.NewTextHandler(h.logs, nil)), Now: h.clock.now, NewTicker: h.ticks.New, Explain: h.explain, Notifier: notifier, LocalAddrs: h.local, Watch: h.watch})
+	d, err := New(h.cfg, Options{Store: store, Logger: slog.New(slog.NewTextHandler(h.logs, nil)), Now: h.clock.now, NewTicker: h.ticks.New, Explain: h.explain, Notifier: notifier, LocalAddrs: h.local, Watch: h.watch, Firewalld: h.firewalld})
 	if err != nil {
 		h.t.Fatal(err)
 	}

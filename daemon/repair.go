@@ -83,6 +83,25 @@ func (d *Daemon) watchKernel(ctx context.Context) error {
 	return nil
 }
 
+// watchFirewalld follows firewalld's reloads until ctx ends. Each is
+// noted like a deletion the nf_tables watch saw: one debounced repair for
+// a reload and the deletions it committed, counted under firewalld-reload
+// when it put anything back. It never fails the daemon: without a bus the
+// nf_tables watch and the header check still repair.
+func (d *Daemon) watchFirewalld(ctx context.Context) error {
+	if d.firewalld == nil {
+		return nil
+	}
+	err := d.firewalld(ctx, func() {
+		d.log.Info("firewalld reloaded; checking the rules")
+		d.noteKernel(CauseFirewalldReload, false)
+	})
+	if err != nil && ctx.Err() == nil {
+		d.log.Warn("not following firewalld's reloads", "err", err)
+	}
+	return nil
+}
+
 // onCommit notes what a commit of another process deleted of ours and
 // wakes the reconcile loop. The daemon's own commits are skipped: its
 // writes never set off a repair of themselves (its iptables runs are other

@@ -16,6 +16,7 @@ import (
 	"github.com/recidivist/recidivist/daemon"
 	"github.com/recidivist/recidivist/export"
 	"github.com/recidivist/recidivist/fleet"
+	"github.com/recidivist/recidivist/internal/firewalld"
 	"github.com/recidivist/recidivist/internal/nfwatch"
 	"github.com/recidivist/recidivist/ipsetstore"
 	"github.com/recidivist/recidivist/notify"
@@ -88,6 +89,10 @@ func runCommand() *cli.Command {
 					defer w.Close() //nolint:errcheck // the process exits next
 					opts.Watch = w.Run
 				}
+				// firewalld's Reloaded signal, where a system bus exists:
+				// it also covers reloads that send no nf_tables event
+				// (firewalld's iptables backend under iptables-legacy).
+				opts.Firewalld = (&firewalld.Watcher{}).Run
 			}
 			d, err := daemon.New(cfg, opts)
 			if err != nil {
