@@ -59,6 +59,9 @@ type Notifier struct {
 	lim   *rate.Limiter
 	host  string
 	state *statusFile
+	// ready is closed once Run has opened the outbox (n.box), off once it
+	// found it cannot: Record waits for one of them.
+	ready, off chan struct{}
 }
 
 // New prepares the sinks of cfg. It returns nil (a valid, silent
@@ -100,6 +103,8 @@ func New(cfg Config) (*Notifier, error) {
 		in:    make(chan []Event, queueSize),
 		wake:  make(chan struct{}, 1),
 		state: &statusFile{path: StatusPath(cfg.StateDir)},
+		ready: make(chan struct{}),
+		off:   make(chan struct{}),
 	}
 	n.host, _ = os.Hostname()
 	if len(cfg.Exec) > 0 {
@@ -125,6 +130,17 @@ func (n *Notifier) Enqueue(evs ...Event) {
 	if n == nil || len(evs) == 0 {
 		return
 	}
+	n.fill(evs)
+	select {
+	case n.in <- evs:
+	default:
+		n.m.lost.Add(float64(len(evs)))
+		n.log.Error("notification queue full: events not notified", "events", len(evs), "first", evs[0].Prefix)
+	}
+}
+
+// fill gives evs their id and host, when they have none.
+func (n *Notifier) fill(evs []Event) {
 	for i := range evs {
 		if evs[i].ID == "" {
 			evs[i].ID = NewID()
@@ -133,12 +149,37 @@ func (n *Notifier) Enqueue(evs ...Event) {
 			evs[i].Host = n.host
 		}
 	}
-	select {
-	case n.in <- evs:
-	default:
-		n.m.lost.Add(float64(len(evs)))
-		n.log.Error("notification queue full: events not notified", "events", len(evs), "first", evs[0].Prefix)
+}
+
+// ErrOff is Record's error when the notifier has no outbox to write: it is
+// not running (yet, or any more within the wait), or the outbox is
+// unreadable.
+var ErrOff = errors.New("the notification outbox is not open")
+
+// Record writes evs to the outbox and returns once they are durable, or
+// the error that kept them from it; unlike Enqueue it waits, at most
+// wait for the outbox to be opened (then ErrOff). The owner calls it
+// before it records that it told of a change (the daemon's seen set), so
+// that a crash in between finds the change again rather than losing it;
+// an event the outbox already holds or sent lately (same id) is not
+// written twice.
+func (n *Notifier) Record(wait time.Duration, evs ...Event) error {
+	if n == nil || len(evs) == 0 {
+		return nil
 	}
+	n.fill(evs)
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-n.ready:
+	case <-n.off:
+		n.m.lost.Add(float64(len(evs)))
+		return ErrOff
+	case <-t.C:
+		n.m.lost.Add(float64(len(evs)))
+		return ErrOff
+	}
+	return n.store(evs)
 }
 
 // Run writes enqueued events to the outbox and delivers the outbox until
@@ -152,6 +193,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 		// A side feature: the daemon blocks on without it.
 		n.log.Error("notifications are off: the outbox cannot be read", "err", err)
 		n.state.failed(err)
+		close(n.off)
 		return nil
 	}
 	if skipped > 0 {
@@ -161,6 +203,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 		n.log.Info("notifications left from before the restart will be sent", "events", box.len())
 	}
 	n.box = box
+	close(n.ready)
 	n.m.depth.Set(float64(box.len()))
 	done := make(chan struct{})
 	go func() {
@@ -182,30 +225,35 @@ func (n *Notifier) intake(ctx context.Context) {
 			for {
 				select {
 				case evs := <-n.in:
-					n.store(evs)
+					_ = n.store(evs) // logged and counted
 				default:
 					return
 				}
 			}
 		case evs := <-n.in:
-			n.store(evs)
+			_ = n.store(evs) // logged and counted
 		}
 	}
 }
 
 // store appends evs to the outbox and wakes the delivery.
-func (n *Notifier) store(evs []Event) {
-	if err := n.box.append(time.Now(), evs...); err != nil {
+func (n *Notifier) store(evs []Event) error {
+	dropped, err := n.box.append(time.Now(), evs...)
+	if err != nil {
 		n.m.lost.Add(float64(len(evs)))
 		n.log.Error("events not notified: the outbox cannot be written", "events", len(evs), "err", err)
 		n.state.failed(err)
-		return
+		return err
+	}
+	if dropped > 0 {
+		n.log.Info("events already in the outbox or sent lately not queued again", "events", dropped)
 	}
 	n.m.depth.Set(float64(n.box.len()))
 	select {
 	case n.wake <- struct{}{}:
 	default:
 	}
+	return nil
 }
 
 // deliverLoop sends the outbox, oldest first, in batches.

@@ -27,7 +27,14 @@ type outbox struct {
 	path string
 	mu   sync.Mutex
 	evs  []queued
+	// sent are the ids of the last events that left the outbox (delivered
+	// or given up), oldest first, kept in the file as sent markers: an
+	// event found again after a crash (see append) is not sent twice.
+	sent []string
 }
+
+// sentKept bounds the sent markers the outbox keeps.
+const sentKept = 1024
 
 // record is a line of the outbox: an event and, once it has been taken
 // into a batch, that batch's key, how it was folded and the sinks done
@@ -39,6 +46,9 @@ type record struct {
 	Batch string   `json:"batch,omitempty"`
 	Fold  string   `json:"fold,omitempty"` // KindSummary or KindDigest: the batch went out as one such event
 	Done  []string `json:"done,omitempty"`
+	// Sent marks a line that only remembers the id of an event gone from
+	// the outbox (delivered or given up).
+	Sent bool `json:"sent,omitempty"`
 }
 
 type queued struct {
@@ -50,11 +60,15 @@ type queued struct {
 // crash, or one that does not parse, is dropped and reported in skipped.
 func openOutbox(path string, now time.Time) (o *outbox, skipped int, err error) {
 	o = &outbox{path: path}
-	recs, skipped, err := readOutbox(path)
+	recs, skipped, err := readRecords(path)
 	if err != nil {
 		return nil, 0, err
 	}
 	for _, r := range recs {
+		if r.Sent {
+			o.sent = append(o.sent, r.ID)
+			continue
+		}
 		o.evs = append(o.evs, queued{record: r, arrived: now})
 	}
 	if skipped > 0 {
@@ -66,8 +80,20 @@ func openOutbox(path string, now time.Time) (o *outbox, skipped int, err error) 
 	return o, skipped, nil
 }
 
-// readOutbox reads the records of the outbox at path (none: no records).
+// readOutbox reads the queued events of the outbox at path (none: no
+// records), without its sent markers.
 func readOutbox(path string) (recs []record, skipped int, err error) {
+	all, skipped, err := readRecords(path)
+	for _, r := range all {
+		if !r.Sent {
+			recs = append(recs, r)
+		}
+	}
+	return recs, skipped, err
+}
+
+// readRecords reads every record of the outbox at path, sent markers too.
+func readRecords(path string) (recs []record, skipped int, err error) {
 	f, err := nofollow.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, 0, nil
@@ -92,21 +118,45 @@ func readOutbox(path string) (recs []record, skipped int, err error) {
 }
 
 // append writes evs to the end of the file, fsynced, then queues them.
-func (o *outbox) append(now time.Time, evs ...Event) error {
+// An event whose id the outbox holds, or sent lately, is dropped: the
+// daemon gives a block the same id each time it finds it (a crash between
+// its mirror write and its record of what it notified makes the next start
+// find it again). It returns how many events it dropped so.
+func (o *outbox) append(now time.Time, evs ...Event) (dropped int, err error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	held := make(map[string]bool, len(o.sent)+len(o.evs))
+	for _, id := range o.sent {
+		held[id] = true
+	}
+	for _, q := range o.evs {
+		held[q.ID] = true
+	}
+	fresh := evs[:0:0]
+	for _, ev := range evs {
+		if held[ev.ID] {
+			dropped++
+			continue
+		}
+		held[ev.ID] = true
+		fresh = append(fresh, ev)
+	}
+	if len(fresh) == 0 {
+		return dropped, nil
+	}
+	evs = fresh
 	var b bytes.Buffer
 	for _, ev := range evs {
 		line, err := json.Marshal(record{Event: ev})
 		if err != nil {
-			return fmt.Errorf("encoding event %s: %w", ev.ID, err)
+			return dropped, fmt.Errorf("encoding event %s: %w", ev.ID, err)
 		}
 		b.Write(line)
 		b.WriteByte('\n')
 	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
 	f, err := nofollow.OpenFile(o.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
-		return fmt.Errorf("writing the notification outbox: %w", err)
+		return dropped, fmt.Errorf("writing the notification outbox: %w", err)
 	}
 	_, err = f.Write(b.Bytes())
 	if err == nil {
@@ -116,12 +166,12 @@ func (o *outbox) append(now time.Time, evs ...Event) error {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("writing %s: %w", o.path, err)
+		return dropped, fmt.Errorf("writing %s: %w", o.path, err)
 	}
 	for _, ev := range evs {
 		o.evs = append(o.evs, queued{record: record{Event: ev}, arrived: now})
 	}
-	return nil
+	return dropped, nil
 }
 
 // peek returns the first n queued events (all when n <= 0).
@@ -172,13 +222,26 @@ func (o *outbox) done(n int, sinks ...string) error {
 func (o *outbox) remove(n int) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.evs = o.evs[min(n, len(o.evs)):]
+	n = min(n, len(o.evs))
+	for _, q := range o.evs[:n] {
+		o.sent = append(o.sent, q.ID)
+	}
+	o.sent = o.sent[max(0, len(o.sent)-sentKept):]
+	o.evs = o.evs[n:]
 	return o.save()
 }
 
 // save rewrites the file with exactly the queued events. Callers hold mu.
 func (o *outbox) save() error {
 	var b bytes.Buffer
+	for _, id := range o.sent {
+		line, err := json.Marshal(record{Event: Event{ID: id}, Sent: true})
+		if err != nil {
+			return fmt.Errorf("encoding event %s: %w", id, err)
+		}
+		b.Write(line)
+		b.WriteByte('\n')
+	}
 	for _, q := range o.evs {
 		line, err := json.Marshal(q.record)
 		if err != nil {
