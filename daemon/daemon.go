@@ -42,6 +42,10 @@ type Daemon struct {
 	// notifier hears of the mirror's transitions (nil: no notifications);
 	// see notify.go.
 	notifier *notify.Notifier
+	// step, when set (tests only), is called between the recorder's
+	// durable writes with the name of the one just done: a failpoint where
+	// a test takes what a SIGKILL would leave on disk.
+	step func(string)
 
 	// recording serialises the mirror writes of Durable; recordNow wakes
 	// recordLoop (buffered 1).

@@ -53,6 +53,9 @@ type harness struct {
 	firewalld func(context.Context, func()) error
 	// stopWriter stops the fleet writer runWriter started.
 	stopWriter func()
+	// step, when set, is the daemon's failpoint between the recorder's
+	// writes (Daemon.step).
+	step func(string)
 }
 
 type clock struct {
@@ -116,6 +119,7 @@ func (h *harness) start() {
 		h.t.Fatal(err)
 	}
 	h.d = d
+	d.step = h.step
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel, h.done = cancel, make(chan error, 1)
 	go func() { h.done <- d.Run(ctx) }()

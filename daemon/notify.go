@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"fmt"
 	"net/netip"
 	"time"
 
@@ -43,7 +44,9 @@ func (d *Daemon) notifyFleet(added, removed []blocklist.Entry) {
 	d.notifier.Enqueue(evs...)
 }
 
-// notifyBlocked tells of the offenders the recorder added to the mirror.
+// notifyBlocked tells of the offenders the recorder added to the mirror,
+// and returns once the events are in the outbox (or lost, logged): the
+// recorder calls it inside its transaction, before the seen set's update.
 func (d *Daemon) notifyBlocked(pending []unrecorded, added []blocklist.Entry) {
 	if d.notifier == nil || len(added) == 0 {
 		return
@@ -60,8 +63,14 @@ func (d *Daemon) notifyBlocked(pending []unrecorded, added []blocklist.Entry) {
 		}
 		evs = append(evs, ev)
 	}
-	d.notifier.Enqueue(evs...)
+	if err := d.notifier.Record(recordWait, evs...); err != nil {
+		d.log.Error("blocks not notified: the notification outbox cannot be written", "events", len(evs), "err", err)
+	}
 }
+
+// recordWait bounds how long the recorder waits for the notifier to open
+// its outbox (at the start) before it gives the events up as lost.
+const recordWait = 10 * time.Second
 
 // notifyNoticed tells of what the mirror gained and lost through others
 // (and through expiry) since the daemon last looked. Callers hold d.mu.
@@ -72,7 +81,7 @@ func (d *Daemon) notifyNoticed(added []blocklist.Entry, removed []netip.Prefix) 
 	}
 	evs := make([]notify.Event, 0, len(added)+len(removed))
 	for _, e := range added {
-		evs = append(evs, blockEvent(e, notify.ReasonManual, d.now()))
+		evs = append(evs, blockEvent(e, reasonOf(e), d.now()))
 	}
 	for _, p := range removed {
 		reason := notify.ReasonUnban
@@ -85,12 +94,37 @@ func (d *Daemon) notifyNoticed(added []blocklist.Entry, removed []netip.Prefix) 
 	d.notifier.Enqueue(evs...)
 }
 
+// reasonOf is why an entry the daemon finds in the mirror without having
+// told of it was added, from its metadata: most are `ban`'s and people's,
+// but a crash between the recorder's or a fleet record's mirror write and
+// its notification leaves one of those to be found at the next start.
+func reasonOf(e blocklist.Entry) string {
+	switch {
+	case fleetHost(e) != "":
+		return notify.ReasonFleet
+	case e.Manual:
+		return notify.ReasonManual
+	case e.Net:
+		return notify.ReasonEscalation
+	case e.Bans > 0 && !e.Added.IsZero():
+		return notify.ReasonAuto
+	}
+	return notify.ReasonManual
+}
+
+// blockEvent is the event of the block e. An entry with a time has an id
+// of its own (kind, prefix, time), the same each time the daemon finds it,
+// so that the outbox takes it once (see notify.Notifier.Record).
 func blockEvent(e blocklist.Entry, reason string, now time.Time) notify.Event {
 	at := e.Added
+	var id string
 	if at.IsZero() { // a line written by hand
 		at = now.UTC()
+	} else {
+		id = fmt.Sprintf("%s-%s-%d", notify.KindBlock, e.Prefix, at.Unix()) // the mirror keeps seconds
 	}
 	return notify.Event{
+		ID:      id,
 		Kind:    notify.KindBlock,
 		Reason:  reason,
 		Prefix:  e.Prefix.String(),

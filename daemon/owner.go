@@ -169,9 +169,16 @@ func (d *Daemon) Durable() error {
 		if err != nil {
 			return err
 		}
+		d.stepDone("mirror")
 		d.mu.Lock()
 		d.recorded(pending, added, time.Since(start))
 		d.mu.Unlock()
+		// What it notifies is durable before the seen set says the daemon
+		// knows of the new entries: a crash before this finds them again at
+		// the next start (notified as auto, from the entry); one after it
+		// finds the event in the outbox, or remembered as sent (same id).
+		d.notifyBlocked(pending, added)
+		d.stepDone("notify")
 		// The seen set's fsync happens outside d.mu, so that offenders do
 		// not wait for it; the writer lock orders it with the reconcile's
 		// update of the set.
@@ -182,14 +189,21 @@ func (d *Daemon) Durable() error {
 		if err := d.seen.add(ps...); err != nil {
 			d.log.Warn("remembering the mirror's entries", "err", err) // only a hand deletion while stopped could go unforgiven
 		}
+		d.stepDone("seen")
 		d.escalate(tx)
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("recording %d offenders in the mirror: %w", len(entries), err)
 	}
-	d.notifyBlocked(pending, added)
 	return d.shareBlocked(pending, added)
+}
+
+// stepDone calls the test failpoint (d.step), if any, after the write named.
+func (d *Daemon) stepDone(name string) {
+	if d.step != nil {
+		d.step(name)
+	}
 }
 
 // recorded ends the in-between of offenders the mirror now records, inside
