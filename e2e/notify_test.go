@@ -98,7 +98,9 @@ func (w *webhook) delivered() map[string]bool {
 	return got
 }
 
-// outboxEvents reads the notification outbox of state (none: no events).
+// outboxEvents reads the notification outbox of state (none: no events),
+// without its sent markers (lines that only remember the id of an event
+// gone from it).
 func outboxEvents(state string) ([]notify.Event, error) {
 	b, err := os.ReadFile(notify.OutboxPath(state))
 	if errors.Is(err, os.ErrNotExist) {
@@ -110,11 +112,16 @@ func outboxEvents(state string) ([]notify.Event, error) {
 	var evs []notify.Event
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
-		var e notify.Event
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+		var line struct {
+			notify.Event
+			Sent bool `json:"sent"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
 			return nil, fmt.Errorf("outbox line %q: %w", sc.Text(), err)
 		}
-		evs = append(evs, e)
+		if !line.Sent {
+			evs = append(evs, line.Event)
+		}
 	}
 	return evs, sc.Err()
 }
