@@ -24,8 +24,9 @@ type Store struct {
 	mu sync.Mutex // guards c, and serializes every call
 	c  *nftables.Conn
 	ns int // fd of the network namespace; -1 before first use
-	// own: ns is the process's own namespace, where every thread of a
-	// daemon is; sockets are then opened without setns (see nsFd).
+	// own: ns is the namespace the process started in, where every
+	// thread of a daemon is; sockets are then opened without setns (see
+	// nsFd).
 	own bool
 }
 
@@ -79,7 +80,7 @@ func (s *Store) open() (*nftables.Conn, error) {
 			return nil, fmt.Errorf("opening this thread's network namespace: %w", err)
 		}
 		s.ns = fd
-		s.own = sameFile(fd, "/proc/self/ns/net")
+		s.own = isStartNS(fd)
 	}
 	// Not a lasting connection: each request gets a socket of its own, so
 	// that an answer left over from one request (v0.3.0 reads dumps and
@@ -105,14 +106,30 @@ func (s *Store) nsFd() int {
 	return s.ns
 }
 
-// sameFile reports whether the open file fd is the file at path (the same
-// namespace, for namespace files).
-func sameFile(fd int, path string) bool {
-	var a, b unix.Stat_t
-	if unix.Fstat(fd, &a) != nil || unix.Stat(path, &b) != nil {
+// startNS is the network namespace the process started in, read while
+// package initialization runs on the main thread, before anything can have
+// moved a thread elsewhere (/proc/self/ns/net names the main thread's
+// namespace, which a test that locked its goroutine onto the main thread
+// may since have changed). ok is false when it could not be read.
+var startNS = func() (st struct {
+	dev, ino uint64
+	ok       bool
+}) {
+	var s unix.Stat_t
+	if unix.Stat("/proc/self/ns/net", &s) == nil {
+		st.dev, st.ino, st.ok = uint64(s.Dev), s.Ino, true
+	}
+	return st
+}()
+
+// isStartNS reports whether the open namespace file fd is the namespace
+// the process started in.
+func isStartNS(fd int) bool {
+	var s unix.Stat_t
+	if !startNS.ok || unix.Fstat(fd, &s) != nil {
 		return false
 	}
-	return a.Dev == b.Dev && a.Ino == b.Ino
+	return uint64(s.Dev) == startNS.dev && s.Ino == startNS.ino
 }
 
 // sockBuffer is the send and receive buffer of the socket. A restore sends
