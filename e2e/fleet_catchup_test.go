@@ -161,21 +161,6 @@ func path(snapshots int) string {
 	return fmt.Sprintf("snapshot (%d)", snapshots)
 }
 
-// diff is what of a is not in b.
-func diff(a, b []netip.Prefix) []netip.Prefix {
-	in := make(map[netip.Prefix]bool, len(b))
-	for _, p := range b {
-		in[p] = true
-	}
-	var out []netip.Prefix
-	for _, p := range a {
-		if !in[p] {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
 // oracle is `recidivist scan` of the lines merged in time order, with the
 // manual bans added and the unbans removed, sorted.
 func (r *fleetRig) oracle(lines []logLine, manual, unbanned map[netip.Prefix]bool) []netip.Prefix {

@@ -23,11 +23,11 @@ const fleetName = "e2e"
 // fleetHost is one `recidivist run` of a fleet test: its own network
 // namespace (with real sets), config, log and state dir.
 type fleetHost struct {
-	name                    string
-	ns                      string
-	conf, log, state, set   string
-	d                       *proc
-	snapshotsBefore, tailed int
+	name                  string
+	ns                    string
+	conf, log, state, set string
+	d                     *proc
+	snapshotsBefore       int
 }
 
 // fleetRig is n hosts and one redis-server on a unix socket (a path socket
