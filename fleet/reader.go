@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/recidivist/recidivist/internal/tick"
 )
 
 // Reader tails the meeting point's changes and hands every record to Apply
@@ -57,7 +59,7 @@ func (r *Reader) Run(ctx context.Context) error {
 			r.Log.Warn("fleet: reading changes stopped; local blocking goes on, changes are caught up on reconnect", "err", err)
 		}
 		r.st.connected(false, err)
-		if !sleep(ctx, backoff(fails)) {
+		if !tick.Sleep(ctx, backoff(fails)) {
 			return nil
 		}
 		fails++

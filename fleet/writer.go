@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/recidivist/recidivist/internal/tick"
 )
 
 // Outbox is a host's durable history of what it shares, in order: its
@@ -94,7 +96,7 @@ func (w *Writer) Run(ctx context.Context) error {
 		}
 		w.st.connected(false, err)
 		w.noteBacklog()
-		if !sleep(ctx, backoff(fails)) {
+		if !tick.Sleep(ctx, backoff(fails)) {
 			return nil
 		}
 		if w.probe(ctx) == nil {
@@ -249,15 +251,4 @@ func (w *Writer) noteBacklog() {
 			s.Backlog = last - w.Pushed
 		}
 	})
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

@@ -11,6 +11,15 @@ type Counted struct {
 	Packets, Bytes uint64
 }
 
+// Entries drops the counters of cs.
+func Entries(cs []Counted) []Entry {
+	out := make([]Entry, len(cs))
+	for i, c := range cs {
+		out[i] = c.Entry
+	}
+	return out
+}
+
 // Counter is a Store that can read the per-entry counters. Both kernel
 // backends and the fake in ipsettest are one.
 type Counter interface {

@@ -15,11 +15,7 @@ func (s *NetlinkStore) list(set string) ([]Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Entry, len(cs))
-	for i, c := range cs {
-		out[i] = c.Entry
-	}
-	return out, nil
+	return Entries(cs), nil
 }
 
 // listCounted is list with each member's counters (zero in a set made

@@ -311,11 +311,7 @@ func (s *Store) List() ([]ipsetstore.Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]ipsetstore.Entry, len(cs))
-	for i, c := range cs {
-		out[i] = c.Entry
-	}
-	return out, nil
+	return ipsetstore.Entries(cs), nil
 }
 
 // ListCounted is List with the packets and bytes each element's counter

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/recidivist/recidivist/internal/tick"
 	"golang.org/x/time/rate"
 )
 
@@ -282,7 +283,7 @@ func (n *Notifier) deliverLoop(ctx context.Context) {
 			r := n.lim.Reserve()
 			if d := r.Delay(); d > 0 {
 				held = true
-				if !sleep(ctx, d) {
+				if !tick.Sleep(ctx, d) {
 					r.Cancel()
 					return
 				}
@@ -435,7 +436,7 @@ func (n *Notifier) deliver(ctx context.Context, b batch) bool {
 			return true
 		}
 		n.recordDone(b, done)
-		if !sleep(ctx, wait) {
+		if !tick.Sleep(ctx, wait) {
 			return false
 		}
 		delay = min(2*delay, n.cfg.MaxRetry)
@@ -496,17 +497,6 @@ func (n *Notifier) Send(ctx context.Context, evs ...Event) error {
 		n.m.sent.WithLabelValues(s.name()).Inc()
 	}
 	return errors.Join(errs...)
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // sleepOrWake waits d or until woken; false when ctx ended.

@@ -4,7 +4,10 @@
 // of sleeping through intervals.
 package tick
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // Ticker is what a loop needs of a time.Ticker.
 type Ticker interface {
@@ -33,3 +36,16 @@ type realTicker struct{ t *time.Ticker }
 func (r realTicker) C() <-chan time.Time   { return r.t.C }
 func (r realTicker) Reset(d time.Duration) { r.t.Reset(d) }
 func (r realTicker) Stop()                 { r.t.Stop() }
+
+// Sleep waits d, or until ctx ends; it reports whether the whole d passed.
+// It is the wait between retries of the loops that back off.
+func Sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -327,11 +327,7 @@ func (f *Fake) List() ([]ipsetstore.Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]ipsetstore.Entry, len(cs))
-	for i, c := range cs {
-		out[i] = c.Entry
-	}
-	return out, nil
+	return ipsetstore.Entries(cs), nil
 }
 
 // ListCounted is List with the counters Hit counted.
