@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -307,23 +308,13 @@ func (o *outbox) compact(pushed uint64, now time.Time) error {
 func (o *outbox) After(seq uint64, n int) ([]fleet.Item, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	i, _ := slices.BinarySearchFunc(o.items, seq+1, func(it outboxItem, s uint64) int { return cmpU(it.seq, s) })
+	i, _ := slices.BinarySearchFunc(o.items, seq+1, func(it outboxItem, s uint64) int { return cmp.Compare(it.seq, s) })
 	var out []fleet.Item
 	for ; i < len(o.items) && len(out) < n && o.items[i].seq <= o.synced; i++ {
 		it := o.items[i]
 		out = append(out, fleet.Item{Seq: it.seq, Event: it.ev, Record: it.rec})
 	}
 	return out, nil
-}
-
-func cmpU(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Last is the last durable seq (fleet.Outbox).
